@@ -1,0 +1,409 @@
+"""Source trials -> aligned observations.
+
+Everything a sampler needs to know about finished source studies lives here: which trials are
+usable, how each source ranks its own trials, and how a source parameter value maps onto a
+parameter of the *target* search space (which may have changed since the source ran).
+
+Alignment rules (documented in the README, tested in ``tests/test_sources.py``):
+
+* A source parameter the target does not have is ignored.
+* A target parameter the source does not have is *missing* for that source: its densities are
+  uniform in that dimension, so the target's own trials decide it.
+* Numeric values are compared in the target's coordinates: an ``int`` source value can inform a
+  ``float`` target and vice versa, and a log/linear change needs nothing special because values
+  are taken in their external form. A value outside the target's ``[low, high]`` is *missing*
+  for density estimation (it says nothing about the new range) and *clipped* to the range when
+  a zero-shot configuration is projected into the target space.
+* A categorical value is matched against the target's choices; a choice that no longer exists
+  is *missing*. A numeric source value can fill a categorical target only if it equals a choice.
+* Conditional parameters are simply missing in the trials that did not suggest them.
+
+Trial hygiene: COMPLETE trials with finite values are used; PRUNED trials are used as *bad*
+observations (a pruner stopped them for underperforming; they never count as good); FAIL,
+RUNNING and WAITING trials are ignored. COMPLETE trials with NaN/inf values are skipped with a
+single warning per source that counts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+import math
+import threading
+from typing import Any
+from typing import Union
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from optuna_transfer._redact import redact_url
+
+
+_logger = optuna.logging.get_logger(__name__)
+
+SourceLike = Union[optuna.Study, Sequence[optuna.Study], Sequence[FrozenTrial]]
+
+# Beyond this many usable trials a source is subsampled (its best trials are always kept), so a
+# huge study costs bounded memory and time per trial. See ``SourceTask.from_trials``.
+DEFAULT_MAX_SOURCE_TRIALS = 2000
+
+
+@dataclass(frozen=True)
+class SourceTask:
+    """The usable trials of one source study, ranked by that source's own objective(s).
+
+    ``ranks[i]`` orders ``trials[i]`` within the source: 0 is the best. COMPLETE trials are ranked
+    by value (by non-domination rank for several objectives), PRUNED trials come after all of
+    them. Ranks make sources with different objective scales, and even opposite directions,
+    comparable.
+    """
+
+    name: str
+    directions: tuple[StudyDirection, ...]
+    trials: tuple[FrozenTrial, ...]
+    ranks: np.ndarray = field(repr=False)
+    n_complete: int
+
+    @classmethod
+    def from_trials(
+        cls,
+        name: str,
+        trials: Sequence[FrozenTrial],
+        directions: Sequence[StudyDirection],
+        max_trials: int = DEFAULT_MAX_SOURCE_TRIALS,
+        seed: int = 0,
+    ) -> SourceTask:
+        directions = tuple(directions)
+        complete: list[FrozenTrial] = []
+        pruned: list[FrozenTrial] = []
+        n_nonfinite = 0
+        n_wrong_arity = 0
+        for t in trials:
+            if t.state == TrialState.COMPLETE:
+                if t.values is None or len(t.values) != len(directions):
+                    n_wrong_arity += 1
+                elif all(math.isfinite(v) for v in t.values):
+                    complete.append(t)
+                else:
+                    n_nonfinite += 1
+            elif t.state == TrialState.PRUNED:
+                pruned.append(t)
+        if n_nonfinite:
+            _logger.warning(
+                f"Source {name!r}: skipped {n_nonfinite} COMPLETE trial(s) whose value is NaN or "
+                "infinite; the other trials are used."
+            )
+        if n_wrong_arity:
+            _logger.warning(
+                f"Source {name!r}: skipped {n_wrong_arity} trial(s) whose number of values does "
+                f"not match the study's {len(directions)} objective(s)."
+            )
+        if not complete:
+            raise ValueError(
+                f"Source {name!r} has no usable trials: it needs at least one COMPLETE trial with "
+                f"a finite value (it has {len(trials)} trial(s): "
+                f"{_state_counts(trials)}). Finish some trials in it or leave it out of `source`."
+            )
+
+        values = np.array([t.values for t in complete], dtype=float)
+        signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
+        order = _rank_order(values * signs)
+        complete = [complete[i] for i in order]
+        pruned = sorted(pruned, key=lambda t: t.number)
+        if len(complete) + len(pruned) > max_trials:
+            complete, pruned = _subsample(name, complete, pruned, max_trials, seed)
+        kept = tuple(complete + pruned)
+        return cls(
+            name=name,
+            directions=directions,
+            trials=kept,
+            ranks=np.arange(len(kept), dtype=float),
+            n_complete=len(complete),
+        )
+
+    @property
+    def best_trials(self) -> tuple[FrozenTrial, ...]:
+        """COMPLETE trials, best first."""
+        return self.trials[: self.n_complete]
+
+
+def _state_counts(trials: Sequence[FrozenTrial]) -> str:
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
+
+
+def _rank_order(losses: np.ndarray) -> np.ndarray:
+    """Indices of ``losses`` (n x m, minimised) best first; several objectives by Pareto front."""
+    n, m = losses.shape
+    if m == 1:
+        return np.argsort(losses[:, 0], kind="stable")
+    fronts = non_domination_ranks(losses)
+    # Within a front prefer points with a smaller sum of per-objective ranks: a cheap,
+    # scale-free tie-break that favours balanced trade-offs.
+    per_obj_rank = np.argsort(np.argsort(losses, axis=0), axis=0).sum(axis=1)
+    return np.lexsort((per_obj_rank, fronts))
+
+
+def non_domination_ranks(losses: np.ndarray) -> np.ndarray:
+    """Pareto front index (0 = non-dominated) of each row of ``losses`` (minimised)."""
+    n = len(losses)
+    ranks = np.full(n, -1, dtype=int)
+    remaining = np.arange(n)
+    front = 0
+    while remaining.size:
+        sub = losses[remaining]
+        le = np.all(sub[:, None, :] <= sub[None, :, :], axis=2)
+        lt = np.any(sub[:, None, :] < sub[None, :, :], axis=2)
+        dominated = np.any(le & lt, axis=0)
+        ranks[remaining[~dominated]] = front
+        remaining = remaining[dominated]
+        front += 1
+    return ranks
+
+
+def _subsample(
+    name: str,
+    complete: list[FrozenTrial],
+    pruned: list[FrozenTrial],
+    max_trials: int,
+    seed: int,
+) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
+    # Keep the best 10% intact (they define the promising region) and a uniform random subset
+    # of the rest, so the bad-region density keeps its shape.
+    n_total = len(complete) + len(pruned)
+    n_head = max(1, min(len(complete), max_trials // 10))
+    rng = np.random.default_rng(seed)
+    rest = complete[n_head:] + pruned
+    keep = np.sort(rng.choice(len(rest), size=max_trials - n_head, replace=False))
+    n_rest_complete = len(complete) - n_head
+    kept_complete = complete[:n_head] + [rest[i] for i in keep if i < n_rest_complete]
+    kept_pruned = [rest[i] for i in keep if i >= n_rest_complete]
+    _logger.warning(
+        f"Source {name!r} has {n_total} usable trials; using its best {n_head} and a random "
+        f"{max_trials - n_head} of the rest (max_source_trials={max_trials}) to bound memory "
+        "and time per trial."
+    )
+    return kept_complete, kept_pruned
+
+
+def load_sources(source: Any, max_trials: int = DEFAULT_MAX_SOURCE_TRIALS) -> list[SourceTask]:
+    """Normalise the ``source`` argument of the samplers into a list of :class:`SourceTask`.
+
+    ``source`` is a :class:`~optuna.study.Study`, a sequence of studies, or a sequence of
+    :class:`~optuna.trial.FrozenTrial` (which counts as one source; its directions are inferred
+    as minimisation, so pass a study when the source maximised).
+    """
+    if isinstance(source, optuna.Study):
+        return [_from_study(source, max_trials)]
+    if isinstance(source, (str, bytes)) or not isinstance(source, Sequence):
+        raise TypeError(
+            "`source` must be an optuna.Study, a sequence of studies or a sequence of "
+            f"FrozenTrial, got {type(source).__name__}. To name studies in a storage, use "
+            "`from_storage(storage, study_names)`."
+        )
+    items = list(source)
+    if not items:
+        raise ValueError(
+            "`source` is empty: pass at least one finished study (or its trials). For a cold "
+            "start use optuna.samplers.TPESampler instead."
+        )
+    if all(isinstance(s, FrozenTrial) for s in items):
+        return [_from_trials(items, max_trials)]
+    if all(isinstance(s, optuna.Study) for s in items):
+        return [_from_study(s, max_trials) for s in items]
+    kinds = sorted({type(s).__name__ for s in items})
+    raise TypeError(
+        f"`source` mixes {kinds}: give either studies or FrozenTrial objects, not both."
+    )
+
+
+def _from_study(study: optuna.Study, max_trials: int) -> SourceTask:
+    trials = study.get_trials(deepcopy=False)
+    n_running = sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
+    if n_running:
+        _logger.info(
+            f"Source {study.study_name!r} still has {n_running} running/waiting trial(s); the "
+            "finished trials present now are used, later ones are not seen."
+        )
+    return SourceTask.from_trials(study.study_name, trials, study.directions, max_trials)
+
+
+def _from_trials(trials: list[FrozenTrial], max_trials: int) -> SourceTask:
+    n_objectives = {len(t.values) for t in trials if t.values is not None}
+    if len(n_objectives) > 1:
+        raise ValueError(
+            f"The source trials have different numbers of objective values {sorted(n_objectives)}; "
+            "pass trials of one study per source."
+        )
+    m = n_objectives.pop() if n_objectives else 1
+    return SourceTask.from_trials(
+        "trials", trials, [StudyDirection.MINIMIZE] * m, max_trials
+    )
+
+
+_STORAGE_CACHE: dict[tuple[str, str], SourceTask] = {}
+_STORAGE_CACHE_LOCK = threading.Lock()
+
+
+def load_sources_from_storage(
+    storage: str | optuna.storages.BaseStorage,
+    study_names: str | Sequence[str],
+    max_trials: int = DEFAULT_MAX_SOURCE_TRIALS,
+) -> list[SourceTask]:
+    """Load named source studies from a storage, once per process.
+
+    Snapshots are cached by (storage URL, study name), so building many samplers (one per worker
+    thread, or one per study in a loop) reads each source once.
+    """
+    names = [study_names] if isinstance(study_names, str) else list(study_names)
+    if not names:
+        raise ValueError("`study_names` is empty: name at least one source study.")
+    key_prefix = storage if isinstance(storage, str) else f"{type(storage).__name__}@{id(storage)}"
+    shown = redact_url(storage)
+    tasks = []
+    for name in names:
+        key = (key_prefix, name)
+        with _STORAGE_CACHE_LOCK:
+            cached = _STORAGE_CACHE.get(key)
+        if cached is None:
+            try:
+                study = optuna.load_study(study_name=name, storage=storage)
+            except KeyError as e:
+                try:
+                    available = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+                except Exception:
+                    available = []
+                raise ValueError(
+                    f"No study named {name!r} in storage {shown}. Studies there: "
+                    f"{available or 'none'}. Check the name or the storage URL."
+                ) from e
+            except Exception as e:
+                raise ValueError(
+                    f"Could not open storage {shown} to load source study {name!r}: "
+                    f"{type(e).__name__}. Check the URL, the driver and that the database is "
+                    "reachable."
+                ) from None
+            cached = _from_study(study, max_trials)
+            with _STORAGE_CACHE_LOCK:
+                _STORAGE_CACHE[key] = cached
+        tasks.append(cached)
+    return tasks
+
+
+# ---------------------------------------------------------------------------------------------
+# Alignment of values onto a target distribution.
+#
+# Numeric parameters live in a "unit" coordinate u in [0, 1]: linear or log scale as the target
+# distribution says, widened by half a step on each side for discrete ones (as Optuna's TPE
+# does), so every grid value owns an equal-width cell. Categorical parameters are choice indices.
+# ---------------------------------------------------------------------------------------------
+
+
+def numeric_bounds(dist: FloatDistribution | IntDistribution) -> tuple[float, float]:
+    low, high = float(dist.low), float(dist.high)
+    if dist.step is not None:
+        low -= dist.step / 2
+        high += dist.step / 2
+    if dist.log:
+        # log of a widened int range may start at 0.5: still positive.
+        return math.log(max(low, 1e-300)), math.log(high)
+    return low, high
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def choice_index(dist: CategoricalDistribution, value: Any) -> int | None:
+    """Index of ``value`` among the target's choices, or None. ``True`` never matches ``1``."""
+    for i, c in enumerate(dist.choices):
+        if type(c) is type(value) and c == value:
+            return i
+    for i, c in enumerate(dist.choices):
+        if _is_number(c) and _is_number(value) and float(c) == float(value):
+            return i
+    return None
+
+
+def encode(dist: BaseDistribution, value: Any) -> float:
+    """Unit coordinate (or choice index) of ``value`` in ``dist``; NaN when it does not fit."""
+    if isinstance(dist, CategoricalDistribution):
+        idx = choice_index(dist, value)
+        return math.nan if idx is None else float(idx)
+    if isinstance(dist, (FloatDistribution, IntDistribution)):
+        if not _is_number(value):
+            return math.nan
+        x = float(value)
+        if not math.isfinite(x) or x < dist.low - 1e-12 * abs(dist.low) - 1e-12:
+            return math.nan
+        if x > dist.high + 1e-12 * abs(dist.high) + 1e-12:
+            return math.nan
+        low, high = numeric_bounds(dist)
+        if dist.log:
+            if x <= 0:
+                return math.nan
+            x = math.log(x)
+        return min(max((x - low) / (high - low), 0.0), 1.0) if high > low else 0.5
+    return math.nan
+
+
+def decode(dist: BaseDistribution, u: float) -> Any:
+    """External value of unit coordinate (or index) ``u``, snapped onto ``dist``'s grid."""
+    if isinstance(dist, CategoricalDistribution):
+        return dist.choices[int(min(max(round(u), 0), len(dist.choices) - 1))]
+    assert isinstance(dist, (FloatDistribution, IntDistribution))
+    low, high = numeric_bounds(dist)
+    x = low + min(max(u, 0.0), 1.0) * (high - low)
+    if dist.log:
+        x = math.exp(x)
+    return snap(dist, x)
+
+
+def snap(dist: FloatDistribution | IntDistribution, x: float) -> Any:
+    """Nearest valid value of ``dist`` to the number ``x`` (clipped into the range)."""
+    x = min(max(x, dist.low), dist.high)
+    if dist.step is not None:
+        n = round((x - dist.low) / dist.step)
+        x = min(dist.low + n * dist.step, dist.high)
+    if isinstance(dist, IntDistribution):
+        return int(round(x))
+    return float(x)
+
+
+def project(dist: BaseDistribution, value: Any) -> Any | None:
+    """``value`` made valid for ``dist`` (numbers clipped/snapped), or None if impossible."""
+    if isinstance(dist, CategoricalDistribution):
+        idx = choice_index(dist, value)
+        return None if idx is None else dist.choices[idx]
+    if isinstance(dist, (FloatDistribution, IntDistribution)) and _is_number(value):
+        x = float(value)
+        if not math.isfinite(x):
+            return None
+        return snap(dist, x)
+    return None
+
+
+def aligned_matrix(
+    trials: Sequence[FrozenTrial], search_space: dict[str, BaseDistribution]
+) -> np.ndarray:
+    """(n_trials x n_params) matrix of unit coordinates; NaN where a trial gives no value."""
+    names = list(search_space)
+    out = np.full((len(trials), len(names)), np.nan)
+    for i, t in enumerate(trials):
+        params = t.params
+        for j, name in enumerate(names):
+            if name in params:
+                out[i, j] = encode(search_space[name], params[name])
+    return out
