@@ -163,7 +163,7 @@ class CifarFineTune:
         """Name -> distribution of every hyperparameter a trial suggests."""
         return dict(self._search_space)
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.trial.BaseTrial) -> float:
         import torch
 
         params = {name: suggest(trial, name, d) for name, d in self._search_space.items()}
@@ -185,7 +185,7 @@ class CifarFineTune:
         _logger.error(f"Trial {trial.number} failed: {reason} The study continues.")
         return math.nan  # Optuna marks the trial FAIL without stopping the study.
 
-    def _train(self, trial: optuna.Trial, config: TrainConfig) -> float:
+    def _train(self, trial: optuna.trial.BaseTrial, config: TrainConfig) -> float:
         import torch
 
         data = load_on_device(self.data_dir, self.dataset, self.device)

@@ -137,7 +137,7 @@ def _check_distribution(name: str, dist: BaseDistribution) -> None:
         )
 
 
-def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+def suggest(trial: optuna.trial.BaseTrial, name: str, dist: BaseDistribution) -> Any:
     """Ask ``trial`` for ``name`` from ``dist`` through the public ``suggest_*`` API."""
     if isinstance(dist, FloatDistribution):
         return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
