@@ -33,6 +33,7 @@ from optuna_transfer.objectives._cifar_data import load_on_device  # noqa: E402
 from optuna_transfer.objectives._cifar_data import read_cifar  # noqa: E402
 from optuna_transfer.objectives._cifar_model import build_resnet18  # noqa: E402
 from optuna_transfer.objectives._cifar_train import FastTrainer  # noqa: E402
+from optuna_transfer.objectives._cifar_train import TrainConfig  # noqa: E402
 from optuna_transfer.objectives._device import resolve_device  # noqa: E402
 
 # The cheapest settings that still train every layer: 16 px, 8 steps of 16 images.
@@ -74,17 +75,18 @@ def _study(**kwargs: Any) -> optuna.Study:
 
 
 def test_one_epoch_beats_chance(tmp_path: Path) -> None:
-    # 256 training images, 8 steps at native 32 px: the class colours are learnt within the
-    # epoch (accuracy 1.0 for seeds 0-2 when written; chance is 0.1).
+    # 256 training images, 8 steps at native 32 px: the class colours are learnt within one
+    # epoch. Over data seeds 0-3 x objective seeds 0-1 validation accuracy ranged 0.59-1.0
+    # (0.73 for this seed); chance is 0.1, so 0.4 leaves room for numeric differences.
     write_synthetic_cifar(tmp_path, n_train=320, n_test=100, seed=1)
     fixed = {**CHEAP, "batch_size": 32}
     study = _study()
     study.optimize(_objective(tmp_path, resolution=32, fixed=fixed), n_trials=1)
     trial = study.trials[0]
     assert trial.state == TrialState.COMPLETE
-    assert trial.value is not None and trial.value > 0.5
+    assert trial.value is not None and trial.value > 0.4
     assert trial.intermediate_values == {1: trial.value}
-    assert trial.user_attrs["test_accuracy"] > 0.5
+    assert trial.user_attrs["test_accuracy"] > 0.4
 
 
 def test_trial_is_reproducible_on_cpu(data_root: Path) -> None:
@@ -378,3 +380,36 @@ def test_nan_returned_for_oom_is_a_failed_trial_in_optuna() -> None:
     study = _study()
     study.optimize(lambda t: math.nan, n_trials=2)
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
+
+
+def test_frozen_stages_keep_weights_and_batchnorm_statistics(data_root: Path) -> None:
+    data = load_on_device(data_root, "cifar10", torch.device("cpu"))
+    config = TrainConfig(**{**CHEAP, "frozen_stages": 2, "lr": 1e-2}, epochs=1, resolution=16)
+    torch.manual_seed(0)
+    model = build_resnet18(10, None)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = FastTrainer(model, data, torch.arange(64), config, torch.device("cpu"), seed=0)
+    trainer.train_epoch(1)
+    after = model.state_dict()
+    for key in ("conv1.weight", "bn1.running_mean", "layer1.0.conv1.weight",
+                "layer2.1.bn2.running_var", "layer2.0.downsample.0.weight"):
+        assert torch.equal(before[key], after[key]), key
+    for key in ("layer3.0.conv1.weight", "layer3.0.bn1.running_mean", "layer4.1.conv2.weight",
+                "fc.weight"):
+        assert not torch.equal(before[key], after[key]), key
+    assert {id(p) for g in trainer.optimizer.param_groups for p in g["params"]} == {
+        id(p) for p in model.parameters() if p.requires_grad
+    }
+
+
+def test_learning_rate_warms_up_then_decays_to_zero(data_root: Path) -> None:
+    data = load_on_device(data_root, "cifar10", torch.device("cpu"))
+    config = TrainConfig(**{**CHEAP, "warmup_fraction": 0.25, "lr": 0.1}, epochs=2, resolution=16)
+    trainer = FastTrainer(
+        build_resnet18(10, None), data, torch.arange(64), config, torch.device("cpu"), seed=0
+    )
+    assert trainer.total_steps == 8 and trainer.warmup_steps == 2  # 64 images / 16 x 2 epochs
+    lrs = [trainer.lr_at(step) for step in range(8)]
+    assert lrs[:3] == pytest.approx([0.05, 0.1, 0.1])
+    assert all(a > b for a, b in zip(lrs[2:], lrs[3:], strict=False))
+    assert lrs[-1] == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 5 / 6)))
