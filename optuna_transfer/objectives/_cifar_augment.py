@@ -9,6 +9,7 @@ the input pipeline costs a few kernel launches per batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -50,10 +51,8 @@ def prepare_batch(
 
     if augment is not None and (augment.padding > 0 or augment.flip_p > 0):
         images = _crop_and_flip(images, augment, generator)
-    x = images.float().div_(255.0)
-    mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
-    x = x.sub_(mean).div_(std)
+    mean, std = _stats(images.device)
+    x = images.float().div_(255.0).sub_(mean).div_(std)
     size = x.shape[-1]
     if resolution != size:
         x = F.interpolate(
@@ -63,6 +62,16 @@ def prepare_batch(
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
+
+
+@functools.lru_cache(maxsize=8)
+def _stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    # Made once per device: building them per batch would copy host -> GPU and synchronise.
+    import torch
+
+    mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=device).view(1, 3, 1, 1)
+    return mean, std
 
 
 def _crop_and_flip(
