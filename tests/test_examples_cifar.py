@@ -27,7 +27,13 @@ def test_cifar10_transfer_example_fast(capsys: pytest.CaptureFixture[str]) -> No
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    trials = module.main(["--synthetic", "--fast"])
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        trials = module.main(["--synthetic", "--fast"])
+    finally:
+        torch.set_num_threads(threads)  # --fast pins one thread for the whole process
     states = [t.state for t in trials]
     assert len(states) == 3 and TrialState.COMPLETE in states
     out = capsys.readouterr().out
