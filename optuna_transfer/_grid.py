@@ -563,3 +563,110 @@ def _cartesian_sum(tables: list[np.ndarray], base: np.ndarray) -> np.ndarray:
     for table in tables:
         out = (out[:, None, :] + table[None, :, :]).reshape(-1, table.shape[1])
     return out
+
+
+def neighbourhood_grid(
+    best_params: Mapping[str, Any] | Study,
+    factors: Mapping[str, Sequence[float]] | None = None,
+    *,
+    offsets: Mapping[str, Sequence[float]] | None = None,
+    values: Mapping[str, Sequence[GridValueType]] | None = None,
+    keep: Sequence[str] | None = None,
+) -> dict[str, list[GridValueType]]:
+    """A grid around a known-good configuration, for :class:`WarmStartGridSampler`.
+
+    Example:
+
+        .. testcode::
+
+            from optuna_transfer import neighbourhood_grid
+
+            grid = neighbourhood_grid(
+                {"lr": 1e-3, "weight_decay": 1e-4, "bs": 64},
+                {"lr": (0.1, 1, 10), "weight_decay": (0.1, 1, 10)},
+                keep=["bs"],
+            )
+            assert grid["lr"] == [1e-4, 1e-3, 1e-2]
+            assert grid["bs"] == [64]
+
+    Args:
+        best_params:
+            The configuration to search around, or a study (its ``best_params``).
+        factors:
+            Multiplicative factors per parameter, for log-scale parameters: values are
+            ``best * f``. Integer parameters are rounded; duplicates are dropped.
+        offsets:
+            Additive offsets per parameter, for linear-scale parameters: values are
+            ``best + o``. Integer parameters stay integers when the offsets are integers.
+        values:
+            Explicit candidate lists for some parameters.
+        keep:
+            Parameters fixed at their best value. ``None`` keeps every parameter of
+            ``best_params`` not named in ``factors``, ``offsets`` or ``values``; a list keeps
+            only those and leaves the other unnamed parameters out of the grid.
+
+    Returns:
+        A ``search_space`` dictionary for :class:`WarmStartGridSampler` or
+        :class:`~optuna.samplers.GridSampler`.
+    """
+    if isinstance(best_params, Study):
+        try:
+            best = dict(best_params.best_params)
+        except (ValueError, RuntimeError) as e:
+            raise ValueError(
+                f"Cannot take best_params from study {best_params.study_name!r}: {e}"
+            ) from None
+    elif isinstance(best_params, Mapping):
+        best = dict(best_params)
+    else:
+        raise TypeError(
+            "`best_params` must be a dict of parameter values or an optuna.Study, got "
+            f"{type(best_params).__name__}."
+        )
+    factors = dict(factors or {})
+    offsets = dict(offsets or {})
+    explicit = dict(values or {})
+    named: dict[str, str] = {}
+    for arg, names in (("factors", factors), ("offsets", offsets), ("values", explicit)):
+        for name in names:
+            if name in named:
+                raise ValueError(
+                    f"Parameter {name!r} is given in both `{named[name]}` and `{arg}`; give it "
+                    "in one."
+                )
+            named[name] = arg
+    for name in (*factors, *offsets, *(keep or [])):
+        if name not in best:
+            raise ValueError(
+                f"Parameter {name!r} is not in `best_params` (which has {sorted(best)})."
+            )
+    grid: dict[str, list[GridValueType]] = {}
+    for name, value in best.items():
+        if name in factors or name in offsets:
+            steps = factors[name] if name in factors else offsets[name]
+            if not _is_numeric(value):
+                raise ValueError(
+                    f"Parameter {name!r} has the non-numeric best value {value!r}; give its "
+                    "candidates in `values` instead."
+                )
+            if len(steps) == 0 or not all(_is_numeric(s) for s in steps):
+                raise ValueError(f"`{named[name]}[{name!r}]` must be a non-empty list of numbers.")
+            raw = [value * s if name in factors else value + s for s in steps]
+            is_int = isinstance(value, int) and (
+                name in factors or all(isinstance(s, int) for s in steps)
+            )
+            # Twelve significant digits turn 1e-3 * 0.1 = 1.0000000000000002e-04 into 1e-04.
+            cands: list[GridValueType] = [
+                int(round(v)) if is_int else float(f"{v:.12g}") for v in raw
+            ]
+            grid[name] = list(dict.fromkeys(cands))
+        elif name in explicit:
+            grid[name] = list(explicit[name])
+        elif keep is None or name in keep:
+            grid[name] = [value]
+    for name, cands in explicit.items():
+        if name not in grid:
+            grid[name] = list(cands)
+        if not grid[name]:
+            raise ValueError(f"`values[{name!r}]` is empty: give at least one value.")
+    return grid
