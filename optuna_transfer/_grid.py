@@ -664,9 +664,9 @@ def neighbourhood_grid(
             grid[name] = list(explicit[name])
         elif keep is None or name in keep:
             grid[name] = [value]
-    for name, cands in explicit.items():
+    for name, given in explicit.items():
         if name not in grid:
-            grid[name] = list(cands)
+            grid[name] = list(given)
         if not grid[name]:
             raise ValueError(f"`values[{name!r}]` is empty: give at least one value.")
     return grid
