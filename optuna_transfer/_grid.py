@@ -41,6 +41,8 @@ _logger = optuna.logging.get_logger(__name__)
 
 GRID_ID_ATTR_KEY = "warm_start_grid:grid_id"
 SEARCH_SPACE_ATTR_KEY = "warm_start_grid:search_space"
+# Set on a trial that repeats a point because every point was already claimed.
+REPEAT_ATTR_KEY = "warm_start_grid:repeat"
 
 # A grid beyond this many points is refused: scoring is O(points x source trials) memory-bounded
 # chunks, and a bigger grid cannot be exhausted anyway.
@@ -339,6 +341,7 @@ class WarmStartGridSampler(BaseSampler):
                     taken[gid] = True
             if taken.all():
                 gid = self._fallback(claims, score, trial.number)
+                storage.set_trial_system_attr(trial._trial_id, REPEAT_ATTR_KEY, True)
                 storage.set_trial_system_attr(trial._trial_id, GRID_ID_ATTR_KEY, gid)
                 return
             gid = self._pick(score, taken, trial.number, attempt)
