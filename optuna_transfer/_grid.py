@@ -266,9 +266,7 @@ class WarmStartGridSampler(BaseSampler):
             grid_ids = np.array([i for i in ids if i is not None], dtype=np.int64)
             for s in range(len(self._tasks)):
                 tau = rank_agreement(self._source_scores[s, grid_ids], losses[on_grid])
-                total += (
-                    trust(tau, int(on_grid.sum()), _PRIOR_A, _PRIOR_B) * (self._source_scores[s])
-                )
+                total += _weight(tau, int(on_grid.sum())) * self._source_scores[s]
             n_good = _default_gamma(n)
             is_good = np.zeros(n, dtype=bool)
             is_good[np.argsort(losses, kind="stable")[:n_good]] = True
@@ -277,8 +275,7 @@ class WarmStartGridSampler(BaseSampler):
             above = ParzenEstimator(x[~is_good], n_choices)
             total += n / (n + _TARGET_HALF_WEIGHT) * self._model_percentile(below, above)
         else:
-            prior = trust(0.0, 0, _PRIOR_A, _PRIOR_B)
-            total += prior * self._source_scores.sum(axis=0)
+            total += _weight(0.0, 0) * self._source_scores.sum(axis=0)
         # Only the latest state is worth keeping: a study grows monotonically.
         self._rank_cache = {key: total}
         return total
@@ -435,7 +432,7 @@ class WarmStartGridSampler(BaseSampler):
         """The grid, best first, as ranked now (from the sources, and ``study``'s results)."""
         finished = [] if study is None else self._finished(study.get_trials(deepcopy=False))
         if study is None:
-            score = trust(0.0, 0, _PRIOR_A, _PRIOR_B) * self._source_scores.sum(axis=0)
+            score = _weight(0.0, 0) * self._source_scores.sum(axis=0)
         else:
             score = self._ranking_score(study, finished)
         order = np.lexsort((self._tie_key, -score))
@@ -462,6 +459,13 @@ class WarmStartGridSampler(BaseSampler):
             if not all(_grid_value_equal(a, b) for a, b in zip(values, mine)):
                 return False
         return True
+
+
+def _weight(agreement: float, n: int) -> float:
+    """A source's weight: how far its trust exceeds a coin flip's, so that a source the target
+    contradicts (trust below 1/2) drops out entirely instead of keeping a residual say that,
+    summed over several misleading sources, still outweighs the target's own model."""
+    return max(0.0, 2.0 * trust(agreement, n, _PRIOR_A, _PRIOR_B) - 1.0)
 
 
 def _check_value(param_name: str, value: Any) -> None:
