@@ -332,7 +332,7 @@ class WarmStartGridSampler(BaseSampler):
         score = self._ranking_score(study, self._finished(trials))
         lost = np.zeros(self._n_points, dtype=bool)
         for attempt in range(_MAX_CLAIM_RETRIES + 1):
-            taken = lost.copy()
+            taken = np.zeros(self._n_points, dtype=bool)
             for gid, ts in claims.items():
                 if any(t.number != trial.number for t in ts):
                     taken[gid] = True
@@ -341,6 +341,10 @@ class WarmStartGridSampler(BaseSampler):
                 storage.set_trial_system_attr(trial._trial_id, REPEAT_ATTR_KEY, True)
                 storage.set_trial_system_attr(trial._trial_id, GRID_ID_ATTR_KEY, gid)
                 return
+            # Points given up in a collision are avoided, unless they are all that is left
+            # (both claimants may have given one up; nobody holds it now).
+            if not (taken | lost).all():
+                taken |= lost
             gid = self._pick(score, taken, trial.number, attempt)
             storage.set_trial_system_attr(trial._trial_id, GRID_ID_ATTR_KEY, gid)
             # Whichever of two claimants wrote second sees the other here, so at most one keeps
