@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> list[optuna.trial.FrozenTrial]:
     """Run both studies; returns the target study's trials."""
     from optuna.distributions import CategoricalDistribution
 
-    from optuna_transfer import TransferTPESampler
     from optuna_transfer import redact_url
+    from optuna_transfer import TransferTPESampler
     from optuna_transfer.objectives import CifarFineTune
     from optuna_transfer.objectives import pretrain_checkpoint
     from optuna_transfer.objectives import write_synthetic_cifar

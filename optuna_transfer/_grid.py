@@ -50,15 +50,8 @@ MAX_GRID_POINTS = 10**7
 # Numeric columns spanning at least this ratio (two decades) of positive values are modelled on a
 # log scale, as learning rates and weight decays are; narrower ones linearly.
 _LOG_SPAN = 100.0
-# Elements (points x kernels) evaluated at once when scoring the grid: bounds memory.
-_BLOCK = 1 << 22
-# Trust prior Beta(2, 1), as TransferTPESampler: an untested source has trust 0.75.
-_PRIOR_A = 2.0
-_PRIOR_B = 1.0
 # The target model's weight is n / (n + _TARGET_HALF_WEIGHT) after n finished target trials.
 _TARGET_HALF_WEIGHT = 5.0
-_PARZEN_EPS = 1e-12
-_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _MAX_CLAIM_RETRIES = 50
 
 
@@ -217,8 +210,7 @@ class WarmStartGridSampler(BaseSampler):
 
     def _model_percentile(self, below: ParzenEstimator, above: ParzenEstimator) -> np.ndarray:
         columns = [self._coords[n] for n in self._param_names if n in self._coords]
-        sizes = [len(c) for c in columns]
-        raw = _grid_log_pdf(below, columns, sizes) - _grid_log_pdf(above, columns, sizes)
+        raw = below.log_pdf_grid(columns) - above.log_pdf_grid(columns)
         return _percentile(raw)
 
     # -----------------------------------------------------------------------------------------
@@ -266,7 +258,7 @@ class WarmStartGridSampler(BaseSampler):
             grid_ids = np.array([i for i in ids if i is not None], dtype=np.int64)
             for s in range(len(self._tasks)):
                 tau = rank_agreement(self._source_scores[s, grid_ids], losses[on_grid])
-                total += _weight(tau, int(on_grid.sum())) * self._source_scores[s]
+                total += trust(tau, int(on_grid.sum())) * self._source_scores[s]
             n_good = _default_gamma(n)
             is_good = np.zeros(n, dtype=bool)
             is_good[np.argsort(losses, kind="stable")[:n_good]] = True
@@ -275,7 +267,7 @@ class WarmStartGridSampler(BaseSampler):
             above = ParzenEstimator(x[~is_good], n_choices)
             total += n / (n + _TARGET_HALF_WEIGHT) * self._model_percentile(below, above)
         else:
-            total += _weight(0.0, 0) * self._source_scores.sum(axis=0)
+            total += trust(0.0, 0) * self._source_scores.sum(axis=0)
         # Only the latest state is worth keeping: a study grows monotonically.
         self._rank_cache = {key: total}
         return total
@@ -436,7 +428,7 @@ class WarmStartGridSampler(BaseSampler):
         """The grid, best first, as ranked now (from the sources, and ``study``'s results)."""
         finished = [] if study is None else self._finished(study.get_trials(deepcopy=False))
         if study is None:
-            score = _weight(0.0, 0) * self._source_scores.sum(axis=0)
+            score = trust(0.0, 0) * self._source_scores.sum(axis=0)
         else:
             score = self._ranking_score(study, finished)
         order = np.lexsort((self._tie_key, -score))
@@ -463,13 +455,6 @@ class WarmStartGridSampler(BaseSampler):
             if not all(_grid_value_equal(a, b) for a, b in zip(values, mine)):
                 return False
         return True
-
-
-def _weight(agreement: float, n: int) -> float:
-    """A source's weight: how far its trust exceeds a coin flip's, so that a source the target
-    contradicts (trust below 1/2) drops out entirely instead of keeping a residual say that,
-    summed over several misleading sources, still outweighs the target's own model."""
-    return max(0.0, 2.0 * trust(agreement, n, _PRIOR_A, _PRIOR_B) - 1.0)
 
 
 def _check_value(param_name: str, value: Any) -> None:
@@ -519,61 +504,6 @@ def _percentile(raw: np.ndarray) -> np.ndarray:
     """Scores mapped to (0, 1] by rank; equal scores share their average rank."""
     raw = np.nan_to_num(raw, nan=-np.inf)
     return np.asarray(rankdata(raw, method="average")) / len(raw)
-
-
-def _grid_log_pdf(est: ParzenEstimator, columns: list[np.ndarray], sizes: list[int]) -> np.ndarray:
-    """``est.log_pdf`` of every point of the Cartesian grid of ``columns`` (C order).
-
-    A product kernel's log density is a sum of per-dimension terms, and a grid column has few
-    distinct values, so each term is tabulated once per (value, kernel). Splitting the columns
-    into a leading block A and a trailing block B, the mixture density is
-    ``p(a, b) = sum_k exp(alpha_k(a)) * exp(beta_k(b))``: one matrix product. Rows are scaled
-    by their maxima first; the mixture's uniform prior kernel is never more than a few dozen
-    nats below a row's maximum, so no point underflows. HPOLib's 62,208 points then cost a few
-    milliseconds per estimator. Equality with ``log_pdf`` is tested in
-    ``tests/test_grid_sampler.py``.
-
-    Reads the fitted kernel parameters of :class:`ParzenEstimator`; belongs in ``_parzen.py``
-    as a public method once that module is open for changes.
-    """
-    tables = []
-    for j, (col, c) in enumerate(zip(columns, est._n_choices)):
-        known = ~np.isnan(col)
-        table = np.zeros((len(col), est.n_kernels))
-        if c > 0:
-            idx = col[known].astype(int)
-            table[known] = (np.log(est._cat_probs[j][:, idx] + _PARZEN_EPS) + np.log(c)).T
-        else:
-            mu, sigma = est._mus[:, j], est._sigmas[:, j]
-            z = (col[known, None] - mu[None, :]) / sigma[None, :]
-            comp = -0.5 * z**2 - _LOG_SQRT_2PI - np.log(sigma) - est._log_z[:, j]
-            table[known] = np.where(np.isnan(mu)[None, :], 0.0, comp)
-        tables.append(table)
-    # Split where the leading block's size is closest to sqrt(points): two small factors.
-    n_points = math.prod(sizes)
-    leading = [math.prod(sizes[:p]) for p in range(len(sizes) + 1)]
-    split = int(np.argmin([abs(math.log(m) - 0.5 * math.log(n_points)) for m in leading]))
-    alpha = _cartesian_sum(tables[:split], est._log_w)
-    beta = _cartesian_sum(tables[split:], np.zeros(est.n_kernels))
-    m_beta = beta.max(axis=1)
-    e_beta = np.exp(beta - m_beta[:, None])
-    out = np.empty((len(alpha), len(beta)))
-    rows = max(1, _BLOCK // max(len(beta), est.n_kernels))
-    for start in range(0, len(alpha), rows):
-        a = alpha[start : start + rows]
-        m_a = a.max(axis=1)
-        dens = np.exp(a - m_a[:, None]) @ e_beta.T
-        with np.errstate(divide="ignore"):
-            out[start : start + rows] = np.log(dens) + m_a[:, None] + m_beta[None, :]
-    return out.reshape(-1)
-
-
-def _cartesian_sum(tables: list[np.ndarray], base: np.ndarray) -> np.ndarray:
-    """Rows ``base + sum_j tables[j][i_j]`` for every index tuple, in C order."""
-    out = base[None, :]
-    for table in tables:
-        out = (out[:, None, :] + table[None, :, :]).reshape(-1, table.shape[1])
-    return out
 
 
 def neighbourhood_grid(

@@ -317,10 +317,16 @@ class TransferTPESampler(BaseSampler):
     ) -> dict[str, Any]:
         if not search_space:
             return {}
+        params: dict[str, Any] = {}
         zero_shot = self._zero_shot_config(trial)
         if zero_shot is not None:
-            return _project_config(zero_shot, search_space)
-        params: dict[str, Any] = {}
+            params = _project_config(zero_shot, search_space)
+            # Parameters the source config cannot fill come from the model, so a relative
+            # sample always covers the whole relative search space.
+            missing = {n: d for n, d in search_space.items() if n not in params}
+            if missing:
+                params.update(self._sample(study, trial, missing))
+            return params
         for sub in self._groups(study, search_space):
             params.update(self._sample(study, trial, sub))
         if params and self._constant_liar:

@@ -19,8 +19,9 @@ from optuna_transfer.objectives._cifar_data import CifarNotFoundError
 from optuna_transfer.objectives._cifar_data import read_cifar
 from optuna_transfer.objectives._cifar_data import split_train_val
 from optuna_transfer.objectives._cifar_data import write_synthetic_cifar
-from optuna_transfer.objectives._safe_pickle import UnsafePickleError
 from optuna_transfer.objectives._safe_pickle import load_cifar_pickle
+from optuna_transfer.objectives._safe_pickle import UnsafePickleError
+
 
 REPO = Path(__file__).resolve().parents[1]
 

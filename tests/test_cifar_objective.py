@@ -17,15 +17,16 @@ from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 import pytest
 
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
+from optuna_transfer.objectives import _cifar_objective  # noqa: E402
 from optuna_transfer.objectives import CifarFineTune  # noqa: E402
 from optuna_transfer.objectives import CifarNotFoundError  # noqa: E402
+from optuna_transfer.objectives import pretrain_checkpoint  # noqa: E402
 from optuna_transfer.objectives import UnsafeCheckpointError  # noqa: E402
 from optuna_transfer.objectives import WeightsUnavailableError  # noqa: E402
-from optuna_transfer.objectives import _cifar_objective  # noqa: E402
-from optuna_transfer.objectives import pretrain_checkpoint  # noqa: E402
 from optuna_transfer.objectives import write_synthetic_cifar  # noqa: E402
 from optuna_transfer.objectives._cifar_augment import Augment  # noqa: E402
 from optuna_transfer.objectives._cifar_augment import prepare_batch  # noqa: E402
@@ -35,6 +36,7 @@ from optuna_transfer.objectives._cifar_model import build_resnet18  # noqa: E402
 from optuna_transfer.objectives._cifar_train import FastTrainer  # noqa: E402
 from optuna_transfer.objectives._cifar_train import TrainConfig  # noqa: E402
 from optuna_transfer.objectives._device import resolve_device  # noqa: E402
+
 
 # The cheapest settings that still train every layer: 16 px, 8 steps of 16 images.
 CHEAP = {

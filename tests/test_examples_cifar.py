@@ -8,6 +8,7 @@ from pathlib import Path
 from optuna.trial import TrialState
 import pytest
 
+
 pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 

@@ -13,7 +13,6 @@ import pytest
 
 from optuna_transfer import neighbourhood_grid
 from optuna_transfer import WarmStartGridSampler
-from optuna_transfer._grid import _grid_log_pdf
 from optuna_transfer._grid import GRID_ID_ATTR_KEY
 from optuna_transfer._grid import REPEAT_ATTR_KEY
 from optuna_transfer._parzen import ParzenEstimator
@@ -96,7 +95,7 @@ def test_grid_log_pdf_matches_parzen_log_pdf() -> None:
     est = ParzenEstimator(obs, [0, 3, 0], prior_share=0.1)
     cols = [np.linspace(0, 1, 5), np.array([0.0, 1, 2]), np.array([0, 0.3, np.nan, 1])]
     grid = np.array(np.meshgrid(*cols, indexing="ij")).reshape(3, -1).T
-    np.testing.assert_allclose(_grid_log_pdf(est, cols, [5, 3, 4]), est.log_pdf(grid), atol=1e-9)
+    np.testing.assert_allclose(est.log_pdf_grid(cols), est.log_pdf(grid), atol=1e-9)
 
 
 def test_ranking_a_62208_point_grid_is_fast() -> None:

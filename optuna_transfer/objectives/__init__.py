@@ -7,8 +7,9 @@ objective is built or run.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 from typing import Any
+from typing import TYPE_CHECKING
+
 
 if TYPE_CHECKING:
     from optuna_transfer.objectives._cifar_data import CifarNotFoundError

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import functools
 from typing import TYPE_CHECKING
 
+
 if TYPE_CHECKING:
     import torch
 

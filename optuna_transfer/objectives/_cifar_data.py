@@ -14,13 +14,14 @@ import os
 from pathlib import Path
 import pickle
 import threading
-from typing import TYPE_CHECKING
 from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
 
 from optuna_transfer.objectives._safe_pickle import load_cifar_pickle
+
 
 if TYPE_CHECKING:
     import torch

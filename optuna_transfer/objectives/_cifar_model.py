@@ -15,6 +15,7 @@ import pickle
 from typing import TYPE_CHECKING
 from typing import Union
 
+
 if TYPE_CHECKING:
     import torch
     from torch import nn

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 import gc
 import math
 import os
-from typing import TYPE_CHECKING
 from typing import Any
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -15,15 +15,16 @@ from optuna.distributions import BaseDistribution
 from optuna_transfer.objectives._cifar_data import check_dataset
 from optuna_transfer.objectives._cifar_data import load_on_device
 from optuna_transfer.objectives._cifar_data import split_train_val
-from optuna_transfer.objectives._cifar_model import WeightsLike
 from optuna_transfer.objectives._cifar_model import build_resnet18
 from optuna_transfer.objectives._cifar_model import check_weights
+from optuna_transfer.objectives._cifar_model import WeightsLike
 from optuna_transfer.objectives._cifar_space import build_search_space
 from optuna_transfer.objectives._cifar_space import suggest
 from optuna_transfer.objectives._cifar_train import FastTrainer
 from optuna_transfer.objectives._cifar_train import NonFiniteLossError
 from optuna_transfer.objectives._cifar_train import TrainConfig
 from optuna_transfer.objectives._device import resolve_device
+
 
 if TYPE_CHECKING:
     import torch

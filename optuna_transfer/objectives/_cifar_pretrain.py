@@ -10,14 +10,15 @@ import optuna
 
 from optuna_transfer.objectives._cifar_data import check_dataset
 from optuna_transfer.objectives._cifar_data import load_on_device
-from optuna_transfer.objectives._cifar_model import WeightsLike
 from optuna_transfer.objectives._cifar_model import build_resnet18
+from optuna_transfer.objectives._cifar_model import WeightsLike
 from optuna_transfer.objectives._cifar_objective import check_resolution
 from optuna_transfer.objectives._cifar_objective import check_train_subset
 from optuna_transfer.objectives._cifar_space import build_search_space
 from optuna_transfer.objectives._cifar_train import FastTrainer
 from optuna_transfer.objectives._cifar_train import TrainConfig
 from optuna_transfer.objectives._device import resolve_device
+
 
 _logger = optuna.logging.get_logger(__name__)
 

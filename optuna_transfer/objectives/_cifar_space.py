@@ -14,6 +14,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
+
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
 

@@ -16,6 +16,7 @@ from optuna_transfer.objectives._cifar_augment import prepare_batch
 from optuna_transfer.objectives._cifar_model import freeze_stages
 from optuna_transfer.objectives._cifar_model import set_train_mode
 
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 
 from optuna_transfer.objectives._cifar_space import OPTIMIZERS
+
 
 _CHECK_EVERY = 25  # steps between NaN checks; each one waits for the GPU
 _EVAL_BATCH = 1000
