@@ -436,13 +436,18 @@ class TransferTPESampler(BaseSampler):
 
         if is_good.any() and os.environ.get("OT_LOCAL", "1") == "1":
             candidates.append(_local_candidates(rng, x[is_good], n_choices, self._n_ei_candidates))
-        cand = _snap_to_grid(np.vstack(candidates), space)
+        cand = _canonical(np.vstack(candidates), space)
         # Product of experts: each task's log density ratio, weighted. Where the target has
         # little data its ratio is flat and the trusted sources decide; where it has evidence
         # its sharper ratio dominates. A distrusted source (weight ~0) drops out entirely.
         acq = np.zeros(len(cand))
         for w, below, above in experts:
             acq += w * (below.log_pdf(cand) - above.log_pdf(cand))
+        # Re-evaluating a configuration the target already has (or is running) teaches nothing
+        # new; in discrete spaces TPE would otherwise keep proposing its incumbent.
+        seen = _is_seen(cand, x)
+        if not seen.all():
+            acq[seen] = -np.inf
         best = cand[int(np.argmax(acq))]
         return {name: decode(dist, float(u)) for (name, dist), u in zip(space.items(), best)}
 
@@ -545,17 +550,26 @@ def _project_config(config: dict[str, Any], space: dict[str, BaseDistribution]) 
     return out
 
 
-def _snap_to_grid(cand: np.ndarray, space: dict[str, BaseDistribution]) -> np.ndarray:
-    """Move discrete coordinates to the centre of their value's cell, so that candidates are
-    scored where the value they decode to is, and equal decoded values score equally."""
+def _canonical(cand: np.ndarray, space: dict[str, BaseDistribution]) -> np.ndarray:
+    """Move discrete coordinates to the coordinate of the value they decode to, so candidates
+    are scored where they will be evaluated and equal configurations compare equal."""
     out = cand.copy()
     for j, dist in enumerate(space.values()):
         if isinstance(dist, CategoricalDistribution):
             out[:, j] = np.round(out[:, j])
-        elif isinstance(dist, (FloatDistribution, IntDistribution)) and dist.step and not dist.log:
-            n_cells = round((dist.high - dist.low) / dist.step) + 1
-            out[:, j] = (np.minimum(np.floor(out[:, j] * n_cells), n_cells - 1) + 0.5) / n_cells
+        elif isinstance(dist, IntDistribution) or (
+            isinstance(dist, FloatDistribution) and dist.step is not None
+        ):
+            out[:, j] = [encode(dist, decode(dist, float(u))) for u in out[:, j]]
     return out
+
+
+def _is_seen(cand: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Whether each candidate row equals a row of ``seen`` (NaN-free rows only)."""
+    if len(seen) == 0:
+        return np.zeros(len(cand), dtype=bool)
+    close = np.abs(cand[:, None, :] - seen[None, :, :]) <= 1e-9
+    return np.asarray(np.all(close, axis=2).any(axis=1))
 
 
 def _local_candidates(

@@ -184,14 +184,20 @@ def test_writer_validates_arguments(tmp_path: Path) -> None:
 
 def test_package_imports_and_writes_data_without_torch(tmp_path: Path) -> None:
     code = (
-        "import sys\n"
-        "sys.modules['torch'] = None\n"
-        "sys.modules['torchvision'] = None\n"
+        "import importlib.abc, sys\n"
+        # A finder that refuses torch: an import of it anywhere raises ImportError. (Setting
+        # sys.modules['torch'] = None instead trips scipy, which inspects sys.modules.)
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'torchvision'):\n"
+        "            raise ImportError('blocked ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
         "import optuna_transfer.objectives as o\n"
         "from optuna_transfer.objectives._cifar_data import read_cifar\n"
         f"o.write_synthetic_cifar({str(tmp_path)!r}, 20, 5)\n"
         f"print(read_cifar({str(tmp_path)!r}, 'cifar10').train_images.shape)\n"
         "print(o.CifarFineTune.__name__, o.pretrain_checkpoint.__name__)\n"
+        "assert 'torch' not in sys.modules\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run(
