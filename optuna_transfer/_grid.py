@@ -52,6 +52,7 @@ MAX_GRID_POINTS = 10**7
 _LOG_SPAN = 100.0
 # The target model's weight is n / (n + _TARGET_HALF_WEIGHT) after n finished target trials.
 _TARGET_HALF_WEIGHT = 5.0
+_TARGET_PRIOR_SHARE = 0.1
 _MAX_CLAIM_RETRIES = 50
 
 
@@ -263,8 +264,10 @@ class WarmStartGridSampler(BaseSampler):
             is_good = np.zeros(n, dtype=bool)
             is_good[np.argsort(losses, kind="stable")[:n_good]] = True
             n_choices = _n_choices(self._dists)
-            below = ParzenEstimator(x[is_good], n_choices)
-            above = ParzenEstimator(x[~is_good], n_choices)
+            # Equal prior shares: a grid is walked best-first, so unexplored cells get a neutral
+            # score rather than TPE's optimistic one, and the target's best region leads.
+            below = ParzenEstimator(x[is_good], n_choices, prior_share=_TARGET_PRIOR_SHARE)
+            above = ParzenEstimator(x[~is_good], n_choices, prior_share=_TARGET_PRIOR_SHARE)
             total += n / (n + _TARGET_HALF_WEIGHT) * self._model_percentile(below, above)
         else:
             total += trust(0.0, 0) * self._source_scores.sum(axis=0)

@@ -41,6 +41,7 @@ _ZERO_SHOT_ATTR_KEY = "transfer_tpe:zero_shot"
 _RELATIVE_PARAMS_KEY = "transfer_tpe:relative_params"
 _TARGET = "target"
 _SOURCE_PRIOR_SHARE = 0.1
+_MIN_JUDGED_TRIALS = 10
 
 
 def _default_gamma(n: int) -> int:
@@ -432,9 +433,7 @@ class TransferTPESampler(BaseSampler):
         mix = np.array([w for w, _, _ in experts])
         counts = rng.multinomial(self._n_ei_candidates, mix / mix.sum())
         candidates = [e[1].sample(rng, k) for e, k in zip(experts, counts) if k > 0]
-        import os
-
-        if is_good.any() and os.environ.get("OT_LOCAL", "1") == "1":
+        if is_good.any():
             candidates.append(_local_candidates(rng, x[is_good], n_choices, self._n_ei_candidates))
         cand = _canonical(np.vstack(candidates), space)
         # Product of experts: each task's log density ratio, weighted. Where the target has
@@ -484,20 +483,22 @@ class TransferTPESampler(BaseSampler):
         n = len(finished)
         if n >= 2 and space:
             predictions, losses = self._predictions(study, finished, space)
+            # A source must rank the target's trials both overall (a misleading source fails
+            # here) and within the better half, at least 10 (once the search has found the
+            # promising region, what matters is whether a source still ranks configurations
+            # *there*). Trust is the smaller of the two.
+            k = max(min(_MIN_JUDGED_TRIALS, len(losses)), len(losses) // 2)
+            top = np.argsort(losses, kind="stable")[:k]
             trusts = {
-                label: trust(rank_agreement(-predictions[:, i], losses), len(losses))
+                label: min(
+                    trust(rank_agreement(-predictions[:, i], losses), len(losses)),
+                    trust(rank_agreement(-predictions[top, i], losses[top]), k),
+                )
                 for i, label in enumerate(self._labels)
             }
         else:
             trusts = {label: trust(0.0, 0) for label in self._labels}
-        import os
-
-        n0 = float(os.environ.get("OT_DECAY", "0"))
-        norm = os.environ.get("OT_NORM", "0") == "1"
-        decay = 1.0 if n0 <= 0 else n0 / (n0 + n)
-        total = max(1.0, sum(trusts.values())) if norm else 1.0
-        weights = {_TARGET: 1.0}
-        weights.update({k: v * decay / total for k, v in trusts.items()})
+        weights = {_TARGET: 1.0, **trusts}
         if len(self._weights_cache) > 64:
             self._weights_cache.clear()  # one entry per trial in flight is all that is needed
         self._weights_cache[key] = weights

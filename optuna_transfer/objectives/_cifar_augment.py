@@ -57,7 +57,10 @@ def prepare_batch(
     size = x.shape[-1]
     if resolution != size:
         x = F.interpolate(
-            x, size=(resolution, resolution), mode="bilinear", align_corners=False,
+            x,
+            size=(resolution, resolution),
+            mode="bilinear",
+            align_corners=False,
             antialias=resolution < size,
         )
     if channels_last:

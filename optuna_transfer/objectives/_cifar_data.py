@@ -176,7 +176,9 @@ def _download(data_dir: str | os.PathLike[str], dataset: str) -> None:
     _logger.info(f"Downloading {dataset} into {data_dir}.")
     try:
         download_and_extract_archive(
-            archive.url, download_root=str(data_dir), filename=archive.filename,
+            archive.url,
+            download_root=str(data_dir),
+            filename=archive.filename,
             md5=archive.tgz_md5,
         )
     except Exception as err:  # Offline machines fail in urllib, DNS, SSL or checksum code.
@@ -319,34 +321,51 @@ def write_synthetic_cifar(
     if dataset == "cifar10":
         chunks = np.array_split(np.arange(n_train), len(fmt.train_files))
         for i, (name, idx) in enumerate(zip(fmt.train_files, chunks, strict=True)):
-            _write_pickle(folder / name, {
-                b"batch_label": f"training batch {i + 1} of 5".encode(),
-                b"labels": [train_y[j] for j in idx],
-                b"data": train_x[idx],
-                b"filenames": [f"synthetic_{j}.png".encode() for j in idx],
-            })
-        _write_pickle(folder / "test_batch", {
-            b"batch_label": b"testing batch 1 of 1",
-            b"labels": test_y,
-            b"data": test_x,
-            b"filenames": [f"synthetic_test_{j}.png".encode() for j in range(n_test)],
-        })
-        _write_pickle(folder / "batches.meta", {
-            b"label_names": names, b"num_cases_per_batch": len(chunks[0]), b"num_vis": 3072,
-        })
+            _write_pickle(
+                folder / name,
+                {
+                    b"batch_label": f"training batch {i + 1} of 5".encode(),
+                    b"labels": [train_y[j] for j in idx],
+                    b"data": train_x[idx],
+                    b"filenames": [f"synthetic_{j}.png".encode() for j in idx],
+                },
+            )
+        _write_pickle(
+            folder / "test_batch",
+            {
+                b"batch_label": b"testing batch 1 of 1",
+                b"labels": test_y,
+                b"data": test_x,
+                b"filenames": [f"synthetic_test_{j}.png".encode() for j in range(n_test)],
+            },
+        )
+        _write_pickle(
+            folder / "batches.meta",
+            {
+                b"label_names": names,
+                b"num_cases_per_batch": len(chunks[0]),
+                b"num_vis": 3072,
+            },
+        )
     else:
         for name, x, y in (("train", train_x, train_y), ("test", test_x, test_y)):
-            _write_pickle(folder / name, {
-                b"filenames": [f"synthetic_{j}.png".encode() for j in range(len(y))],
-                b"batch_label": f"{name}ing batch 1 of 1".encode(),
-                b"fine_labels": y,
-                b"coarse_labels": [c // 5 for c in y],
-                b"data": x,
-            })
-        _write_pickle(folder / "meta", {
-            b"fine_label_names": names,
-            b"coarse_label_names": [f"superclass_{c}".encode() for c in range(20)],
-        })
+            _write_pickle(
+                folder / name,
+                {
+                    b"filenames": [f"synthetic_{j}.png".encode() for j in range(len(y))],
+                    b"batch_label": f"{name}ing batch 1 of 1".encode(),
+                    b"fine_labels": y,
+                    b"coarse_labels": [c // 5 for c in y],
+                    b"data": x,
+                },
+            )
+        _write_pickle(
+            folder / "meta",
+            {
+                b"fine_label_names": names,
+                b"coarse_label_names": [f"superclass_{c}".encode() for c in range(20)],
+            },
+        )
     return folder
 
 

@@ -121,7 +121,7 @@ def _load_backbone(model: nn.Module, state: dict[str, torch.Tensor], source: str
     for key, value in state.items():
         for prefix in _WRAPPER_PREFIXES:
             if key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
         cleaned[key] = value
     own = model.state_dict()
     if any(k in cleaned and cleaned[k].shape != own[k].shape for k in _HEAD):

@@ -95,9 +95,14 @@ def pretrain_checkpoint(
     check_train_subset(train_subset)
     check_resolution(resolution)
     hyper = {
-        "lr": lr, "optimizer": optimizer, "momentum": momentum, "weight_decay": weight_decay,
-        "batch_size": batch_size, "label_smoothing": label_smoothing,
-        "warmup_fraction": warmup_fraction, "augment_strength": augment_strength,
+        "lr": lr,
+        "optimizer": optimizer,
+        "momentum": momentum,
+        "weight_decay": weight_decay,
+        "batch_size": batch_size,
+        "label_smoothing": label_smoothing,
+        "warmup_fraction": warmup_fraction,
+        "augment_strength": augment_strength,
         "frozen_stages": 0,
     }
     build_search_space(None, hyper)  # Same validation and messages as CifarFineTune's fixed=.

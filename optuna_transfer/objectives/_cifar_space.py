@@ -38,7 +38,8 @@ _KNOBS: dict[str, _Knob] = {
         FloatDistribution(1e-5, 1e-1, log=True), lambda v: _is_real(v) and v > 0, "a number > 0"
     ),
     "weight_decay": _Knob(
-        FloatDistribution(1e-6, 1e-2, log=True), lambda v: _is_real(v) and v >= 0,
+        FloatDistribution(1e-6, 1e-2, log=True),
+        lambda v: _is_real(v) and v >= 0,
         "a number >= 0",
     ),
     "optimizer": _Knob(
@@ -48,7 +49,8 @@ _KNOBS: dict[str, _Knob] = {
         FloatDistribution(0.0, 0.99), lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"
     ),
     "batch_size": _Knob(
-        CategoricalDistribution((32, 64, 128, 256)), lambda v: _is_int(v) and v >= 2,
+        CategoricalDistribution((32, 64, 128, 256)),
+        lambda v: _is_int(v) and v >= 2,
         "an int >= 2",
     ),
     "label_smoothing": _Knob(
@@ -61,7 +63,8 @@ _KNOBS: dict[str, _Knob] = {
         FloatDistribution(0.0, 0.3), lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"
     ),
     "augment_strength": _Knob(
-        FloatDistribution(0.0, 1.0), lambda v: _is_real(v) and 0 <= v <= 1,
+        FloatDistribution(0.0, 1.0),
+        lambda v: _is_real(v) and 0 <= v <= 1,
         "a number in [0, 1]",
     ),
 }
@@ -133,9 +136,7 @@ def _check_distribution(name: str, dist: BaseDistribution) -> None:
         )
     bad = [v for v in values if not knob.valid(v)]
     if bad:
-        raise ValueError(
-            f"space[{name!r}] allows {bad}, but {name} must be {knob.requirement}."
-        )
+        raise ValueError(f"space[{name!r}] allows {bad}, but {name} must be {knob.requirement}.")
 
 
 def suggest(trial: optuna.trial.BaseTrial, name: str, dist: BaseDistribution) -> Any:

@@ -110,9 +110,12 @@ class FastTrainer:
         steps = self.steps_per_epoch if max_steps is None else min(max_steps, self.steps_per_epoch)
         loss_sum = torch.zeros((), device=self.device)
         for i in range(steps):
-            idx = perm[i * self.batch_size:(i + 1) * self.batch_size]
+            idx = perm[i * self.batch_size : (i + 1) * self.batch_size]
             x = prepare_batch(
-                self.data.images[idx], self.augment, self.config.resolution, self.generator,
+                self.data.images[idx],
+                self.augment,
+                self.config.resolution,
+                self.generator,
                 channels_last=self.cuda,
             )
             y = self.data.labels[idx]
@@ -140,11 +143,12 @@ class FastTrainer:
 
         self.model.eval()
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        with torch.inference_mode(), torch.autocast(
-            "cuda", dtype=torch.bfloat16, enabled=self.cuda
+        with (
+            torch.inference_mode(),
+            torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda),
         ):
             for start in range(0, int(indices.numel()), _EVAL_BATCH):
-                idx = indices[start:start + _EVAL_BATCH]
+                idx = indices[start : start + _EVAL_BATCH]
                 x = prepare_batch(
                     self.data.images[idx], None, self.config.resolution, None, self.cuda
                 )
