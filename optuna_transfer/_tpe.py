@@ -102,8 +102,9 @@ class TransferTPESampler(BaseSampler):
     """TPE sampler that starts from what finished source studies learned.
 
     The first trials evaluate a small portfolio of the sources' best configurations (the best of
-    each source in turn, deduplicated and projected into the target's search space), so there is
-    no random start-up phase. From then on each trial is chosen by TPE's density ratio
+    each source in turn, deduplicated and projected into the target's search space), followed by
+    one random probe that gives the target a reference point; there is no random start-up
+    phase while the sources are trusted. From then on each trial is chosen by TPE's density ratio
     ``l(x) / g(x)``, where both densities are mixtures of the target's own Parzen estimators and
     every source's. Each source splits its own trials into good and bad by its own ranking, so
     objective scales and directions may differ between tasks. A source's weight is its *trust*:
@@ -161,6 +162,11 @@ class TransferTPESampler(BaseSampler):
         n_zero_shot:
             How many source-best configurations to evaluate first. ``None`` means one per
             source, at least 2 and at most 5.
+        n_startup_trials:
+            As in TPESampler, but only as a fallback: while the target has fewer finished
+            trials than this, each trial is sampled at random with probability
+            1 - (largest source trust), so with sources the target contradicts the search
+            starts like cold TPE. With trusted sources there is no random phase.
         max_source_trials:
             Usable trials kept per source; larger sources are subsampled (their best trials are
             always kept) with a logged warning, bounding memory and time per trial.
@@ -176,18 +182,22 @@ class TransferTPESampler(BaseSampler):
         group: bool = False,
         constant_liar: bool = True,
         n_zero_shot: int | None = None,
+        n_startup_trials: int = 10,
         max_source_trials: int = DEFAULT_MAX_SOURCE_TRIALS,
     ) -> None:
         if n_ei_candidates < 1:
             raise ValueError(f"`n_ei_candidates` must be >= 1, got {n_ei_candidates}.")
         if n_zero_shot is not None and n_zero_shot < 0:
             raise ValueError(f"`n_zero_shot` must be >= 0 or None, got {n_zero_shot}.")
+        if n_startup_trials < 0:
+            raise ValueError(f"`n_startup_trials` must be >= 0, got {n_startup_trials}.")
         if max_source_trials < 10:
             raise ValueError(f"`max_source_trials` must be >= 10, got {max_source_trials}.")
         if group and multivariate is False:
             raise ValueError("`group=True` needs the multivariate TPE: drop multivariate=False.")
         tasks = source if _is_task_list(source) else load_sources(source, max_source_trials)
         self._init(tasks, seed, n_ei_candidates, multivariate, group, constant_liar, n_zero_shot)
+        self._n_startup_trials = n_startup_trials
 
     def _init(
         self,
@@ -212,7 +222,7 @@ class TransferTPESampler(BaseSampler):
         )
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._models: dict[str, list[_SourceModel]] = {}
-        self._weights_cache: dict[tuple[int, int], dict[str, float]] = {}
+        self._weights_cache: dict[tuple[int, int], tuple[dict[str, float], bool]] = {}
         self._prediction_cache: dict[str, dict[int, np.ndarray]] = {}
 
     @classmethod
@@ -421,7 +431,12 @@ class TransferTPESampler(BaseSampler):
         target_below = ParzenEstimator(x[is_good], n_choices)
         target_above = ParzenEstimator(x[~is_good], n_choices)
 
-        weights = self._trial_weights(study, trial)
+        weights, explore = self._trial_weights(study, trial)
+        rng = self._random
+        if explore:
+            # Uniform over the space: choice indices for categoricals, unit coordinates else.
+            u = [rng.randint(c) if c > 0 else rng.uniform() for c in n_choices]
+            return {name: decode(dist, float(v)) for (name, dist), v in zip(space.items(), u)}
         experts = [(weights[_TARGET], target_below, target_above)]
         for label, model in zip(self._labels, self._source_models(space)):
             if model.usable and weights[label] > 0:
@@ -429,12 +444,15 @@ class TransferTPESampler(BaseSampler):
 
         # Candidates: from each expert's good density in proportion to its weight, plus local
         # perturbations of the target's good trials.
-        rng = self._random
         mix = np.array([w for w, _, _ in experts])
         counts = rng.multinomial(self._n_ei_candidates, mix / mix.sum())
         candidates = [e[1].sample(rng, k) for e, k in zip(experts, counts) if k > 0]
-        if is_good.any():
-            candidates.append(_local_candidates(rng, x[is_good], n_choices, self._n_ei_candidates))
+        # Local refinement is for regions the sources vouch for: as many local candidates as
+        # the most trusted source's trust allows, none once every source is distrusted (the
+        # search is then plain TPE and explores like it).
+        n_local = round(self._n_ei_candidates * max(mix[1:], default=0.0))
+        if is_good.any() and n_local > 0:
+            candidates.append(_local_candidates(rng, x[is_good], n_choices, n_local))
         cand = _canonical(np.vstack(candidates), space)
         # Product of experts: each task's log density ratio, weighted. Where the target has
         # little data its ratio is flat and the trusted sources decide; where it has evidence
@@ -473,7 +491,14 @@ class TransferTPESampler(BaseSampler):
         keep = ~np.isnan(predictions).any(axis=1)
         return predictions[keep], losses[keep]
 
-    def _trial_weights(self, study: Study, trial: FrozenTrial) -> dict[str, float]:
+    def _trial_weights(self, study: Study, trial: FrozenTrial) -> tuple[dict[str, float], bool]:
+        """Per-source weights for this trial, and whether it explores at random instead.
+
+        The trial after the zero-shot portfolio is always a random probe. While the target
+        has fewer than ``n_startup_trials`` finished trials, a trial is
+        sampled at random with probability 1 - (largest source trust): with sources the target
+        contradicts, the search starts like cold TPE rather than refining a bad region.
+        """
         key = (study._study_id, trial.number)
         cached = self._weights_cache.get(key)
         if cached is not None:
@@ -499,13 +524,23 @@ class TransferTPESampler(BaseSampler):
         else:
             trusts = {label: trust(0.0, 0) for label in self._labels}
         weights = {_TARGET: 1.0, **trusts}
+        # The trial right after the portfolio is a random probe: a reference point without
+        # which a misleading source cannot be told apart, since every portfolio config comes
+        # from the sources' own good regions.
+        is_probe = (
+            trial.number == len(self._portfolio) and "fixed_params" not in trial.system_attrs
+        )
+        explore = is_probe or bool(
+            n < self._n_startup_trials
+            and self._random.uniform() > max(trusts.values(), default=0.0)
+        )
         if len(self._weights_cache) > 64:
             self._weights_cache.clear()  # one entry per trial in flight is all that is needed
-        self._weights_cache[key] = weights
+        self._weights_cache[key] = (weights, explore)
         study._storage.set_trial_system_attr(
             trial._trial_id, WEIGHTS_ATTR_KEY, json.dumps(list(weights.items()))
         )
-        return weights
+        return weights, explore
 
 
 def _is_task_list(source: Any) -> bool:
