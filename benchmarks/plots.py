@@ -36,6 +36,9 @@ def plot_suite(data: SuiteData, path: Path) -> None:
             lo, hi = np.percentile(curves, [25, 75], axis=0)
             ax.fill_between(x, lo, hi, color=c, alpha=0.18, lw=0)
         ax.set_xscale("log")
+        ticks = [b for b in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if b <= data.n_trials]
+        ax.set_xticks(ticks, [str(b) for b in ticks])
+        ax.minorticks_off()
         # Regret spans decades and reaches 0 at the optimum: symlog keeps 0 on the axis while
         # showing small regrets on a log scale.
         ax.set_yscale("symlog", linthresh=1e-3)
