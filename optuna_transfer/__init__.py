@@ -1,8 +1,9 @@
 """Warm-start Optuna searches from finished studies."""
 
 from optuna_transfer._redact import redact_url
+from optuna_transfer._tpe import TransferTPESampler
 
 
 __version__ = "0.1.0"
 
-__all__ = ["redact_url"]
+__all__ = ["TransferTPESampler", "redact_url"]

@@ -8,7 +8,9 @@ from typing import Any
 
 # scheme://user:password@host -> scheme://user:***@host. The password may hold any character
 # but '@' only when percent-encoded, so the last '@' before the host ends it.
-_PASSWORD_RE = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@]*:)(?P<pw>.*)(?P<tail>@[^@]*)$")
+_PASSWORD_RE = re.compile(
+    r"^(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@]*:)(?P<pw>.*)(?P<tail>@[^@]*)$"
+)
 
 
 def redact_url(url: Any) -> str:

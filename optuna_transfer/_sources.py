@@ -32,7 +32,6 @@ from dataclasses import field
 import math
 import threading
 from typing import Any
-from typing import Union
 
 import numpy as np
 import optuna
@@ -48,8 +47,6 @@ from optuna_transfer._redact import redact_url
 
 
 _logger = optuna.logging.get_logger(__name__)
-
-SourceLike = Union[optuna.Study, Sequence[optuna.Study], Sequence[FrozenTrial]]
 
 # Beyond this many usable trials a source is subsampled (its best trials are always kept), so a
 # huge study costs bounded memory and time per trial. See ``SourceTask.from_trials``.
@@ -242,13 +239,11 @@ def _from_trials(trials: list[FrozenTrial], max_trials: int) -> SourceTask:
     n_objectives = {len(t.values) for t in trials if t.values is not None}
     if len(n_objectives) > 1:
         raise ValueError(
-            f"The source trials have different numbers of objective values {sorted(n_objectives)}; "
-            "pass trials of one study per source."
+            "The source trials have different numbers of objective values "
+            f"{sorted(n_objectives)}; pass trials of one study per source."
         )
     m = n_objectives.pop() if n_objectives else 1
-    return SourceTask.from_trials(
-        "trials", trials, [StudyDirection.MINIMIZE] * m, max_trials
-    )
+    return SourceTask.from_trials("trials", trials, [StudyDirection.MINIMIZE] * m, max_trials)
 
 
 _STORAGE_CACHE: dict[tuple[str, str], SourceTask] = {}
@@ -332,7 +327,7 @@ def choice_index(dist: CategoricalDistribution, value: Any) -> int | None:
         if type(c) is type(value) and c == value:
             return i
     for i, c in enumerate(dist.choices):
-        if _is_number(c) and _is_number(value) and float(c) == float(value):
+        if _is_number(c) and _is_number(value) and float(c) == float(value):  # type: ignore[arg-type]
             return i
     return None
 

@@ -1,0 +1,589 @@
+"""TransferTPESampler: TPE whose priors come from finished source studies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import json
+import math
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.samplers import BaseSampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.study import Study
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from optuna_transfer._parzen import ParzenEstimator
+from optuna_transfer._similarity import rank_agreement
+from optuna_transfer._similarity import trust
+from optuna_transfer._sources import aligned_matrix
+from optuna_transfer._sources import decode
+from optuna_transfer._sources import DEFAULT_MAX_SOURCE_TRIALS
+from optuna_transfer._sources import encode
+from optuna_transfer._sources import load_sources
+from optuna_transfer._sources import load_sources_from_storage
+from optuna_transfer._sources import non_domination_ranks
+from optuna_transfer._sources import project
+from optuna_transfer._sources import SourceTask
+
+
+_logger = optuna.logging.get_logger(__name__)
+
+WEIGHTS_ATTR_KEY = "transfer_tpe:weights"
+_ZERO_SHOT_ATTR_KEY = "transfer_tpe:zero_shot"
+_RELATIVE_PARAMS_KEY = "transfer_tpe:relative_params"
+_TARGET = "target"
+_SOURCE_PRIOR_SHARE = 0.1
+
+
+def _default_gamma(n: int) -> int:
+    # Optuna's TPE default: the best 10% (at most 25) of the trials are "good".
+    return min(math.ceil(0.1 * n), 25)
+
+
+def _source_gamma(n: int) -> int:
+    # A finished source is a fixed sample, so no cap: its best 10% describe where it was good.
+    return max(1, math.ceil(0.1 * n))
+
+
+class _SourceModel:
+    """Good/bad Parzen estimators of one source in one target (sub)space, built once."""
+
+    def __init__(self, task: SourceTask, space: dict[str, BaseDistribution]) -> None:
+        x = aligned_matrix(task.trials, space)
+        # A trial that says nothing about this space would only add a uniform kernel.
+        informative = ~np.all(np.isnan(x), axis=1)
+        n_good = _source_gamma(task.n_complete)
+        is_good = np.zeros(len(x), dtype=bool)
+        is_good[:n_good] = True  # trials are stored best first, PRUNED last
+        n_choices = _n_choices(space)
+        good = x[is_good & informative]
+        bad = x[~is_good & informative]
+        self.usable = len(good) > 0 and len(bad) > 0
+        # Equal prior shares make the ratio neutral where the source never looked.
+        self.below = ParzenEstimator(good, n_choices, prior_share=_SOURCE_PRIOR_SHARE)
+        self.above = ParzenEstimator(bad, n_choices, prior_share=_SOURCE_PRIOR_SHARE)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        return self.below.log_pdf(x) - self.above.log_pdf(x)
+
+
+def _n_choices(space: dict[str, BaseDistribution]) -> list[int]:
+    return [
+        len(d.choices) if isinstance(d, CategoricalDistribution) else 0 for d in space.values()
+    ]
+
+
+def _space_key(space: dict[str, BaseDistribution]) -> str:
+    return json.dumps(
+        [[n, optuna.distributions.distribution_to_json(d)] for n, d in space.items()]
+    )
+
+
+class TransferTPESampler(BaseSampler):
+    """TPE sampler that starts from what finished source studies learned.
+
+    The first trials evaluate a small portfolio of the sources' best configurations (the best of
+    each source in turn, deduplicated and projected into the target's search space), so there is
+    no random start-up phase. From then on each trial is chosen by TPE's density ratio
+    ``l(x) / g(x)``, where both densities are mixtures of the target's own Parzen estimators and
+    every source's. Each source splits its own trials into good and bad by its own ranking, so
+    objective scales and directions may differ between tasks. A source's weight is its *trust*:
+    the posterior probability that the source ranks the target's finished trials better than
+    chance (see ``optuna_transfer._similarity``). A misleading source loses its weight within a
+    few target trials; a related one keeps helping, while the target's own weight grows with its
+    data. Candidates are drawn from the mixture and, for local refinement, around the target's
+    best trials.
+
+    The per-source weights used for each trial are stored in the trial's system attributes
+    (key ``"transfer_tpe:weights"``) and returned by :meth:`get_source_weights`.
+
+    Example:
+
+        .. testcode::
+
+            import optuna
+            from optuna_transfer import TransferTPESampler
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+            def objective(trial):
+                x = trial.suggest_float("x", -10, 10)
+                return (x - 2) ** 2
+
+
+            source = optuna.create_study()
+            source.optimize(objective, n_trials=30)
+
+            study = optuna.create_study(sampler=TransferTPESampler(source, seed=0))
+            study.optimize(objective, n_trials=10)
+            assert study.best_value < 1.0
+
+    Args:
+        source:
+            The source(s): an :class:`~optuna.study.Study`, a sequence of studies, or a sequence
+            of :class:`~optuna.trial.FrozenTrial` (one source, minimised). Source trials are
+            read once, when the sampler is created. Use :meth:`from_storage` to name studies in
+            a storage. How changed search spaces are aligned is documented in the README.
+        seed:
+            Seed for the random number generator.
+        n_ei_candidates:
+            Number of candidates drawn from the good-density mixture per trial; as many again
+            are drawn around the target's best trials. The best by ``l(x) / g(x)`` is chosen.
+        multivariate:
+            Use joint (multivariate) kernels over the relative search space. ``None`` (default)
+            follows :class:`~optuna.samplers.TPESampler`: on for single-objective studies, off
+            for multi-objective ones.
+        group:
+            Sample independently in groups of parameters that always appear together (for
+            conditional search spaces); requires ``multivariate``.
+        constant_liar:
+            Treat running trials as bad so parallel workers spread out, as in TPESampler.
+        n_zero_shot:
+            How many source-best configurations to evaluate first. ``None`` means one per
+            source, at least 2 and at most 5.
+        max_source_trials:
+            Usable trials kept per source; larger sources are subsampled (their best trials are
+            always kept) with a logged warning, bounding memory and time per trial.
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        *,
+        seed: int | None = None,
+        n_ei_candidates: int = 24,
+        multivariate: bool | None = None,
+        group: bool = False,
+        constant_liar: bool = True,
+        n_zero_shot: int | None = None,
+        max_source_trials: int = DEFAULT_MAX_SOURCE_TRIALS,
+    ) -> None:
+        if n_ei_candidates < 1:
+            raise ValueError(f"`n_ei_candidates` must be >= 1, got {n_ei_candidates}.")
+        if n_zero_shot is not None and n_zero_shot < 0:
+            raise ValueError(f"`n_zero_shot` must be >= 0 or None, got {n_zero_shot}.")
+        if max_source_trials < 10:
+            raise ValueError(f"`max_source_trials` must be >= 10, got {max_source_trials}.")
+        if group and multivariate is False:
+            raise ValueError("`group=True` needs the multivariate TPE: drop multivariate=False.")
+        tasks = source if _is_task_list(source) else load_sources(source, max_source_trials)
+        self._init(tasks, seed, n_ei_candidates, multivariate, group, constant_liar, n_zero_shot)
+
+    def _init(
+        self,
+        tasks: list[SourceTask],
+        seed: int | None,
+        n_ei_candidates: int,
+        multivariate: bool | None,
+        group: bool,
+        constant_liar: bool,
+        n_zero_shot: int | None,
+    ) -> None:
+        self._tasks = tasks
+        self._labels = _unique_labels([t.name for t in tasks])
+        self._seed = seed
+        self._rng = np.random.RandomState(seed) if seed is not None else None
+        self._n_ei_candidates = n_ei_candidates
+        self._multivariate = multivariate
+        self._group = group
+        self._constant_liar = constant_liar
+        self._portfolio = _zero_shot_portfolio(
+            tasks, n_zero_shot if n_zero_shot is not None else min(5, max(2, len(tasks)))
+        )
+        self._search_space = IntersectionSearchSpace(include_pruned=True)
+        self._models: dict[str, list[_SourceModel]] = {}
+        self._weights_cache: dict[tuple[int, int], dict[str, float]] = {}
+        # Trust priors: Beta(2, 1) gives an untested source trust 0.75.
+        self._prior_a = 2.0
+        self._prior_b = 1.0
+
+    @classmethod
+    def from_storage(
+        cls,
+        storage: str | optuna.storages.BaseStorage,
+        study_names: str | Sequence[str],
+        **kwargs: Any,
+    ) -> TransferTPESampler:
+        """Build the sampler from source studies named in a storage (URL or storage object).
+
+        Each (storage, study) pair is read once per process and cached, so many samplers (or a
+        sampler per worker) do not re-read the database.
+
+        Example:
+
+            .. testcode::
+
+                import optuna
+                from optuna_transfer import TransferTPESampler
+
+                optuna.logging.set_verbosity(optuna.logging.WARNING)
+                storage = optuna.storages.InMemoryStorage()
+                old = optuna.create_study(study_name="old", storage=storage)
+                old.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2, n_trials=5)
+
+                sampler = TransferTPESampler.from_storage(storage, ["old"], seed=1)
+                optuna.create_study(sampler=sampler).optimize(
+                    lambda t: t.suggest_float("x", 0, 1) ** 2, n_trials=3
+                )
+        """
+        max_trials = kwargs.get("max_source_trials", DEFAULT_MAX_SOURCE_TRIALS)
+        return cls(load_sources_from_storage(storage, study_names, max_trials), **kwargs)
+
+    @property
+    def source_names(self) -> list[str]:
+        """Labels of the sources, as used in the recorded weights."""
+        return list(self._labels)
+
+    def get_source_weights(self, study: Study) -> dict[int, dict[str, float]]:
+        """Mixture weights used for each trial of ``study``: trial number -> {label: weight}.
+
+        Labels are :attr:`source_names` plus ``"target"``. Zero-shot trials, which follow the
+        portfolio rather than the mixture, have no entry.
+        """
+        out = {}
+        for t in study.get_trials(deepcopy=False):
+            raw = t.system_attrs.get(WEIGHTS_ATTR_KEY)
+            if raw is not None:
+                out[t.number] = dict(json.loads(raw))
+        return out
+
+    def reseed_rng(self) -> None:
+        self._rng = np.random.RandomState()
+
+    @property
+    def _random(self) -> np.random.RandomState:
+        if self._rng is None:
+            self._rng = np.random.RandomState()
+        return self._rng
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        # Models and weights are caches; rebuilt on demand after unpickling.
+        state["_models"] = {}
+        state["_weights_cache"] = {}
+        return state
+
+    # -------------------------------------------------------------------------------------
+    # BaseSampler interface
+    # -------------------------------------------------------------------------------------
+
+    def _is_multivariate(self, study: Study) -> bool:
+        if self._multivariate is not None:
+            return self._multivariate
+        return self._group or not study._is_multi_objective()
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        n_obj = len(study.directions)
+        for task in self._tasks:
+            if len(task.directions) != n_obj:
+                raise ValueError(
+                    f"Source {task.name!r} has {len(task.directions)} objective(s) but the "
+                    f"target study has {n_obj}. Use sources with the same number of objectives."
+                )
+        config = self._zero_shot_config(trial)
+        if config is not None:
+            study._storage.set_trial_system_attr(
+                trial._trial_id, _ZERO_SHOT_ATTR_KEY, json.dumps(config)
+            )
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        if not self._is_multivariate(study):
+            return {}
+        space = self._search_space.calculate(study)
+        return {n: d for n, d in space.items() if not d.single()}
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        zero_shot = self._zero_shot_config(trial)
+        if zero_shot is not None:
+            return _project_config(zero_shot, search_space)
+        params: dict[str, Any] = {}
+        for sub in self._groups(study, search_space):
+            params.update(self._sample(study, trial, sub))
+        if params and self._constant_liar:
+            # Other workers read these to see where this running trial is.
+            study._storage.set_trial_system_attr(
+                trial._trial_id, _RELATIVE_PARAMS_KEY, json.dumps(params)
+            )
+        return params
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        zero_shot = self._zero_shot_config(trial)
+        if zero_shot is not None:
+            projected = _project_config(zero_shot, {param_name: param_distribution})
+            if param_name in projected:
+                return projected[param_name]
+        return self._sample(study, trial, {param_name: param_distribution})[param_name]
+
+    # -------------------------------------------------------------------------------------
+    # Zero-shot portfolio
+    # -------------------------------------------------------------------------------------
+
+    def _zero_shot_config(self, trial: FrozenTrial) -> dict[str, Any] | None:
+        """The portfolio entry this trial evaluates, or None.
+
+        Trial numbers are unique across workers, so indexing by them keeps parallel workers from
+        evaluating the same entry twice. Enqueued trials (fixed params) are left to the user.
+        """
+        if trial.number >= len(self._portfolio) or trial.system_attrs.get("fixed_params"):
+            return None
+        return self._portfolio[trial.number]
+
+    # -------------------------------------------------------------------------------------
+    # Model-based sampling
+    # -------------------------------------------------------------------------------------
+
+    def _groups(
+        self, study: Study, space: dict[str, BaseDistribution]
+    ) -> list[dict[str, BaseDistribution]]:
+        if not self._group:
+            return [space]
+        # Union-find over parameters that co-occur in a finished trial.
+        parent = {n: n for n in space}
+
+        def find(n: str) -> str:
+            while parent[n] != n:
+                parent[n] = parent[parent[n]]
+                n = parent[n]
+            return n
+
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            names = [n for n in t.params if n in parent]
+            for a, b in zip(names, names[1:]):
+                parent[find(a)] = find(b)
+        groups: dict[str, dict[str, BaseDistribution]] = {}
+        for n in sorted(space):
+            groups.setdefault(find(n), {})[n] = space[n]
+        return list(groups.values())
+
+    def _target_trials(self, study: Study, trial: FrozenTrial) -> list[FrozenTrial]:
+        states: tuple[TrialState, ...] = (TrialState.COMPLETE, TrialState.PRUNED)
+        if self._constant_liar:
+            states += (TrialState.RUNNING,)
+        trials = study.get_trials(deepcopy=False, states=states)
+        return [t for t in trials if t.number != trial.number]
+
+    def _source_models(self, space: dict[str, BaseDistribution]) -> list[_SourceModel]:
+        key = _space_key(space)
+        models = self._models.get(key)
+        if models is None:
+            models = [_SourceModel(task, space) for task in self._tasks]
+            self._models[key] = models
+        return models
+
+    def _sample(
+        self, study: Study, trial: FrozenTrial, space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        trials = self._target_trials(study, trial)
+        x, losses = _target_observations(study, trials, space)
+        n_finished = int(np.sum(np.isfinite(losses)))
+        n_good = _default_gamma(n_finished)
+        order = np.argsort(losses, kind="stable")  # running (inf) last
+        is_good = np.zeros(len(x), dtype=bool)
+        is_good[order[:n_good]] = True
+        n_choices = _n_choices(space)
+        target_below = ParzenEstimator(x[is_good], n_choices)
+        target_above = ParzenEstimator(x[~is_good], n_choices)
+
+        weights = self._trial_weights(study, trial)
+        experts = [(weights[_TARGET], target_below, target_above)]
+        for label, model in zip(self._labels, self._source_models(space)):
+            if model.usable and weights[label] > 0:
+                experts.append((weights[label], model.below, model.above))
+
+        # Candidates: from each expert's good density in proportion to its weight, plus local
+        # perturbations of the target's good trials.
+        rng = self._random
+        mix = np.array([w for w, _, _ in experts])
+        counts = rng.multinomial(self._n_ei_candidates, mix / mix.sum())
+        candidates = [e[1].sample(rng, k) for e, k in zip(experts, counts) if k > 0]
+        import os
+        if is_good.any() and os.environ.get("OT_LOCAL", "1") == "1":
+            candidates.append(
+                _local_candidates(rng, x[is_good], n_choices, self._n_ei_candidates)
+            )
+        cand = _snap_to_grid(np.vstack(candidates), space)
+        # Product of experts: each task's log density ratio, weighted. Where the target has
+        # little data its ratio is flat and the trusted sources decide; where it has evidence
+        # its sharper ratio dominates. A distrusted source (weight ~0) drops out entirely.
+        acq = np.zeros(len(cand))
+        for w, below, above in experts:
+            acq += w * (below.log_pdf(cand) - above.log_pdf(cand))
+        best = cand[int(np.argmax(acq))]
+        return {name: decode(dist, float(u)) for (name, dist), u in zip(space.items(), best)}
+
+    def _trial_weights(self, study: Study, trial: FrozenTrial) -> dict[str, float]:
+        key = (study._study_id, trial.number)
+        cached = self._weights_cache.get(key)
+        if cached is not None:
+            return cached
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        space = {n: d for n, d in self._search_space.calculate(study).items() if not d.single()}
+        n = len(finished)
+        trusts = {}
+        if n >= 2 and space:
+            x, losses = _target_observations(study, finished, space)
+            for label, model in zip(self._labels, self._source_models(space)):
+                tau = rank_agreement(model.score(x), losses) if model.usable else 0.0
+                trusts[label] = trust(tau, n, self._prior_a, self._prior_b)
+        else:
+            prior = trust(0.0, 0, self._prior_a, self._prior_b)
+            trusts = {label: prior for label in self._labels}
+        import os
+        n0 = float(os.environ.get("OT_DECAY", "0"))
+        norm = os.environ.get("OT_NORM", "0") == "1"
+        decay = 1.0 if n0 <= 0 else n0 / (n0 + n)
+        total = max(1.0, sum(trusts.values())) if norm else 1.0
+        weights = {_TARGET: 1.0}
+        weights.update({k: v * decay / total for k, v in trusts.items()})
+        self._weights_cache[key] = weights
+        study._storage.set_trial_system_attr(
+            trial._trial_id, WEIGHTS_ATTR_KEY, json.dumps(list(weights.items()))
+        )
+        return weights
+
+
+def _is_task_list(source: Any) -> bool:
+    return (
+        isinstance(source, list)
+        and bool(source)
+        and all(isinstance(s, SourceTask) for s in source)
+    )
+
+
+def _unique_labels(names: list[str]) -> list[str]:
+    labels = []
+    for i, name in enumerate(names):
+        label = name if names.count(name) == 1 else f"{name}#{i}"
+        labels.append(_TARGET + "_source" if label == _TARGET else label)
+    return labels
+
+
+def _zero_shot_portfolio(tasks: list[SourceTask], size: int) -> list[dict[str, Any]]:
+    """Best configs of each source in turn (round robin), deduplicated."""
+    portfolio: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    depth = 0
+    while len(portfolio) < size and any(depth < t.n_complete for t in tasks):
+        for task in tasks:
+            if depth < task.n_complete and len(portfolio) < size:
+                params = dict(task.best_trials[depth].params)
+                key = json.dumps(params, sort_keys=True, default=repr)
+                if key not in seen:
+                    seen.add(key)
+                    portfolio.append(params)
+        depth += 1
+    return portfolio
+
+
+def _project_config(config: dict[str, Any], space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    out = {}
+    for name, dist in space.items():
+        if name in config:
+            value = project(dist, config[name])
+            if value is not None:
+                out[name] = value
+    return out
+
+
+def _snap_to_grid(cand: np.ndarray, space: dict[str, BaseDistribution]) -> np.ndarray:
+    """Move discrete coordinates to the centre of their value's cell, so that candidates are
+    scored where the value they decode to is, and equal decoded values score equally."""
+    out = cand.copy()
+    for j, dist in enumerate(space.values()):
+        if isinstance(dist, CategoricalDistribution):
+            out[:, j] = np.round(out[:, j])
+        elif dist.step is not None and not dist.log:
+            n_cells = round((dist.high - dist.low) / dist.step) + 1
+            out[:, j] = (np.minimum(np.floor(out[:, j] * n_cells), n_cells - 1) + 0.5) / n_cells
+    return out
+
+
+def _local_candidates(
+    rng: np.random.RandomState, good_x: np.ndarray, n_choices: list[int], size: int
+) -> np.ndarray:
+    """Perturbations of the target's good trials: the local refinement TPE alone lacks early.
+
+    Numeric coordinates move by a Gaussian step of 0.1 of the range (in the sampler's scale,
+    i.e. log scale for log parameters); each categorical flips to a random choice with
+    probability 1/d, so about one categorical changes per candidate.
+    """
+    base = good_x[rng.randint(len(good_x), size=size)].copy()
+    d = len(n_choices)
+    for j, c in enumerate(n_choices):
+        col = base[:, j]
+        missing = np.isnan(col)
+        if c > 0:
+            flip = missing | (rng.uniform(size=size) < 1.0 / d)
+            col[flip] = rng.randint(c, size=int(flip.sum()))
+        else:
+            col[missing] = rng.uniform(size=int(missing.sum()))
+            col[~missing] = np.clip(
+                col[~missing] + 0.1 * rng.normal(size=int((~missing).sum())), 0, 1
+            )
+    return base
+
+
+def _target_observations(
+    study: Study, trials: list[FrozenTrial], space: dict[str, BaseDistribution]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Aligned target params and a loss per trial (lower is better; running trials = inf)."""
+    x = np.full((len(trials), len(space)), np.nan)
+    for i, t in enumerate(trials):
+        params = _params_with_running(t)
+        for j, (name, dist) in enumerate(space.items()):
+            if name in params:
+                x[i, j] = encode(dist, params[name])
+    losses = _losses(study, trials)
+    keep = ~np.all(np.isnan(x), axis=1)
+    return x[keep], losses[keep]
+
+
+def _params_with_running(t: FrozenTrial) -> dict[str, Any]:
+    if t.state != TrialState.RUNNING:
+        return t.params
+    raw = t.system_attrs.get(_RELATIVE_PARAMS_KEY)
+    params = dict(json.loads(raw)) if raw else {}
+    params.update(t.params)
+    return params
+
+
+def _losses(study: Study, trials: list[FrozenTrial]) -> np.ndarray:
+    """A scalar loss per trial, lower better: value (Pareto rank for several objectives);
+    infeasible trials after feasible, PRUNED after COMPLETE, RUNNING last (inf)."""
+    n = len(trials)
+    out = np.full(n, np.inf)
+    complete = [i for i, t in enumerate(trials) if t.state == TrialState.COMPLETE]
+    if complete:
+        signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions])
+        vals = np.array([trials[i].values for i in complete], dtype=float) * signs
+        if vals.shape[1] == 1:
+            rank = np.argsort(np.argsort(vals[:, 0], kind="stable"), kind="stable").astype(float)
+        else:
+            rank = non_domination_ranks(vals).astype(float)
+        penalty = np.array(
+            [sum(v for v in trials[i].constraints.values() if v > 0) for i in complete]
+        )
+        rank = rank + np.where(penalty > 0, n + penalty, 0.0)
+        out[complete] = rank
+    pruned = [i for i, t in enumerate(trials) if t.state == TrialState.PRUNED]
+    out[pruned] = 3.0 * n
+    return out
