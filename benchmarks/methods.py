@@ -121,7 +121,7 @@ def _wscmaes(ctx: MethodContext) -> MethodSetup:
 
 
 def _transfer_tpe(ctx: MethodContext) -> MethodSetup:
-    from optuna_transfer import TransferTPESampler  # type: ignore[attr-defined]
+    from optuna_transfer import TransferTPESampler
 
     return MethodSetup(TransferTPESampler(ctx.sources, seed=ctx.seed))
 

@@ -27,6 +27,7 @@ from scipy.stats import rankdata
 
 from benchmarks.runner import RunResult
 
+
 BUDGETS: tuple[int, ...] = (1, 5, 10, 25, 50, 100)
 
 
@@ -234,8 +235,55 @@ def speedups(
     return out
 
 
+def weight_summary(
+    results: Sequence[RunResult], methods: list[str], n_trials: int
+) -> list[str]:
+    """Markdown lines: mean mixture weight of the target and of the sources, for samplers that
+    record them (``get_source_weights``). On the ``misleading`` suite this shows whether the
+    negated sources lose their trust."""
+    budgets = [b for b in (10, 25, 50, n_trials) if b <= n_trials]
+    rows = []
+    for m in methods:
+        runs = [r for r in results if r.method == m and isinstance(r.source_weights, dict)]
+        if not runs:
+            continue
+        cells = []
+        for b in budgets:
+            target: list[float] = []
+            source: list[float] = []
+            for r in runs:
+                # Weights are keyed by trial number; zero-shot trials have none, so take the
+                # latest entry at or before this budget.
+                keys = [k for k in r.source_weights if int(k) <= b - 1]
+                if not keys:
+                    continue
+                w = r.source_weights[max(keys, key=int)]
+                target.append(float(w.get("target", math.nan)))
+                source.extend(float(v) for k, v in w.items() if k != "target")
+            cells.append(f"{_fmt(_nanmean(np.asarray(target)), 2)} / "
+                         f"{_fmt(_nanmean(np.asarray(source)), 2)}")
+        rows.append(f"| {m} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return [
+        "",
+        "## Source weights (mean target weight / mean weight per source)",
+        "",
+        "As returned by the sampler's `get_source_weights(study)` for the latest trial at or "
+        "before each budget, averaged over tasks and seeds.",
+        "",
+        "| method | " + " | ".join(f"trial {b}" for b in budgets) + " |",
+        "|---|" + "---:|" * len(budgets),
+        *rows,
+    ]
+
+
 def suite_markdown(
-    data: SuiteData, baseline: str, header: list[str], n_boot: int = 1000
+    data: SuiteData,
+    baseline: str,
+    header: list[str],
+    n_boot: int = 1000,
+    extra: Sequence[str] = (),
 ) -> str:
     lines = [f"# Cold vs warm: `{data.suite}` suite", ""]
     lines += header
@@ -309,6 +357,7 @@ def suite_markdown(
             early = _nanmean(curves[:, min(10, data.n_trials) - 1])
             cells.append(f"{_fmt(early, 4)} / {_fmt(_nanmean(curves[:, -1]), 4)}")
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    lines += list(extra)
     partial = [m for m in working if data.n_failed[m]]
     if partial:
         lines += [""]

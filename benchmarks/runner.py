@@ -14,8 +14,8 @@ import optuna
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from benchmarks.methods import METHODS
 from benchmarks.methods import MethodContext
+from benchmarks.methods import METHODS
 from benchmarks.sources import as_study
 from benchmarks.sources import derive_seed
 from benchmarks.tasks import Encoding
@@ -56,6 +56,9 @@ class RunResult:
     optimize_s: float
     objective_s: float
     trials: list[FrozenTrial]
+    # What the sampler's ``get_source_weights(study)`` returned, for samplers that have it
+    # (TransferTPESampler): how much each source was trusted, trial by trial.
+    source_weights: Any = None
 
     @property
     def sampler_s_per_trial(self) -> float:
@@ -82,6 +85,7 @@ class RunResult:
             "optimize_s": self.optimize_s,
             "objective_s": self.objective_s,
             "sampler_s_per_trial": self.sampler_s_per_trial,
+            "source_weights": self.source_weights,
         }
 
 
@@ -106,6 +110,7 @@ def run(job: RunJob) -> RunResult:
 
     error: str | None = None
     optimize_s = 0.0
+    weights: Any = None
     study = optuna.create_study(direction=direction)
     try:
         # Building the sampler is part of the method's cost, so it is inside the timed span.
@@ -116,6 +121,9 @@ def run(job: RunJob) -> RunResult:
             study.enqueue_trial(params, skip_if_exists=True)
         study.optimize(objective, n_trials=job.n_trials)
         optimize_s = time.perf_counter() - t0
+        get_weights = getattr(setup.sampler, "get_source_weights", None)
+        if get_weights is not None:
+            weights = get_weights(study)
     except Exception as e:  # noqa: BLE001 - reported in the table, see module docstring.
         error = f"{type(e).__name__}: {e}"
         optuna.logging.get_logger("benchmarks").debug(traceback.format_exc())
@@ -156,6 +164,7 @@ def run(job: RunJob) -> RunResult:
         optimize_s=optimize_s,
         objective_s=objective.eval_s,
         trials=trials,
+        source_weights=weights,
     )
 
 

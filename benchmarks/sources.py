@@ -19,6 +19,7 @@ from benchmarks.tasks import Direction
 from benchmarks.tasks import Encoding
 from benchmarks.tasks import Problem
 
+
 SourceSampler = Literal["tpe", "random"]
 
 

