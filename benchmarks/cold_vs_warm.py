@@ -48,7 +48,7 @@ from benchmarks.runner import run
 from benchmarks.runner import RunJob
 from benchmarks.runner import RunResult
 from benchmarks.sources import load_stored_source
-from benchmarks.sources import run_source
+from benchmarks.sources import run_source_safely
 from benchmarks.sources import SourceJob
 from benchmarks.sources import store_study
 from benchmarks.tasks import suite_tasks
@@ -220,7 +220,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.workers} worker(s)", file=sys.stderr)
     bar = tqdm(total=len(missing) + len(run_jobs), desc="cold-vs-warm", unit="study")
 
-    def source_done(job: SourceJob, trials: list[FrozenTrial]) -> None:
+    source_errors: dict[SourceJob, str] = {}
+
+    def source_done(job: SourceJob, trials: list[FrozenTrial] | str) -> None:
+        if isinstance(trials, str):
+            source_errors[job] = trials
+            return
         sources[job] = trials
         if storage is not None:
             store_study(storage, job.study_name, job.problem.direction, trials, {
@@ -228,16 +233,19 @@ def main(argv: list[str] | None = None) -> int:
                 "sampler": job.sampler, "encoding": job.encoding,
             })
 
-    _map(run_source, missing, args.workers, bar, source_done)
+    _map(run_source_safely, missing, args.workers, bar, source_done)
 
     def with_sources(job: RunJob) -> RunJob:
         srcs = []
+        errors = []
         for problem in job.task.sources:
             sj = SourceJob(problem, args.source_sampler, args.source_trials, args.encoding,
                            job.seed)
-            srcs.append((sj.study_name, tuple(sources[sj])))
+            if sj in source_errors and source_errors[sj] not in errors:
+                errors.append(source_errors[sj])
+            srcs.append((sj.study_name, tuple(sources.get(sj, ()))))
         return RunJob(job.task, job.method, job.seed, job.n_trials, job.encoding, job.top_k,
-                      tuple(srcs))
+                      tuple(srcs), "; ".join(errors) or None)
 
     results: dict[str, list[RunResult]] = {s: [] for s in args.suites}
 

@@ -177,9 +177,11 @@ def trials_to_target(
         if base is None:
             continue
         idx = np.arange(len(base)) if seed_idx is None else seed_idx
-        base_curve = np.nanmedian(base[idx], axis=0)
-        if np.isnan(base_curve[-1]):
-            continue
+        base_rows = base[idx]
+        base_rows = base_rows[~np.isnan(base_rows).any(axis=1)]
+        if not len(base_rows):
+            continue  # The baseline failed on this task: no target to reach.
+        base_curve = np.median(base_rows, axis=0)
         target = float(base_curve[-1])
         for m in data.methods:
             curves = data.loss[t].get(m)

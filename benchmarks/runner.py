@@ -32,6 +32,8 @@ class RunJob:
     top_k: int
     # (study name, trials) per source, in the order of ``task.sources``.
     sources: tuple[tuple[str, tuple[FrozenTrial, ...]], ...]
+    # Set when a source study could not be generated; the run then reports it and stops.
+    source_error: str | None = None
 
     @property
     def study_name(self) -> str:
@@ -95,6 +97,8 @@ def run(job: RunJob) -> RunResult:
     # Experimental-argument warnings (CmaEsSampler's source_trials) would repeat once per run.
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     task = job.task
+    if job.source_error is not None:
+        return _failed(job, job.source_error)
     direction = task.target.direction
     sources = [as_study(name, s_dir, list(trials)) for (name, trials), s_dir in zip(
         job.sources, [p.direction for p in task.sources], strict=True
@@ -165,6 +169,26 @@ def run(job: RunJob) -> RunResult:
         objective_s=objective.eval_s,
         trials=trials,
         source_weights=weights,
+    )
+
+
+def _failed(job: RunJob, error: str) -> RunResult:
+    return RunResult(
+        suite=job.task.suite,
+        task=job.task.name,
+        method=job.method,
+        seed=job.seed,
+        study_name=job.study_name,
+        source_studies=[name for name, _ in job.sources],
+        error=error,
+        values=[],
+        losses=[],
+        best_loss=[],
+        regret=[],
+        pct_better=[],
+        optimize_s=0.0,
+        objective_s=0.0,
+        trials=[],
     )
 
 

@@ -59,6 +59,17 @@ def run_source(job: SourceJob) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False)
 
 
+def run_source_safely(job: SourceJob) -> list[FrozenTrial] | str:
+    """:func:`run_source`, or the error text: a source that cannot run (e.g. the CIFAR objective
+    without its dependencies) fails the target runs that need it, not the whole benchmark."""
+    try:
+        return run_source(job)
+    except Exception as e:  # noqa: BLE001 - reported in the tables.
+        # No study name in the text: the same cause then reads once in the table, not once per
+        # source and seed.
+        return f"source study failed: {type(e).__name__}: {e}"
+
+
 def load_stored_source(
     storage: optuna.storages.BaseStorage, job: SourceJob
 ) -> list[FrozenTrial] | None:
