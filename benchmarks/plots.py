@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.methods import METHODS
 from benchmarks.report import SuiteData
 
 
@@ -31,7 +32,8 @@ def plot_suite(data: SuiteData, path: Path) -> None:
             curves = curves[~np.isnan(curves).all(axis=1)]
             if not len(curves):
                 continue
-            c = colors(i % 10)
+            # Colour by registry position so a method looks the same in every suite's plot.
+            c = colors(list(METHODS).index(m) % 10 if m in METHODS else i % 10)
             ax.plot(x, curves.mean(axis=0), color=c, label=m, lw=1.8)
             lo, hi = np.percentile(curves, [25, 75], axis=0)
             ax.fill_between(x, lo, hi, color=c, alpha=0.18, lw=0)
