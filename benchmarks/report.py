@@ -319,7 +319,7 @@ def suite_markdown(
         "",
         f"Target per task: the median over seeds of `{baseline}`'s incumbent loss after "
         f"{data.n_trials} trials. Trials to target: first trial at which the method's median "
-        "(over seeds) incumbent reaches it, median over tasks (∞: more than half the tasks never "
+        "(over seeds) incumbent reaches it, median over tasks (∞: half or more of the tasks not "
         f"reached within {data.n_trials}). Speed-up: geometric mean over tasks of "
         f"`{baseline}`'s trials to target / the method's; 95% CI: percentile bootstrap over "
         "seeds (paired across methods). Where a method never reaches a task's target it counts "
