@@ -146,9 +146,17 @@ def _knobs() -> str:
     return ", ".join(f"`{k}={v}`" for k, v in knobs) or "none set (OT_* defaults)"
 
 
+def _redact_arg(arg: str) -> str:
+    # "--storage=URL" hides the URL behind the option name; redact the value part.
+    if arg.startswith("--") and "=" in arg:
+        name, value = arg.split("=", 1)
+        return f"{name}={redact_url(value)}"
+    return redact_url(arg)
+
+
 def command_line(argv: list[str]) -> str:
     # Any credential in a storage URL given on the command line stays out of the outputs.
-    return "python -m benchmarks.cold_vs_warm " + shlex.join(redact_url(a) for a in argv)
+    return "python -m benchmarks.cold_vs_warm " + shlex.join(_redact_arg(a) for a in argv)
 
 
 def _map(

@@ -88,3 +88,16 @@ def test_table_scores_are_noise_free_means() -> None:
     assert table.normalised_regret(table.median_loss) == pytest.approx(1.0)
     assert table.pct_better(table.best_loss) == 0.0
     assert 49.0 < table.pct_better(table.median_loss) <= 50.0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--storage", "postgresql://bob:s3cret@db/hpo"],
+        ["--storage=postgresql://bob:s3cret@db/hpo"],
+    ],
+)
+def test_command_line_redacts_storage_password(argv: list[str]) -> None:
+    line = cold_vs_warm.command_line(argv)
+    assert "s3cret" not in line
+    assert "bob:***@db/hpo" in line
