@@ -84,6 +84,22 @@ class ParzenEstimator:
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
         """Log density of each row of ``x`` (m, d); NaN entries of ``x`` are marginalised."""
+        total = self.kernel_log_pdf(x)
+        return np.asarray(logsumexp(total + self._log_w[None, :], axis=1))
+
+    def smooth(self, x: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Kernel regression (Nadaraya-Watson) of per-observation ``values`` at rows of ``x``.
+
+        Uses the observation kernels only (not the uniform prior kernel), so the prediction at
+        ``x`` is a locally weighted average of what was observed nearest to it.
+        """
+        logk = self.kernel_log_pdf(x)[:, :-1] + self._log_w[None, :-1]
+        logk -= logk.max(axis=1, keepdims=True)
+        k = np.exp(logk)
+        return np.asarray((k @ values) / k.sum(axis=1))
+
+    def kernel_log_pdf(self, x: np.ndarray) -> np.ndarray:
+        """(m, n_kernels) log density of each row of ``x`` under each kernel."""
         x = np.asarray(x, dtype=float).reshape(-1, len(self._n_choices))
         total = np.zeros((len(x), self.n_kernels))
         for j, c in enumerate(self._n_choices):
@@ -104,7 +120,7 @@ class ParzenEstimator:
                 total[known] += np.where(np.isnan(mu)[None, :], 0.0, comp)
         # Categorical terms carry + log(c) so every dimension is a density w.r.t. the uniform
         # measure; that keeps ratios between estimators with different dimensions comparable.
-        return np.asarray(logsumexp(total + self._log_w[None, :], axis=1))
+        return total
 
     def sample(self, rng: np.random.RandomState, size: int) -> np.ndarray:
         """``size`` draws (size, d) from the mixture."""

@@ -1,30 +1,32 @@
 """Task similarity: how far a source's promising region agrees with the target's results.
 
-A source model scores any configuration by ``log l_s(x) - log g_s(x)``: high where the source
-found good trials and few bad ones. On the target's finished trials we then ask the question the
-target can answer itself: *do the configurations the source prefers actually rank better on the
-target?* That is a Kendall-type rank agreement between the source scores and the target's own
-ranking. Turning it into a trust weight:
+Each source predicts how good any configuration is: its own quantiles (0 best, 1 worst),
+smoothed over the space by kernel regression. On the target's finished trials we then ask the
+question the target can answer itself: *do the configurations the source rates better actually
+rank better on the target?* That is a Kendall-type rank agreement (:func:`rank_agreement`)
+between the source's prediction and the target's own ranking, so objective scales and
+directions never need to match. :func:`trust` turns it into a weight in [0, 1] that rewards
+demonstrated agreement and withdraws weight quickly from a source that disagrees.
 
-* ``p`` = probability that the source orders a random pair of target trials correctly. Its
-  posterior is ``Beta(a0 + n * (1 + tau) / 2, b0 + n * (1 - tau) / 2)`` for ``n`` target trials
-  and agreement ``tau`` in [-1, 1] (pairs share trials, so ``n`` rather than the number of pairs
-  is the honest sample size).
-* trust = P(p > 1/2): the posterior probability that the source is better than a coin flip. It
-  starts at ``P(Beta(a0, b0) > 1/2)`` (optimistic: the user chose this source), rises towards 1
-  for a related source and falls towards 0 within a handful of target trials for a misleading
-  one.
-
-This measures similarity between the source's promising region and the target's with the
-target's own evidence, rather than by overlap of two density estimates (Watanabe et al., IJCAI
-2023), because the overlap of a sparse early target density with anything is mostly prior: rank
-agreement reacts to the first trials that disagree.
+This measures the similarity between the source's promising region and the target's with the
+target's own evidence, rather than by the overlap of two density estimates (Watanabe et al.,
+IJCAI 2023): early on, the target's density is mostly its prior, so an overlap measure reacts
+slowly, while rank agreement reacts to the first trials that contradict the source.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from scipy.special import betainc
+from scipy.special import ndtr
+
+
+# An untested source is assumed moderately related (the user chose it), worth this many trials.
+PRIOR_AGREEMENT = 0.5
+PRIOR_TRIALS = 2.0
+# A source keeps weight only while its agreement is credibly above this bar.
+MIN_AGREEMENT = 0.2
 
 
 def rank_agreement(source_scores: np.ndarray, target_losses: np.ndarray) -> float:
@@ -45,9 +47,17 @@ def rank_agreement(source_scores: np.ndarray, target_losses: np.ndarray) -> floa
     return float(prod.sum() / informative)
 
 
-def trust(agreement: float, n: int, prior_a: float, prior_b: float) -> float:
-    """Posterior probability that a source with ``agreement`` on ``n`` trials beats chance."""
-    a = prior_a + n * (1.0 + agreement) / 2.0
-    b = prior_b + n * (1.0 - agreement) / 2.0
-    # P(p > 1/2) for p ~ Beta(a, b) = 1 - I_{1/2}(a, b).
-    return float(1.0 - betainc(a, b, 0.5))
+def trust(agreement: float, n: int) -> float:
+    """How much to rely on a source whose predictions agree ``agreement`` on ``n`` trials.
+
+    The agreement is shrunk towards :data:`PRIOR_AGREEMENT` (worth :data:`PRIOR_TRIALS`
+    trials). Trust is then the one-sided confidence that the true agreement exceeds
+    :data:`MIN_AGREEMENT`, using Kendall's tau standard error under independence,
+    ``sqrt(2 (2n + 5) / (9 n (n - 1)))``. So a source must keep *earning* its weight: an
+    uninformative one (agreement ~ 0) fades as evidence grows, a misleading one (agreement < 0)
+    drops within a few trials, and a related one tends to 1.
+    """
+    shrunk = (n * agreement + PRIOR_TRIALS * PRIOR_AGREEMENT) / (n + PRIOR_TRIALS)
+    m = max(n, 2)
+    stderr = math.sqrt(2.0 * (2 * m + 5) / (9.0 * m * (m - 1)))
+    return float(ndtr((shrunk - MIN_AGREEMENT) / stderr))

@@ -68,9 +68,19 @@ class _SourceModel:
         # Equal prior shares make the ratio neutral where the source never looked.
         self.below = ParzenEstimator(good, n_choices, prior_share=_SOURCE_PRIOR_SHARE)
         self.above = ParzenEstimator(bad, n_choices, prior_share=_SOURCE_PRIOR_SHARE)
+        # Quantile of each trial within the source (0 best, 1 worst; PRUNED count as worst),
+        # smoothed over the space to predict how the source would rank any configuration.
+        ranks = np.minimum(task.ranks, task.n_complete) / max(task.n_complete, 1)
+        self._all = ParzenEstimator(x[informative], n_choices)
+        self._quantiles = ranks[informative]
 
     def score(self, x: np.ndarray) -> np.ndarray:
+        """TPE's log density ratio: high where the source was good and rarely bad."""
         return self.below.log_pdf(x) - self.above.log_pdf(x)
+
+    def predicted_quantile(self, x: np.ndarray) -> np.ndarray:
+        """The source's quantile near each row of ``x``: its guess at how good ``x`` is."""
+        return self._all.smooth(x, self._quantiles)
 
 
 def _n_choices(space: dict[str, BaseDistribution]) -> list[int]:
@@ -200,9 +210,6 @@ class TransferTPESampler(BaseSampler):
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._models: dict[str, list[_SourceModel]] = {}
         self._weights_cache: dict[tuple[int, int], dict[str, float]] = {}
-        # Trust priors: Beta(2, 1) gives an untested source trust 0.75.
-        self._prior_a = 2.0
-        self._prior_b = 1.0
 
     @classmethod
     def from_storage(
@@ -442,10 +449,12 @@ class TransferTPESampler(BaseSampler):
         if n >= 2 and space:
             x, losses = _target_observations(study, finished, space)
             for label, model in zip(self._labels, self._source_models(space)):
-                tau = rank_agreement(model.score(x), losses) if model.usable else 0.0
-                trusts[label] = trust(tau, n, self._prior_a, self._prior_b)
+                tau = (
+                    rank_agreement(-model.predicted_quantile(x), losses) if model.usable else 0.0
+                )
+                trusts[label] = trust(tau, n)
         else:
-            prior = trust(0.0, 0, self._prior_a, self._prior_b)
+            prior = trust(0.0, 0)
             trusts = {label: prior for label in self._labels}
         import os
         n0 = float(os.environ.get("OT_DECAY", "0"))

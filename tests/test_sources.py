@@ -1,0 +1,161 @@
+"""Source hygiene and search-space alignment (issue 2, points 3 and 4)."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.trial import create_trial
+from optuna.trial import TrialState
+import pytest
+
+from optuna_transfer._sources import aligned_matrix
+from optuna_transfer._sources import decode
+from optuna_transfer._sources import encode
+from optuna_transfer._sources import load_sources
+from optuna_transfer._sources import load_sources_from_storage
+from optuna_transfer._sources import project
+from optuna_transfer._sources import SourceTask
+
+
+@pytest.fixture(autouse=True)
+def _propagate_optuna_logs() -> None:
+    optuna.logging.enable_propagation()
+
+
+def _trial(value: float | None, state: TrialState = TrialState.COMPLETE, **params: object):
+    dists = {
+        k: CategoricalDistribution([v]) if isinstance(v, str) else FloatDistribution(-1e9, 1e9)
+        for k, v in params.items()
+    }
+    return create_trial(
+        state=state, value=value if state == TrialState.COMPLETE else None,
+        params=params, distributions=dists,
+    )
+
+
+def test_ranks_follow_each_source_direction() -> None:
+    study = optuna.create_study(direction="maximize")
+    for v in [1.0, 3.0, 2.0]:
+        study.add_trial(_trial(v, x=v))
+    (task,) = load_sources(study)
+    assert [t.value for t in task.best_trials] == [3.0, 2.0, 1.0]
+
+
+def test_hygiene_states_and_nonfinite_values(caplog: pytest.LogCaptureFixture) -> None:
+    trials = [
+        _trial(1.0, x=1.0),
+        _trial(None, TrialState.PRUNED, x=2.0),
+        _trial(None, TrialState.FAIL, x=3.0),
+        _trial(None, TrialState.RUNNING, x=4.0),
+        _trial(None, TrialState.WAITING, x=5.0),
+        _trial(math.inf, x=6.0),
+        _trial(-math.inf, x=7.0),
+        _trial(0.5, x=8.0),
+    ]
+    with caplog.at_level(logging.WARNING):
+        task = SourceTask.from_trials("s", trials, [optuna.study.StudyDirection.MINIMIZE])
+    assert [t.params["x"] for t in task.trials] == [8.0, 1.0, 2.0]  # complete best-first, pruned
+    assert task.n_complete == 2
+    warnings = [r.getMessage() for r in caplog.records if "NaN or infinite" in r.getMessage()]
+    assert len(warnings) == 1 and "skipped 2" in warnings[0]
+
+
+def test_source_without_usable_trials_names_the_study() -> None:
+    study = optuna.create_study(study_name="old-run")
+    study.add_trial(_trial(None, TrialState.FAIL, x=1.0))
+    study.add_trial(_trial(None, TrialState.PRUNED, x=1.0))
+    with pytest.raises(ValueError, match="'old-run' has no usable trials.*1 FAIL, 1 PRUNED"):
+        load_sources(study)
+
+
+def test_empty_and_mixed_sources_are_rejected() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        load_sources([])
+    study = optuna.create_study()
+    study.add_trial(_trial(1.0, x=1.0))
+    with pytest.raises(TypeError, match="mixes"):
+        load_sources([study, study.trials[0]])
+    with pytest.raises(TypeError, match="from_storage"):
+        load_sources("sqlite:///x.db")
+
+
+def test_few_trials_work_and_frozen_trials_are_one_source() -> None:
+    tasks = load_sources([_trial(2.0, x=1.0), _trial(1.0, x=2.0)])
+    assert len(tasks) == 1 and tasks[0].best_trials[0].params == {"x": 2.0}
+
+
+def test_large_source_is_subsampled_keeping_the_best(caplog: pytest.LogCaptureFixture) -> None:
+    trials = [_trial(float(i), x=float(i)) for i in range(500)]
+    with caplog.at_level(logging.WARNING):
+        task = SourceTask.from_trials(
+            "big", trials, [optuna.study.StudyDirection.MINIMIZE], max_trials=100
+        )
+    assert len(task.trials) == 100
+    assert [t.value for t in task.trials[:10]] == [float(i) for i in range(10)]
+    assert any("max_source_trials=100" in r.getMessage() for r in caplog.records)
+
+
+def test_from_storage_unknown_study_and_bad_url() -> None:
+    storage = optuna.storages.InMemoryStorage()
+    optuna.create_study(study_name="exists", storage=storage).add_trial(_trial(1.0, x=1.0))
+    with pytest.raises(ValueError, match="No study named 'nope'.*exists"):
+        load_sources_from_storage(storage, ["nope"])
+    with pytest.raises(ValueError, match=r"Could not open storage postgresql://u:\*\*\*@"):
+        load_sources_from_storage("postgresql://u:pw@127.0.0.1:1/db", ["x"])
+
+
+def test_from_storage_reads_each_study_once(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'src.db'}"
+    study = optuna.create_study(study_name="s", storage=url)
+    study.add_trial(_trial(1.0, x=1.0))
+    first = load_sources_from_storage(url, "s")
+    study.add_trial(_trial(0.0, x=0.0))  # not seen: the snapshot is cached per process
+    assert load_sources_from_storage(url, "s")[0] is first[0]
+
+
+# --- alignment --------------------------------------------------------------------------------
+
+
+def test_numeric_range_changes_missing_outside_clipped_for_projection() -> None:
+    shrunk = FloatDistribution(0.0, 1.0)
+    assert encode(shrunk, 0.25) == pytest.approx(0.25)
+    assert math.isnan(encode(shrunk, 5.0))  # says nothing about the new range
+    assert project(shrunk, 5.0) == 1.0  # a zero-shot config is clipped into it
+    grown = FloatDistribution(-10.0, 10.0)
+    assert encode(grown, 5.0) == pytest.approx(0.75)
+
+
+def test_log_linear_and_int_float_changes_go_through_external_values() -> None:
+    log = FloatDistribution(1e-4, 1.0, log=True)
+    assert encode(log, 1e-2) == pytest.approx(0.5)
+    assert decode(log, 0.5) == pytest.approx(1e-2)
+    as_int = IntDistribution(0, 10)
+    assert project(as_int, 3.7) == 4 and isinstance(project(as_int, 3.7), int)
+    stepped = FloatDistribution(0.0, 1.0, step=0.25)
+    assert project(stepped, 0.3) == 0.25
+    assert encode(FloatDistribution(0.0, 10.0), 4) == pytest.approx(0.4)
+
+
+def test_categorical_choices_renamed_or_mismatched() -> None:
+    cat = CategoricalDistribution(["adam", "sgd", None, True])
+    assert encode(cat, "sgd") == 1.0
+    assert math.isnan(encode(cat, "rmsprop"))  # a choice that no longer exists
+    assert project(cat, "rmsprop") is None
+    assert encode(cat, None) == 2.0
+    assert encode(cat, True) == 3.0 and math.isnan(encode(cat, 1))  # True is not 1
+    assert math.isnan(encode(FloatDistribution(0, 1), "adam"))
+    assert encode(CategoricalDistribution([1, 2, 4]), 2.0) == 1.0  # numbers match by value
+
+
+def test_aligned_matrix_marks_missing_and_conditional_params() -> None:
+    space = {"x": FloatDistribution(0, 1), "new": IntDistribution(0, 3)}
+    trials = [_trial(1.0, x=0.5, old=3.0), _trial(2.0, gone="a")]
+    x = aligned_matrix(trials, space)
+    assert x[0, 0] == pytest.approx(0.5)
+    assert np.isnan(x[0, 1]) and np.isnan(x[1]).all()

@@ -1,0 +1,206 @@
+"""Behaviour of TransferTPESampler (issue 2): zero-shot start, trust, alignment, MO, runtime."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import optuna
+from optuna.trial import Trial
+import pytest
+
+from optuna_transfer import TransferTPESampler
+
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _quadratic(center: float, sign: float = 1.0):
+    def objective(trial: Trial) -> float:
+        x = trial.suggest_float("x", -10, 10)
+        y = trial.suggest_float("y", -10, 10)
+        return sign * ((x - center) ** 2 + (y + center) ** 2)
+
+    return objective
+
+
+def _source(objective, n: int = 40, seed: int = 0, name: str | None = None, direction="minimize"):
+    study = optuna.create_study(
+        study_name=name, direction=direction, sampler=optuna.samplers.TPESampler(seed=seed)
+    )
+    study.optimize(objective, n_trials=n)
+    return study
+
+
+def test_first_trials_are_round_robin_source_bests() -> None:
+    a = _source(_quadratic(2.0), seed=1, name="a")
+    b = _source(_quadratic(-3.0), seed=2, name="b")
+    sampler = TransferTPESampler([a, b], seed=0, n_zero_shot=3)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_quadratic(2.0), n_trials=3)
+    best_a = sorted(a.trials, key=lambda t: t.value)
+    best_b = sorted(b.trials, key=lambda t: t.value)
+    assert study.trials[0].params == best_a[0].params  # the very first trial included
+    assert study.trials[1].params == best_b[0].params
+    assert study.trials[2].params == best_a[1].params
+    assert sampler.get_source_weights(study) == {}  # zero-shot trials use no mixture
+
+
+def test_zero_shot_portfolio_is_deduplicated() -> None:
+    study = optuna.create_study()
+    study.enqueue_trial({"x": 1.0, "y": 1.0})
+    study.enqueue_trial({"x": 1.0, "y": 1.0})
+    study.enqueue_trial({"x": 2.0, "y": 2.0})
+    study.optimize(lambda t: t.suggest_float("x", 0, 3) + t.suggest_float("y", 0, 3), n_trials=3)
+    target = optuna.create_study(sampler=TransferTPESampler(study, seed=0, n_zero_shot=2))
+    target.optimize(lambda t: t.suggest_float("x", 0, 3) + t.suggest_float("y", 0, 3), n_trials=2)
+    assert [t.params for t in target.trials] == [{"x": 1.0, "y": 1.0}, {"x": 2.0, "y": 2.0}]
+
+
+def test_zero_shot_is_projected_into_a_changed_space() -> None:
+    source = optuna.create_study()
+    source.enqueue_trial({"lr": 0.5, "layers": 7, "opt": "rmsprop", "dropped": 1.0})
+    source.optimize(
+        lambda t: t.suggest_float("lr", 1e-3, 1.0, log=True)
+        + t.suggest_int("layers", 1, 8)
+        + len(t.suggest_categorical("opt", ["adam", "rmsprop"]))
+        + t.suggest_float("dropped", 0, 1),
+        n_trials=1,
+    )
+    seen = {}
+
+    def target_objective(trial: Trial) -> float:
+        seen["lr"] = trial.suggest_float("lr", 1e-4, 0.1, log=True)  # range shrunk
+        seen["layers"] = trial.suggest_float("layers", 1.0, 4.0)  # int -> float, shrunk
+        seen["opt"] = trial.suggest_categorical("opt", ["adam", "sgd"])  # choice removed
+        seen["new"] = trial.suggest_int("new", 0, 3)  # not in the source
+        return 0.0
+
+    target = optuna.create_study(sampler=TransferTPESampler(source, seed=0))
+    target.optimize(target_objective, n_trials=1)
+    assert seen["lr"] == 0.1 and seen["layers"] == 4.0  # clipped into the new ranges
+    assert seen["opt"] in ("adam", "sgd") and 0 <= seen["new"] <= 3
+
+
+def test_enqueued_trials_are_left_alone() -> None:
+    source = _source(_quadratic(1.0), n=10)
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=0))
+    study.enqueue_trial({"x": -9.0, "y": 9.0})
+    study.optimize(_quadratic(1.0), n_trials=1)
+    assert study.trials[0].params == {"x": -9.0, "y": 9.0}
+
+
+def test_related_source_beats_cold_tpe_early() -> None:
+    objective = _quadratic(3.0)
+    source = _source(_quadratic(3.3), n=60)
+    warm, cold = [], []
+    for seed in range(3):
+        w = optuna.create_study(sampler=TransferTPESampler(source, seed=seed))
+        w.optimize(objective, n_trials=15)
+        c = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+        c.optimize(objective, n_trials=15)
+        warm.append(w.best_value)
+        cold.append(c.best_value)
+    assert np.median(warm) < 0.2 * np.median(cold)
+
+
+def test_misleading_source_loses_trust_and_related_keeps_it() -> None:
+    objective = _quadratic(3.0)
+    related = _source(_quadratic(3.5), n=60, name="related")
+    misleading = _source(_quadratic(3.0, sign=-1.0), n=60, name="misleading")
+    sampler = TransferTPESampler([related, misleading], seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=15)
+    weights = sampler.get_source_weights(study)
+    assert sampler.source_names == ["related", "misleading"]
+    # Stated bound: within 10 target trials the misleading source weighs less than the related
+    # one, and by trial 15 it is nearly switched off.
+    assert all(weights[n]["misleading"] < weights[n]["related"] for n in range(10, 15))
+    assert weights[14]["misleading"] < 0.1 < weights[14]["related"]
+    recorded = study.trials[14].system_attrs["transfer_tpe:weights"]
+    assert "misleading" in recorded
+
+
+def test_source_direction_may_differ_from_target() -> None:
+    # The same landscape maximised in the source: its own direction defines "good".
+    source = _source(_quadratic(2.0, sign=-1.0), n=40, direction="maximize", name="max")
+    sampler = TransferTPESampler(source, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_quadratic(2.0), n_trials=12)
+    assert study.best_value < 1.0
+    assert min(w["max"] for w in sampler.get_source_weights(study).values()) > 0.5
+
+
+def test_objective_count_mismatch_is_a_clear_error() -> None:
+    source = _source(_quadratic(0.0), n=5)
+    study = optuna.create_study(directions=["minimize", "minimize"],
+                                sampler=TransferTPESampler(source))
+    with pytest.raises(ValueError, match="1 objective\\(s\\) but the target study has 2"):
+        study.optimize(lambda t: (t.suggest_float("x", 0, 1), 0.0), n_trials=1)
+
+
+def test_multi_objective_target_with_multi_objective_source() -> None:
+    def objective(trial: Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0, 1)
+        c = trial.suggest_categorical("c", ["a", "b"])
+        return x + (c == "b"), (1 - x) + (c == "b")
+
+    source = optuna.create_study(directions=["minimize", "minimize"])
+    source.optimize(objective, n_trials=30)
+    sampler = TransferTPESampler(source, seed=0)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    study.optimize(objective, n_trials=20)
+    # The source's Pareto front is all "a": the target should mostly stay there.
+    assert sum(t.params["c"] == "a" for t in study.trials) >= 15
+    assert len(sampler.get_source_weights(study)) > 0
+
+
+def test_seed_reproducibility_pickling_and_reseed() -> None:
+    source = _source(_quadratic(1.0), n=20)
+
+    def run(sampler: TransferTPESampler) -> list[dict]:
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(_quadratic(1.0), n_trials=12)
+        return [t.params for t in study.trials]
+
+    assert run(TransferTPESampler(source, seed=3)) == run(TransferTPESampler(source, seed=3))
+    restored = pickle.loads(pickle.dumps(TransferTPESampler(source, seed=3)))
+    assert run(restored) == run(TransferTPESampler(source, seed=3))
+    reseeded = TransferTPESampler(source, seed=3)
+    reseeded.reseed_rng()
+    assert run(reseeded)[5:] != run(TransferTPESampler(source, seed=3))[5:]
+
+
+def test_parallel_threads_and_constant_liar() -> None:
+    source = _source(_quadratic(1.0), n=20)
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=0, constant_liar=True))
+    study.optimize(_quadratic(1.0), n_trials=20, n_jobs=4)
+    assert len(study.trials) == 20
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert study.best_value < 2.0
+
+
+def test_conditional_and_independent_params() -> None:
+    def objective(trial: Trial) -> float:
+        kind = trial.suggest_categorical("kind", ["linear", "tree"])
+        if kind == "linear":
+            return trial.suggest_float("alpha", 1e-4, 1.0, log=True)
+        return 1.0 + trial.suggest_int("depth", 1, 10) / 10
+
+    source = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    source.optimize(objective, n_trials=30)
+    for group in (False, True):
+        study = optuna.create_study(sampler=TransferTPESampler(source, seed=0, group=group))
+        study.optimize(objective, n_trials=20)
+        assert sum(t.params["kind"] == "linear" for t in study.trials) >= 12
+        assert study.best_value < 0.01
+
+
+def test_invalid_arguments() -> None:
+    source = _source(_quadratic(1.0), n=3)
+    with pytest.raises(ValueError, match="n_ei_candidates"):
+        TransferTPESampler(source, n_ei_candidates=0)
+    with pytest.raises(ValueError, match="group=True"):
+        TransferTPESampler(source, group=True, multivariate=False)
+    with pytest.raises(ValueError, match="n_zero_shot"):
+        TransferTPESampler(source, n_zero_shot=-1)
