@@ -13,6 +13,9 @@ _PASSWORD_RE = re.compile(
 )
 
 
+_QUERY_PASSWORD_RE = re.compile(r"(?i)([?&](?:password|sslpassword)=)[^&#]*")
+
+
 def redact_url(url: Any) -> str:
     """Return ``url`` as text with any password replaced by ``***``.
 
@@ -28,6 +31,8 @@ def redact_url(url: Any) -> str:
             assert redact_url("postgresql://bob:s3cret@db/hpo") == "postgresql://bob:***@db/hpo"
     """
     text = url if isinstance(url, str) else _storage_description(url)
+    # libpq and SQLAlchemy also take the password as a query parameter.
+    text = _QUERY_PASSWORD_RE.sub(r"\1***", text)
     match = _PASSWORD_RE.match(text)
     if match is None:
         return text

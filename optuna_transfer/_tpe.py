@@ -11,6 +11,8 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
 from optuna.samplers import BaseSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study
@@ -210,6 +212,7 @@ class TransferTPESampler(BaseSampler):
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._models: dict[str, list[_SourceModel]] = {}
         self._weights_cache: dict[tuple[int, int], dict[str, float]] = {}
+        self._prediction_cache: dict[str, dict[int, np.ndarray]] = {}
 
     @classmethod
     def from_storage(
@@ -275,6 +278,7 @@ class TransferTPESampler(BaseSampler):
         # Models and weights are caches; rebuilt on demand after unpickling.
         state["_models"] = {}
         state["_weights_cache"] = {}
+        state["_prediction_cache"] = {}
         return state
 
     # -------------------------------------------------------------------------------------
@@ -313,10 +317,16 @@ class TransferTPESampler(BaseSampler):
     ) -> dict[str, Any]:
         if not search_space:
             return {}
+        params: dict[str, Any] = {}
         zero_shot = self._zero_shot_config(trial)
         if zero_shot is not None:
-            return _project_config(zero_shot, search_space)
-        params: dict[str, Any] = {}
+            params = _project_config(zero_shot, search_space)
+            # Parameters the source config cannot fill come from the model, so a relative
+            # sample always covers the whole relative search space.
+            missing = {n: d for n, d in search_space.items() if n not in params}
+            if missing:
+                params.update(self._sample(study, trial, missing))
+            return params
         for sub in self._groups(study, search_space):
             params.update(self._sample(study, trial, sub))
         if params and self._constant_liar:
@@ -423,10 +433,9 @@ class TransferTPESampler(BaseSampler):
         counts = rng.multinomial(self._n_ei_candidates, mix / mix.sum())
         candidates = [e[1].sample(rng, k) for e, k in zip(experts, counts) if k > 0]
         import os
+
         if is_good.any() and os.environ.get("OT_LOCAL", "1") == "1":
-            candidates.append(
-                _local_candidates(rng, x[is_good], n_choices, self._n_ei_candidates)
-            )
+            candidates.append(_local_candidates(rng, x[is_good], n_choices, self._n_ei_candidates))
         cand = _snap_to_grid(np.vstack(candidates), space)
         # Product of experts: each task's log density ratio, weighted. Where the target has
         # little data its ratio is flat and the trusted sources decide; where it has evidence
@@ -437,6 +446,29 @@ class TransferTPESampler(BaseSampler):
         best = cand[int(np.argmax(acq))]
         return {name: decode(dist, float(u)) for (name, dist), u in zip(space.items(), best)}
 
+    def _predictions(
+        self, study: Study, finished: list[FrozenTrial], space: dict[str, BaseDistribution]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each source's predicted quantile (n_trials x n_sources) at the target's finished
+        trials, and the target's losses. Finished trials never change, so predictions are
+        cached per trial and only new trials cost model evaluations."""
+        cache = self._prediction_cache.setdefault(_space_key(space), {})
+        new = [t for t in finished if t.number not in cache]
+        if new:
+            x = aligned_matrix(new, space)
+            models = self._source_models(space)
+            cols = [
+                m.predicted_quantile(x) if m.usable else np.full(len(new), 0.5) for m in models
+            ]
+            for i, t in enumerate(new):
+                # A trial with none of these params says nothing: it is left out (NaN).
+                usable = not np.all(np.isnan(x[i]))
+                cache[t.number] = np.array([c[i] if usable else np.nan for c in cols])
+        predictions = np.array([cache[t.number] for t in finished]).reshape(len(finished), -1)
+        losses = _losses(study, finished)
+        keep = ~np.isnan(predictions).any(axis=1)
+        return predictions[keep], losses[keep]
+
     def _trial_weights(self, study: Study, trial: FrozenTrial) -> dict[str, float]:
         key = (study._study_id, trial.number)
         cached = self._weights_cache.get(key)
@@ -445,24 +477,24 @@ class TransferTPESampler(BaseSampler):
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         space = {n: d for n, d in self._search_space.calculate(study).items() if not d.single()}
         n = len(finished)
-        trusts = {}
         if n >= 2 and space:
-            x, losses = _target_observations(study, finished, space)
-            for label, model in zip(self._labels, self._source_models(space)):
-                tau = (
-                    rank_agreement(-model.predicted_quantile(x), losses) if model.usable else 0.0
-                )
-                trusts[label] = trust(tau, n)
+            predictions, losses = self._predictions(study, finished, space)
+            trusts = {
+                label: trust(rank_agreement(-predictions[:, i], losses), len(losses))
+                for i, label in enumerate(self._labels)
+            }
         else:
-            prior = trust(0.0, 0)
-            trusts = {label: prior for label in self._labels}
+            trusts = {label: trust(0.0, 0) for label in self._labels}
         import os
+
         n0 = float(os.environ.get("OT_DECAY", "0"))
         norm = os.environ.get("OT_NORM", "0") == "1"
         decay = 1.0 if n0 <= 0 else n0 / (n0 + n)
         total = max(1.0, sum(trusts.values())) if norm else 1.0
         weights = {_TARGET: 1.0}
         weights.update({k: v * decay / total for k, v in trusts.items()})
+        if len(self._weights_cache) > 64:
+            self._weights_cache.clear()  # one entry per trial in flight is all that is needed
         self._weights_cache[key] = weights
         study._storage.set_trial_system_attr(
             trial._trial_id, WEIGHTS_ATTR_KEY, json.dumps(list(weights.items()))
@@ -520,7 +552,7 @@ def _snap_to_grid(cand: np.ndarray, space: dict[str, BaseDistribution]) -> np.nd
     for j, dist in enumerate(space.values()):
         if isinstance(dist, CategoricalDistribution):
             out[:, j] = np.round(out[:, j])
-        elif dist.step is not None and not dist.log:
+        elif isinstance(dist, (FloatDistribution, IntDistribution)) and dist.step and not dist.log:
             n_cells = round((dist.high - dist.low) / dist.step) + 1
             out[:, j] = (np.minimum(np.floor(out[:, j] * n_cells), n_cells - 1) + 0.5) / n_cells
     return out

@@ -1,0 +1,613 @@
+"""WarmStartGridSampler: exhaustive grid search that evaluates the most promising points first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+import math
+from numbers import Real
+from typing import Any
+import warnings
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.samplers import BaseSampler
+from optuna.study import Study
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+from scipy.stats import rankdata
+
+from optuna_transfer._parzen import ParzenEstimator
+from optuna_transfer._similarity import rank_agreement
+from optuna_transfer._similarity import trust
+from optuna_transfer._sources import aligned_matrix
+from optuna_transfer._sources import DEFAULT_MAX_SOURCE_TRIALS
+from optuna_transfer._sources import encode
+from optuna_transfer._sources import load_sources
+from optuna_transfer._sources import SourceTask
+from optuna_transfer._tpe import _default_gamma
+from optuna_transfer._tpe import _losses
+from optuna_transfer._tpe import _n_choices
+from optuna_transfer._tpe import _source_gamma
+from optuna_transfer._tpe import _SourceModel
+
+
+GridValueType = str | float | int | bool | None
+
+_logger = optuna.logging.get_logger(__name__)
+
+GRID_ID_ATTR_KEY = "warm_start_grid:grid_id"
+SEARCH_SPACE_ATTR_KEY = "warm_start_grid:search_space"
+# Set on a trial that repeats a point because every point was already claimed.
+REPEAT_ATTR_KEY = "warm_start_grid:repeat"
+
+# A grid beyond this many points is refused: scoring is O(points x source trials) memory-bounded
+# chunks, and a bigger grid cannot be exhausted anyway.
+MAX_GRID_POINTS = 10**7
+# Numeric columns spanning at least this ratio (two decades) of positive values are modelled on a
+# log scale, as learning rates and weight decays are; narrower ones linearly.
+_LOG_SPAN = 100.0
+# The target model's weight is n / (n + _TARGET_HALF_WEIGHT) after n finished target trials.
+_TARGET_HALF_WEIGHT = 5.0
+_MAX_CLAIM_RETRIES = 50
+
+
+class WarmStartGridSampler(BaseSampler):
+    """Grid sampler that evaluates the grid best-first, ranked by finished source studies.
+
+    Like :class:`~optuna.samplers.GridSampler`, every combination of ``search_space`` is
+    evaluated once and the study stops after the last one. The *order* is what differs: points
+    are ranked by what the sources learned, so the first few trials are the likeliest to be
+    good, and "tune around what worked last time" pays off in a handful of trials.
+
+    Ranking. Each numeric column of the grid is treated as a
+    :class:`~optuna.distributions.FloatDistribution` over ``[min, max]`` (log scale when all
+    values are positive and span at least two decades), every other column as a
+    :class:`~optuna.distributions.CategoricalDistribution` of its values. Source trials, including
+    ones sampled from continuous ranges, are aligned onto these distributions with the shared
+    rules of ``optuna_transfer._sources``. Per source, a grid point scores
+
+    * in ``(1, 2]`` if the source evaluated it and ranked it among its best 10% (by the source's
+      own ranking: these come first);
+    * ``1 - (rank + 0.5) / n`` if the source evaluated it otherwise (its quantile in the source);
+    * the percentile of the source's TPE density ratio ``l(x) / g(x)`` among all grid points if
+      the source never evaluated it.
+
+    Scores of all sources are summed, each weighted by its trust (the posterior probability that
+    it ranks the target's finished trials better than chance, as in
+    :class:`~optuna_transfer.TransferTPESampler`), plus the percentile of a TPE model of the
+    target's own trials weighted by ``n / (n + 5)``. A misleading source therefore loses its say
+    within a few target trials. Ties are broken by a permutation drawn from ``seed``. Source
+    scores of all points are computed once; per trial only the target part is recomputed.
+
+    Parallel workers. A trial claims a point by recording its id in its system attributes
+    (``"warm_start_grid:grid_id"``), then re-reads the study: if another trial records the same
+    id, it gives the point up and claims again. Of two trials claiming a point, the one that
+    wrote second always sees the other, so at most one keeps it: no point is evaluated twice
+    while unclaimed points remain, on any storage that is sequentially consistent (journal
+    file, RDB). Failed, pruned and running trials keep their claims, as in ``GridSampler``. The
+    study is stopped once every point has been claimed. A worker that dies leaves its point
+    claimed by a RUNNING trial; use heartbeats with
+    :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback` (the retried trial keeps the
+    point) or re-run the study to evaluate it.
+
+    Example:
+
+        .. testcode::
+
+            import optuna
+            from optuna_transfer import WarmStartGridSampler
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+            def objective(trial):
+                x = trial.suggest_float("x", -10, 10)
+                return (x - 2) ** 2
+
+
+            source = optuna.create_study()
+            source.optimize(objective, n_trials=30)
+
+            grid = {"x": [-8, -4, 0, 2, 4, 8]}
+            study = optuna.create_study(sampler=WarmStartGridSampler(source, grid, seed=0))
+            study.optimize(objective, n_trials=2)
+            assert study.best_value <= 4.0
+
+    Args:
+        source:
+            The source(s): an :class:`~optuna.study.Study`, a sequence of studies, or a sequence
+            of :class:`~optuna.trial.FrozenTrial` (one source, minimised). Read once, when the
+            sampler is created; unusable sources raise a :class:`ValueError`.
+        search_space:
+            A dictionary from parameter name to its candidate values, as for
+            :class:`~optuna.samplers.GridSampler`.
+        seed:
+            Seed of the tie-breaking permutation. ``None`` means 0, so that workers built
+            without a seed agree on the order (as ``GridSampler`` does).
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        search_space: Mapping[str, Sequence[GridValueType]],
+        *,
+        seed: int | None = None,
+    ) -> None:
+        if not isinstance(search_space, Mapping):
+            raise TypeError(
+                "`search_space` must be a dict from parameter name to a list of values, got "
+                f"{type(search_space).__name__}."
+            )
+        space: dict[str, list[Any]] = {}
+        for name, values in sorted(search_space.items()):
+            if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
+                raise TypeError(
+                    f"`search_space[{name!r}]` must be a list of values, got "
+                    f"{type(values).__name__}."
+                )
+            values = [v.item() if isinstance(v, np.generic) else v for v in values]
+            if not values:
+                raise ValueError(f"`search_space[{name!r}]` is empty: give at least one value.")
+            for v in values:
+                _check_value(name, v)
+            space[name] = values
+        sizes = [len(v) for v in space.values()]
+        n_points = math.prod(sizes)
+        if n_points > MAX_GRID_POINTS:
+            raise ValueError(
+                f"The grid has {n_points:,} points, more than the {MAX_GRID_POINTS:,} this "
+                "sampler ranks. Fix some parameters or use fewer values (see "
+                "`neighbourhood_grid`), or use TransferTPESampler for large spaces."
+            )
+        self._search_space = space
+        self._param_names = list(space)
+        self._sizes = sizes
+        self._n_points = n_points
+        self._seed = 0 if seed is None else seed
+        self._tasks: list[SourceTask] = load_sources(source, DEFAULT_MAX_SOURCE_TRIALS)
+
+        # Modelled columns: constant ones carry no information.
+        self._dists: dict[str, BaseDistribution] = {
+            n: _implied_distribution(v) for n, v in space.items() if len(v) > 1
+        }
+        # Unit coordinate (or choice index) of every value of every modelled column.
+        self._coords = {
+            n: np.array([encode(d, v) for v in space[n]]) for n, d in self._dists.items()
+        }
+        rng = np.random.RandomState(self._seed)
+        # Tie-break key: a seeded permutation, so equal scores order the same in every worker.
+        self._tie_key = rng.permutation(n_points).astype(np.int64)
+        self._source_scores = (
+            np.vstack([self._score_source(task) for task in self._tasks])
+            if self._tasks
+            else np.zeros((0, n_points))
+        )
+        self._rank_cache: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+
+    # -----------------------------------------------------------------------------------------
+    # Grid geometry
+    # -----------------------------------------------------------------------------------------
+
+    def _values_of(self, grid_id: int) -> list[Any]:
+        idx = np.unravel_index(grid_id, self._sizes)
+        return [self._search_space[n][int(i)] for n, i in zip(self._param_names, idx)]
+
+    def _id_of(self, params: Mapping[str, Any]) -> int | None:
+        """Grid id of a configuration that sets every grid parameter to a grid value."""
+        idx = []
+        for name, values in self._search_space.items():
+            if name not in params:
+                return None
+            i = _value_index(values, params[name])
+            if i is None:
+                return None
+            idx.append(i)
+        return int(np.ravel_multi_index(tuple(idx), self._sizes))
+
+    def _model_percentile(self, below: ParzenEstimator, above: ParzenEstimator) -> np.ndarray:
+        columns = [self._coords[n] for n in self._param_names if n in self._coords]
+        raw = below.log_pdf_grid(columns) - above.log_pdf_grid(columns)
+        return _percentile(raw)
+
+    # -----------------------------------------------------------------------------------------
+    # Scores
+    # -----------------------------------------------------------------------------------------
+
+    def _score_source(self, task: SourceTask) -> np.ndarray:
+        if self._dists:
+            model = _SourceModel(task, self._dists)
+            scores = (
+                self._model_percentile(model.below, model.above)
+                if model.usable
+                else np.full(self._n_points, 0.5)
+            )
+        else:
+            scores = np.full(self._n_points, 0.5)
+        n = len(task.trials)
+        n_good = _source_gamma(task.n_complete)
+        seen: set[int] = set()
+        # Trials are best first, so the first trial at a point carries its best rank.
+        for rank, t in enumerate(task.trials):
+            gid = self._id_of(t.params)
+            if gid is None or gid in seen:
+                continue
+            seen.add(gid)
+            if rank < n_good:
+                scores[gid] = 2.0 - rank / n_good
+            else:
+                scores[gid] = 1.0 - (rank + 0.5) / n
+        return scores
+
+    def _ranking_score(self, study: Study, finished: list[FrozenTrial]) -> np.ndarray:
+        """Combined score of every grid point given the target's finished trials (higher first)."""
+        key = (study._study_id, tuple(t.number for t in finished))
+        cached = self._rank_cache.get(key)
+        if cached is not None:
+            return cached
+        n = len(finished)
+        total = np.zeros(self._n_points)
+        if n >= 2 and self._dists:
+            x = aligned_matrix(finished, self._dists)
+            losses = _losses(study, finished)
+            ids = [self._id_of(t.params) for t in finished]
+            on_grid = np.array([i is not None for i in ids])
+            grid_ids = np.array([i for i in ids if i is not None], dtype=np.int64)
+            for s in range(len(self._tasks)):
+                tau = rank_agreement(self._source_scores[s, grid_ids], losses[on_grid])
+                total += trust(tau, int(on_grid.sum())) * self._source_scores[s]
+            n_good = _default_gamma(n)
+            is_good = np.zeros(n, dtype=bool)
+            is_good[np.argsort(losses, kind="stable")[:n_good]] = True
+            n_choices = _n_choices(self._dists)
+            below = ParzenEstimator(x[is_good], n_choices)
+            above = ParzenEstimator(x[~is_good], n_choices)
+            total += n / (n + _TARGET_HALF_WEIGHT) * self._model_percentile(below, above)
+        else:
+            total += trust(0.0, 0) * self._source_scores.sum(axis=0)
+        # Only the latest state is worth keeping: a study grows monotonically.
+        self._rank_cache = {key: total}
+        return total
+
+    def _pick(self, score: np.ndarray, excluded: np.ndarray, number: int, attempt: int) -> int:
+        """Best-ranked id not ``excluded``; after a lost claim, one of the few best at random."""
+        masked = np.where(excluded, -np.inf, score)
+        if attempt == 0:
+            best = masked.max()
+            tied = np.flatnonzero(masked == best)
+            return int(tied[np.argmin(self._tie_key[tied])])
+        # Two workers that keep colliding would otherwise keep choosing the same next point.
+        k = min(attempt + 1, int((~excluded).sum()))
+        top = np.argpartition(-masked, k - 1)[:k]
+        jitter = np.random.default_rng([self._seed, number, attempt])
+        return int(top[jitter.integers(k)])
+
+    # -----------------------------------------------------------------------------------------
+    # Claims
+    # -----------------------------------------------------------------------------------------
+
+    def _claims(self, study: Study) -> tuple[list[FrozenTrial], dict[int, list[FrozenTrial]]]:
+        """All trials, and grid id -> the trials that claim (or evaluated) it."""
+        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+        claims: dict[int, list[FrozenTrial]] = {}
+        for t in trials:
+            gid = self._trial_grid_id(t)
+            if gid is not None:
+                claims.setdefault(gid, []).append(t)
+        return trials, claims
+
+    def _trial_grid_id(self, t: FrozenTrial) -> int | None:
+        attrs = t.system_attrs
+        if GRID_ID_ATTR_KEY in attrs:
+            if self._same_search_space(attrs.get(SEARCH_SPACE_ATTR_KEY, {})):
+                return int(attrs[GRID_ID_ATTR_KEY])
+            return None
+        # Enqueued trials that hit a grid point count as evaluating it.
+        if t.state.is_finished():
+            return self._id_of(t.params)
+        fixed = attrs.get("fixed_params")
+        return self._id_of(fixed) if fixed else None
+
+    def _finished(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        return [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        # Retried (heartbeat) trials keep their point; enqueued trials keep their params.
+        if GRID_ID_ATTR_KEY in trial.system_attrs or "fixed_params" in trial.system_attrs:
+            return
+        storage = study._storage
+        storage.set_trial_system_attr(trial._trial_id, SEARCH_SPACE_ATTR_KEY, self._search_space)
+        trials, claims = self._claims(study)
+        score = self._ranking_score(study, self._finished(trials))
+        lost = np.zeros(self._n_points, dtype=bool)
+        for attempt in range(_MAX_CLAIM_RETRIES + 1):
+            taken = np.zeros(self._n_points, dtype=bool)
+            for gid, ts in claims.items():
+                if any(t.number != trial.number for t in ts):
+                    taken[gid] = True
+            if taken.all():
+                gid = self._fallback(claims, score, trial.number)
+                storage.set_trial_system_attr(trial._trial_id, REPEAT_ATTR_KEY, True)
+                storage.set_trial_system_attr(trial._trial_id, GRID_ID_ATTR_KEY, gid)
+                return
+            # Points given up in a collision are avoided, unless they are all that is left
+            # (both claimants may have given one up; nobody holds it now).
+            if not (taken | lost).all():
+                taken |= lost
+            gid = self._pick(score, taken, trial.number, attempt)
+            storage.set_trial_system_attr(trial._trial_id, GRID_ID_ATTR_KEY, gid)
+            # Whichever of two claimants wrote second sees the other here, so at most one keeps
+            # the point (both may give it up; it is then claimed again later).
+            trials, claims = self._claims(study)
+            if all(t.number == trial.number for t in claims.get(gid, [])):
+                return
+            lost[gid] = True
+        _logger.warning(
+            f"Trial {trial.number} lost {_MAX_CLAIM_RETRIES} claims in a row to other workers; "
+            "it evaluates its last pick, which may duplicate another trial."
+        )
+
+    def _fallback(
+        self, claims: dict[int, list[FrozenTrial]], score: np.ndarray, number: int
+    ) -> int:
+        # Every point is claimed. As GridSampler does, evaluate a point that has not finished
+        # yet (a crashed worker's), else re-evaluate one.
+        unfinished = np.ones(self._n_points, dtype=bool)
+        for gid, ts in claims.items():
+            if any(t.state.is_finished() for t in ts if t.number != number):
+                unfinished[gid] = False
+        if not unfinished.any():
+            _logger.warning(
+                "`WarmStartGridSampler` is re-evaluating a configuration because the grid has "
+                "been exhausted. This may happen when re-running optimizations on already "
+                "finished studies."
+            )
+            unfinished[:] = True
+        return self._pick(score, ~unfinished, number, 0)
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        if GRID_ID_ATTR_KEY not in trial.system_attrs:
+            raise ValueError(
+                "All parameters must be specified when using WarmStartGridSampler with "
+                "enqueue_trial."
+            )
+        if param_name not in self._search_space:
+            raise ValueError(f"The parameter name, {param_name}, is not found in the given grid.")
+        grid_id = int(trial.system_attrs[GRID_ID_ATTR_KEY])
+        value = self._values_of(grid_id)[self._param_names.index(param_name)]
+        if not param_distribution._contains(param_distribution.to_internal_repr(value)):
+            warnings.warn(
+                f"The value `{value}` is out of range of the parameter `{param_name}`. The value "
+                f"will be used but the actual distribution is: `{param_distribution}`.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return value
+
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        _, claims = self._claims(study)
+        if len(claims) >= self._n_points:
+            study.stop()
+
+    # -----------------------------------------------------------------------------------------
+    # Public helpers
+    # -----------------------------------------------------------------------------------------
+
+    def is_exhausted(self, study: Study) -> bool:
+        """Return True if every grid point has been evaluated by a finished trial."""
+        _, claims = self._claims(study)
+        done = sum(any(t.state.is_finished() for t in ts) for ts in claims.values())
+        return done >= self._n_points
+
+    def ranked_grid(self, study: Study | None = None) -> list[dict[str, Any]]:
+        """The grid, best first, as ranked now (from the sources, and ``study``'s results)."""
+        finished = [] if study is None else self._finished(study.get_trials(deepcopy=False))
+        if study is None:
+            score = trust(0.0, 0) * self._source_scores.sum(axis=0)
+        else:
+            score = self._ranking_score(study, finished)
+        order = np.lexsort((self._tie_key, -score))
+        return [dict(zip(self._param_names, self._values_of(int(i)))) for i in order]
+
+    def reseed_rng(self) -> None:
+        # The order must be the same in every worker, so it does not depend on process state.
+        pass
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_rank_cache"] = {}
+        return state
+
+    def _same_search_space(self, search_space: Mapping[str, Sequence[GridValueType]]) -> bool:
+        if not isinstance(search_space, Mapping):
+            return False
+        if set(search_space.keys()) != set(self._search_space.keys()):
+            return False
+        for name, values in search_space.items():
+            mine = self._search_space[name]
+            if len(values) != len(mine):
+                return False
+            if not all(_grid_value_equal(a, b) for a, b in zip(values, mine)):
+                return False
+        return True
+
+
+def _check_value(param_name: str, value: Any) -> None:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return
+    warnings.warn(
+        f"{param_name} contains a value with the type of {type(value)}, which is not supported "
+        "by `WarmStartGridSampler`. Please make sure a value is `str`, `int`, `float`, `bool` "
+        "or `None` for persistent storage.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isnan(float(value))
+
+
+def _grid_value_equal(a: Any, b: Any) -> bool:
+    return (type(a) is type(b) or not (isinstance(a, bool) or isinstance(b, bool))) and (
+        a == b or (_is_nan(a) and _is_nan(b))
+    )
+
+
+def _value_index(values: list[Any], value: Any) -> int | None:
+    for i, v in enumerate(values):
+        if _grid_value_equal(v, value):
+            return i
+    return None
+
+
+def _is_numeric(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _implied_distribution(values: list[Any]) -> BaseDistribution:
+    """The distribution a grid column stands for; see the class docstring."""
+    if all(_is_numeric(v) for v in values) and len(set(values)) > 1:
+        low, high = float(min(values)), float(max(values))
+        return FloatDistribution(low, high, log=low > 0 and high / low >= _LOG_SPAN)
+    # Duplicates and unhashable values only need a stable index here.
+    choices = tuple(values)
+    return CategoricalDistribution(choices)
+
+
+def _percentile(raw: np.ndarray) -> np.ndarray:
+    """Scores mapped to (0, 1] by rank; equal scores share their average rank."""
+    raw = np.nan_to_num(raw, nan=-np.inf)
+    return np.asarray(rankdata(raw, method="average")) / len(raw)
+
+
+def neighbourhood_grid(
+    best_params: Mapping[str, Any] | Study,
+    factors: Mapping[str, Sequence[float]] | None = None,
+    *,
+    offsets: Mapping[str, Sequence[float]] | None = None,
+    values: Mapping[str, Sequence[GridValueType]] | None = None,
+    keep: Sequence[str] | None = None,
+) -> dict[str, list[GridValueType]]:
+    """A grid around a known-good configuration, for :class:`WarmStartGridSampler`.
+
+    Example:
+
+        .. testcode::
+
+            from optuna_transfer import neighbourhood_grid
+
+            grid = neighbourhood_grid(
+                {"lr": 1e-3, "weight_decay": 1e-4, "bs": 64},
+                {"lr": (0.1, 1, 10), "weight_decay": (0.1, 1, 10)},
+                keep=["bs"],
+            )
+            assert grid["lr"] == [1e-4, 1e-3, 1e-2]
+            assert grid["bs"] == [64]
+
+    Args:
+        best_params:
+            The configuration to search around, or a study (its ``best_params``).
+        factors:
+            Multiplicative factors per parameter, for log-scale parameters: values are
+            ``best * f``. Integer parameters are rounded; duplicates are dropped.
+        offsets:
+            Additive offsets per parameter, for linear-scale parameters: values are
+            ``best + o``. Integer parameters stay integers when the offsets are integers.
+        values:
+            Explicit candidate lists for some parameters.
+        keep:
+            Parameters fixed at their best value. ``None`` keeps every parameter of
+            ``best_params`` not named in ``factors``, ``offsets`` or ``values``; a list keeps
+            only those and leaves the other unnamed parameters out of the grid.
+
+    Returns:
+        A ``search_space`` dictionary for :class:`WarmStartGridSampler` or
+        :class:`~optuna.samplers.GridSampler`.
+    """
+    if isinstance(best_params, Study):
+        try:
+            best = dict(best_params.best_params)
+        except (ValueError, RuntimeError) as e:
+            raise ValueError(
+                f"Cannot take best_params from study {best_params.study_name!r}: {e}"
+            ) from None
+    elif isinstance(best_params, Mapping):
+        best = dict(best_params)
+    else:
+        raise TypeError(
+            "`best_params` must be a dict of parameter values or an optuna.Study, got "
+            f"{type(best_params).__name__}."
+        )
+    factors = dict(factors or {})
+    offsets = dict(offsets or {})
+    explicit = dict(values or {})
+    named: dict[str, str] = {}
+    for arg, names in (("factors", factors), ("offsets", offsets), ("values", explicit)):
+        for name in names:
+            if name in named:
+                raise ValueError(
+                    f"Parameter {name!r} is given in both `{named[name]}` and `{arg}`; give it "
+                    "in one."
+                )
+            named[name] = arg
+    for name in (*factors, *offsets, *(keep or [])):
+        if name not in best:
+            raise ValueError(
+                f"Parameter {name!r} is not in `best_params` (which has {sorted(best)})."
+            )
+    grid: dict[str, list[GridValueType]] = {}
+    for name, value in best.items():
+        if name in factors or name in offsets:
+            steps = factors[name] if name in factors else offsets[name]
+            if not _is_numeric(value):
+                raise ValueError(
+                    f"Parameter {name!r} has the non-numeric best value {value!r}; give its "
+                    "candidates in `values` instead."
+                )
+            if len(steps) == 0 or not all(_is_numeric(s) for s in steps):
+                raise ValueError(f"`{named[name]}[{name!r}]` must be a non-empty list of numbers.")
+            raw = [value * s if name in factors else value + s for s in steps]
+            is_int = isinstance(value, int) and (
+                name in factors or all(isinstance(s, int) for s in steps)
+            )
+            # Twelve significant digits turn 1e-3 * 0.1 = 1.0000000000000002e-04 into 1e-04.
+            cands: list[GridValueType] = [
+                int(round(v)) if is_int else float(f"{v:.12g}") for v in raw
+            ]
+            grid[name] = list(dict.fromkeys(cands))
+        elif name in explicit:
+            grid[name] = list(explicit[name])
+        elif keep is None or name in keep:
+            grid[name] = [value]
+    for name, given in explicit.items():
+        if name not in grid:
+            grid[name] = list(given)
+        if not grid[name]:
+            raise ValueError(f"`values[{name!r}]` is empty: give at least one value.")
+    return grid

@@ -1,0 +1,82 @@
+"""Shared helpers for the reliability tests: source studies and the sampler registry.
+
+Every sampler of the package under test is an entry of :data:`SAMPLERS`, so a test that
+parametrizes over ``SAMPLER_NAMES`` covers a new sampler by adding one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+import logging
+from typing import Any
+
+import optuna
+from optuna.samplers import BaseSampler
+from optuna.trial import Trial
+
+from optuna_transfer import TransferTPESampler
+
+
+SamplerFactory = Callable[..., BaseSampler]
+
+# name -> factory(source, seed=..., **kwargs). ``source`` is whatever the sampler's first
+# argument accepts (a study, a list of studies or of FrozenTrial).
+SAMPLERS: dict[str, SamplerFactory] = {
+    "TransferTPESampler": lambda source, seed=None, **kw: TransferTPESampler(
+        source, seed=seed, **kw
+    ),
+}
+SAMPLER_NAMES = sorted(SAMPLERS)
+
+# Same for the ``from_storage`` constructors.
+FROM_STORAGE: dict[str, Callable[..., BaseSampler]] = {
+    "TransferTPESampler": TransferTPESampler.from_storage,
+}
+
+LOGGER_NAME = "optuna_transfer"
+
+
+def quiet() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def finished_study(
+    objective: Callable[[Trial], Any],
+    n_trials: int,
+    *,
+    directions: Sequence[str] = ("minimize",),
+    seed: int = 0,
+    storage: Any = None,
+    study_name: str | None = None,
+) -> optuna.Study:
+    """A finished source study, sampled by a seeded RandomSampler (deterministic)."""
+    study = optuna.create_study(
+        directions=list(directions),
+        sampler=optuna.samplers.RandomSampler(seed=seed),
+        storage=storage,
+        study_name=study_name,
+    )
+    study.optimize(objective, n_trials=n_trials)
+    return study
+
+
+def xy_objective(trial: Trial) -> float:
+    x = trial.suggest_float("x", -10, 10)
+    y = trial.suggest_float("y", -10, 10)
+    return (x - 0.3) ** 2 + (y + 0.2) ** 2
+
+
+def xy_objective2(trial: Trial) -> tuple[float, float]:
+    x = trial.suggest_float("x", -10, 10)
+    y = trial.suggest_float("y", -10, 10)
+    return x**2 + y**2, (x - 1) ** 2
+
+
+def records(caplog: Any, level: int = logging.WARNING) -> list[str]:
+    """Messages of the package's log records at ``level`` or above."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith(LOGGER_NAME) and r.levelno >= level
+    ]

@@ -1,0 +1,114 @@
+"""Worker process for the concurrency, crash and PostgreSQL tests.
+
+Run as ``python tests/_workers.py --storage SPEC ...``. ``SPEC`` is ``journal:PATH`` or an RDB
+URL. Each worker writes one JSON line per trial it completed to ``--out`` (number, value) so
+the parent can check that no finished trial was lost. ``--victim MARKER`` makes the worker
+write ``MARKER`` from inside its first objective call and then block forever (to be killed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+import sys
+import threading
+from typing import Any
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import Trial
+from optuna.trial import TrialState
+
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _support  # noqa: E402
+
+
+SOURCE_STUDY = "source"
+
+
+def objective(trial: Trial) -> float:
+    x = trial.suggest_float("x", -5, 5)
+    k = trial.suggest_int("k", 1, 8)
+    c = trial.suggest_categorical("c", ["a", "b"])
+    return (x - 1) ** 2 + math.log(k) + (c == "b")
+
+
+def open_storage(spec: str, heartbeat: bool = False) -> optuna.storages.BaseStorage:
+    if spec.startswith("journal:"):
+        backend = optuna.storages.journal.JournalFileBackend(spec[len("journal:") :])
+        return optuna.storages.JournalStorage(backend)
+    kwargs: dict[str, Any] = {}
+    if spec.startswith("sqlite"):
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    if heartbeat:
+        kwargs.update(
+            heartbeat_interval=1,
+            grace_period=2,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+        )
+    return optuna.storages.RDBStorage(spec, **kwargs)
+
+
+def make_source(spec: str) -> None:
+    """Write the finished source study into the storage ``spec``."""
+    _support.finished_study(objective, 25, seed=7, storage=open_storage(spec),
+                            study_name=SOURCE_STUDY)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--storage", required=True)
+    p.add_argument("--study", required=True)
+    p.add_argument("--sampler", required=True)
+    p.add_argument("--n-trials", type=int, default=5)
+    p.add_argument("--n-jobs", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.add_argument("--heartbeat", action="store_true")
+    p.add_argument("--victim")
+    p.add_argument("--reap-trial", type=int, help="keep working until this trial is FAIL")
+    p.add_argument("--deadline", type=float, default=60.0)
+    args = p.parse_args(argv)
+    _support.quiet()
+    storage = open_storage(args.storage, args.heartbeat)
+    sampler = _support.FROM_STORAGE[args.sampler](storage, [SOURCE_STUDY], seed=None)
+    study = optuna.load_study(study_name=args.study, storage=storage, sampler=sampler)
+    lock = threading.Lock()
+    out = open(args.out, "a")
+
+    def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state == TrialState.COMPLETE:
+            with lock:
+                out.write(json.dumps({"number": trial.number, "value": trial.value}) + "\n")
+                out.flush()
+
+    if args.victim:
+        def victim(trial: Trial) -> float:
+            objective(trial)
+            Path(args.victim).write_text(str(trial.number))
+            threading.Event().wait()  # blocks until SIGKILL
+            raise AssertionError("unreachable")
+
+        study.optimize(victim, n_trials=1)
+        return 1
+    study.optimize(objective, n_trials=args.n_trials, n_jobs=args.n_jobs, callbacks=[record])
+    if args.reap_trial is not None:
+        # Stale-trial detection is time based (grace_period); keep doing real trials, which
+        # reap stale ones, until the killed trial is FAIL. Bounded by --deadline.
+        import time
+
+        end = time.monotonic() + args.deadline
+        while time.monotonic() < end:
+            if study.trials[args.reap_trial].state == TrialState.FAIL and not any(
+                t.state == TrialState.WAITING for t in study.trials
+            ):
+                break
+            study.optimize(objective, n_trials=1, callbacks=[record])
+    out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,284 @@
+"""Bad-input matrix: one test per case. Each asserts a clear error that names the problem, or
+the documented fallback (see ``optuna_transfer/_sources.py``) with actual values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterator
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import _support
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.trial import FrozenTrial
+from optuna.trial import Trial
+from optuna.trial import TrialState
+import pytest
+
+
+pytestmark = pytest.mark.parametrize("name", _support.SAMPLER_NAMES)
+
+X01 = FloatDistribution(0, 1)
+
+
+@pytest.fixture(autouse=True)
+def _logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    _support.quiet()
+    optuna.logging.enable_propagation()
+    caplog.set_level(logging.INFO, logger=_support.LOGGER_NAME)
+    yield
+    optuna.logging.disable_propagation()
+
+
+def _trial(
+    params: dict[str, Any],
+    dists: dict[str, BaseDistribution],
+    value: float | None = None,
+    state: TrialState = TrialState.COMPLETE,
+) -> FrozenTrial:
+    return optuna.trial.create_trial(params=params, distributions=dists, value=value, state=state)
+
+
+def _source(points: list[tuple[dict[str, Any], dict[str, BaseDistribution], float]]) -> Any:
+    study = optuna.create_study()
+    for params, dists, value in points:
+        study.add_trial(_trial(params, dists, value))
+    return study
+
+
+def _run(
+    name: str, source: Any, objective: Callable[[Trial], float], n_trials: int = 6
+) -> optuna.Study:
+    study = optuna.create_study(sampler=_support.SAMPLERS[name](source, seed=0))
+    study.optimize(objective, n_trials=n_trials)
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    return study
+
+
+def _inside(study: optuna.Study) -> None:
+    for t in study.trials:
+        for p, d in t.distributions.items():
+            assert d._contains(d.to_internal_repr(t.params[p])), (p, t.params[p], d)
+
+
+def test_source_empty(name: str) -> None:
+    study = optuna.create_study(study_name="empty-src")
+    with pytest.raises(ValueError, match=r"'empty-src' has no usable trials.*0 trial\(s\)"):
+        _support.SAMPLERS[name](study)
+
+
+def test_source_list_empty(name: str) -> None:
+    with pytest.raises(ValueError, match="`source` is empty"):
+        _support.SAMPLERS[name]([])
+
+
+def test_source_only_fail_running_pruned(name: str) -> None:
+    study = optuna.create_study(study_name="unfinished")
+    for state in (TrialState.FAIL, TrialState.RUNNING, TrialState.PRUNED, TrialState.WAITING):
+        study.add_trial(_trial({"x": 0.5}, {"x": X01}, state=state))
+    with pytest.raises(ValueError) as info:
+        _support.SAMPLERS[name](study)
+    msg = str(info.value)
+    assert "'unfinished' has no usable trials" in msg
+    assert "COMPLETE" in msg
+    for part in ("1 FAIL", "1 PRUNED", "1 RUNNING", "1 WAITING"):
+        assert part in msg
+
+
+def _nonfinite_trials(bad: float) -> list[FrozenTrial]:
+    good = [_trial({"x": x}, {"x": X01}, value=v) for x, v in ((0.3, 1.0), (0.8, 2.0))]
+    # create_trial/add_trial refuse NaN, but FrozenTrial objects from elsewhere may hold it.
+    weird = FrozenTrial(
+        number=2, state=TrialState.COMPLETE, value=bad, datetime_start=None,
+        datetime_complete=None, params={"x": 0.9}, distributions={"x": X01}, user_attrs={},
+        system_attrs={}, intermediate_values={}, trial_id=2,
+    )
+    return [*good, weird]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_source_nan_inf_values_skipped_with_warning(
+    name: str, bad: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    sampler = _support.SAMPLERS[name](_nonfinite_trials(bad), seed=0)
+    warnings = _support.records(caplog)
+    assert any("skipped 1 COMPLETE trial(s)" in m and "NaN or infinite" in m for m in warnings)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=4)
+    # The zero-shot portfolio is the finite trials, best first; x=0.9 (non-finite) never comes.
+    assert [t.params["x"] for t in study.trials[:2]] == [0.3, 0.8]
+
+
+def test_source_huge_finite_value_is_kept_as_worst(name: str) -> None:
+    source = _source([({"x": 0.1}, {"x": X01}, 1e300), ({"x": 0.6}, {"x": X01}, 1.0)])
+    study = _run(name, source, lambda t: t.suggest_float("x", 0, 1), n_trials=4)
+    assert [t.params["x"] for t in study.trials[:2]] == [0.6, 0.1]
+
+
+def test_source_still_running_is_snapshot_at_construction(
+    name: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'src.db'}"
+    source = optuna.create_study(study_name="live", storage=storage)
+    source.add_trial(_trial({"x": 0.7}, {"x": X01}, value=5.0))
+    running = source.ask({"x": X01})
+    sampler = _support.SAMPLERS[name](source, seed=0)
+    assert any("1 running/waiting trial(s)" in m for m in _support.records(caplog, logging.INFO))
+    # Trials that finish after construction (one better than everything) are not seen.
+    source.tell(running, 100.0)
+    source.add_trial(_trial({"x": 0.2}, {"x": X01}, value=-1.0))
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    assert study.trials[0].params["x"] == 0.7
+    assert 0.2 not in [t.params["x"] for t in study.trials[:2]]
+
+
+def test_objective_count_mismatch_single_source_multi_target(name: str) -> None:
+    source = _support.finished_study(_support.xy_objective, 5)
+    study = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=_support.SAMPLERS[name](source)
+    )
+    with pytest.raises(ValueError, match=r"has 1 objective\(s\) but the target study has 2"):
+        study.optimize(_support.xy_objective2, n_trials=1)
+
+
+def test_objective_count_mismatch_multi_source_single_target(name: str) -> None:
+    source = _support.finished_study(_support.xy_objective2, 5, directions=("minimize",) * 2)
+    study = optuna.create_study(sampler=_support.SAMPLERS[name](source))
+    with pytest.raises(ValueError, match=r"has 2 objective\(s\) but the target study has 1"):
+        study.optimize(_support.xy_objective, n_trials=1)
+
+
+def test_type_changed_float_to_categorical(name: str) -> None:
+    # Source x was a float; a numeric value fills a categorical target only if it equals a
+    # choice. 2.0 equals choice 2, 0.37 matches nothing (missing -> sampled normally).
+    dist = FloatDistribution(0, 5)
+    source = _source([({"x": 2.0}, {"x": dist}, 0.0), ({"x": 0.37}, {"x": dist}, 1.0)])
+    study = _run(name, source, lambda t: float(t.suggest_categorical("x", [1, 2, 3])))
+    assert study.trials[0].params["x"] == 2
+    _inside(study)
+
+
+def test_type_changed_float_to_string_categorical(name: str) -> None:
+    dist = FloatDistribution(0, 5)
+    source = _source([({"x": 2.0}, {"x": dist}, 0.0), ({"x": 0.37}, {"x": dist}, 1.0)])
+    study = _run(name, source, lambda t: len(t.suggest_categorical("x", ["lo", "high"])))
+    _inside(study)
+
+
+def test_type_changed_int_to_float(name: str) -> None:
+    dist = IntDistribution(0, 10)
+    source = _source([({"x": 3}, {"x": dist}, 0.0), ({"x": 8}, {"x": dist}, 1.0)])
+    study = _run(name, source, lambda t: t.suggest_float("x", 0, 10))
+    x0 = study.trials[0].params["x"]
+    assert x0 == 3.0 and isinstance(x0, float)
+    _inside(study)
+
+
+def test_type_changed_float_to_int(name: str) -> None:
+    dist = FloatDistribution(0, 10)
+    source = _source([({"x": 3.4}, {"x": dist}, 0.0), ({"x": 8.0}, {"x": dist}, 1.0)])
+    study = _run(name, source, lambda t: t.suggest_int("x", 0, 10))
+    x0 = study.trials[0].params["x"]
+    assert x0 == 3 and isinstance(x0, int)
+    _inside(study)
+
+
+def test_range_shrunk_clips_zero_shot(name: str) -> None:
+    dist = FloatDistribution(-10, 10)
+    source = _source([({"x": 7.5}, {"x": dist}, 0.0), ({"x": -9.0}, {"x": dist}, 1.0)])
+    study = _run(name, source, lambda t: t.suggest_float("x", -1, 1))
+    assert [t.params["x"] for t in study.trials[:2]] == [1.0, -1.0]
+    _inside(study)
+
+
+def test_range_grown(name: str) -> None:
+    dist = FloatDistribution(0, 1)
+    source = _source([({"x": 0.25}, {"x": dist}, 0.0), ({"x": 0.75}, {"x": dist}, 1.0)])
+    study = _run(name, source, lambda t: t.suggest_float("x", -100, 100), n_trials=8)
+    assert study.trials[0].params["x"] == 0.25
+    _inside(study)
+
+
+def test_int_range_with_step_changed(name: str) -> None:
+    dist = IntDistribution(0, 20)
+    source = _source([({"x": 7}, {"x": dist}, 0.0), ({"x": 13}, {"x": dist}, 1.0)])
+    study = _run(name, source, lambda t: t.suggest_int("x", 0, 12, step=4))
+    # 7 snaps to the nearest grid value 8; 13 is clipped to 12.
+    assert [t.params["x"] for t in study.trials[:2]] == [8, 12]
+    _inside(study)
+
+
+@pytest.mark.parametrize("source_log", [True, False])
+def test_log_flag_changed(name: str, source_log: bool) -> None:
+    dist = FloatDistribution(1e-3, 10, log=source_log)
+    source = _source([({"x": 0.01}, {"x": dist}, 0.0), ({"x": 5.0}, {"x": dist}, 1.0)])
+    study = _run(name, source, lambda t: t.suggest_float("x", 1e-3, 10, log=not source_log))
+    assert study.trials[0].params["x"] == pytest.approx(0.01)
+    _inside(study)
+
+
+def test_categorical_choices_renamed(name: str) -> None:
+    old = CategoricalDistribution(["adam", "sgd"])
+    source = _source([({"opt": "adam"}, {"opt": old}, 0.0), ({"opt": "sgd"}, {"opt": old}, 1.0)])
+    choices = ["Adam", "SGD", "rmsprop"]
+
+    def objective(t: Trial) -> float:
+        return float(choices.index(t.suggest_categorical("opt", choices)))
+
+    # A renamed choice is missing for the source (case matters): no error, and the zero-shot
+    # trials fall back to ordinary sampling inside the new choices.
+    study = _run(name, source, objective)
+    _inside(study)
+
+
+def test_conditional_params_in_some_trials(name: str) -> None:
+    kind = CategoricalDistribution(["svm", "rf"])
+    c_dist = FloatDistribution(1e-3, 1e3, log=True)
+    d_dist = IntDistribution(1, 32)
+    source = _source(
+        [
+            ({"kind": "svm", "C": 0.5}, {"kind": kind, "C": c_dist}, 0.1),
+            ({"kind": "rf", "depth": 4}, {"kind": kind, "depth": d_dist}, 0.2),
+            ({"kind": "svm", "C": 300.0}, {"kind": kind, "C": c_dist}, 0.9),
+            ({"kind": "rf", "depth": 30}, {"kind": kind, "depth": d_dist}, 0.8),
+        ]
+    )
+
+    def objective(t: Trial) -> float:
+        if t.suggest_categorical("kind", ["svm", "rf"]) == "svm":
+            return math.log(t.suggest_float("C", 1e-3, 1e3, log=True)) ** 2
+        return float(t.suggest_int("depth", 1, 32))
+
+    study = _run(name, source, objective, n_trials=10)
+    assert study.trials[0].params == {"kind": "svm", "C": 0.5}
+    assert study.trials[1].params == {"kind": "rf", "depth": 4}
+    _inside(study)
+
+
+def test_from_storage_unknown_study_name(name: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'named.db'}"
+    _support.finished_study(_support.xy_objective, 3, storage=url, study_name="real")
+    with pytest.raises(ValueError) as info:
+        _support.FROM_STORAGE[name](url, ["nope"])
+    msg = str(info.value)
+    assert "No study named 'nope'" in msg
+    assert "'real'" in msg  # lists what is there
+
+
+def test_from_storage_unopenable_url(name: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.db'}"
+    with pytest.raises(ValueError, match="Could not open storage sqlite:///") as info:
+        _support.FROM_STORAGE[name](url, ["a"])
+    assert "'a'" in str(info.value)
+
+
+def test_from_storage_empty_names(name: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="`study_names` is empty"):
+        _support.FROM_STORAGE[name](f"sqlite:///{tmp_path / 'x.db'}", [])

@@ -1,0 +1,417 @@
+"""CifarFineTune on synthetic data: learning, Optuna citizenship, weights and devices (CPU)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+import pickle
+import stat
+from typing import Any
+import urllib.error
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.trial import TrialState
+import pytest
+
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+
+from optuna_transfer.objectives import _cifar_objective  # noqa: E402
+from optuna_transfer.objectives import CifarFineTune  # noqa: E402
+from optuna_transfer.objectives import CifarNotFoundError  # noqa: E402
+from optuna_transfer.objectives import pretrain_checkpoint  # noqa: E402
+from optuna_transfer.objectives import UnsafeCheckpointError  # noqa: E402
+from optuna_transfer.objectives import WeightsUnavailableError  # noqa: E402
+from optuna_transfer.objectives import write_synthetic_cifar  # noqa: E402
+from optuna_transfer.objectives._cifar_augment import Augment  # noqa: E402
+from optuna_transfer.objectives._cifar_augment import prepare_batch  # noqa: E402
+from optuna_transfer.objectives._cifar_data import load_on_device  # noqa: E402
+from optuna_transfer.objectives._cifar_data import read_cifar  # noqa: E402
+from optuna_transfer.objectives._cifar_model import build_resnet18  # noqa: E402
+from optuna_transfer.objectives._cifar_train import FastTrainer  # noqa: E402
+from optuna_transfer.objectives._cifar_train import TrainConfig  # noqa: E402
+from optuna_transfer.objectives._device import resolve_device  # noqa: E402
+
+
+# The cheapest settings that still train every layer: 16 px, 8 steps of 16 images.
+CHEAP = {
+    "batch_size": 16, "optimizer": "adam", "lr": 1e-3, "frozen_stages": 0, "weight_decay": 1e-6,
+    "momentum": 0.9, "label_smoothing": 0.0, "warmup_fraction": 0.0, "augment_strength": 0.5,
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Any:
+    # Tiny batches gain nothing from intra-op threads, and on a busy 2-core CI runner two
+    # spinning OpenMP threads made these tests 10x slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cifar")
+    write_synthetic_cifar(root, n_train=160, n_test=40, num_classes=10, seed=0)
+    return root
+
+
+def _objective(root: Path, **kwargs: Any) -> CifarFineTune:
+    options: dict[str, Any] = {
+        "epochs": 1, "device": "cpu", "weights": None, "val_fraction": 0.2, "resolution": 16,
+        "fixed": CHEAP,
+    }
+    options.update(kwargs)
+    return CifarFineTune("cifar10", root, **options)
+
+
+def _study(**kwargs: Any) -> optuna.Study:
+    return optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0),
+                               **kwargs)
+
+
+def test_one_epoch_beats_chance(tmp_path: Path) -> None:
+    # 256 training images, 8 steps at native 32 px: the class colours are learnt within one
+    # epoch. Over data seeds 0-3 x objective seeds 0-1 validation accuracy ranged 0.59-1.0
+    # (0.73 for this seed); chance is 0.1, so 0.4 leaves room for numeric differences.
+    write_synthetic_cifar(tmp_path, n_train=320, n_test=100, seed=1)
+    fixed = {**CHEAP, "batch_size": 32}
+    study = _study()
+    study.optimize(_objective(tmp_path, resolution=32, fixed=fixed), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.COMPLETE
+    assert trial.value is not None and trial.value > 0.4
+    assert trial.intermediate_values == {1: trial.value}
+    assert trial.user_attrs["test_accuracy"] > 0.4
+
+
+def test_trial_is_reproducible_on_cpu(data_root: Path) -> None:
+    fixed = {k: v for k, v in CHEAP.items() if k not in ("lr", "augment_strength")}
+    objective = _objective(data_root, fixed=fixed)
+    params = {**CHEAP, "lr": 2e-3, "augment_strength": 1.0}
+    runs = [optuna.trial.FixedTrial(params, number=3) for _ in range(2)]
+    values = [objective(trial) for trial in runs]
+    assert values[0] == values[1]
+    assert runs[0].user_attrs["test_accuracy"] == runs[1].user_attrs["test_accuracy"]
+    assert 0.0 <= values[0] <= 1.0
+
+
+class _AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return True
+
+
+def test_pruner_stops_trial(data_root: Path) -> None:
+    study = _study(pruner=_AlwaysPrune())
+    study.optimize(_objective(data_root, epochs=3), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED
+    assert list(trial.intermediate_values) == [1]  # stopped after the first epoch
+    assert "test_accuracy" not in trial.user_attrs
+
+
+def test_nan_loss_prunes_with_reason(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def nan_loss(self: Any, logits: Any, target: Any) -> Any:
+        return logits.sum() * float("nan")
+
+    monkeypatch.setattr(torch.nn.CrossEntropyLoss, "forward", nan_loss)
+    study = _study()
+    study.optimize(_objective(data_root), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED
+    assert "training loss became nan" in trial.user_attrs["prune_reason"]
+    assert trial.intermediate_values == {}
+
+
+def test_oom_fails_trial_and_study_continues(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_epoch = FastTrainer.train_epoch
+    collected = []
+
+    def oom_on_first_trial(self: FastTrainer, epoch: int, max_steps: int | None = None) -> float:
+        if self.seed_for_test == 0:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_epoch(self, epoch, max_steps)
+
+    real_init = FastTrainer.__init__
+
+    def init(self: FastTrainer, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        self.seed_for_test = args[-1] if len(args) == 6 else kwargs["seed"]
+
+    monkeypatch.setattr(FastTrainer, "__init__", init)
+    monkeypatch.setattr(FastTrainer, "train_epoch", oom_on_first_trial)
+    monkeypatch.setattr(_cifar_objective.gc, "collect", lambda: collected.append(1) or 0)
+    study = _study()
+    study.optimize(_objective(data_root), n_trials=2)  # no catch= needed
+    first, second = study.trials
+    assert first.state == TrialState.FAIL
+    assert "CUDA out of memory" in first.user_attrs["fail_reason"]
+    assert "batch_size=16" in first.user_attrs["fail_reason"]
+    assert collected == [1]
+    assert second.state == TrialState.COMPLETE
+
+
+class _Recorder:
+    """Stands in for FastTrainer to capture the config a trial trains with."""
+
+    configs: list[Any] = []
+
+    def __init__(self, model: Any, data: Any, train_idx: Any, config: Any, *args: Any) -> None:
+        _Recorder.configs.append(config)
+
+    def train_epoch(self, epoch: int) -> float:
+        return 0.0
+
+    def accuracy(self, indices: Any) -> float:
+        return 0.5
+
+
+def test_fixed_and_narrowed_values_are_used(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_cifar_objective, "FastTrainer", _Recorder)
+    _Recorder.configs = []
+    objective = CifarFineTune(
+        "cifar10", data_root, epochs=1, device="cpu", weights=None, resolution=16,
+        fixed={"optimizer": "sgd", "batch_size": 16},
+        space={
+            "lr": FloatDistribution(1e-4, 1e-3, log=True),
+            "frozen_stages": IntDistribution(2, 3),
+        },
+    )
+    space = objective.search_space
+    assert space["optimizer"] == CategoricalDistribution(("sgd",))
+    assert space["momentum"] == FloatDistribution(0.0, 0.99)
+    study = _study()
+    study.optimize(objective, n_trials=8)
+    for trial, config in zip(study.trials, _Recorder.configs, strict=True):
+        assert trial.params["optimizer"] == config.optimizer == "sgd"
+        assert trial.params["batch_size"] == config.batch_size == 16
+        assert 1e-4 <= trial.params["lr"] == config.lr <= 1e-3
+        assert trial.params["frozen_stages"] == config.frozen_stages in (2, 3)
+        assert trial.distributions["lr"] == FloatDistribution(1e-4, 1e-3, log=True)
+    assert {c.frozen_stages for c in _Recorder.configs} == {2, 3}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"fixed": {"learning_rate": 0.1}}, r"Unknown hyperparameter\(s\) \['learning_rate'\]"),
+        ({"space": {"dropout": FloatDistribution(0, 1)}}, "CifarFineTune tunes"),
+        ({"fixed": {"optimizer": "rmsprop"}}, "must be one of"),
+        ({"fixed": {"lr": 1e-3}, "space": {"lr": FloatDistribution(1e-4, 1e-2)}}, "both"),
+        ({"space": {"frozen_stages": IntDistribution(0, 5)}}, r"allows \[5\]"),
+        ({"space": {"optimizer": FloatDistribution(0, 1)}}, "CategoricalDistribution of"),
+        ({"epochs": 0}, "epochs must be an int >= 1"),
+        ({"train_subset": 1.5}, r"fraction must lie in \(0, 1\]"),
+        ({"resolution": 8}, "resolution must be an int >= 16"),
+        ({"val_fraction": 1.0}, r"val_fraction must lie in \(0, 1\)"),
+    ],
+)
+def test_invalid_arguments_rejected_up_front(
+    data_root: Path, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        CifarFineTune("cifar10", data_root, device="cpu", weights=None, **kwargs)
+
+
+def test_missing_weights_file_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="weights file .*nope.pt' does not exist"):
+        CifarFineTune(device="cpu", weights=str(tmp_path / "nope.pt"))
+
+
+def test_device_selection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(RuntimeError, match="'cuda' was requested but CUDA is not available"):
+        resolve_device("cuda")
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        CifarFineTune(device="cuda:1", weights=None)
+    with pytest.raises(ValueError, match="not a torch device"):
+        resolve_device("gpu0")
+
+
+def test_offline_download_error_says_where_to_put_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torchvision.datasets.utils
+
+    calls = []
+
+    def offline(url: str, **kwargs: Any) -> None:
+        calls.append((url, kwargs))
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive", offline)
+    with pytest.raises(CifarNotFoundError) as info:
+        read_cifar(tmp_path, "cifar10")
+    message = str(info.value)
+    assert str(tmp_path / "cifar-10-batches-py" / "data_batch_1") in message
+    assert "cifar-10-python.tar.gz" in message and "name resolution" in message
+    assert calls == [(
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        {"download_root": str(tmp_path), "filename": "cifar-10-python.tar.gz",
+         "md5": "c58f30108f718f92721af3b95e74349a"},
+    )]
+
+
+def test_imagenet_weights_offline_error_names_both_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch.hub
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
+
+    def offline(*args: Any, **kwargs: Any) -> None:
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    with pytest.raises(WeightsUnavailableError) as info:
+        build_resnet18(10, "imagenet")
+    message = str(info.value)
+    assert "weights='/path/to/resnet18-f37072fd.pth'" in message
+    assert "weights=None" in message
+
+
+class _System:
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (self.command,))
+
+
+@pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
+def test_malicious_checkpoint_refused(tmp_path: Path, writer: str) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    payload = {"state_dict": {"conv1.weight": _System(f"touch {marker}")}}
+    if writer == "torch.save":
+        torch.save(payload, path)
+    else:
+        path.write_bytes(pickle.dumps(payload, protocol=2))
+    with pytest.raises(UnsafeCheckpointError, match="Refusing to load .*evil.pt"):
+        build_resnet18(10, path)
+    assert not marker.exists()
+
+
+def test_pretrain_then_fine_tune_from_checkpoint(data_root: Path, tmp_path: Path) -> None:
+    write_synthetic_cifar(data_root, n_train=100, n_test=20, num_classes=100, seed=5)
+    old = os.umask(0)
+    try:
+        ckpt = pretrain_checkpoint(
+            data_root, tmp_path / "ckpt" / "c100.pt", epochs=1, batch_size=25, resolution=16,
+            train_subset=50, device="cpu",
+        )
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(ckpt.stat().st_mode) == 0o600
+    assert stat.S_IMODE(ckpt.parent.stat().st_mode) == 0o700
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["num_classes"] == 100 and saved["dataset"] == "cifar100"
+    assert saved["state_dict"]["fc.weight"].shape == (100, 512)
+
+    ten = build_resnet18(10, ckpt)  # backbone loaded, head re-initialised for 10 classes
+    assert torch.equal(ten.conv1.weight, saved["state_dict"]["conv1.weight"])
+    assert torch.equal(
+        ten.layer4[1].bn2.running_var, saved["state_dict"]["layer4.1.bn2.running_var"]
+    )
+    assert ten.fc.weight.shape == (10, 512)
+    hundred = build_resnet18(100, str(ckpt))  # same class count: the head is kept too
+    assert torch.equal(hundred.fc.weight, saved["state_dict"]["fc.weight"])
+
+    study = _study()
+    study.optimize(_objective(data_root, weights=ckpt), n_trials=1)
+    assert study.trials[0].state == TrialState.COMPLETE
+    assert 0.0 <= study.trials[0].user_attrs["test_accuracy"] <= 1.0
+
+
+def test_dataset_cached_once_per_process_as_one_uint8_tensor(data_root: Path) -> None:
+    first = load_on_device(data_root, "cifar10", torch.device("cpu"))
+    again = load_on_device(data_root, "cifar10", torch.device("cpu"))
+    assert first is again
+    assert first.images.dtype == torch.uint8 and first.images.shape == (200, 3, 32, 32)
+    assert first.num_train == 160 and first.num_test == 40
+
+
+def test_device_augmentation_matches_crop_and_flip_semantics() -> None:
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=gen)
+    plain = prepare_batch(images, None, 32, None, channels_last=False)
+    mean = torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1)
+    std = torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1)
+    torch.testing.assert_close(plain, (images.float() / 255 - mean) / std)
+
+    flipped = prepare_batch(images, Augment(padding=0, flip_p=1.0), 32, gen, False)
+    torch.testing.assert_close(flipped, plain.flip(3))
+
+    out = prepare_batch(images, Augment(padding=4, flip_p=0.5), 32, gen, False)
+    padded = torch.nn.functional.pad(plain * std + mean, (4, 4, 4, 4))  # zero pixels
+    padded = (padded - mean) / std
+    n_flipped = 0
+    for i in range(64):
+        windows = [
+            (dy, dx, flip) for dy in range(9) for dx in range(9) for flip in (False, True)
+            if torch.allclose(
+                out[i], (padded[i, :, dy:dy + 32, dx:dx + 32].flip(2) if flip
+                         else padded[i, :, dy:dy + 32, dx:dx + 32])
+            )
+        ]
+        assert windows, f"image {i} is not a padded crop (or its mirror) of the input"
+        n_flipped += all(flip for _, _, flip in windows)
+    assert 16 <= n_flipped <= 48  # about half
+
+    upsampled = prepare_batch(images, None, 64, None, channels_last=True)
+    assert upsampled.shape == (64, 3, 64, 64)
+    assert upsampled.is_contiguous(memory_format=torch.channels_last)
+    assert Augment.from_strength(0.5) == Augment(padding=4, flip_p=0.5)
+    assert Augment.from_strength(0.0) == Augment(padding=0, flip_p=0.0)
+
+
+def test_nan_returned_for_oom_is_a_failed_trial_in_optuna() -> None:
+    # The OOM design relies on this Optuna behaviour; pin it.
+    study = _study()
+    study.optimize(lambda t: math.nan, n_trials=2)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
+
+
+def test_frozen_stages_keep_weights_and_batchnorm_statistics(data_root: Path) -> None:
+    data = load_on_device(data_root, "cifar10", torch.device("cpu"))
+    config = TrainConfig(**{**CHEAP, "frozen_stages": 2, "lr": 1e-2}, epochs=1, resolution=16)
+    torch.manual_seed(0)
+    model = build_resnet18(10, None)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = FastTrainer(model, data, torch.arange(64), config, torch.device("cpu"), seed=0)
+    trainer.train_epoch(1)
+    after = model.state_dict()
+    for key in ("conv1.weight", "bn1.running_mean", "layer1.0.conv1.weight",
+                "layer2.1.bn2.running_var", "layer2.0.downsample.0.weight"):
+        assert torch.equal(before[key], after[key]), key
+    for key in ("layer3.0.conv1.weight", "layer3.0.bn1.running_mean", "layer4.1.conv2.weight",
+                "fc.weight"):
+        assert not torch.equal(before[key], after[key]), key
+    assert {id(p) for g in trainer.optimizer.param_groups for p in g["params"]} == {
+        id(p) for p in model.parameters() if p.requires_grad
+    }
+
+
+def test_learning_rate_warms_up_then_decays_to_zero(data_root: Path) -> None:
+    data = load_on_device(data_root, "cifar10", torch.device("cpu"))
+    config = TrainConfig(**{**CHEAP, "warmup_fraction": 0.25, "lr": 0.1}, epochs=2, resolution=16)
+    trainer = FastTrainer(
+        build_resnet18(10, None), data, torch.arange(64), config, torch.device("cpu"), seed=0
+    )
+    assert trainer.total_steps == 8 and trainer.warmup_steps == 2  # 64 images / 16 x 2 epochs
+    lrs = [trainer.lr_at(step) for step in range(8)]
+    assert lrs[:3] == pytest.approx([0.05, 0.1, 0.1])
+    assert all(a > b for a, b in zip(lrs[2:], lrs[3:], strict=False))
+    assert lrs[-1] == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 5 / 6)))

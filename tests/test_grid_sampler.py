@@ -1,0 +1,224 @@
+"""WarmStartGridSampler: order, adaptation, parallel claims, scoring."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial
+import pytest
+
+from optuna_transfer import neighbourhood_grid
+from optuna_transfer import WarmStartGridSampler
+from optuna_transfer._grid import GRID_ID_ATTR_KEY
+from optuna_transfer._grid import REPEAT_ATTR_KEY
+from optuna_transfer._parzen import ParzenEstimator
+
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+GRID_X = [float(x) for x in np.linspace(-10, 10, 21)]
+
+
+def _quadratic_source(centre: float, n: int = 40, seed: int = 0) -> optuna.Study:
+    # A TPE study over a *continuous* range: its trials rarely hit grid points exactly.
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(lambda t: (t.suggest_float("x", -10, 10) - centre) ** 2, n_trials=n)
+    return study
+
+
+def test_source_best_point_comes_first_from_grid_evaluations() -> None:
+    source = optuna.create_study()
+    for x in GRID_X:
+        source.enqueue_trial({"x": x})
+    source.optimize(lambda t: abs(t.suggest_float("x", -10, 10) - 4.0), n_trials=len(GRID_X))
+    study = optuna.create_study(sampler=WarmStartGridSampler(source, {"x": GRID_X}))
+    study.optimize(lambda t: abs(t.suggest_float("x", -10, 10) - 4.0), n_trials=3)
+    # Evaluated points rank by the source's own ranking.
+    assert [t.params["x"] for t in study.trials] == [4.0, 3.0, 5.0] or [
+        t.params["x"] for t in study.trials
+    ] == [4.0, 5.0, 3.0]
+
+
+def test_continuous_source_informs_the_grid() -> None:
+    sampler = WarmStartGridSampler(_quadratic_source(2.0), {"x": GRID_X, "k": ["a"]}, seed=0)
+    ranked = [p["x"] for p in sampler.ranked_grid()]
+    # The source's good region is where its best 10% (4 trials) lie: around 2, not at the edges.
+    assert abs(ranked[0] - 2.0) <= 1.0, ranked
+    def spread(xs: list[float]) -> float:
+        return float(np.mean([abs(x - 2.0) for x in xs]))
+
+    assert spread(ranked[:5]) < spread(ranked[-5:]), ranked
+
+
+def test_several_sources_and_seeded_ties() -> None:
+    sources = [_quadratic_source(2.0, seed=1), _quadratic_source(3.0, seed=2)]
+    a = WarmStartGridSampler(sources, {"x": GRID_X}, seed=5).ranked_grid()
+    b = WarmStartGridSampler(sources, {"x": GRID_X}, seed=5).ranked_grid()
+    assert a == b
+    assert a[0]["x"] in (2.0, 3.0)
+    # A source with no information on the grid parameter: order is the seeded permutation.
+    uninformed = optuna.create_study()
+    uninformed.optimize(lambda t: t.suggest_float("other", 0, 1), n_trials=5)
+    orders = {
+        tuple(
+            p["x"] for p in WarmStartGridSampler(uninformed, {"x": GRID_X}, seed=s).ranked_grid()
+        )
+        for s in range(3)
+    }
+    assert len(orders) == 3
+
+
+def test_adapts_to_target_evidence_against_the_source() -> None:
+    # The source says x = 8; the target's optimum is at x = -8.
+    source = _quadratic_source(8.0)
+    sampler = WarmStartGridSampler(source, {"x": GRID_X}, seed=0)
+    before = sampler.ranked_grid()[0]["x"]
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: (t.suggest_float("x", -10, 10) + 8.0) ** 2, n_trials=8)
+    after = [p["x"] for p in sampler.ranked_grid(study)]
+    assert before >= 6.0
+    visited = {t.params["x"] for t in study.trials}
+    next_up = [x for x in after if x not in visited][0]
+    assert next_up <= 0.0, (next_up, [t.params["x"] for t in study.trials])
+    assert study.best_value <= 4.0
+
+
+def test_grid_log_pdf_matches_parzen_log_pdf() -> None:
+    rng = np.random.default_rng(0)
+    obs = np.column_stack(
+        [rng.uniform(size=30), rng.integers(0, 3, 30).astype(float), rng.uniform(size=30)]
+    )
+    obs[3, 0] = np.nan
+    est = ParzenEstimator(obs, [0, 3, 0], prior_share=0.1)
+    cols = [np.linspace(0, 1, 5), np.array([0.0, 1, 2]), np.array([0, 0.3, np.nan, 1])]
+    grid = np.array(np.meshgrid(*cols, indexing="ij")).reshape(3, -1).T
+    np.testing.assert_allclose(est.log_pdf_grid(cols), est.log_pdf(grid), atol=1e-9)
+
+
+def test_ranking_a_62208_point_grid_is_fast() -> None:
+    import time
+
+    space: dict[str, list[Any]] = {
+        "a": ["relu", "tanh"],
+        "b": ["relu", "tanh"],
+        "bs": [8, 16, 32, 64],
+        "d1": [0.0, 0.3, 0.6],
+        "d2": [0.0, 0.3, 0.6],
+        "lr": [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1],
+        "s": ["cosine", "const"],
+        "n1": [16, 32, 64, 128, 256, 512],
+        "n2": [16, 32, 64, 128, 256, 512],
+    }
+    source = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    source.optimize(
+        lambda t: sum(hash(str(t.suggest_categorical(k, v))) % 7 for k, v in space.items()),
+        n_trials=200,
+    )
+    start = time.perf_counter()
+    sampler = WarmStartGridSampler(source, space)
+    assert time.perf_counter() - start < 1.0
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(
+        lambda t: sum(len(str(t.suggest_categorical(k, v))) for k, v in space.items()), 5
+    )
+    assert len({t.system_attrs[GRID_ID_ATTR_KEY] for t in study.trials}) == 5
+
+
+def test_errors() -> None:
+    source = _quadratic_source(0.0, n=3)
+    with pytest.raises(ValueError, match="more than"):
+        WarmStartGridSampler(source, {f"p{i}": list(range(10)) for i in range(8)})
+    with pytest.raises(ValueError, match="empty"):
+        WarmStartGridSampler(source, {"x": []})
+    with pytest.raises(TypeError, match="search_space"):
+        WarmStartGridSampler(source, [("x", [1])])  # type: ignore[arg-type]
+    failed = optuna.create_study()
+    failed.optimize(lambda t: float("nan"), n_trials=2)
+    with pytest.raises(ValueError, match="no usable trials"):
+        WarmStartGridSampler(failed, {"x": [1, 2]})
+    with pytest.raises(ValueError, match="empty"):
+        WarmStartGridSampler([], {"x": [1, 2]})
+
+
+def test_claim_race_second_writer_gives_way() -> None:
+    # Trial 0 picks a point; before its write lands, trial 1 runs its whole claim on the same
+    # point. Trial 0 (the lower number, but the second writer) must see trial 1 and move on.
+    sampler = WarmStartGridSampler(_quadratic_source(2.0), {"x": GRID_X}, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    storage = study._storage
+    original = storage.set_trial_system_attr
+    state = {"done": False}
+
+    def interleaved(trial_id: int, key: str, value: Any) -> None:
+        if key == GRID_ID_ATTR_KEY and not state["done"]:
+            state["done"] = True
+            other = storage.create_new_trial(study._study_id)
+            sampler.before_trial(study, storage.get_trial(other))
+        original(trial_id, key, value)
+
+    storage.set_trial_system_attr = interleaved  # type: ignore[method-assign]
+    first = storage.create_new_trial(study._study_id)
+    sampler.before_trial(study, storage.get_trial(first))
+    ids = [t.system_attrs[GRID_ID_ATTR_KEY] for t in storage.get_all_trials(study._study_id)]
+    assert len(ids) == 2 and ids[0] != ids[1]
+
+
+def _worker(path: str, trials: list[FrozenTrial], grid: dict[str, list[float]]) -> None:
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+    sampler = WarmStartGridSampler(trials, grid, seed=0)
+    study = optuna.load_study(study_name="grid", storage=storage, sampler=sampler)
+    study.optimize(lambda t: (t.suggest_float("x", -10, 10) - 1) ** 2 + t.suggest_int("k", 0, 1))
+
+
+def test_four_processes_on_a_journal_file_never_repeat_a_point(tmp_path: Path) -> None:
+    path = str(tmp_path / "journal.log")
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+    optuna.create_study(study_name="grid", storage=storage)
+    grid = {"x": [float(x) for x in np.linspace(-10, 10, 20)], "k": [0, 1]}
+    trials = _quadratic_source(1.0, n=20).trials
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_worker, args=(path, trials, grid)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    study = optuna.load_study(study_name="grid", storage=storage)
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    first_claims = [
+        t.system_attrs[GRID_ID_ATTR_KEY] for t in done if REPEAT_ATTR_KEY not in t.system_attrs
+    ]
+    # Every point evaluated; no point evaluated twice while an unclaimed point remained (a trial
+    # repeats a point only once all 40 were claimed: at most one per other worker).
+    assert sorted(first_claims) == list(range(40))
+    assert len(done) - len(first_claims) <= 3
+
+
+def test_neighbourhood_grid() -> None:
+    grid = neighbourhood_grid(
+        {"lr": 1e-3, "weight_decay": 1e-4, "bs": 64},
+        {"lr": (0.1, 1, 10), "weight_decay": (0.1, 1, 10)},
+        keep=["bs"],
+    )
+    assert grid == {"lr": [1e-4, 1e-3, 1e-2], "weight_decay": [1e-5, 1e-4, 1e-3], "bs": [64]}
+    grid = neighbourhood_grid(
+        {"bs": 64, "dropout": 0.3, "act": "relu", "extra": 1},
+        {"bs": (0.5, 1, 2)},
+        offsets={"dropout": (-0.1, 0, 0.1)},
+        values={"act": ["relu", "gelu"]},
+        keep=["bs"],
+    )
+    assert grid == {"bs": [32, 64, 128], "dropout": [0.2, 0.3, 0.4], "act": ["relu", "gelu"]}
+    study = optuna.create_study()
+    study.enqueue_trial({"x": 2.0})
+    study.optimize(lambda t: t.suggest_float("x", 0, 10), n_trials=1)
+    assert neighbourhood_grid(study, offsets={"x": (-1, 0, 1)}) == {"x": [1.0, 2.0, 3.0]}
+    with pytest.raises(ValueError, match="both"):
+        neighbourhood_grid({"x": 1.0}, {"x": (1,)}, offsets={"x": (0,)})
+    with pytest.raises(ValueError, match="not in `best_params`"):
+        neighbourhood_grid({"x": 1.0}, {"y": (1,)})
+    with pytest.raises(ValueError, match="non-numeric"):
+        neighbourhood_grid({"x": "a"}, {"x": (1,)})

@@ -1,0 +1,125 @@
+"""Property tests: random (conditional) search spaces and random source studies.
+
+Every suggestion lies inside the target's distributions, nothing raises, and a seed makes the
+whole run reproducible. Examples are bounded so the module runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import _support
+from hypothesis import given
+from hypothesis import HealthCheck
+from hypothesis import settings
+from hypothesis import strategies as st
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.trial import Trial
+import pytest
+
+
+@st.composite
+def distributions(draw: st.DrawFn) -> BaseDistribution:
+    kind = draw(st.sampled_from(["float", "flog", "fstep", "int", "ilog", "istep", "cat"]))
+    if kind == "cat":
+        pool = ["a", "b", "c", 1, 2.5, None, True]
+        n = draw(st.integers(1, 4))
+        return CategoricalDistribution(draw(st.permutations(pool))[:n])
+    if kind in ("flog", "ilog"):
+        low = draw(st.sampled_from([1e-5, 1e-2, 1.0, 3.0]))
+        high = low * draw(st.sampled_from([1.0, 10.0, 1e4]))
+        if kind == "ilog":
+            return IntDistribution(max(1, int(low)), max(1, int(high)), log=True)
+        return FloatDistribution(low, high, log=True)
+    low = draw(st.integers(-50, 50))
+    width = draw(st.integers(0, 100))
+    if kind == "float":
+        return FloatDistribution(float(low), float(low + width))
+    if kind == "fstep":
+        step = draw(st.sampled_from([0.1, 0.5, 2.0]))
+        n = math.floor(width / step)
+        return FloatDistribution(float(low), low + n * step, step=step)
+    if kind == "int":
+        return IntDistribution(low, low + width)
+    step = draw(st.integers(1, 7))
+    return IntDistribution(low, low + (width // step) * step, step=step)
+
+
+# A space: unconditional params plus params that exist only on one branch of "branch".
+Space = tuple[dict[str, BaseDistribution], dict[str, BaseDistribution]]
+
+
+@st.composite
+def spaces(draw: st.DrawFn) -> Space:
+    names = draw(st.lists(st.sampled_from("pqrstuvw"), min_size=1, max_size=4, unique=True))
+    n_cond = draw(st.integers(0, len(names) - 1))
+    dists = {n: draw(distributions()) for n in names}
+    cond = {n: dists.pop(n) for n in names[:n_cond]}
+    return dists, cond
+
+
+def _objective(space: Space, seed: int) -> Any:
+    flat, cond = space
+
+    def objective(trial: Trial) -> float:
+        total = 0.0
+        for name, dist in flat.items():
+            total += _score(trial._suggest(name, dist), seed)
+        if cond and trial.suggest_categorical("branch", ["on", "off"]) == "on":
+            for name, dist in cond.items():
+                total += _score(trial._suggest(name, dist), seed)
+        return total
+
+    return objective
+
+
+def _score(value: Any, seed: int) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return math.sin(float(value) * (seed % 7 + 1))
+    return float(len(repr(value)) % (seed % 3 + 2))
+
+
+def _run(name: str, source: optuna.Study, target: Space, seed: int) -> list[dict[str, Any]]:
+    study = optuna.create_study(sampler=_support.SAMPLERS[name](source, seed=seed))
+    study.optimize(_objective(target, seed), n_trials=6)
+    flat, cond = target
+    allowed = {**flat, **cond, "branch": CategoricalDistribution(["on", "off"])}
+    for t in study.trials:
+        assert t.state == optuna.trial.TrialState.COMPLETE
+        for p, v in t.params.items():
+            dist = allowed[p]
+            assert dist._contains(dist.to_internal_repr(v)), (p, v, dist)
+            if isinstance(dist, IntDistribution):
+                assert type(v) is int
+            elif isinstance(dist, FloatDistribution):
+                assert type(v) is float
+    return [t.params for t in study.trials]
+
+
+@pytest.mark.parametrize("name", _support.SAMPLER_NAMES)
+@settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    source_space=spaces(),
+    target_space=spaces(),
+    n_source=st.integers(1, 15),
+    seed=st.integers(0, 2**16),
+)
+def test_suggestions_inside_target_and_reproducible(
+    name: str, source_space: Space, target_space: Space, n_source: int, seed: int
+) -> None:
+    _support.quiet()
+    # The source shares parameter names with the target but may disagree on everything else.
+    source = _support.finished_study(_objective(source_space, seed), n_source, seed=seed)
+    first = _run(name, source, target_space, seed)
+    again = _run(name, source, target_space, seed)
+    assert first == again
