@@ -52,6 +52,7 @@ from benchmarks.sources import load_stored_source
 from benchmarks.sources import run_source_safely
 from benchmarks.sources import SourceJob
 from benchmarks.sources import store_study
+from benchmarks.tasks import CIFAR_DATA_DIR_ENV
 from benchmarks.tasks import suite_tasks
 from benchmarks.tasks import SUITES
 from optuna_transfer import redact_url
@@ -110,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write every target study to --storage (slow with SQLite: about "
                         "2.5 s per 100-trial study, all in the main process)")
     p.add_argument("--out", type=Path, default=Path("results"), help="output folder")
+    p.add_argument("--cifar-data-dir", default="data",
+                   help="cifar10 suite: folder with (or to download) the CIFAR datasets")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     return p
 
@@ -202,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Worker processes inherit the environment; the CIFAR objective is built there.
+    os.environ[CIFAR_DATA_DIR_ENV] = str(args.cifar_data_dir)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     storage_url = args.storage or f"sqlite:///{(out / 'studies.db').resolve()}"

@@ -144,7 +144,7 @@ def _grid_enqueue(ctx: MethodContext) -> MethodSetup:
 
 
 def _warm_grid(ctx: MethodContext) -> MethodSetup:
-    from optuna_transfer import WarmStartGridSampler  # type: ignore[attr-defined]
+    from optuna_transfer import WarmStartGridSampler
 
     return MethodSetup(WarmStartGridSampler(ctx.sources, _require_grid(ctx), seed=ctx.seed))
 
