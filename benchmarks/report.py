@@ -296,7 +296,12 @@ def suite_markdown(
         "",
         "## Mean normalised regret (0 = table optimum, 1 = median configuration)",
         "",
-        "Mean over tasks and seeds of `max(0, (incumbent - best) / (median - best))`.",
+        "Mean over tasks and seeds of `max(0, (incumbent - best) / (median - best))`"
+        + (
+            ", best and median over every trial of every run of the task (no table)."
+            if data.suite == "cifar10"
+            else ", best and median over the whole table."
+        ),
         "",
     ]
     lines += _by_budget_table(data, data.regret, 4)
