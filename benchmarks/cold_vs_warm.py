@@ -209,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[CIFAR_DATA_DIR_ENV] = str(args.cifar_data_dir)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    # Taken now, not when the tables are written: the checkout may change during a long run.
+    versions = _versions()
     storage_url = args.storage or f"sqlite:///{(out / 'studies.db').resolve()}"
     storage = None if storage_url == "none" else optuna.storages.RDBStorage(storage_url)
     shown_storage = redact_url(storage_url)
@@ -295,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
 
     header = [
         f"* Machine: {_machine()}",
-        f"* Versions: {_versions()}",
+        f"* Versions: {versions}",
         f"* Seeds: {args.seeds}",
         f"* Sampler environment knobs: {_knobs()}",
         f"* Command: `{command_line(argv)}`",
