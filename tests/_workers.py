@@ -27,6 +27,9 @@ import _support  # noqa: E402
 
 
 SOURCE_STUDY = "source"
+# The grid of the grid-sampler workers: 5 x 2 x 2 = 20 points over ``objective``'s parameters.
+GRID: dict[str, list[Any]] = {"x": [-4.0, -1.0, 1.0, 2.0, 4.0], "k": [1, 4], "c": ["a", "b"]}
+N_GRID_POINTS = 20
 
 
 def objective(trial: Trial) -> float:
@@ -63,7 +66,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--storage", required=True)
     p.add_argument("--study", required=True)
     p.add_argument("--sampler", required=True)
-    p.add_argument("--n-trials", type=int, default=5)
+    p.add_argument("--n-trials", type=int, default=5, help="0: until the sampler stops")
     p.add_argument("--n-jobs", type=int, default=1)
     p.add_argument("--out", required=True)
     p.add_argument("--heartbeat", action="store_true")
@@ -73,7 +76,12 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     _support.quiet()
     storage = open_storage(args.storage, args.heartbeat)
-    sampler = _support.FROM_STORAGE[args.sampler](storage, [SOURCE_STUDY], seed=None)
+    grid = args.sampler in _support.GRID_SAMPLERS
+    if grid:
+        sampler = _support.grid_from_storage(args.sampler, storage, [SOURCE_STUDY], GRID)
+    else:
+        sampler = _support.FROM_STORAGE[args.sampler](storage, [SOURCE_STUDY], seed=None)
+    n_trials = args.n_trials or None
     study = optuna.load_study(study_name=args.study, storage=storage, sampler=sampler)
     lock = threading.Lock()
     out = open(args.out, "a")
@@ -93,8 +101,10 @@ def main(argv: list[str]) -> int:
 
         study.optimize(victim, n_trials=1)
         return 1
-    study.optimize(objective, n_trials=args.n_trials, n_jobs=args.n_jobs, callbacks=[record])
-    if args.reap_trial is not None:
+    study.optimize(objective, n_trials=n_trials, n_jobs=args.n_jobs, callbacks=[record])
+    if args.reap_trial is not None and grid:
+        _reap_grid(study, args.reap_trial, args.deadline, record)
+    elif args.reap_trial is not None:
         # Stale-trial detection is time based (grace_period); keep doing real trials, which
         # reap stale ones, until the killed trial is FAIL. Bounded by --deadline.
         import time
@@ -108,6 +118,29 @@ def main(argv: list[str]) -> int:
             study.optimize(objective, n_trials=1, callbacks=[record])
     out.close()
     return 0
+
+
+def _reap_grid(study: optuna.Study, number: int, deadline: float, record: Any) -> None:
+    """After the grid is exhausted (the killed trial's point still claimed by it), wait until
+    the killed trial is stale, fail it (the retry callback re-queues its point) and run the
+    retries. Further trials would only repeat points, so nothing else runs meanwhile.
+
+    Staleness is time based (``grace_period`` after the last heartbeat): this polls the storage
+    for that state, bounded by ``deadline``; it does not stand in for synchronisation.
+    """
+    import time
+
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        if TrialState.WAITING in states:
+            study.optimize(objective, n_trials=1, callbacks=[record])
+        elif states[number] == TrialState.FAIL:
+            return
+        else:
+            optuna.storages.fail_stale_trials(study)
+            time.sleep(0.1)  # bounded poll of the heartbeat clock
+    raise TimeoutError(f"trial {number} was not reaped within {deadline} s")
 
 
 if __name__ == "__main__":

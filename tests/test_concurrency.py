@@ -24,6 +24,10 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 import pytest
 
+from optuna_transfer import WarmStartGridSampler
+from optuna_transfer._grid import GRID_ID_ATTR_KEY
+from optuna_transfer._grid import REPEAT_ATTR_KEY
+
 
 WORKER = str(Path(__file__).with_name("_workers.py"))
 N_WORKERS = 4
@@ -202,3 +206,139 @@ def test_killed_worker_is_reaped_and_others_finish(
     reported = _reported(outs)
     assert len(reported) >= (N_WORKERS - 1) * N_TRIALS
     _check_stored(study, reported)
+
+
+# ---------------------------------------------------------------------------------------------
+# Grid samplers: the same, plus the claim guarantee. A grid has N_GRID_POINTS points and the
+# workers run exactly that many trials in all, so "no point evaluated twice while unvisited
+# points remain" is exact: every point once, no repeat.
+# ---------------------------------------------------------------------------------------------
+
+def _grid_ids(trials: list[optuna.trial.FrozenTrial]) -> list[int]:
+    return sorted(int(t.system_attrs[GRID_ID_ATTR_KEY]) for t in trials)
+
+
+def _check_grid_params(study: optuna.Study) -> None:
+    # Each trial's params are its grid point's values (nothing mixed up between workers).
+    sampler = WarmStartGridSampler(_support.finished_study(_workers.objective, 3), _workers.GRID)
+    for t in study.get_trials(deepcopy=False):
+        gid = int(t.system_attrs[GRID_ID_ATTR_KEY])
+        assert t.params == dict(zip(sampler._param_names, sampler._values_of(gid)))
+
+
+@pytest.mark.parametrize("name", _support.GRID_SAMPLER_NAMES)
+@pytest.mark.parametrize("kind", [p.values[0] for p in _storage_kinds()])
+def test_grid_processes_share_one_storage(
+    name: str, kind: str, tmp_path: Path, pg: _pg.Server | None
+) -> None:
+    spec = _spec(kind, tmp_path, pg)
+    study_name = f"gprocs-{name}-{tmp_path.name}"
+    study = _setup(spec, study_name)
+    n_each = _workers.N_GRID_POINTS // N_WORKERS
+    outs = [tmp_path / f"w{i}.jsonl" for i in range(N_WORKERS)]
+    _finish([_start(spec, study_name, name, o, "--n-trials", str(n_each)) for o in outs])
+    reported = _reported(outs)
+    assert len(reported) == _workers.N_GRID_POINTS
+    _check_stored(study, reported)
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == _workers.N_GRID_POINTS
+    assert not [t.number for t in trials if REPEAT_ATTR_KEY in t.system_attrs]
+    assert _grid_ids(trials) == list(range(_workers.N_GRID_POINTS))
+    _check_grid_params(study)
+
+
+@pytest.mark.parametrize("name", _support.GRID_SAMPLER_NAMES)
+@pytest.mark.parametrize("kind", ["inmemory", "journal", "sqlite"])
+def test_grid_threads_n_jobs(name: str, kind: str, tmp_path: Path) -> None:
+    _support.quiet()
+    source = _support.finished_study(_workers.objective, 25, seed=7)
+    if kind == "inmemory":
+        storage: optuna.storages.BaseStorage = optuna.storages.InMemoryStorage()
+    else:
+        storage = _workers.open_storage(_spec(kind, tmp_path, None))
+    sampler = _support.GRID_SAMPLERS[name](source, _workers.GRID)
+    study = optuna.create_study(storage=storage, sampler=sampler)
+    reported: dict[int, float] = {}
+
+    def record(_: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
+        if t.state == TrialState.COMPLETE:
+            reported[t.number] = t.value  # dict assignment is atomic under the GIL
+
+    study.optimize(
+        _workers.objective, n_trials=_workers.N_GRID_POINTS, n_jobs=4, callbacks=[record],
+        catch=(),
+    )
+    assert len(reported) == _workers.N_GRID_POINTS
+    _check_stored(study, reported)
+    trials = study.get_trials(deepcopy=False)
+    assert not [t.number for t in trials if REPEAT_ATTR_KEY in t.system_attrs]
+    assert _grid_ids(trials) == list(range(_workers.N_GRID_POINTS))
+    assert sampler.is_exhausted(study)
+
+
+@pytest.mark.parametrize("name", _support.GRID_SAMPLER_NAMES)
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
+def test_grid_killed_worker_point_is_retried_and_grid_completes(
+    name: str, kind: str, tmp_path: Path, pg: _pg.Server | None
+) -> None:
+    spec = _spec(kind, tmp_path, pg)
+    study_name = f"gcrash-{name}-{tmp_path.name}"
+    study = _setup(spec, study_name, heartbeat=True)
+    marker = tmp_path / "inside-objective"
+    victim = _start(spec, study_name, name, tmp_path / "victim.jsonl", "--heartbeat",
+                    "--victim", str(marker))
+    _wait_for(marker, victim)
+    victim_number = int(marker.read_text())
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert victim.returncode == -signal.SIGKILL
+    killed = study.trials[victim_number]
+    assert killed.state == TrialState.RUNNING
+    killed_point = int(killed.system_attrs[GRID_ID_ATTR_KEY])
+
+    # The others run until the sampler stops the study (every point claimed, the killed one
+    # by the dead trial), then reap the killed trial and run its retry.
+    outs = [tmp_path / f"w{i}.jsonl" for i in range(N_WORKERS - 1)]
+    _finish(
+        [
+            _start(spec, study_name, name, o, "--heartbeat", "--n-trials", "0",
+                   "--reap-trial", str(victim_number))
+            for o in outs
+        ]
+    )
+    trials = study.trials
+    assert trials[victim_number].state == TrialState.FAIL
+    assert not [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    retried = [
+        t
+        for t in trials
+        if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == victim_number
+    ]
+    # As in the TransferTPESampler test: exactly one retry on PostgreSQL, possibly one per
+    # reaping worker on SQLite (which ignores SELECT ... FOR UPDATE).
+    if kind == "postgres":
+        assert len(retried) == 1
+    assert 1 <= len(retried) <= N_WORKERS - 1
+    for t in retried:
+        assert t.state == TrialState.COMPLETE
+        assert t.params == killed.params
+        assert int(t.system_attrs[GRID_ID_ATTR_KEY]) == killed_point
+    # First claims (neither retries nor repeats after exhaustion) cover the grid exactly once:
+    # no point was taken twice while another was unclaimed; the killed trial holds its point.
+    retried_numbers = {t.number for t in retried}
+    first = [
+        t for t in trials
+        if t.number not in retried_numbers and REPEAT_ATTR_KEY not in t.system_attrs
+    ]
+    assert _grid_ids(first) == list(range(_workers.N_GRID_POINTS)), [
+        (t.number, t.state.name, t.system_attrs.get(GRID_ID_ATTR_KEY), sorted(t.system_attrs))
+        for t in trials
+    ]
+    repeats = [t for t in trials if REPEAT_ATTR_KEY in t.system_attrs]
+    assert len(repeats) <= N_WORKERS - 1
+    # The grid ends complete: every point, the killed one included, has a COMPLETE trial.
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert set(_grid_ids(complete)) == set(range(_workers.N_GRID_POINTS))
+    reported = _reported(outs)
+    _check_stored(study, reported)
+    assert len(reported) == len(complete)

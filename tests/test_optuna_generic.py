@@ -37,6 +37,9 @@ def test_optuna_generic_sampler_tests(tmp_path: Path) -> None:
     # Every sampler of the package is exercised by the seed-reproducibility tests.
     for name in _support.SAMPLER_NAMES:
         assert any(f"test_reproducible_in_other_process[{name}]" in p for p in passed), name
+    # Grid samplers join only the reseed test, as optuna's GridSampler does in this file.
+    for name in _support.GRID_SAMPLER_NAMES:
+        assert f"test_samplers::test_sampler_reseed_rng[{name}]" in passed, name
     assert not skipped, skipped
     assert not failed, f"{len(failed)} failed of {len(failed) + len(passed)}:\n" + "\n".join(
         failed

@@ -123,3 +123,99 @@ def test_suggestions_inside_target_and_reproducible(
     first = _run(name, source, target_space, seed)
     again = _run(name, source, target_space, seed)
     assert first == again
+
+
+# ---------------------------------------------------------------------------------------------
+# Grid samplers: random grids and random source studies.
+# ---------------------------------------------------------------------------------------------
+
+
+@st.composite
+def grid_columns(draw: st.DrawFn) -> list[Any]:
+    kind = draw(st.sampled_from(["int", "float", "flog", "str", "mixed"]))
+    n = draw(st.integers(1, 4))
+    if kind == "int":
+        return draw(st.lists(st.integers(-50, 50), min_size=n, max_size=n, unique=True))
+    if kind == "float":
+        floats = st.floats(-100, 100, allow_nan=False, allow_infinity=False)
+        return draw(st.lists(floats, min_size=n, max_size=n, unique=True))
+    if kind == "flog":
+        return draw(st.permutations([1e-5, 1e-3, 0.1, 1.0, 30.0]))[:n]
+    if kind == "str":
+        return draw(st.permutations(["a", "b", "c", "d"]))[:n]
+    return draw(st.permutations(["a", None, 2.5, True]))[:n]
+
+
+Grid = dict[str, list[Any]]
+
+
+@st.composite
+def grids(draw: st.DrawFn) -> Grid:
+    # Names overlap those of ``spaces()`` (p..w), so sources inform some columns, not others.
+    names = draw(st.lists(st.sampled_from("pqrs"), min_size=1, max_size=3, unique=True))
+    return {n: draw(grid_columns()) for n in names}
+
+
+def _grid_objective(grid: Grid, seed: int) -> Any:
+    def objective(trial: Trial) -> float:
+        total = 0.0
+        for name, values in grid.items():
+            if all(type(v) is int for v in values):
+                value: Any = trial.suggest_int(name, min(values), max(values))
+            elif all(type(v) is float for v in values):
+                value = trial.suggest_float(name, min(values), max(values))
+            else:
+                value = trial.suggest_categorical(name, values)
+            total += _score(value, seed)
+        return total
+
+    return objective
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _run_grid(name: str, source: optuna.Study, grid: Grid, seed: int) -> list[dict[str, Any]]:
+    from optuna_transfer._grid import GRID_ID_ATTR_KEY
+    from optuna_transfer._grid import REPEAT_ATTR_KEY
+
+    sampler = _support.GRID_SAMPLERS[name](source, grid, seed=seed)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_grid_objective(grid, seed))  # stops itself once the grid is exhausted
+    n_points = math.prod(len(v) for v in grid.values())
+    assert len(study.trials) == n_points
+    for t in study.trials:
+        assert t.state == optuna.trial.TrialState.COMPLETE
+        assert REPEAT_ATTR_KEY not in t.system_attrs
+        for p, v in t.params.items():
+            assert any(_same(v, g) for g in grid[p]), (p, v, grid[p])
+    points = {tuple(repr(t.params[p]) for p in sorted(grid)) for t in study.trials}
+    assert len(points) == n_points  # every point once
+    assert sorted(t.system_attrs[GRID_ID_ATTR_KEY] for t in study.trials) == list(range(n_points))
+    return [t.params for t in study.trials]
+
+
+@pytest.mark.parametrize("name", _support.GRID_SAMPLER_NAMES)
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    source_space=spaces(),
+    grid=grids(),
+    n_source=st.integers(1, 15),
+    seed=st.integers(0, 2**16),
+)
+def test_grid_suggestions_on_grid_and_reproducible(
+    name: str, source_space: Space, grid: Grid, n_source: int, seed: int
+) -> None:
+    _support.quiet()
+    source = _support.finished_study(_objective(source_space, seed), n_source, seed=seed)
+    first = _run_grid(name, source, grid, seed)
+    assert first == _run_grid(name, source, grid, seed)
+    # The order is the sampler's ranking: the first trial is its top-ranked point.
+    top = _support.GRID_SAMPLERS[name](source, grid, seed=seed).ranked_grid()[0]
+    assert all(_same(first[0][p], top[p]) for p in first[0])

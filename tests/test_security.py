@@ -218,3 +218,93 @@ def test_default_cap_bounds_sampling_time(name: str, caplog: pytest.LogCaptureFi
     start = time.perf_counter()
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=10)
     assert time.perf_counter() - start < 20.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Grid samplers.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", _support.GRID_SAMPLER_NAMES)
+def test_grid_of_1e8_points_is_refused_fast(name: str) -> None:
+    source = _support.finished_study(_support.xy_objective, 5)
+    space = {f"p{i}": list(range(10)) for i in range(8)}  # 10**8 points
+    start = time.perf_counter()
+    with pytest.raises(ValueError) as info:
+        _support.GRID_SAMPLERS[name](source, space)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 1.0, elapsed
+    msg = str(info.value)
+    assert "The grid has 100,000,000 points, more than the 10,000,000" in msg
+    assert "neighbourhood_grid" in msg  # says how to fix it
+
+
+@pytest.mark.parametrize("name", _support.GRID_SAMPLER_NAMES)
+def test_grid_with_huge_columns_is_refused_fast(name: str) -> None:
+    # Two long columns (10**4 values each): the size check, not the work, decides.
+    source = _support.finished_study(_support.xy_objective, 5)
+    space = {"x": [float(i) for i in range(10_000)], "y": list(range(10_000))}
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="The grid has 100,000,000 points"):
+        _support.GRID_SAMPLERS[name](source, space)
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("name", _support.GRID_SAMPLER_NAMES)
+def test_grid_huge_source_is_subsampled_with_warning_and_stays_fast(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    _support.quiet()
+    optuna.logging.enable_propagation()
+    caplog.set_level(logging.WARNING, logger=_support.LOGGER_NAME)
+    dist = {"x": FloatDistribution(0, 1)}
+    n = 30_000
+    trials = [
+        optuna.trial.create_trial(
+            params={"x": (i * 7919 % n) / n}, distributions=dist,
+            value=((i * 7919 % n) / n - 0.3) ** 2,
+        )
+        for i in range(n)
+    ]
+    start = time.perf_counter()
+    sampler = _support.GRID_SAMPLERS[name](trials, {"x": [0.0, 0.1, 0.2, 0.3, 0.6, 0.9]})
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1) - 0.3) ** 2)
+    elapsed = time.perf_counter() - start
+    optuna.logging.disable_propagation()
+    # No max_source_trials argument on the grid sampler: the default cap (2000) applies.
+    assert any(f"has {n} usable trials" in m for m in _support.records(caplog))
+    assert elapsed < 20.0, elapsed
+    assert study.trials[0].params["x"] == 0.3  # the best source point survives subsampling
+    assert len(study.trials) == 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _support.GRID_SAMPLER_NAMES)
+def test_grid_postgres_password_never_printed_logged_or_recorded(
+    name: str, pg_server: _pg.Server, all_logs: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = pg_server.url()
+    assert PASSWORD in url
+    src_name = f"gsec-src-{name}"
+    if src_name not in optuna.get_all_study_names(url):
+        _support.finished_study(_support.xy_objective, 12, storage=url, study_name=src_name)
+    space = {"x": [-1.0, 0.0, 1.0], "y": [0.0, 1.0]}
+    sampler = _support.grid_from_storage(name, url, [src_name], space, seed=0)
+    target = optuna.create_study(study_name=f"gsec-tgt-{name}", storage=url, sampler=sampler)
+    target.optimize(_support.xy_objective)  # the whole grid, then the sampler stops the study
+    target.optimize(_support.xy_objective, n_trials=1)  # exhausted: logs its repeat warning
+    assert len(target.trials) == 7
+    assert any("re-evaluating" in r.getMessage() for r in all_logs.records)
+    storage = target._storage
+    recorded: list[object] = []
+    for summary in optuna.get_all_study_summaries(url):
+        study_id = storage.get_study_id_from_name(summary.study_name)
+        recorded += [storage.get_study_system_attrs(study_id), summary.user_attrs]
+    for t in target.trials:
+        recorded += [t.system_attrs, t.user_attrs]
+    out, err = capsys.readouterr()
+    _no_secret(*recorded, out, err, repr(sampler), sampler.ranked_grid())
+    _no_secret(*[r.getMessage() for r in all_logs.records])
+    assert PASSWORD.encode() not in pickle.dumps(sampler)
