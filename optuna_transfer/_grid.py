@@ -27,6 +27,7 @@ from optuna_transfer._sources import aligned_matrix
 from optuna_transfer._sources import DEFAULT_MAX_SOURCE_TRIALS
 from optuna_transfer._sources import encode
 from optuna_transfer._sources import load_sources
+from optuna_transfer._sources import load_sources_from_storage
 from optuna_transfer._sources import SourceTask
 from optuna_transfer._tpe import _default_gamma
 from optuna_transfer._tpe import _losses
@@ -169,7 +170,13 @@ class WarmStartGridSampler(BaseSampler):
         self._sizes = sizes
         self._n_points = n_points
         self._seed = 0 if seed is None else seed
-        self._tasks: list[SourceTask] = load_sources(source, DEFAULT_MAX_SOURCE_TRIALS)
+        self._tasks: list[SourceTask] = (
+            list(source)
+            if isinstance(source, list)
+            and source
+            and all(isinstance(t, SourceTask) for t in source)
+            else load_sources(source, DEFAULT_MAX_SOURCE_TRIALS)
+        )
 
         # Modelled columns: constant ones carry no information.
         self._dists: dict[str, BaseDistribution] = {
@@ -420,6 +427,22 @@ class WarmStartGridSampler(BaseSampler):
     # -----------------------------------------------------------------------------------------
     # Public helpers
     # -----------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_storage(
+        cls,
+        storage: str | optuna.storages.BaseStorage,
+        study_names: str | Sequence[str],
+        search_space: Mapping[str, Sequence[GridValueType]],
+        *,
+        seed: int | None = None,
+    ) -> WarmStartGridSampler:
+        """Build the sampler from source studies named in a storage (URL or storage object).
+
+        As :meth:`TransferTPESampler.from_storage`: each (storage, study) pair is read once per
+        process, and errors name the study and the storage with any password redacted.
+        """
+        return cls(load_sources_from_storage(storage, study_names), search_space, seed=seed)
 
     def is_exhausted(self, study: Study) -> bool:
         """Return True if every grid point has been evaluated by a finished trial."""

@@ -19,6 +19,7 @@ from optuna.study import Study
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
+from scipy.stats import rankdata
 
 from optuna_transfer._parzen import ParzenEstimator
 from optuna_transfer._similarity import rank_agreement
@@ -454,12 +455,13 @@ class TransferTPESampler(BaseSampler):
         if is_good.any() and n_local > 0:
             candidates.append(_local_candidates(rng, x[is_good], n_choices, n_local))
         cand = _canonical(np.vstack(candidates), space)
-        # Product of experts: each task's log density ratio, weighted. Where the target has
-        # little data its ratio is flat and the trusted sources decide; where it has evidence
-        # its sharper ratio dominates. A distrusted source (weight ~0) drops out entirely.
+        # Weighted vote of the experts (the target with weight 1, each source with its trust).
+        # Each votes with the rank of its log density ratio among the candidates, not the ratio
+        # itself: a source's kernels in many dimensions give ratios of tens of nats, and a vote
+        # bounded to [0, 1] keeps a nearly distrusted source from outvoting the target.
         acq = np.zeros(len(cand))
         for w, below, above in experts:
-            acq += w * (below.log_pdf(cand) - above.log_pdf(cand))
+            acq += w * _rank01(below.log_pdf(cand) - above.log_pdf(cand))
         # Re-evaluating a configuration the target already has (or is running) teaches nothing
         # new; in discrete spaces TPE would otherwise keep proposing its incumbent.
         seen = _is_seen(cand, x)
@@ -523,7 +525,10 @@ class TransferTPESampler(BaseSampler):
             }
         else:
             trusts = {label: trust(0.0, 0) for label in self._labels}
-        weights = {_TARGET: 1.0, **trusts}
+        # A source votes only as far as its trust exceeds a coin flip's: one the target has not
+        # clearly confirmed (trust <= 1/2) has no say, so a misleading source stops steering
+        # the search as soon as the first contradicting trials arrive.
+        weights = {_TARGET: 1.0, **{k: max(0.0, 2.0 * v - 1.0) for k, v in trusts.items()}}
         # The trial right after the portfolio is a random probe: a reference point without
         # which a misleading source cannot be told apart, since every portfolio config comes
         # from the sources' own good regions.
@@ -598,6 +603,13 @@ def _canonical(cand: np.ndarray, space: dict[str, BaseDistribution]) -> np.ndarr
         ):
             out[:, j] = [encode(dist, decode(dist, float(u))) for u in out[:, j]]
     return out
+
+
+def _rank01(values: np.ndarray) -> np.ndarray:
+    """Ranks of ``values`` scaled to [0, 1] (ties share their mean rank)."""
+    if len(values) < 2:
+        return np.zeros(len(values))
+    return np.asarray((rankdata(values) - 1.0) / (len(values) - 1.0))
 
 
 def _is_seen(cand: np.ndarray, seen: np.ndarray) -> np.ndarray:

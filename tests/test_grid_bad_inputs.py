@@ -328,30 +328,20 @@ def test_conditional_params_in_some_trials(name: str) -> None:
 # Sources named in a storage.
 # ---------------------------------------------------------------------------------------------
 
-_NO_FROM_STORAGE = pytest.mark.xfail(
-    not hasattr(WarmStartGridSampler, "from_storage"),
-    reason="GAP: WarmStartGridSampler has no from_storage (see the report)",
-    raises=AttributeError,
-    strict=True,
-)
-
-
-@_NO_FROM_STORAGE
 def test_from_storage_unknown_study_name(name: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'named.db'}"
     _support.finished_study(_support.xy_objective, 3, storage=url, study_name="real")
     with pytest.raises(ValueError) as info:
-        WarmStartGridSampler.from_storage(url, ["nope"], XY_GRID)  # type: ignore[attr-defined]
+        WarmStartGridSampler.from_storage(url, ["nope"], XY_GRID)
     msg = str(info.value)
     assert "No study named 'nope'" in msg
     assert "'real'" in msg  # lists what is there
 
 
-@_NO_FROM_STORAGE
 def test_from_storage_unopenable_url(name: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.db'}"
     with pytest.raises(ValueError, match="Could not open storage sqlite:///") as info:
-        WarmStartGridSampler.from_storage(url, ["a"], XY_GRID)  # type: ignore[attr-defined]
+        WarmStartGridSampler.from_storage(url, ["a"], XY_GRID)
     assert "'a'" in str(info.value)
 
 
