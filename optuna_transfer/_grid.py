@@ -622,9 +622,12 @@ def neighbourhood_grid(
             is_int = isinstance(value, int) and (
                 name in factors or all(isinstance(s, int) for s in steps)
             )
-            # Twelve significant digits turn 1e-3 * 0.1 = 1.0000000000000002e-04 into 1e-04.
+            # Twelve significant digits turn 1e-3 * 0.1 = 1.0000000000000002e-04 into 1e-04; the
+            # best value itself stays exact, so the grid point matches the source trial that
+            # found it and ranks first by that source's own ranking.
             cands: list[GridValueType] = [
-                int(round(v)) if is_int else float(f"{v:.12g}") for v in raw
+                int(round(v)) if is_int else (value if v == value else float(f"{v:.12g}"))
+                for v in raw
             ]
             grid[name] = list(dict.fromkeys(cands))
         elif name in explicit:

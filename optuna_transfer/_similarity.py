@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 from scipy.special import ndtr
+from scipy.stats import rankdata
 
 
 # An untested source is assumed moderately related (the user chose it), worth this many trials.
@@ -32,6 +33,9 @@ MIN_AGREEMENT = 0.2
 def rank_agreement(source_scores: np.ndarray, target_losses: np.ndarray) -> float:
     """Kendall-type agreement in [-1, 1] between higher ``source_scores`` and lower losses.
 
+    Each pair counts in proportion to how far apart its two trials rank on the target, so a
+    source is judged on the differences that matter (a disaster against a good trial) more than
+    on near-ties, and one it got badly wrong is not forgiven on noise among similar trials.
     Pairs tied in either input are ignored; 0 when no pair is informative.
     """
     s = np.asarray(source_scores, dtype=float)
@@ -40,11 +44,12 @@ def rank_agreement(source_scores: np.ndarray, target_losses: np.ndarray) -> floa
         return 0.0
     ds = np.sign(s[:, None] - s[None, :])
     dy = np.sign(y[None, :] - y[:, None])  # +1 where the row trial is better (lower loss)
-    prod = ds * dy
-    informative = np.count_nonzero(prod)
-    if informative == 0:
+    q = rankdata(y) / len(y)
+    weight = np.abs(q[:, None] - q[None, :]) * (ds * dy != 0)
+    total = weight.sum()
+    if total == 0:
         return 0.0
-    return float(prod.sum() / informative)
+    return float((ds * dy * weight).sum() / total)
 
 
 def trust(agreement: float, n: int) -> float:

@@ -199,6 +199,16 @@ class TransferTPESampler(BaseSampler):
         tasks = source if _is_task_list(source) else load_sources(source, max_source_trials)
         self._init(tasks, seed, n_ei_candidates, multivariate, group, constant_liar, n_zero_shot)
         self._n_startup_trials = n_startup_trials
+        # Once every source is distrusted the sampler *is* cold TPE (public API, same options),
+        # so a misleading source can cost the trials it took to detect, not convergence speed.
+        self._cold = optuna.samplers.TPESampler(
+            seed=seed,
+            n_startup_trials=n_startup_trials,
+            n_ei_candidates=n_ei_candidates,
+            multivariate=multivariate,
+            group=group,
+            constant_liar=constant_liar,
+        )
 
     def _init(
         self,
@@ -278,6 +288,7 @@ class TransferTPESampler(BaseSampler):
 
     def reseed_rng(self) -> None:
         self._rng = np.random.RandomState()
+        self._cold.reseed_rng()
 
     @property
     def _random(self) -> np.random.RandomState:
@@ -310,6 +321,7 @@ class TransferTPESampler(BaseSampler):
                     f"Source {task.name!r} has {len(task.directions)} objective(s) but the "
                     f"target study has {n_obj}. Use sources with the same number of objectives."
                 )
+        self._cold.before_trial(study, trial)
         config = self._zero_shot_config(trial)
         if config is not None:
             study._storage.set_trial_system_attr(
@@ -339,6 +351,10 @@ class TransferTPESampler(BaseSampler):
             if missing:
                 params.update(self._sample(study, trial, missing))
             return params
+        if self._is_cold(study, trial):
+            # Every source is distrusted: this trial is exactly cold TPE's, on the same history.
+            self._cold.infer_relative_search_space(study, trial)
+            return self._cold.sample_relative(study, trial, search_space)
         for sub in self._groups(study, search_space):
             params.update(self._sample(study, trial, sub))
         if params and self._constant_liar:
@@ -360,7 +376,25 @@ class TransferTPESampler(BaseSampler):
             projected = _project_config(zero_shot, {param_name: param_distribution})
             if param_name in projected:
                 return projected[param_name]
+        elif self._is_cold(study, trial):
+            return self._cold.sample_independent(study, trial, param_name, param_distribution)
         return self._sample(study, trial, {param_name: param_distribution})[param_name]
+
+    def _is_cold(self, study: Study, trial: FrozenTrial) -> bool:
+        """Whether every source has lost its vote for this trial (the probe excepted)."""
+        if trial.number == len(self._portfolio):
+            return False
+        weights, _ = self._trial_weights(study, trial)
+        return all(weights[label] == 0.0 for label in self._labels)
+
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._cold.after_trial(study, trial, state, values)
 
     # -------------------------------------------------------------------------------------
     # Zero-shot portfolio
@@ -525,10 +559,10 @@ class TransferTPESampler(BaseSampler):
             }
         else:
             trusts = {label: trust(0.0, 0) for label in self._labels}
-        # A source votes only as far as its trust exceeds a coin flip's: one the target has not
-        # clearly confirmed (trust <= 1/2) has no say, so a misleading source stops steering
-        # the search as soon as the first contradicting trials arrive.
-        weights = {_TARGET: 1.0, **{k: max(0.0, 2.0 * v - 1.0) for k, v in trusts.items()}}
+        # A source votes with its trust once that exceeds a coin flip's: one the target does not
+        # confirm (trust <= 1/2) has no say, so a misleading source stops steering the search
+        # as soon as the first contradicting trials arrive.
+        weights = {_TARGET: 1.0, **{k: (v if v > 0.5 else 0.0) for k, v in trusts.items()}}
         # The trial right after the portfolio is a random probe: a reference point without
         # which a misleading source cannot be told apart, since every portfolio config comes
         # from the sources' own good regions.
