@@ -340,8 +340,13 @@ class WarmStartGridSampler(BaseSampler):
                     taken[gid] = True
             if taken.all():
                 gid = self._fallback(claims, score, trial.number)
-                storage.set_trial_system_attr(trial._trial_id, REPEAT_ATTR_KEY, True)
                 storage.set_trial_system_attr(trial._trial_id, GRID_ID_ATTR_KEY, gid)
+                # A claim seen a moment ago may have been transient (two workers that collided
+                # both give the point up), so this is a repeat only if another trial still
+                # holds or has evaluated the point now.
+                _, claims = self._claims(study)
+                if any(t.number != trial.number for t in claims.get(gid, [])):
+                    storage.set_trial_system_attr(trial._trial_id, REPEAT_ATTR_KEY, True)
                 return
             # Points given up in a collision are avoided, unless they are all that is left
             # (both claimants may have given one up; nobody holds it now).
