@@ -105,15 +105,17 @@ class TransferTPESampler(BaseSampler):
     The first trials evaluate a small portfolio of the sources' best configurations (the best of
     each source in turn, deduplicated and projected into the target's search space), followed by
     one random probe that gives the target a reference point; there is no random start-up
-    phase while the sources are trusted. From then on each trial is chosen by TPE's density ratio
-    ``l(x) / g(x)``, where both densities are mixtures of the target's own Parzen estimators and
-    every source's. Each source splits its own trials into good and bad by its own ranking, so
-    objective scales and directions may differ between tasks. A source's weight is its *trust*:
-    the posterior probability that the source ranks the target's finished trials better than
-    chance (see ``optuna_transfer._similarity``). A misleading source loses its weight within a
-    few target trials; a related one keeps helping, while the target's own weight grows with its
-    data. Candidates are drawn from the mixture and, for local refinement, around the target's
-    best trials.
+    phase while the sources are trusted. From then on each trial is chosen by a weighted vote of
+    TPE density ratios ``l(x) / g(x)``: the target's own (weight 1) and every trusted source's.
+    Each source splits its own trials into good and bad by its own ranking, so objective scales
+    and directions may differ between tasks. A source's weight is its *trust*: the confidence
+    that its predictions rank the target's finished trials in agreement with the target (see
+    ``optuna_transfer._similarity``), counted only above 1/2. A misleading source loses its vote
+    within a few target trials; a related one keeps helping. Candidates are drawn from each
+    task's good density and, for local refinement, around the target's best trials; a
+    configuration the target already has is never proposed again. When no source keeps a
+    vote, the trial is sampled by an internal :class:`~optuna.samplers.TPESampler` with the same
+    options, so the search is then exactly cold TPE on the same history.
 
     The per-source weights used for each trial are stored in the trial's system attributes
     (key ``"transfer_tpe:weights"``) and returned by :meth:`get_source_weights`.

@@ -1,0 +1,125 @@
+"""Sampler overhead per trial: TransferTPESampler vs cold TPESampler.
+
+The objective is a cheap synthetic function, so wall time of ``study.optimize`` is time spent in
+the sampler and in Optuna itself. Sources are built directly from ``create_trial`` (random
+configurations scored by a related function), so 10,000-trial sources take seconds to make.
+
+    python -m benchmarks.overhead --source-trials 100,10000 --n-trials 100 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.trial import create_trial
+from optuna.trial import Trial
+
+from optuna_transfer import TransferTPESampler
+
+
+SPACE = {
+    "lr": FloatDistribution(1e-5, 1e-1, log=True),
+    "wd": FloatDistribution(1e-6, 1e-2, log=True),
+    "layers": IntDistribution(1, 8),
+    "units": IntDistribution(16, 512, log=True),
+    "dropout": FloatDistribution(0.0, 0.6),
+    "opt": CategoricalDistribution(["sgd", "adam", "adamw"]),
+}
+
+
+def _loss(params: dict, shift: float) -> float:
+    return (
+        (np.log10(params["lr"]) + 3 + shift) ** 2
+        + 0.3 * (np.log10(params["wd"]) + 4) ** 2
+        + 0.1 * (params["layers"] - 4) ** 2
+        + (params["opt"] != "adamw") * 0.5
+        + (params["dropout"] - 0.2) ** 2
+    )
+
+
+def _objective(trial: Trial) -> float:
+    params = {
+        "lr": trial.suggest_float("lr", 1e-5, 1e-1, log=True),
+        "wd": trial.suggest_float("wd", 1e-6, 1e-2, log=True),
+        "layers": trial.suggest_int("layers", 1, 8),
+        "units": trial.suggest_int("units", 16, 512, log=True),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.6),
+        "opt": trial.suggest_categorical("opt", ["sgd", "adam", "adamw"]),
+    }
+    return _loss(params, 0.0)
+
+
+def _source(n: int, seed: int) -> optuna.Study:
+    rng = np.random.default_rng(seed)
+    study = optuna.create_study()
+    trials = []
+    for _ in range(n):
+        params = {
+            "lr": float(10 ** rng.uniform(-5, -1)),
+            "wd": float(10 ** rng.uniform(-6, -2)),
+            "layers": int(rng.integers(1, 9)),
+            "units": int(np.exp(rng.uniform(np.log(16), np.log(512)))),
+            "dropout": float(rng.uniform(0, 0.6)),
+            "opt": str(rng.choice(["sgd", "adam", "adamw"])),
+        }
+        trials.append(
+            create_trial(value=_loss(params, 0.3 * seed), params=params, distributions=SPACE)
+        )
+    study.add_trials(trials)
+    return study
+
+
+def _time(sampler: optuna.samplers.BaseSampler, n_trials: int) -> float:
+    study = optuna.create_study(sampler=sampler)
+    start = time.perf_counter()
+    study.optimize(_objective, n_trials=n_trials)
+    return (time.perf_counter() - start) / n_trials
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--source-trials", default="100,10000")
+    parser.add_argument("--n-sources", type=int, default=3)
+    parser.add_argument("--n-trials", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+    print(f"Command: `python -m benchmarks.overhead {' '.join(argv or sys.argv[1:])}`")
+    print(
+        f"Machine: {platform.processor() or platform.machine()}, Python "
+        f"{platform.python_version()}, optuna {optuna.__version__}, numpy {np.__version__}\n"
+    )
+    print("| sampler | ms per trial (median of repeats) | ratio to cold TPE |")
+    print("|---|---:|---:|")
+    cold = float(
+        np.median(
+            [_time(optuna.samplers.TPESampler(seed=r), args.n_trials) for r in range(args.repeats)]
+        )
+    )
+    print(f"| cold TPESampler | {1000 * cold:.1f} | 1.00 |")
+    for n in (int(v) for v in args.source_trials.split(",")):
+        sources = [_source(n, seed) for seed in range(args.n_sources)]
+        times = []
+        for r in range(args.repeats):
+            start = time.perf_counter()
+            sampler = TransferTPESampler(sources, seed=r)
+            build = time.perf_counter() - start
+            times.append(_time(sampler, args.n_trials) + build / args.n_trials)
+        t = float(np.median(times))
+        print(
+            f"| TransferTPESampler, {args.n_sources} sources x {n} trials | {1000 * t:.1f} | "
+            f"{t / cold:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
