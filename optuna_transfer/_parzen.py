@@ -16,7 +16,6 @@ from collections.abc import Sequence
 import math
 
 import numpy as np
-from scipy.special import logsumexp
 from scipy.special import ndtr
 from scipy.special import ndtri
 
@@ -87,8 +86,9 @@ class ParzenEstimator:
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
         """Log density of each row of ``x`` (m, d); NaN entries of ``x`` are marginalised."""
-        total = self.kernel_log_pdf(x)
-        return np.asarray(logsumexp(total + self._log_w[None, :], axis=1))
+        total = self.kernel_log_pdf(x) + self._log_w[None, :]
+        peak = total.max(axis=1)
+        return np.asarray(np.log(np.exp(total - peak[:, None]).sum(axis=1)) + peak)
 
     def smooth(self, x: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Kernel regression (Nadaraya-Watson) of per-observation ``values`` at rows of ``x``.

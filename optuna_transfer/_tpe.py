@@ -43,6 +43,10 @@ _RELATIVE_PARAMS_KEY = "transfer_tpe:relative_params"
 _TARGET = "target"
 _SOURCE_PRIOR_SHARE = 0.1
 _MIN_JUDGED_TRIALS = 10
+# Kernels per source density: scoring candidates then costs the same for a 1,000- or a
+# 10,000-trial source (smaller sources are used whole).
+_MAX_GOOD_KERNELS = 100
+_MAX_BAD_KERNELS = 400
 
 
 def _default_gamma(n: int) -> int:
@@ -66,8 +70,8 @@ class _SourceModel:
         is_good = np.zeros(len(x), dtype=bool)
         is_good[:n_good] = True  # trials are stored best first, PRUNED last
         n_choices = _n_choices(space)
-        good = x[is_good & informative]
-        bad = x[~is_good & informative]
+        good = _spread(x[is_good & informative], _MAX_GOOD_KERNELS)
+        bad = _spread(x[~is_good & informative], _MAX_BAD_KERNELS)
         self.usable = len(good) > 0 and len(bad) > 0
         # Equal prior shares make the ratio neutral where the source never looked.
         self.below = ParzenEstimator(good, n_choices, prior_share=_SOURCE_PRIOR_SHARE)
@@ -85,6 +89,14 @@ class _SourceModel:
     def predicted_quantile(self, x: np.ndarray) -> np.ndarray:
         """The source's quantile near each row of ``x``: its guess at how good ``x`` is."""
         return self._all.smooth(x, self._quantiles)
+
+
+def _spread(rows: np.ndarray, cap: int) -> np.ndarray:
+    """At most ``cap`` rows, evenly spread over ``rows`` (which are ordered best first), so a
+    density of a huge source keeps its shape at a bounded cost per candidate."""
+    if len(rows) <= cap:
+        return rows
+    return rows[np.round(np.linspace(0, len(rows) - 1, cap)).astype(int)]
 
 
 def _n_choices(space: dict[str, BaseDistribution]) -> list[int]:
