@@ -14,8 +14,9 @@ Tests of ``test_samplers.py`` that cannot apply, and why:
 * ``TestSingleOnlySampler``: it asserts that multi-objective studies raise; our samplers support
   several objectives, so the class is removed.
 * ``test_sampler_reseed_rng`` introspects Optuna's private ``LazyRandomState`` and wrapped
-  samplers; our samplers hold a plain ``numpy.random.RandomState`` and wrap no sampler, so its
-  entry expects neither (it then only checks that). Reseeding itself is checked by
+  samplers; TransferTPESampler holds a plain ``numpy.random.RandomState`` and wraps a
+  TPESampler (its fallback), so its entry expects no LazyRandomState and another sampler, whose
+  reseeding the test then checks. Reseeding itself is also checked by
   ``test_reseed_rng_change_sampling``, which runs unchanged.
 * ``test_pickle_random_sampler`` and ``test_sample_relative`` test Optuna's own RandomSampler
   and FixedSampler; they run unchanged.
@@ -101,8 +102,10 @@ param_sampler_name_with_seed[:] = [pytest.param(k) for k in _OT_SAMPLERS]
 
 for _ot_mark in test_sampler_reseed_rng.pytestmark:
     if _ot_mark.name == "parametrize":
+        # TransferTPESampler keeps a plain RandomState and wraps a TPESampler (its cold-start
+        # fallback), which reseed_rng must reseed too: no LazyRandomState, another sampler.
         _ot_mark.args[1][:] = [
-            pytest.param(f, False, False, id=k) for k, f in _OT_SAMPLERS.items()
+            pytest.param(f, False, True, id=k) for k, f in _OT_SAMPLERS.items()
         ] + [
             # As optuna's GridSampler entry, but no LazyRandomState: the order must be the same
             # in every worker, so reseed_rng is a no-op and there is no RNG to find.
