@@ -29,11 +29,11 @@ from optuna_transfer._sources import encode
 from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
 from optuna_transfer._sources import SourceTask
-from optuna_transfer._tpe import _default_gamma
-from optuna_transfer._tpe import _losses
-from optuna_transfer._tpe import _n_choices
-from optuna_transfer._tpe import _source_gamma
-from optuna_transfer._tpe import _SourceModel
+from optuna_transfer._task_model import choice_counts
+from optuna_transfer._task_model import default_gamma
+from optuna_transfer._task_model import source_gamma
+from optuna_transfer._task_model import SourceModel
+from optuna_transfer._task_model import trial_losses
 
 
 GridValueType = str | float | int | bool | None
@@ -227,7 +227,7 @@ class WarmStartGridSampler(BaseSampler):
 
     def _score_source(self, task: SourceTask) -> np.ndarray:
         if self._dists:
-            model = _SourceModel(task, self._dists)
+            model = SourceModel(task, self._dists)
             scores = (
                 self._model_percentile(model.below, model.above)
                 if model.usable
@@ -236,7 +236,7 @@ class WarmStartGridSampler(BaseSampler):
         else:
             scores = np.full(self._n_points, 0.5)
         n = len(task.trials)
-        n_good = _source_gamma(task.n_complete)
+        n_good = source_gamma(task.n_complete)
         seen: set[int] = set()
         # Trials are best first, so the first trial at a point carries its best rank.
         for rank, t in enumerate(task.trials):
@@ -260,17 +260,17 @@ class WarmStartGridSampler(BaseSampler):
         total = np.zeros(self._n_points)
         if n >= 2 and self._dists:
             x = aligned_matrix(finished, self._dists)
-            losses = _losses(study, finished)
+            losses = trial_losses(study, finished)
             ids = [self._id_of(t.params) for t in finished]
             on_grid = np.array([i is not None for i in ids])
             grid_ids = np.array([i for i in ids if i is not None], dtype=np.int64)
             for s in range(len(self._tasks)):
                 tau = rank_agreement(self._source_scores[s, grid_ids], losses[on_grid])
                 total += trust(tau, int(on_grid.sum())) * self._source_scores[s]
-            n_good = _default_gamma(n)
+            n_good = default_gamma(n)
             is_good = np.zeros(n, dtype=bool)
             is_good[np.argsort(losses, kind="stable")[:n_good]] = True
-            n_choices = _n_choices(self._dists)
+            n_choices = choice_counts(self._dists)
             # Equal prior shares: a grid is walked best-first, so unexplored cells get a neutral
             # score rather than TPE's optimistic one, and the target's best region leads.
             below = ParzenEstimator(x[is_good], n_choices, prior_share=_TARGET_PRIOR_SHARE)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import json
-import math
 from typing import Any
 
 import numpy as np
@@ -16,7 +15,6 @@ from optuna.distributions import IntDistribution
 from optuna.samplers import BaseSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study
-from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 from scipy.stats import rankdata
@@ -30,9 +28,12 @@ from optuna_transfer._sources import DEFAULT_MAX_SOURCE_TRIALS
 from optuna_transfer._sources import encode
 from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
-from optuna_transfer._sources import non_domination_ranks
 from optuna_transfer._sources import project
 from optuna_transfer._sources import SourceTask
+from optuna_transfer._task_model import choice_counts
+from optuna_transfer._task_model import default_gamma
+from optuna_transfer._task_model import SourceModel
+from optuna_transfer._task_model import trial_losses
 
 
 _logger = optuna.logging.get_logger(__name__)
@@ -41,68 +42,7 @@ WEIGHTS_ATTR_KEY = "transfer_tpe:weights"
 _ZERO_SHOT_ATTR_KEY = "transfer_tpe:zero_shot"
 _RELATIVE_PARAMS_KEY = "transfer_tpe:relative_params"
 _TARGET = "target"
-_SOURCE_PRIOR_SHARE = 0.1
 _MIN_JUDGED_TRIALS = 10
-# Kernels per source density: scoring candidates then costs the same for a 1,000- or a
-# 10,000-trial source (smaller sources are used whole).
-_MAX_GOOD_KERNELS = 100
-_MAX_BAD_KERNELS = 400
-
-
-def _default_gamma(n: int) -> int:
-    # Optuna's TPE default: the best 10% (at most 25) of the trials are "good".
-    return min(math.ceil(0.1 * n), 25)
-
-
-def _source_gamma(n: int) -> int:
-    # A finished source is a fixed sample, so no cap: its best 10% describe where it was good.
-    return max(1, math.ceil(0.1 * n))
-
-
-class _SourceModel:
-    """Good/bad Parzen estimators of one source in one target (sub)space, built once."""
-
-    def __init__(self, task: SourceTask, space: dict[str, BaseDistribution]) -> None:
-        x = aligned_matrix(task.trials, space)
-        # A trial that says nothing about this space would only add a uniform kernel.
-        informative = ~np.all(np.isnan(x), axis=1)
-        n_good = _source_gamma(task.n_complete)
-        is_good = np.zeros(len(x), dtype=bool)
-        is_good[:n_good] = True  # trials are stored best first, PRUNED last
-        n_choices = _n_choices(space)
-        good = _spread(x[is_good & informative], _MAX_GOOD_KERNELS)
-        bad = _spread(x[~is_good & informative], _MAX_BAD_KERNELS)
-        self.usable = len(good) > 0 and len(bad) > 0
-        # Equal prior shares make the ratio neutral where the source never looked.
-        self.below = ParzenEstimator(good, n_choices, prior_share=_SOURCE_PRIOR_SHARE)
-        self.above = ParzenEstimator(bad, n_choices, prior_share=_SOURCE_PRIOR_SHARE)
-        # Quantile of each trial within the source (0 best, 1 worst; PRUNED count as worst),
-        # smoothed over the space to predict how the source would rank any configuration.
-        ranks = np.minimum(task.ranks, task.n_complete) / max(task.n_complete, 1)
-        self._all = ParzenEstimator(x[informative], n_choices)
-        self._quantiles = ranks[informative]
-
-    def score(self, x: np.ndarray) -> np.ndarray:
-        """TPE's log density ratio: high where the source was good and rarely bad."""
-        return self.below.log_pdf(x) - self.above.log_pdf(x)
-
-    def predicted_quantile(self, x: np.ndarray) -> np.ndarray:
-        """The source's quantile near each row of ``x``: its guess at how good ``x`` is."""
-        return self._all.smooth(x, self._quantiles)
-
-
-def _spread(rows: np.ndarray, cap: int) -> np.ndarray:
-    """At most ``cap`` rows, evenly spread over ``rows`` (which are ordered best first), so a
-    density of a huge source keeps its shape at a bounded cost per candidate."""
-    if len(rows) <= cap:
-        return rows
-    return rows[np.round(np.linspace(0, len(rows) - 1, cap)).astype(int)]
-
-
-def _n_choices(space: dict[str, BaseDistribution]) -> list[int]:
-    return [
-        len(d.choices) if isinstance(d, CategoricalDistribution) else 0 for d in space.values()
-    ]
 
 
 def _space_key(space: dict[str, BaseDistribution]) -> str:
@@ -246,7 +186,7 @@ class TransferTPESampler(BaseSampler):
             tasks, n_zero_shot if n_zero_shot is not None else min(5, max(2, len(tasks)))
         )
         self._search_space = IntersectionSearchSpace(include_pruned=True)
-        self._models: dict[str, list[_SourceModel]] = {}
+        self._models: dict[str, list[SourceModel]] = {}
         self._weights_cache: dict[tuple[int, int], tuple[dict[str, float], bool]] = {}
         self._prediction_cache: dict[str, dict[int, np.ndarray]] = {}
 
@@ -458,11 +398,11 @@ class TransferTPESampler(BaseSampler):
         trials = study.get_trials(deepcopy=False, states=states)
         return [t for t in trials if t.number != trial.number]
 
-    def _source_models(self, space: dict[str, BaseDistribution]) -> list[_SourceModel]:
+    def _source_models(self, space: dict[str, BaseDistribution]) -> list[SourceModel]:
         key = _space_key(space)
         models = self._models.get(key)
         if models is None:
-            models = [_SourceModel(task, space) for task in self._tasks]
+            models = [SourceModel(task, space) for task in self._tasks]
             self._models[key] = models
         return models
 
@@ -472,11 +412,11 @@ class TransferTPESampler(BaseSampler):
         trials = self._target_trials(study, trial)
         x, losses = _target_observations(study, trials, space)
         n_finished = int(np.sum(np.isfinite(losses)))
-        n_good = _default_gamma(n_finished)
+        n_good = default_gamma(n_finished)
         order = np.argsort(losses, kind="stable")  # running (inf) last
         is_good = np.zeros(len(x), dtype=bool)
         is_good[order[:n_good]] = True
-        n_choices = _n_choices(space)
+        n_choices = choice_counts(space)
         target_below = ParzenEstimator(x[is_good], n_choices)
         target_above = ParzenEstimator(x[~is_good], n_choices)
 
@@ -537,7 +477,7 @@ class TransferTPESampler(BaseSampler):
                 usable = not np.all(np.isnan(x[i]))
                 cache[t.number] = np.array([c[i] if usable else np.nan for c in cols])
         predictions = np.array([cache[t.number] for t in finished]).reshape(len(finished), -1)
-        losses = _losses(study, finished)
+        losses = trial_losses(study, finished)
         keep = ~np.isnan(predictions).any(axis=1)
         return predictions[keep], losses[keep]
 
@@ -703,7 +643,7 @@ def _target_observations(
         for j, (name, dist) in enumerate(space.items()):
             if name in params:
                 x[i, j] = encode(dist, params[name])
-    losses = _losses(study, trials)
+    losses = trial_losses(study, trials)
     keep = ~np.all(np.isnan(x), axis=1)
     return x[keep], losses[keep]
 
@@ -715,26 +655,3 @@ def _params_with_running(t: FrozenTrial) -> dict[str, Any]:
     params = dict(json.loads(raw)) if raw else {}
     params.update(t.params)
     return params
-
-
-def _losses(study: Study, trials: list[FrozenTrial]) -> np.ndarray:
-    """A scalar loss per trial, lower better: value (Pareto rank for several objectives);
-    infeasible trials after feasible, PRUNED after COMPLETE, RUNNING last (inf)."""
-    n = len(trials)
-    out = np.full(n, np.inf)
-    complete = [i for i, t in enumerate(trials) if t.state == TrialState.COMPLETE]
-    if complete:
-        signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions])
-        vals = np.array([trials[i].values for i in complete], dtype=float) * signs
-        if vals.shape[1] == 1:
-            rank = np.argsort(np.argsort(vals[:, 0], kind="stable"), kind="stable").astype(float)
-        else:
-            rank = non_domination_ranks(vals).astype(float)
-        penalty = np.array(
-            [sum(v for v in trials[i].constraints.values() if v > 0) for i in complete]
-        )
-        rank = rank + np.where(penalty > 0, n + penalty, 0.0)
-        out[complete] = rank
-    pruned = [i for i, t in enumerate(trials) if t.state == TrialState.PRUNED]
-    out[pruned] = 3.0 * n
-    return out

@@ -1,0 +1,111 @@
+"""Parzen-estimator models of a task's trials, shared by both samplers.
+
+A task (the target or a source) splits its own trials into good and bad by its own ranking;
+:class:`SourceModel` holds a source's good/bad estimators over a target search space and its
+smoothed quantiles, and :func:`trial_losses` ranks the target's own trials.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.study import Study
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from optuna_transfer._parzen import ParzenEstimator
+from optuna_transfer._sources import aligned_matrix
+from optuna_transfer._sources import non_domination_ranks
+from optuna_transfer._sources import SourceTask
+
+
+# Equal prior shares in a source's good and bad densities make their ratio neutral where the
+# source never looked.
+SOURCE_PRIOR_SHARE = 0.1
+# Kernels per source density: scoring candidates then costs the same for a 1,000- or a
+# 10,000-trial source (smaller sources are used whole).
+MAX_GOOD_KERNELS = 100
+MAX_BAD_KERNELS = 400
+
+
+def default_gamma(n: int) -> int:
+    # Optuna's TPE default: the best 10% (at most 25) of the trials are "good".
+    return min(math.ceil(0.1 * n), 25)
+
+
+def source_gamma(n: int) -> int:
+    # A finished source is a fixed sample, so no cap: its best 10% describe where it was good.
+    return max(1, math.ceil(0.1 * n))
+
+
+class SourceModel:
+    """Good/bad Parzen estimators of one source in one target (sub)space, built once."""
+
+    def __init__(self, task: SourceTask, space: dict[str, BaseDistribution]) -> None:
+        x = aligned_matrix(task.trials, space)
+        # A trial that says nothing about this space would only add a uniform kernel.
+        informative = ~np.all(np.isnan(x), axis=1)
+        n_good = source_gamma(task.n_complete)
+        is_good = np.zeros(len(x), dtype=bool)
+        is_good[:n_good] = True  # trials are stored best first, PRUNED last
+        n_choices = choice_counts(space)
+        good = spread(x[is_good & informative], MAX_GOOD_KERNELS)
+        bad = spread(x[~is_good & informative], MAX_BAD_KERNELS)
+        self.usable = len(good) > 0 and len(bad) > 0
+        # Equal prior shares make the ratio neutral where the source never looked.
+        self.below = ParzenEstimator(good, n_choices, prior_share=SOURCE_PRIOR_SHARE)
+        self.above = ParzenEstimator(bad, n_choices, prior_share=SOURCE_PRIOR_SHARE)
+        # Quantile of each trial within the source (0 best, 1 worst; PRUNED count as worst),
+        # smoothed over the space to predict how the source would rank any configuration.
+        ranks = np.minimum(task.ranks, task.n_complete) / max(task.n_complete, 1)
+        self._all = ParzenEstimator(x[informative], n_choices)
+        self._quantiles = ranks[informative]
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """TPE's log density ratio: high where the source was good and rarely bad."""
+        return self.below.log_pdf(x) - self.above.log_pdf(x)
+
+    def predicted_quantile(self, x: np.ndarray) -> np.ndarray:
+        """The source's quantile near each row of ``x``: its guess at how good ``x`` is."""
+        return self._all.smooth(x, self._quantiles)
+
+
+def spread(rows: np.ndarray, cap: int) -> np.ndarray:
+    """At most ``cap`` rows, evenly spread over ``rows`` (which are ordered best first), so a
+    density of a huge source keeps its shape at a bounded cost per candidate."""
+    if len(rows) <= cap:
+        return rows
+    return rows[np.round(np.linspace(0, len(rows) - 1, cap)).astype(int)]
+
+
+def choice_counts(space: dict[str, BaseDistribution]) -> list[int]:
+    return [
+        len(d.choices) if isinstance(d, CategoricalDistribution) else 0 for d in space.values()
+    ]
+
+
+def trial_losses(study: Study, trials: list[FrozenTrial]) -> np.ndarray:
+    """A scalar loss per trial, lower better: value (Pareto rank for several objectives);
+    infeasible trials after feasible, PRUNED after COMPLETE, RUNNING last (inf)."""
+    n = len(trials)
+    out = np.full(n, np.inf)
+    complete = [i for i, t in enumerate(trials) if t.state == TrialState.COMPLETE]
+    if complete:
+        signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions])
+        vals = np.array([trials[i].values for i in complete], dtype=float) * signs
+        if vals.shape[1] == 1:
+            rank = np.argsort(np.argsort(vals[:, 0], kind="stable"), kind="stable").astype(float)
+        else:
+            rank = non_domination_ranks(vals).astype(float)
+        penalty = np.array(
+            [sum(v for v in trials[i].constraints.values() if v > 0) for i in complete]
+        )
+        rank = rank + np.where(penalty > 0, n + penalty, 0.0)
+        out[complete] = rank
+    pruned = [i for i, t in enumerate(trials) if t.state == TrialState.PRUNED]
+    out[pruned] = 3.0 * n
+    return out
