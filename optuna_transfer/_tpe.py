@@ -409,23 +409,22 @@ class TransferTPESampler(BaseSampler):
     def _sample(
         self, study: Study, trial: FrozenTrial, space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        trials = self._target_trials(study, trial)
-        x, losses = _target_observations(study, trials, space)
-        n_finished = int(np.sum(np.isfinite(losses)))
-        n_good = default_gamma(n_finished)
-        order = np.argsort(losses, kind="stable")  # running (inf) last
-        is_good = np.zeros(len(x), dtype=bool)
-        is_good[order[:n_good]] = True
-        n_choices = choice_counts(space)
-        target_below = ParzenEstimator(x[is_good], n_choices)
-        target_above = ParzenEstimator(x[~is_good], n_choices)
-
         weights, explore = self._trial_weights(study, trial)
         rng = self._random
+        n_choices = choice_counts(space)
         if explore:
             # Uniform over the space: choice indices for categoricals, unit coordinates else.
             u = [rng.randint(c) if c > 0 else rng.uniform() for c in n_choices]
             return {name: decode(dist, float(v)) for (name, dist), v in zip(space.items(), u)}
+
+        trials = self._target_trials(study, trial)
+        x, losses = _target_observations(study, trials, space)
+        n_good = default_gamma(int(np.sum(np.isfinite(losses))))
+        order = np.argsort(losses, kind="stable")  # running (inf) last
+        is_good = np.zeros(len(x), dtype=bool)
+        is_good[order[:n_good]] = True
+        target_below = ParzenEstimator(x[is_good], n_choices)
+        target_above = ParzenEstimator(x[~is_good], n_choices)
         experts = [(weights[_TARGET], target_below, target_above)]
         for label, model in zip(self._labels, self._source_models(space)):
             if model.usable and weights[label] > 0:
