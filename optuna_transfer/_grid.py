@@ -44,6 +44,9 @@ GRID_ID_ATTR_KEY = "warm_start_grid:grid_id"
 SEARCH_SPACE_ATTR_KEY = "warm_start_grid:search_space"
 # Set on a trial that repeats a point because every point was already claimed.
 REPEAT_ATTR_KEY = "warm_start_grid:repeat"
+# Written once a trial's claim is final (it won its point, or fell back after exhaustion).
+# A claim without it may still be given up in a collision, so it never ends the study.
+SETTLED_ATTR_KEY = "warm_start_grid:settled"
 
 # A grid beyond this many points is refused: scoring is O(points x source trials) memory-bounded
 # chunks, and a bigger grid cannot be exhausted anyway.
@@ -55,6 +58,9 @@ _LOG_SPAN = 100.0
 _TARGET_HALF_WEIGHT = 5.0
 _TARGET_PRIOR_SHARE = 0.1
 _MAX_CLAIM_RETRIES = 50
+# Re-reads of the claims while some are unsettled, before falling back to a repeat. Each is
+# one storage read; a collision settles within a couple of them, a crashed claimer never does.
+_MAX_SETTLE_READS = 100
 
 
 class WarmStartGridSampler(BaseSampler):
@@ -334,10 +340,19 @@ class WarmStartGridSampler(BaseSampler):
         score = self._ranking_score(study, self._finished(trials))
         lost = np.zeros(self._n_points, dtype=bool)
         for attempt in range(_MAX_CLAIM_RETRIES + 1):
-            taken = np.zeros(self._n_points, dtype=bool)
-            for gid, ts in claims.items():
-                if any(t.number != trial.number for t in ts):
-                    taken[gid] = True
+            taken = self._taken(claims, trial.number)
+            # A claim not yet settled may be given up in a moment (its owner lost a collision),
+            # so before concluding that every point is taken, read the claims again until they
+            # settle: falling back now could repeat a point while another is still unvisited.
+            reads = 0
+            while (
+                taken.all()
+                and reads < _MAX_SETTLE_READS
+                and self._has_unsettled(claims, trial.number)
+            ):
+                _, claims = self._claims(study)
+                taken = self._taken(claims, trial.number)
+                reads += 1
             if taken.all():
                 gid = self._fallback(claims, score, trial.number)
                 storage.set_trial_system_attr(trial._trial_id, GRID_ID_ATTR_KEY, gid)
@@ -347,6 +362,7 @@ class WarmStartGridSampler(BaseSampler):
                 _, claims = self._claims(study)
                 if any(t.number != trial.number for t in claims.get(gid, [])):
                     storage.set_trial_system_attr(trial._trial_id, REPEAT_ATTR_KEY, True)
+                storage.set_trial_system_attr(trial._trial_id, SETTLED_ATTR_KEY, True)
                 return
             # Points given up in a collision are avoided, unless they are all that is left
             # (both claimants may have given one up; nobody holds it now).
@@ -358,11 +374,30 @@ class WarmStartGridSampler(BaseSampler):
             # the point (both may give it up; it is then claimed again later).
             trials, claims = self._claims(study)
             if all(t.number == trial.number for t in claims.get(gid, [])):
+                storage.set_trial_system_attr(trial._trial_id, SETTLED_ATTR_KEY, True)
                 return
             lost[gid] = True
         _logger.warning(
             f"Trial {trial.number} lost {_MAX_CLAIM_RETRIES} claims in a row to other workers; "
             "it evaluates its last pick, which may duplicate another trial."
+        )
+
+    def _taken(self, claims: dict[int, list[FrozenTrial]], number: int) -> np.ndarray:
+        taken = np.zeros(self._n_points, dtype=bool)
+        for gid, ts in claims.items():
+            if any(t.number != number for t in ts):
+                taken[gid] = True
+        return taken
+
+    @staticmethod
+    def _has_unsettled(claims: dict[int, list[FrozenTrial]], number: int) -> bool:
+        return any(
+            t.number != number
+            and t.state == TrialState.RUNNING
+            and GRID_ID_ATTR_KEY in t.system_attrs
+            and not t.system_attrs.get(SETTLED_ATTR_KEY)
+            for ts in claims.values()
+            for t in ts
         )
 
     def _fallback(
@@ -425,8 +460,14 @@ class WarmStartGridSampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
+        # Stop once every point is evaluated or held by a settled claim: a claim in the middle
+        # of a collision may be given up, and stopping on it could leave its point unvisited.
         _, claims = self._claims(study)
-        if len(claims) >= self._n_points:
+        held = sum(
+            any(t.state.is_finished() or t.system_attrs.get(SETTLED_ATTR_KEY) for t in ts)
+            for ts in claims.values()
+        )
+        if held >= self._n_points:
             study.stop()
 
     # -----------------------------------------------------------------------------------------
