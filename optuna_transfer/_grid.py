@@ -176,13 +176,7 @@ class WarmStartGridSampler(BaseSampler):
         self._sizes = sizes
         self._n_points = n_points
         self._seed = 0 if seed is None else seed
-        self._tasks: list[SourceTask] = (
-            list(source)
-            if isinstance(source, list)
-            and source
-            and all(isinstance(t, SourceTask) for t in source)
-            else load_sources(source, DEFAULT_MAX_SOURCE_TRIALS)
-        )
+        self._tasks: list[SourceTask] = load_sources(source, DEFAULT_MAX_SOURCE_TRIALS)
 
         # Modelled columns: constant ones carry no information.
         self._dists: dict[str, BaseDistribution] = {

@@ -202,6 +202,8 @@ def load_sources(source: Any, max_trials: int = DEFAULT_MAX_SOURCE_TRIALS) -> li
     """
     if isinstance(source, optuna.Study):
         return [_from_study(source, max_trials)]
+    if isinstance(source, list) and source and all(isinstance(s, SourceTask) for s in source):
+        return list(source)  # already loaded, e.g. by ``load_sources_from_storage``
     if isinstance(source, (str, bytes)) or not isinstance(source, Sequence):
         raise TypeError(
             "`source` must be an optuna.Study, a sequence of studies or a sequence of "

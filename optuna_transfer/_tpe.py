@@ -150,7 +150,7 @@ class TransferTPESampler(BaseSampler):
             raise ValueError(f"`max_source_trials` must be >= 10, got {max_source_trials}.")
         if group and multivariate is False:
             raise ValueError("`group=True` needs the multivariate TPE: drop multivariate=False.")
-        tasks = source if _is_task_list(source) else load_sources(source, max_source_trials)
+        tasks = load_sources(source, max_source_trials)
         self._init(tasks, seed, n_ei_candidates, multivariate, group, constant_liar, n_zero_shot)
         self._n_startup_trials = n_startup_trials
         # Once every source is distrusted the sampler *is* cold TPE (public API, same options),
@@ -533,14 +533,6 @@ class TransferTPESampler(BaseSampler):
             trial._trial_id, WEIGHTS_ATTR_KEY, json.dumps(list(weights.items()))
         )
         return weights, explore
-
-
-def _is_task_list(source: Any) -> bool:
-    return (
-        isinstance(source, list)
-        and bool(source)
-        and all(isinstance(s, SourceTask) for s in source)
-    )
 
 
 def _unique_labels(names: list[str]) -> list[str]:
