@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 import math
 from numbers import Real
+import time
 from typing import Any
 import warnings
 
@@ -58,9 +59,11 @@ _LOG_SPAN = 100.0
 _TARGET_HALF_WEIGHT = 5.0
 _TARGET_PRIOR_SHARE = 0.1
 _MAX_CLAIM_RETRIES = 50
-# Re-reads of the claims while some are unsettled, before falling back to a repeat. Each is
-# one storage read; a collision settles within a couple of them, a crashed claimer never does.
-_MAX_SETTLE_READS = 100
+# How long to keep re-reading the claims while some are unsettled, before falling back to a
+# repeat. A collision settles within a few storage round trips, but a claimer can be held up
+# for a while behind a busy database's write lock; a crashed claimer never settles.
+_SETTLE_TIMEOUT_S = 10.0
+_SETTLE_POLL_S = (0.001, 0.05)  # first and largest pause between re-reads
 
 
 class WarmStartGridSampler(BaseSampler):
@@ -338,15 +341,18 @@ class WarmStartGridSampler(BaseSampler):
             # A claim not yet settled may be given up in a moment (its owner lost a collision),
             # so before concluding that every point is taken, read the claims again until they
             # settle: falling back now could repeat a point while another is still unvisited.
-            reads = 0
+            deadline = time.monotonic() + _SETTLE_TIMEOUT_S
+            pause = _SETTLE_POLL_S[0]
             while (
                 taken.all()
-                and reads < _MAX_SETTLE_READS
+                and time.monotonic() < deadline
                 and self._has_unsettled(claims, trial.number)
             ):
+                # No storage offers a change notification, so this polls, backing off.
+                time.sleep(pause)
+                pause = min(2 * pause, _SETTLE_POLL_S[1])
                 _, claims = self._claims(study)
                 taken = self._taken(claims, trial.number)
-                reads += 1
             if taken.all():
                 gid = self._fallback(claims, score, trial.number)
                 storage.set_trial_system_attr(trial._trial_id, GRID_ID_ATTR_KEY, gid)
