@@ -351,6 +351,8 @@ def suite_markdown(
             f"| {m} | {_fmt(med, 1)} | {missed}/{len(data.tasks)} | {bound}{_fmt(s, 2)} | "
             f"[{_fmt(lo, 2)}, {_fmt(hi, 2)}] | {overhead} |"
         )
+    if data.suite != "cifar10":
+        lines += _top_percent_table(data, TOP_PERCENT)
     lines += ["", "## Per task: mean normalised regret at 10 trials / at the full budget", ""]
     lines.append("| task | " + " | ".join(working) + " |")
     lines.append("|---|" + "---|" * len(working))
@@ -376,6 +378,40 @@ def suite_markdown(
     lines += ["", "Definitions:", ""]
     lines += [f"* {d.strip()}" for d in _DEFINITIONS]
     return "\n".join(lines) + "\n"
+
+
+TOP_PERCENT = 1.0
+
+
+def trials_to_top(curve: np.ndarray, percent: float) -> float:
+    """First trial (1-based) whose incumbent is in the table's top ``percent``%, else inf."""
+    hit = np.nonzero(curve <= percent)[0]
+    return float(hit[0] + 1) if hit.size else math.inf
+
+
+def _top_percent_table(data: SuiteData, percent: float) -> list[str]:
+    lines = [
+        "",
+        f"## Trials to a top-{percent:g}% configuration",
+        "",
+        f"Per run (task and seed): the first trial whose incumbent is among the table's best "
+        f"{percent:g}% of configurations. Median over all runs (∞: half or more never get "
+        f"there within {data.n_trials}) and the share of runs that get there.",
+        "",
+        "| method | median trials | runs reaching it |",
+        "|---|---:|---:|",
+    ]
+    for m in data.methods:
+        if not data.ok(m):
+            lines.append(f"| {m} | {_error_cell(data, m)} | |")
+            continue
+        curves = data.pooled(data.pct, m)
+        curves = curves[~np.isnan(curves).all(axis=1)]
+        hits = np.array([trials_to_top(c, percent) for c in curves])
+        med = float(np.median(hits)) if hits.size else math.nan
+        share = float(np.mean(np.isfinite(hits))) if hits.size else math.nan
+        lines.append(f"| {m} | {_fmt(med, 1)} | {_fmt(100 * share, 0)}% |")
+    return lines
 
 
 _DEFINITIONS = [

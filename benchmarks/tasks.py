@@ -307,7 +307,9 @@ def _leave_one_out(suite: str, bench: str, negate_sources: bool) -> list[Task]:
     ]
 
 
-SUITES: tuple[str, ...] = ("hpolib", "nb201", "grid", "cifar10", "misleading")
+SUITES: tuple[str, ...] = (
+    "hpolib", "nb201", "grid", "cifar10", "misleading", "grid-misleading"
+)
 
 
 def suite_tasks(suite: str) -> list[Task]:
@@ -316,7 +318,7 @@ def suite_tasks(suite: str) -> list[Task]:
         return _leave_one_out(suite, "hpolib", negate_sources=False)
     if suite == "nb201":
         return _leave_one_out(suite, "nb201", negate_sources=False)
-    if suite == "misleading":
+    if suite in ("misleading", "grid-misleading"):
         # Same pairing as ``hpolib`` but each source optimised the *negated* loss, so its best
         # trials are the worst configurations: a robust warm start must not be dragged there.
         return _leave_one_out(suite, "hpolib", negate_sources=True)

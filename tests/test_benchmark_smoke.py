@@ -53,10 +53,32 @@ def test_cli_tiny_run_writes_sane_outputs(tmp_path: Path) -> None:
     assert "Mean normalised regret" in table and "Mean rank" in table
     assert "wscmaes" in table and "**failed**" in table
     assert "Machine:" in table and "optuna 5" in table and "Command:" in table
+    assert "Trials to a top-1% configuration" in table
 
     png = suite_dir / "regret.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "studies.db").exists()
+
+
+def test_trials_to_top_percent() -> None:
+    from benchmarks.report import trials_to_top
+
+    assert trials_to_top(np.array([30.0, 5.0, 0.9, 0.2]), 1.0) == 3.0
+    assert trials_to_top(np.array([0.5, 0.1]), 1.0) == 1.0
+    assert trials_to_top(np.array([30.0, 2.0]), 1.0) == float("inf")
+
+
+def test_grid_misleading_suite_negates_the_sources() -> None:
+    from benchmarks.methods import cold_baseline
+    from benchmarks.methods import default_methods
+    from benchmarks.tasks import suite_tasks
+
+    tasks = suite_tasks("grid-misleading")
+    assert len(tasks) == 4
+    assert all(s.negate for t in tasks for s in t.sources)
+    assert not any(t.target.negate for t in tasks)
+    assert default_methods("grid-misleading") == ["grid", "grid+enqueue", "warm-grid"]
+    assert cold_baseline("grid-misleading") == "grid"
 
 
 def test_same_sources_for_every_method(tmp_path: Path) -> None:
