@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 import json
 from typing import Any
+from typing import cast
 
 import numpy as np
 import optuna
@@ -19,6 +20,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 from scipy.stats import rankdata
 
+from optuna_transfer._optuna_compat import StudyWithoutTrials
 from optuna_transfer._parzen import ParzenEstimator
 from optuna_transfer._similarity import rank_agreement
 from optuna_transfer._similarity import trust
@@ -67,7 +69,8 @@ class TransferTPESampler(BaseSampler):
     task's good density and, for local refinement, around the target's best trials; a
     configuration the target already has is never proposed again. When no source keeps a
     vote, the trial is sampled by an internal :class:`~optuna.samplers.TPESampler` with the same
-    options, so the search is then exactly cold TPE on the same history.
+    options, so the search is then exactly cold TPE on the same history, less the zero-shot
+    trials of the refuted sources.
 
     The per-source weights used for each trial are stored in the trial's system attributes
     (key ``"transfer_tpe:weights"``) and returned by :meth:`get_source_weights`.
@@ -119,9 +122,10 @@ class TransferTPESampler(BaseSampler):
             source, at least 2 and at most 5.
         n_startup_trials:
             As in TPESampler, but only as a fallback: while the target has fewer finished
-            trials than this, each trial is sampled at random with probability
-            1 - (largest source trust), so with sources the target contradicts the search
-            starts like cold TPE. With trusted sources there is no random phase.
+            trials than this (zero-shot trials not counted), each trial is sampled at random
+            with probability 1 - (largest source trust), so with sources the target
+            contradicts the search starts like cold TPE. With trusted sources there is no
+            random phase.
         max_source_trials:
             Usable trials kept per source; larger sources are subsampled (their best trials are
             always kept) with a logged warning, bounding memory and time per trial.
@@ -306,9 +310,10 @@ class TransferTPESampler(BaseSampler):
                 params.update(self._sample(study, trial, missing))
             return params
         if self._is_cold(study, trial):
-            # Every source is distrusted: this trial is exactly cold TPE's, on the same history.
-            self._cold.infer_relative_search_space(study, trial)
-            return self._cold.sample_relative(study, trial, search_space)
+            # Every source is distrusted: this trial is exactly cold TPE's (see _cold_history).
+            cold_study = self._cold_history(study)
+            self._cold.infer_relative_search_space(cold_study, trial)
+            return self._cold.sample_relative(cold_study, trial, search_space)
         for sub in self._groups(study, search_space):
             params.update(self._sample(study, trial, sub))
         if params and self._constant_liar:
@@ -331,7 +336,9 @@ class TransferTPESampler(BaseSampler):
             if param_name in projected:
                 return projected[param_name]
         elif self._is_cold(study, trial):
-            return self._cold.sample_independent(study, trial, param_name, param_distribution)
+            return self._cold.sample_independent(
+                self._cold_history(study), trial, param_name, param_distribution
+            )
         return self._sample(study, trial, {param_name: param_distribution})[param_name]
 
     def _is_cold(self, study: Study, trial: FrozenTrial) -> bool:
@@ -340,6 +347,18 @@ class TransferTPESampler(BaseSampler):
             return False
         weights, _ = self._trial_weights(study, trial)
         return all(weights[label] == 0.0 for label in self._labels)
+
+    @staticmethod
+    def _cold_history(study: Study) -> Study:
+        """``study`` without its zero-shot trials, for the internal cold TPE.
+
+        Cold TPE takes over only once every source is distrusted, i.e. the target refuted the
+        region the portfolio came from. Those trials then sit far from where the search goes,
+        and keeping them measurably slows TPE down: on the ``misleading`` benchmark, TPE that
+        sees them ends 1.2x above cold TPE's regret; without them it matches it. A study's
+        own startup trials are what TPE expects, so it gets exactly those.
+        """
+        return cast(Study, StudyWithoutTrials(study, _is_zero_shot_trial))
 
     def after_trial(
         self,
@@ -522,8 +541,10 @@ class TransferTPESampler(BaseSampler):
         is_probe = (
             trial.number == len(self._portfolio) and "fixed_params" not in trial.system_attrs
         )
+        # Zero-shot trials do not count towards the start-up phase: they explore nothing.
+        n_explored = sum(not _is_zero_shot_trial(t) for t in finished)
         explore = is_probe or bool(
-            n < self._n_startup_trials
+            n_explored < self._n_startup_trials
             and self._random.uniform() > max(trusts.values(), default=0.0)
         )
         if len(self._weights_cache) > 64:
@@ -533,6 +554,10 @@ class TransferTPESampler(BaseSampler):
             trial._trial_id, WEIGHTS_ATTR_KEY, json.dumps(list(weights.items()))
         )
         return weights, explore
+
+
+def _is_zero_shot_trial(trial: FrozenTrial) -> bool:
+    return _ZERO_SHOT_ATTR_KEY in trial.system_attrs
 
 
 def _unique_labels(names: list[str]) -> list[str]:

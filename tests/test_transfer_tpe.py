@@ -210,3 +210,27 @@ def test_invalid_arguments() -> None:
         TransferTPESampler(source, group=True, multivariate=False)
     with pytest.raises(ValueError, match="n_zero_shot"):
         TransferTPESampler(source, n_zero_shot=-1)
+
+
+def test_cold_tpe_does_not_see_the_refuted_zero_shot_trials() -> None:
+    objective = _quadratic(3.0)
+    misleading = _source(_quadratic(3.0, sign=-1.0), n=60, name="misleading")
+    sampler = TransferTPESampler(misleading, seed=0, n_zero_shot=2)
+    seen: list[list[int]] = []
+    cold_sample_relative = sampler._cold.sample_relative
+
+    def spy(study, trial, search_space):  # type: ignore[no-untyped-def]
+        seen.append([t.number for t in study.get_trials(deepcopy=False)])
+        return cold_sample_relative(study, trial, search_space)
+
+    sampler._cold.sample_relative = spy  # type: ignore[method-assign]
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=20)
+    weights = sampler.get_source_weights(study)
+    cold_trials = [n for n, w in weights.items() if w["misleading"] == 0.0 and n != 2]
+    assert len(cold_trials) >= 15  # the source is refuted right after the probe (trial 2)
+    assert len(seen) == len(cold_trials)
+    # The portfolio's trials (0 and 1) are hidden from cold TPE; every other trial is there.
+    for numbers in seen:
+        assert 0 not in numbers and 1 not in numbers
+        assert set(range(2, max(numbers) + 1)) <= set(numbers)
