@@ -24,6 +24,7 @@ from scipy.stats import rankdata
 from optuna_transfer._parzen import ParzenEstimator
 from optuna_transfer._similarity import rank_agreement
 from optuna_transfer._similarity import trust
+from optuna_transfer._similarity import vote_weight
 from optuna_transfer._sources import aligned_matrix
 from optuna_transfer._sources import DEFAULT_MAX_SOURCE_TRIALS
 from optuna_transfer._sources import encode
@@ -59,6 +60,9 @@ _LOG_SPAN = 100.0
 _TARGET_HALF_WEIGHT = 5.0
 _TARGET_PRIOR_SHARE = 0.1
 _MAX_CLAIM_RETRIES = 50
+# As TPESampler's n_startup_trials: below this many finished target trials, a trial walks the
+# grid at random with probability 1 - (largest source trust).
+_N_STARTUP_TRIALS = 10
 # How long to keep re-reading the claims while some are unsettled, before falling back to a
 # repeat. A collision settles within a few storage round trips, but a claimer can be held up
 # for a while behind a busy database's write lock; a crashed claimer never settles.
@@ -197,7 +201,7 @@ class WarmStartGridSampler(BaseSampler):
             if self._tasks
             else np.zeros((0, n_points))
         )
-        self._rank_cache: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+        self._rank_cache: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, float]] = {}
 
     # -----------------------------------------------------------------------------------------
     # Grid geometry
@@ -253,14 +257,18 @@ class WarmStartGridSampler(BaseSampler):
                 scores[gid] = 1.0 - (rank + 0.5) / n
         return scores
 
-    def _ranking_score(self, study: Study, finished: list[FrozenTrial]) -> np.ndarray:
-        """Combined score of every grid point given the target's finished trials (higher first)."""
+    def _ranking_score(
+        self, study: Study, finished: list[FrozenTrial]
+    ) -> tuple[np.ndarray, float]:
+        """Combined score of every grid point given the target's finished trials (higher
+        first), and the largest source trust."""
         key = (study._study_id, tuple(t.number for t in finished))
         cached = self._rank_cache.get(key)
         if cached is not None:
             return cached
         n = len(finished)
         total = np.zeros(self._n_points)
+        trusts = [trust(0.0, 0)] * len(self._tasks)
         if n >= 2 and self._dists:
             x = aligned_matrix(finished, self._dists)
             losses = trial_losses(study, finished)
@@ -269,7 +277,8 @@ class WarmStartGridSampler(BaseSampler):
             grid_ids = np.array([i for i in ids if i is not None], dtype=np.int64)
             for s in range(len(self._tasks)):
                 tau = rank_agreement(self._source_scores[s, grid_ids], losses[on_grid])
-                total += trust(tau, int(on_grid.sum())) * self._source_scores[s]
+                trusts[s] = trust(tau, int(on_grid.sum()))
+                total += vote_weight(trusts[s]) * self._source_scores[s]
             n_good = default_gamma(n)
             is_good = np.zeros(n, dtype=bool)
             is_good[np.argsort(losses, kind="stable")[:n_good]] = True
@@ -280,10 +289,11 @@ class WarmStartGridSampler(BaseSampler):
             above = ParzenEstimator(x[~is_good], n_choices, prior_share=_TARGET_PRIOR_SHARE)
             total += n / (n + _TARGET_HALF_WEIGHT) * self._model_percentile(below, above)
         else:
-            total += trust(0.0, 0) * self._source_scores.sum(axis=0)
+            total += vote_weight(trust(0.0, 0)) * self._source_scores.sum(axis=0)
         # Only the latest state is worth keeping: a study grows monotonically.
-        self._rank_cache = {key: total}
-        return total
+        result = (total, max(trusts, default=0.0))
+        self._rank_cache = {key: result}
+        return result
 
     def _pick(self, score: np.ndarray, excluded: np.ndarray, number: int, attempt: int) -> int:
         """Best-ranked id not ``excluded``; after a lost claim, one of the few best at random."""
@@ -334,7 +344,16 @@ class WarmStartGridSampler(BaseSampler):
         storage = study._storage
         storage.set_trial_system_attr(trial._trial_id, SEARCH_SPACE_ATTR_KEY, self._search_space)
         trials, claims = self._claims(study)
-        score = self._ranking_score(study, self._finished(trials))
+        finished = self._finished(trials)
+        score, max_trust = self._ranking_score(study, finished)
+        # Once the target has judged the sources (2 trials) but still knows little, and no
+        # source has earned trust (a misleading one loses it within those first trials), walk
+        # the grid in random order, as GridSampler does: ranking by a target model fitted only
+        # on the points misleading sources chose would keep the search next to them. With
+        # trusted sources this rarely happens; before any evidence, the sources lead.
+        rng = np.random.default_rng([self._seed, trial.number])
+        if 2 <= len(finished) < _N_STARTUP_TRIALS and rng.uniform() > max_trust:
+            score = rng.random(self._n_points)
         lost = np.zeros(self._n_points, dtype=bool)
         for attempt in range(_MAX_CLAIM_RETRIES + 1):
             taken = self._taken(claims, trial.number)
@@ -500,9 +519,9 @@ class WarmStartGridSampler(BaseSampler):
         """The grid, best first, as ranked now (from the sources, and ``study``'s results)."""
         finished = [] if study is None else self._finished(study.get_trials(deepcopy=False))
         if study is None:
-            score = trust(0.0, 0) * self._source_scores.sum(axis=0)
+            score = vote_weight(trust(0.0, 0)) * self._source_scores.sum(axis=0)
         else:
-            score = self._ranking_score(study, finished)
+            score, _ = self._ranking_score(study, finished)
         order = np.lexsort((self._tie_key, -score))
         return [dict(zip(self._param_names, self._values_of(int(i)))) for i in order]
 

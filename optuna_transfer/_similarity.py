@@ -66,3 +66,13 @@ def trust(agreement: float, n: int) -> float:
     m = max(n, 2)
     stderr = math.sqrt(2.0 * (2 * m + 5) / (9.0 * m * (m - 1)))
     return float(ndtr((shrunk - MIN_AGREEMENT) / stderr))
+
+
+def vote_weight(trust_value: float) -> float:
+    """A source's weight in a decision: its trust once that exceeds a coin flip's, else 0.
+
+    A source the target does not confirm (trust <= 1/2) has no say at all, so a misleading
+    source stops steering the search as soon as the first contradicting trials arrive, rather
+    than fading out over many trials.
+    """
+    return trust_value if trust_value > 0.5 else 0.0

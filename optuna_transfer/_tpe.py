@@ -24,6 +24,7 @@ from optuna_transfer._optuna_compat import StudyWithoutTrials
 from optuna_transfer._parzen import ParzenEstimator
 from optuna_transfer._similarity import rank_agreement
 from optuna_transfer._similarity import trust
+from optuna_transfer._similarity import vote_weight
 from optuna_transfer._sources import aligned_matrix
 from optuna_transfer._sources import decode
 from optuna_transfer._sources import DEFAULT_MAX_SOURCE_TRIALS
@@ -531,10 +532,7 @@ class TransferTPESampler(BaseSampler):
             }
         else:
             trusts = {label: trust(0.0, 0) for label in self._labels}
-        # A source votes with its trust once that exceeds a coin flip's: one the target does not
-        # confirm (trust <= 1/2) has no say, so a misleading source stops steering the search
-        # as soon as the first contradicting trials arrive.
-        weights = {_TARGET: 1.0, **{k: (v if v > 0.5 else 0.0) for k, v in trusts.items()}}
+        weights = {_TARGET: 1.0, **{k: vote_weight(v) for k, v in trusts.items()}}
         # The trial right after the portfolio is a random probe: a reference point without
         # which a misleading source cannot be told apart, since every portfolio config comes
         # from the sources' own good regions.

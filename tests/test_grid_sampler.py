@@ -77,13 +77,45 @@ def test_adapts_to_target_evidence_against_the_source() -> None:
     sampler = WarmStartGridSampler(source, {"x": GRID_X}, seed=0)
     before = sampler.ranked_grid()[0]["x"]
     study = optuna.create_study(sampler=sampler)
-    study.optimize(lambda t: (t.suggest_float("x", -10, 10) + 8.0) ** 2, n_trials=8)
+    study.optimize(lambda t: (t.suggest_float("x", -10, 10) + 8.0) ** 2, n_trials=12)
     after = [p["x"] for p in sampler.ranked_grid(study)]
     assert before >= 6.0
     visited = {t.params["x"] for t in study.trials}
     next_up = [x for x in after if x not in visited][0]
     assert next_up <= 0.0, (next_up, [t.params["x"] for t in study.trials])
     assert study.best_value <= 4.0
+
+
+def test_misleading_source_hands_the_start_to_a_random_walk() -> None:
+    # 2-D grid; the source optimised the negated target, so its favourites are the target's
+    # worst corner. Once two target trials refute it, the early trials walk the grid at random
+    # (as GridSampler would) instead of ranking points by a model of that corner.
+    space = {"x": GRID_X, "y": GRID_X}
+
+    def target(t: optuna.Trial) -> float:
+        return (t.suggest_float("x", -10, 10) - 3) ** 2 + (t.suggest_float("y", -10, 10) + 3) ** 2
+
+    source = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    source.optimize(lambda t: -target(t), n_trials=60)
+    visits = []
+    for seed in range(5):
+        sampler = WarmStartGridSampler(source, space, seed=seed)
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(target, n_trials=10)
+        visits.append([(t.params["x"], t.params["y"]) for t in study.trials])
+        weights_now = sampler._ranking_score(study, study.trials)[1]
+        assert weights_now < 0.5  # the source has lost its vote
+    # Trials 3-9 of different seeds go to different places (random walks), and they are not
+    # the source's corner: on average far from its best point.
+    src_best = (source.best_params["x"], source.best_params["y"])
+    late = [v[3:] for v in visits]
+    assert len({tuple(v) for v in late}) == 5
+    dist = np.mean([np.hypot(x - src_best[0], y - src_best[1]) for v in late for x, y in v])
+    assert dist > 8.0, dist
+    # The source's own order would have stayed much closer to its favourites.
+    ranked = WarmStartGridSampler(source, space, seed=0).ranked_grid()[:7]
+    ranked_dist = np.mean([np.hypot(p["x"] - src_best[0], p["y"] - src_best[1]) for p in ranked])
+    assert dist > 1.5 * ranked_dist, (dist, ranked_dist)
 
 
 def test_grid_log_pdf_matches_parzen_log_pdf() -> None:
