@@ -51,7 +51,9 @@ def open_storage(spec: str, heartbeat: bool = False) -> optuna.storages.BaseStor
     if heartbeat:
         kwargs.update(
             heartbeat_interval=1,
-            grace_period=2,
+            # Generous: with four processes writing to one SQLite file, a live worker's
+            # heartbeat can be held up behind the write lock; a shorter grace would reap it.
+            grace_period=5,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
         )
     return optuna.storages.RDBStorage(spec, **kwargs)
