@@ -91,12 +91,16 @@ class WarmStartGridSampler(BaseSampler):
     * the percentile of the source's TPE density ratio ``l(x) / g(x)`` among all grid points if
       the source never evaluated it.
 
-    Scores of all sources are summed, each weighted by its trust (the posterior probability that
-    it ranks the target's finished trials better than chance, as in
-    :class:`~optuna_transfer.TransferTPESampler`), plus the percentile of a TPE model of the
-    target's own trials weighted by ``n / (n + 5)``. A misleading source therefore loses its say
-    within a few target trials. Ties are broken by a permutation drawn from ``seed``. Source
-    scores of all points are computed once; per trial only the target part is recomputed.
+    Scores of all sources are summed, each weighted by its trust (the confidence that it ranks
+    the target's finished trials in agreement with the target, as in
+    :class:`~optuna_transfer.TransferTPESampler`) when that exceeds 1/2 and not at all below,
+    plus the percentile of a TPE model of the target's own trials weighted by ``n / (n + 5)``.
+    A misleading source therefore loses its say within a few target trials. From the target's
+    2nd to its 10th finished trial, a trial walks the grid in random order (as GridSampler does)
+    with probability 1 - (largest source trust): with refuted sources the start is then
+    GridSampler's, not a model of the points the sources chose. Ties are broken by a
+    permutation drawn from ``seed``. Source scores of all points are computed once; per trial
+    only the target part is recomputed.
 
     Parallel workers. A trial claims a point by recording its id in its system attributes
     (``"warm_start_grid:grid_id"``), then re-reads the study: if another trial records the same
