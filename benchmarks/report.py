@@ -191,8 +191,7 @@ def trials_to_target(
             rows = rows[~np.isnan(rows).all(axis=1)]
             if not len(rows):
                 continue
-            hit = np.nonzero(np.median(rows, axis=0) <= target)[0]
-            out[m][t] = float(hit[0] + 1) if hit.size else math.inf
+            out[m][t] = first_trial_at_or_below(np.median(rows, axis=0), target)
     return out
 
 
@@ -383,10 +382,15 @@ def suite_markdown(
 TOP_PERCENT = 1.0
 
 
-def trials_to_top(curve: np.ndarray, percent: float) -> float:
-    """First trial (1-based) whose incumbent is in the table's top ``percent``%, else inf."""
-    hit = np.nonzero(curve <= percent)[0]
+def first_trial_at_or_below(curve: np.ndarray, level: float) -> float:
+    """First trial (1-based) at which a best-so-far ``curve`` is <= ``level``, else inf."""
+    hit = np.nonzero(curve <= level)[0]
     return float(hit[0] + 1) if hit.size else math.inf
+
+
+def trials_to_top(pct_curve: np.ndarray, percent: float) -> float:
+    """First trial (1-based) whose incumbent is in the table's top ``percent``%, else inf."""
+    return first_trial_at_or_below(pct_curve, percent)
 
 
 def _top_percent_table(data: SuiteData, percent: float) -> list[str]:

@@ -293,11 +293,15 @@ class WarmStartGridSampler(BaseSampler):
             above = ParzenEstimator(x[~is_good], n_choices, prior_share=_TARGET_PRIOR_SHARE)
             total += n / (n + _TARGET_HALF_WEIGHT) * self._model_percentile(below, above)
         else:
-            total += vote_weight(trust(0.0, 0)) * self._source_scores.sum(axis=0)
+            total += self._untested_source_score()
         # Only the latest state is worth keeping: a study grows monotonically.
         result = (total, max(trusts, default=0.0))
         self._rank_cache = {key: result}
         return result
+
+    def _untested_source_score(self) -> np.ndarray:
+        """The sources' combined score before the target has judged them (prior trust)."""
+        return vote_weight(trust(0.0, 0)) * self._source_scores.sum(axis=0)
 
     def _pick(self, score: np.ndarray, excluded: np.ndarray, number: int, attempt: int) -> int:
         """Best-ranked id not ``excluded``; after a lost claim, one of the few best at random."""
@@ -355,9 +359,10 @@ class WarmStartGridSampler(BaseSampler):
         # the grid in random order, as GridSampler does: ranking by a target model fitted only
         # on the points misleading sources chose would keep the search next to them. With
         # trusted sources this rarely happens; before any evidence, the sources lead.
-        rng = np.random.default_rng([self._seed, trial.number])
-        if 2 <= len(finished) < _N_STARTUP_TRIALS and rng.uniform() > max_trust:
-            score = rng.random(self._n_points)
+        if 2 <= len(finished) < _N_STARTUP_TRIALS:
+            rng = np.random.default_rng([self._seed, trial.number])
+            if rng.uniform() > max_trust:
+                score = rng.random(self._n_points)
         lost = np.zeros(self._n_points, dtype=bool)
         for attempt in range(_MAX_CLAIM_RETRIES + 1):
             taken = self._taken(claims, trial.number)
@@ -523,7 +528,7 @@ class WarmStartGridSampler(BaseSampler):
         """The grid, best first, as ranked now (from the sources, and ``study``'s results)."""
         finished = [] if study is None else self._finished(study.get_trials(deepcopy=False))
         if study is None:
-            score = vote_weight(trust(0.0, 0)) * self._source_scores.sum(axis=0)
+            score = self._untested_source_score()
         else:
             score, _ = self._ranking_score(study, finished)
         order = np.lexsort((self._tie_key, -score))

@@ -87,13 +87,14 @@ def main(argv: list[str]) -> int:
     n_trials = args.n_trials or None
     study = optuna.load_study(study_name=args.study, storage=storage, sampler=sampler)
     out = open(args.out, "a")
-    completed = [0]
+    completed = 0
 
     def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal completed
         if trial.state == TrialState.COMPLETE:
             out.write(json.dumps({"number": trial.number, "value": trial.value}) + "\n")
             out.flush()
-            completed[0] += 1
+            completed += 1
 
     def optimize(n_trials: int | None) -> None:
         """``study.optimize(objective, n_trials)``, riding out one known Optuna/SQLite race.
@@ -106,7 +107,7 @@ def main(argv: list[str]) -> int:
         error propagates and fails the test.
         """
         while True:
-            before = completed[0]
+            before = completed
             try:
                 study.optimize(objective, n_trials=n_trials, callbacks=[record])
                 return
@@ -117,7 +118,7 @@ def main(argv: list[str]) -> int:
                 if not (args.storage.startswith("sqlite") and double_pop):
                     raise
             if n_trials is not None:
-                n_trials -= completed[0] - before
+                n_trials -= completed - before
                 if n_trials <= 0:
                     return
 
