@@ -1,0 +1,138 @@
+"""Local steps around the target's best trials (optuna_transfer._local_search) in both samplers."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.trial import Trial
+
+from optuna_transfer import TransferTPESampler
+from optuna_transfer import WarmStartGridSampler
+from optuna_transfer._local_search import grid_neighbours
+from optuna_transfer._local_search import incumbent_is_recent
+from optuna_transfer._local_search import LOCAL_PATIENCE
+from optuna_transfer._local_search import neighbours
+from optuna_transfer._sources import decode
+from optuna_transfer._sources import encode
+from optuna_transfer._sources import load_sources
+from optuna_transfer._task_model import SourceModel
+
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SPACE = {
+    "act": CategoricalDistribution(["relu", "tanh", "gelu"]),
+    "lin": FloatDistribution(0.0, 1.0),
+    "drop": FloatDistribution(0.0, 0.6, step=0.3),
+    "units": IntDistribution(16, 512, log=True),
+    "absent": FloatDistribution(0.0, 1.0),
+}
+
+
+def _decoded(rows: np.ndarray) -> list[dict[str, object]]:
+    return [{n: decode(d, float(u)) for (n, d), u in zip(SPACE.items(), r)} for r in rows]
+
+
+def test_neighbours_move_exactly_one_parameter_by_its_kind() -> None:
+    config = {"act": "relu", "lin": 0.5, "drop": 0.3, "units": 64}
+    u = np.array([encode(SPACE[n], config[n]) if n in config else np.nan for n in SPACE])
+    rows = neighbours(u, SPACE)
+    moved: dict[str, set[object]] = {n: set() for n in SPACE}
+    for row, params in zip(rows, _decoded(rows)):
+        same = (row == u) | (np.isnan(row) & np.isnan(u))
+        changed = [n for n, s in zip(SPACE, same) if not s]
+        assert len(changed) == 1, changed
+        moved[changed[0]].add(params[changed[0]])
+    assert moved["act"] == {"tanh", "gelu"}  # every other choice
+    assert moved["lin"] == {0.25, 0.4, 0.6, 0.75}  # 0.1 and 0.25 of the range, both ways
+    assert moved["drop"] == {0.0, 0.6}  # a short move would decode to 0.3: one grid step
+    assert min(moved["units"]) < 64 < max(moved["units"])
+    assert moved["absent"] == set()  # the trial did not have it: left alone (NaN)
+
+
+def test_incumbent_is_recent_counts_finished_trials_since_the_best() -> None:
+    losses = np.array([5.0, 1.0] + [2.0] * (LOCAL_PATIENCE - 1) + [np.inf])
+    numbers = np.arange(len(losses))
+    assert incumbent_is_recent(losses, numbers)  # running (inf) trials do not count
+    stale = np.append(losses[:-1], 3.0)
+    assert not incumbent_is_recent(stale, np.arange(len(stale)))
+    assert not incumbent_is_recent(np.array([np.inf]), np.array([0]))
+
+
+def test_grid_neighbours_follow_value_order_not_list_order() -> None:
+    # Column 0 numeric, listed unsorted: 0.1, 0.001, 0.01. Column 1 unordered (3 strings).
+    sizes = [3, 3]
+    orders = [np.argsort([0.1, 0.001, 0.01]), None]
+    ids = set(grid_neighbours([2, 0], sizes, orders).tolist())  # 0.01 with the first string
+    assert ids == {
+        int(np.ravel_multi_index((0, 0), sizes)),  # 0.1
+        int(np.ravel_multi_index((1, 0), sizes)),  # 0.001
+        int(np.ravel_multi_index((2, 1), sizes)),
+        int(np.ravel_multi_index((2, 2), sizes)),
+    }
+    ids = set(grid_neighbours([1, 0], sizes, orders).tolist())  # 0.001: only 0.01 above it
+    assert int(np.ravel_multi_index((2, 0), sizes)) in ids
+    assert int(np.ravel_multi_index((0, 0), sizes)) not in ids
+
+
+def _objective(trial: Trial) -> float:
+    x = trial.suggest_float("x", -10, 10)
+    y = trial.suggest_float("y", -10, 10)
+    return (x - 2) ** 2 + 3 * (y + 1) ** 2
+
+
+def test_transfer_tpe_takes_local_steps_from_its_incumbent() -> None:
+    source = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    source.optimize(_objective, n_trials=40)
+    one_param_moves = {}
+    for name, sampler in [
+        ("transfer", TransferTPESampler(source, seed=0)),
+        ("cold", optuna.samplers.TPESampler(seed=0)),
+    ]:
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(_objective, n_trials=20)
+        count = 0
+        for t in study.trials[3:]:  # after the 2-config portfolio and the random probe
+            before = [p for p in study.trials[: t.number]]
+            best = min(before, key=lambda p: p.value).params
+            count += sum(t.params[k] != best[k] for k in best) == 1
+        one_param_moves[name] = count
+    # Continuous TPE never keeps a coordinate exactly; local steps move one at a time, at
+    # least until the incumbent has not improved for LOCAL_PATIENCE trials.
+    assert one_param_moves["cold"] == 0
+    assert one_param_moves["transfer"] >= 5, one_param_moves
+
+
+def test_warm_grid_visits_the_neighbours_of_its_best_points_first() -> None:
+    grid = [float(v) for v in np.linspace(-10, 10, 21)]
+    source = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    source.optimize(_objective, n_trials=40)
+    study = optuna.create_study(sampler=WarmStartGridSampler(source, {"x": grid, "y": grid}))
+    study.optimize(_objective, n_trials=14)
+    local = 0
+    for t in study.trials[2:]:
+        top = sorted(study.trials[: t.number], key=lambda p: p.value)[:3]
+        local += any(
+            sorted(abs(grid.index(t.params[k]) - grid.index(p.params[k])) for k in "xy") == [0, 1]
+            for p in top
+        )
+    assert local >= 8, local
+    assert study.best_value <= 1.0
+
+
+def test_source_ranking_over_a_grid_matches_pointwise_prediction() -> None:
+    source = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    source.optimize(
+        lambda t: t.suggest_float("a", 0, 1) + len(t.suggest_categorical("c", ["x", "yy"])),
+        n_trials=30,
+    )
+    space = {"a": FloatDistribution(0, 1), "c": CategoricalDistribution(["x", "yy"])}
+    model = SourceModel(load_sources(source, 100)[0], space)
+    columns = [np.linspace(0, 1, 7), np.array([0.0, 1.0])]
+    points = np.array(np.meshgrid(*columns, indexing="ij")).reshape(2, -1).T
+    np.testing.assert_allclose(
+        model.predicted_quantile_grid(columns), model.predicted_quantile(points), atol=1e-12
+    )
