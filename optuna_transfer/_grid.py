@@ -21,6 +21,9 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 from scipy.stats import rankdata
 
+from optuna_transfer._local_search import grid_neighbours
+from optuna_transfer._local_search import incumbent_is_recent
+from optuna_transfer._local_search import LOCAL_STARTS
 from optuna_transfer._parzen import ParzenEstimator
 from optuna_transfer._similarity import rank_agreement
 from optuna_transfer._similarity import trust
@@ -88,17 +91,25 @@ class WarmStartGridSampler(BaseSampler):
     * in ``(1, 2]`` if the source evaluated it and ranked it among its best 10% (by the source's
       own ranking: these come first);
     * ``1 - (rank + 0.5) / n`` if the source evaluated it otherwise (its quantile in the source);
-    * the percentile of the source's TPE density ratio ``l(x) / g(x)`` among all grid points if
-      the source never evaluated it.
+    * if the source never evaluated it, the mean of two percentiles among all grid points: of
+      the source's TPE density ratio ``l(x) / g(x)`` and of its ranking smoothed over the
+      space (kernel regression of its trials' quantiles).
 
     Scores of all sources are summed, each weighted by its trust (the confidence that it ranks
     the target's finished trials in agreement with the target, as in
     :class:`~optuna_transfer.TransferTPESampler`) when that exceeds 1/2 and not at all below,
     plus the percentile of a TPE model of the target's own trials weighted by ``n / (n + 5)``.
-    A misleading source therefore loses its say within a few target trials. From the target's
-    2nd to its 10th finished trial, a trial walks the grid in random order (as GridSampler does)
-    with probability 1 - (largest source trust): with refuted sources the start is then
-    GridSampler's, not a model of the points the sources chose. Ties are broken by a
+    A misleading source therefore loses its say within a few target trials. While the target's
+    incumbent keeps improving (it is among the last 8 finished trials), the unvisited points
+    one move away from the target's best trials come first (the next smaller or larger value of
+    one numeric column, or another value of one other column; neighbours of the best trial
+    before those of the second and third best), ordered among themselves by the same score:
+    local steps, as in :class:`~optuna_transfer.TransferTPESampler`. From the target's 2nd to
+    its 10th finished trial, and whenever the incumbent has not improved for 8 trials, a trial
+    walks the grid in random order (as GridSampler does) with probability 1 - (largest source
+    trust): with refuted sources the start is then GridSampler's, not a model of the points the
+    sources chose, and a flat region the target's own model would keep proposing is left
+    rather than exhausted. Ties are broken by a
     permutation drawn from ``seed``. Source scores of all points are computed once; per trial
     only the target part is recomputed.
 
@@ -197,6 +208,14 @@ class WarmStartGridSampler(BaseSampler):
         self._coords = {
             n: np.array([encode(d, v) for v in space[n]]) for n, d in self._dists.items()
         }
+        # Value indices of numeric columns in ascending order: a local step moves to the next
+        # smaller or larger value. Other columns are unordered.
+        self._value_orders = [
+            np.argsort(self._coords[n], kind="stable")
+            if isinstance(self._dists.get(n), FloatDistribution)
+            else None
+            for n in self._param_names
+        ]
         rng = np.random.RandomState(self._seed)
         # Tie-break key: a seeded permutation, so equal scores order the same in every worker.
         self._tie_key = rng.permutation(n_points).astype(np.int64)
@@ -227,6 +246,17 @@ class WarmStartGridSampler(BaseSampler):
             idx.append(i)
         return int(np.ravel_multi_index(tuple(idx), self._sizes))
 
+    def _source_model_score(self, model: SourceModel) -> np.ndarray:
+        """A source's score of the points it never evaluated: the mean of two percentiles
+        among all grid points, of its TPE density ratio (where it found good points) and of its
+        smoothed ranking (which of them it ranked better). Measured on the grid suite (20
+        seeds), the mean beats either alone at 10 and 25 trials: the ratio alone orders
+        neighbouring points poorly (0.062 vs 0.054 mean regret at 10 trials), the ranking alone
+        puts a far-from-data point first (0.58 vs 0.15 at the first trial)."""
+        columns = [self._coords[n] for n in self._param_names if n in self._coords]
+        ranking = _percentile(-model.predicted_quantile_grid(columns))
+        return 0.5 * (self._model_percentile(model.below, model.above) + ranking)
+
     def _model_percentile(self, below: ParzenEstimator, above: ParzenEstimator) -> np.ndarray:
         columns = [self._coords[n] for n in self._param_names if n in self._coords]
         raw = below.log_pdf_grid(columns) - above.log_pdf_grid(columns)
@@ -240,7 +270,7 @@ class WarmStartGridSampler(BaseSampler):
         if self._dists:
             model = SourceModel(task, self._dists)
             scores = (
-                self._model_percentile(model.below, model.above)
+                self._source_model_score(model)
                 if model.usable
                 else np.full(self._n_points, 0.5)
             )
@@ -292,12 +322,36 @@ class WarmStartGridSampler(BaseSampler):
             below = ParzenEstimator(x[is_good], n_choices, prior_share=_TARGET_PRIOR_SHARE)
             above = ParzenEstimator(x[~is_good], n_choices, prior_share=_TARGET_PRIOR_SHARE)
             total += n / (n + _TARGET_HALF_WEIGHT) * self._model_percentile(below, above)
+            numbers = np.array([t.number for t in finished])
+            total += self._local_bonus(total, grid_ids, losses[on_grid], numbers[on_grid])
         else:
             total += self._untested_source_score()
         # Only the latest state is worth keeping: a study grows monotonically.
         result = (total, max(trusts, default=0.0))
         self._rank_cache = {key: result}
         return result
+
+    @staticmethod
+    def _incumbent_is_recent(study: Study, finished: list[FrozenTrial]) -> bool:
+        numbers = np.array([t.number for t in finished])
+        return incumbent_is_recent(trial_losses(study, finished), numbers)
+
+    def _local_bonus(
+        self, total: np.ndarray, grid_ids: np.ndarray, losses: np.ndarray, numbers: np.ndarray
+    ) -> np.ndarray:
+        """Score added to the points one move from the target's best trials, so they come
+        first (neighbours of the best trial before those of the second best, ...), while the
+        incumbent keeps improving: the local steps of ``optuna_transfer._local_search``."""
+        bonus = np.zeros(self._n_points)
+        if not incumbent_is_recent(losses, numbers):
+            return bonus
+        span = float(total.max() - total.min()) + 1.0
+        starts = grid_ids[np.argsort(losses, kind="stable")[:LOCAL_STARTS]]
+        for level, gid in zip(range(LOCAL_STARTS, 0, -1), starts):
+            index = np.unravel_index(int(gid), self._sizes)
+            moves = grid_neighbours([int(i) for i in index], self._sizes, self._value_orders)
+            bonus[moves] = np.maximum(bonus[moves], level * span)
+        return bonus
 
     def _untested_source_score(self) -> np.ndarray:
         """The sources' combined score before the target has judged them (prior trust)."""
@@ -359,7 +413,13 @@ class WarmStartGridSampler(BaseSampler):
         # the grid in random order, as GridSampler does: ranking by a target model fitted only
         # on the points misleading sources chose would keep the search next to them. With
         # trusted sources this rarely happens; before any evidence, the sources lead.
-        if 2 <= len(finished) < _N_STARTUP_TRIALS:
+        # The same once the incumbent is stale (no improvement in the last LOCAL_PATIENCE
+        # trials) and no source is trusted: the target's own model then keeps proposing the
+        # region it is stuck in (measured: 50 trials on a flat region of the grid-misleading
+        # suite's naval table), while the random order leaves it.
+        if 2 <= len(finished) < _N_STARTUP_TRIALS or (
+            finished and not self._incumbent_is_recent(study, finished)
+        ):
             rng = np.random.default_rng([self._seed, trial.number])
             if rng.uniform() > max_trust:
                 score = rng.random(self._n_points)

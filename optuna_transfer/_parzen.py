@@ -101,6 +101,33 @@ class ParzenEstimator:
         k = np.exp(logk)
         return np.asarray((k @ values) / k.sum(axis=1))
 
+    def smooth_grid(self, columns: Sequence[np.ndarray], values: np.ndarray) -> np.ndarray:
+        """:meth:`smooth` at every point of the Cartesian grid of ``columns`` (C order).
+
+        Exact, in blocks of points: each dimension's kernel terms are tabulated once per
+        (column value, kernel) and gathered per point. (A factorised product as in
+        :meth:`log_pdf_grid` would underflow: without the prior kernel, a point far from every
+        observation has no term within exp's range.)
+        """
+        tables = [
+            self._dimension_log_pdf(j, np.asarray(c, float))[:, :-1] for j, c in enumerate(columns)
+        ]
+        sizes = [len(c) for c in columns]
+        n_points = math.prod(sizes)
+        log_w = self._log_w[:-1]
+        out = np.empty(n_points)
+        rows = max(1, _BLOCK // max(len(log_w), 1))
+        for start in range(0, n_points, rows):
+            stop = min(start + rows, n_points)
+            index = np.unravel_index(np.arange(start, stop), sizes)
+            logk = np.broadcast_to(log_w, (stop - start, len(log_w))).copy()
+            for table, i in zip(tables, index):
+                logk += table[i]
+            logk -= logk.max(axis=1, keepdims=True)
+            k = np.exp(logk)
+            out[start:stop] = (k @ values) / k.sum(axis=1)
+        return out
+
     def kernel_log_pdf(self, x: np.ndarray) -> np.ndarray:
         """(m, n_kernels) log density of each row of ``x`` under each kernel."""
         x = np.asarray(x, dtype=float).reshape(-1, len(self._n_choices))

