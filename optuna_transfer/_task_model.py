@@ -30,6 +30,8 @@ SOURCE_PRIOR_SHARE = 0.1
 # 10,000-trial source (smaller sources are used whole).
 MAX_GOOD_KERNELS = 100
 MAX_BAD_KERNELS = 400
+# Kernels of the smoothed ranking (predicted quantile), evenly spread by rank.
+MAX_RANKING_KERNELS = 500
 
 
 def default_gamma(n: int) -> int:
@@ -62,8 +64,9 @@ class SourceModel:
         # Quantile of each trial within the source (0 best, 1 worst; PRUNED count as worst),
         # smoothed over the space to predict how the source would rank any configuration.
         ranks = np.minimum(task.ranks, task.n_complete) / max(task.n_complete, 1)
-        self._all = ParzenEstimator(x[informative], n_choices)
-        self._quantiles = ranks[informative]
+        keep = spread(np.flatnonzero(informative), MAX_RANKING_KERNELS)
+        self._all = ParzenEstimator(x[keep], n_choices)
+        self._quantiles = ranks[keep]
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """TPE's log density ratio: high where the source was good and rarely bad."""
