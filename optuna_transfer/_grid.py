@@ -208,6 +208,8 @@ class WarmStartGridSampler(BaseSampler):
         self._coords = {
             n: np.array([encode(d, v) for v in space[n]]) for n, d in self._dists.items()
         }
+        # Coordinates of the modelled columns, in grid order: what every grid-wide model reads.
+        self._columns = [self._coords[n] for n in self._param_names if n in self._coords]
         # Value indices of numeric columns in ascending order: a local step moves to the next
         # smaller or larger value. Other columns are unordered.
         self._value_orders = [
@@ -224,7 +226,7 @@ class WarmStartGridSampler(BaseSampler):
             if self._tasks
             else np.zeros((0, n_points))
         )
-        self._rank_cache: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, float]] = {}
+        self._rank_cache: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, float, bool]] = {}
 
     # -----------------------------------------------------------------------------------------
     # Grid geometry
@@ -253,13 +255,11 @@ class WarmStartGridSampler(BaseSampler):
         seeds), the mean beats either alone at 10 and 25 trials: the ratio alone orders
         neighbouring points poorly (0.062 vs 0.054 mean regret at 10 trials), the ranking alone
         puts a far-from-data point first (0.58 vs 0.15 at the first trial)."""
-        columns = [self._coords[n] for n in self._param_names if n in self._coords]
-        ranking = _percentile(-model.predicted_quantile_grid(columns))
+        ranking = _percentile(-model.predicted_quantile_grid(self._columns))
         return 0.5 * (self._model_percentile(model.below, model.above) + ranking)
 
     def _model_percentile(self, below: ParzenEstimator, above: ParzenEstimator) -> np.ndarray:
-        columns = [self._coords[n] for n in self._param_names if n in self._coords]
-        raw = below.log_pdf_grid(columns) - above.log_pdf_grid(columns)
+        raw = below.log_pdf_grid(self._columns) - above.log_pdf_grid(self._columns)
         return _percentile(raw)
 
     # -----------------------------------------------------------------------------------------
@@ -293,9 +293,10 @@ class WarmStartGridSampler(BaseSampler):
 
     def _ranking_score(
         self, study: Study, finished: list[FrozenTrial]
-    ) -> tuple[np.ndarray, float]:
+    ) -> tuple[np.ndarray, float, bool]:
         """Combined score of every grid point given the target's finished trials (higher
-        first), and the largest source trust."""
+        first), the largest source trust, and whether the incumbent is recent (see
+        ``optuna_transfer._local_search``)."""
         key = (study._study_id, tuple(t.number for t in finished))
         cached = self._rank_cache.get(key)
         if cached is not None:
@@ -303,6 +304,7 @@ class WarmStartGridSampler(BaseSampler):
         n = len(finished)
         total = np.zeros(self._n_points)
         trusts = [trust(0.0, 0)] * len(self._tasks)
+        recent = True
         if n >= 2 and self._dists:
             x = aligned_matrix(finished, self._dists)
             losses = trial_losses(study, finished)
@@ -323,18 +325,14 @@ class WarmStartGridSampler(BaseSampler):
             above = ParzenEstimator(x[~is_good], n_choices, prior_share=_TARGET_PRIOR_SHARE)
             total += n / (n + _TARGET_HALF_WEIGHT) * self._model_percentile(below, above)
             numbers = np.array([t.number for t in finished])
+            recent = incumbent_is_recent(losses, numbers)
             total += self._local_bonus(total, grid_ids, losses[on_grid], numbers[on_grid])
         else:
             total += self._untested_source_score()
         # Only the latest state is worth keeping: a study grows monotonically.
-        result = (total, max(trusts, default=0.0))
+        result = (total, max(trusts, default=0.0), recent)
         self._rank_cache = {key: result}
         return result
-
-    @staticmethod
-    def _incumbent_is_recent(study: Study, finished: list[FrozenTrial]) -> bool:
-        numbers = np.array([t.number for t in finished])
-        return incumbent_is_recent(trial_losses(study, finished), numbers)
 
     def _local_bonus(
         self, total: np.ndarray, grid_ids: np.ndarray, losses: np.ndarray, numbers: np.ndarray
@@ -407,7 +405,7 @@ class WarmStartGridSampler(BaseSampler):
         storage.set_trial_system_attr(trial._trial_id, SEARCH_SPACE_ATTR_KEY, self._search_space)
         trials, claims = self._claims(study)
         finished = self._finished(trials)
-        score, max_trust = self._ranking_score(study, finished)
+        score, max_trust, recent = self._ranking_score(study, finished)
         # Once the target has judged the sources (2 trials) but still knows little, and no
         # source has earned trust (a misleading one loses it within those first trials), walk
         # the grid in random order, as GridSampler does: ranking by a target model fitted only
@@ -417,9 +415,7 @@ class WarmStartGridSampler(BaseSampler):
         # trials) and no source is trusted: the target's own model then keeps proposing the
         # region it is stuck in (measured: 50 trials on a flat region of the grid-misleading
         # suite's naval table), while the random order leaves it.
-        if 2 <= len(finished) < _N_STARTUP_TRIALS or (
-            finished and not self._incumbent_is_recent(study, finished)
-        ):
+        if 2 <= len(finished) < _N_STARTUP_TRIALS or not recent:
             rng = np.random.default_rng([self._seed, trial.number])
             if rng.uniform() > max_trust:
                 score = rng.random(self._n_points)
@@ -590,7 +586,7 @@ class WarmStartGridSampler(BaseSampler):
         if study is None:
             score = self._untested_source_score()
         else:
-            score, _ = self._ranking_score(study, finished)
+            score = self._ranking_score(study, finished)[0]
         order = np.lexsort((self._tie_key, -score))
         return [dict(zip(self._param_names, self._values_of(int(i)))) for i in order]
 

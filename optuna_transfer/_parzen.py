@@ -96,10 +96,7 @@ class ParzenEstimator:
         Uses the observation kernels only (not the uniform prior kernel), so the prediction at
         ``x`` is a locally weighted average of what was observed nearest to it.
         """
-        logk = self.kernel_log_pdf(x)[:, :-1] + self._log_w[None, :-1]
-        logk -= logk.max(axis=1, keepdims=True)
-        k = np.exp(logk)
-        return np.asarray((k @ values) / k.sum(axis=1))
+        return _kernel_average(self.kernel_log_pdf(x)[:, :-1] + self._log_w[None, :-1], values)
 
     def smooth_grid(self, columns: Sequence[np.ndarray], values: np.ndarray) -> np.ndarray:
         """:meth:`smooth` at every point of the Cartesian grid of ``columns`` (C order).
@@ -123,9 +120,7 @@ class ParzenEstimator:
             logk = np.broadcast_to(log_w, (stop - start, len(log_w))).copy()
             for table, i in zip(tables, index):
                 logk += table[i]
-            logk -= logk.max(axis=1, keepdims=True)
-            k = np.exp(logk)
-            out[start:stop] = (k @ values) / k.sum(axis=1)
+            out[start:stop] = _kernel_average(logk, values)
         return out
 
     def kernel_log_pdf(self, x: np.ndarray) -> np.ndarray:
@@ -209,6 +204,13 @@ class ParzenEstimator:
                 draw = mu0 + sigma * ndtri(np.clip(lo + u * (hi - lo), 1e-15, 1 - 1e-15))
                 out[:, j] = np.where(missing, rng.uniform(size=size), np.clip(draw, 0.0, 1.0))
         return out
+
+
+def _kernel_average(logk: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per row of kernel log-weights ``logk`` (m, n), the weighted mean of ``values`` (n,),
+    scaled by each row's maximum so the nearest kernel never underflows."""
+    k = np.exp(logk - logk.max(axis=1, keepdims=True))
+    return np.asarray((k @ values) / k.sum(axis=1))
 
 
 def _cartesian_sum(tables: list[np.ndarray], base: np.ndarray) -> np.ndarray:

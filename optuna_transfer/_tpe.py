@@ -517,15 +517,14 @@ class TransferTPESampler(BaseSampler):
         else:
             # Workers that collided once would otherwise collide again on the runner-up.
             top = np.argsort(-acq, kind="stable")[: attempt + 1]
-            top = top[np.isfinite(acq[top])] if np.isfinite(acq[top]).any() else top
-            best = cand[int(rng.choice(top))]
+            fresh = top[np.isfinite(acq[top])]
+            best = cand[int(rng.choice(fresh if len(fresh) else top))]
         params = {name: decode(dist, float(u)) for (name, dist), u in zip(space.items(), best)}
         if start is not None:
             # A local step keeps the other parameters exactly as the start trial had them
             # (decoding its unit coordinates could differ in the last bits).
-            start_params = _params_with_running(
-                next(t for t in trials if t.number == numbers[start])
-            )
+            # The start is a finished trial (finite loss), so its params are all recorded.
+            start_params = next(t for t in trials if t.number == numbers[start]).params
             for j, name in enumerate(space):
                 if best[j] == x[start, j] and name in start_params:
                     params[name] = start_params[name]
