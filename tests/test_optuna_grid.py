@@ -36,8 +36,10 @@ def test_optuna_grid_tests_with_warm_start_grid(tmp_path: Path) -> None:
             passed.append(name)
     assert not failed, f"{len(failed)} failed:\n{proc.stdout[-6000:]}"
     assert not skipped, skipped
-    # Every upstream test function ran (none parametrized in 5.0.0) and passed.
-    assert sorted(passed) == sorted(upstream)
+    # Every upstream test function ran and passed: a parametrized one (optuna 5.1 parametrizes
+    # test_enqueued_trial) reports one case per parameter set, ``name[ids]``.
+    passed_functions = {name.split("[", 1)[0] for name in passed}
+    assert passed_functions == set(upstream), sorted(set(upstream) ^ passed_functions)
 
 
 def test_grid_patch_replaces_every_grid_sampler(tmp_path: Path) -> None:
