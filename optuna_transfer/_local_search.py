@@ -4,7 +4,8 @@ TPE alone refines slowly early on: with few trials its good density is a broad k
 the incumbent, so most candidates land far from it. Both samplers therefore take *local steps*
 while they pay off: configurations that differ from one of the target's best trials in one
 parameter, ranked by the same vote as every other candidate (the target's model plus its
-trusted sources). Once the incumbent has not improved for :data:`LOCAL_PATIENCE` finished
+trusted sources). Numeric moves follow a compass search (Kolda, Lewis and Torczon, SIAM Review
+45(3), 2003), one parameter at a time: a coarse step first, halved once both directions failed. Once the incumbent has not improved for :data:`LOCAL_PATIENCE` finished
 trials (a plateau, or a local optimum), the samplers go back to their global ranking until a
 trial improves on it, so a local optimum costs a bounded number of trials.
 """
@@ -31,8 +32,14 @@ from optuna_transfer._sources import snap
 LOCAL_PATIENCE = 8
 # Local steps start from the best of the target's top trials that still has unseen neighbours.
 LOCAL_STARTS = 3
-# Numeric moves, as fractions of the range in the sampler's scale (log scale for log params).
-_STEPS = (-0.25, -0.1, 0.1, 0.25)
+# A numeric move's first step, as a fraction of the range in the sampler's scale (log scale for
+# log params), and how many times it may halve. Against fixed moves of 0.1 and 0.25 of the range,
+# measured with TransferTPE on the hpolib suite (seeds 0-39): %-better 0.81 vs 0.84 at 10 trials
+# and 0.17 vs 0.20 at 25; short moves first spend trials on changes too small to matter (on a
+# table, that decode to the same configuration). The cost is on smooth objectives whose optimum
+# is close to the sources' (benchmarks/synthetic.py): mean regret 0.035 vs 0.026 at 50 trials.
+FIRST_STEP = 0.25
+N_STEP_LEVELS = 4
 
 
 def incumbent_is_recent(losses: np.ndarray, numbers: np.ndarray) -> bool:
@@ -45,14 +52,21 @@ def incumbent_is_recent(losses: np.ndarray, numbers: np.ndarray) -> bool:
     return int(np.sum(numbers[finished] > incumbent)) < LOCAL_PATIENCE
 
 
-def neighbours(u: np.ndarray, space: dict[str, BaseDistribution]) -> np.ndarray:
-    """Rows that differ from the unit-coordinate row ``u`` in one parameter of ``space``.
+def neighbours(
+    u: np.ndarray, space: dict[str, BaseDistribution], evaluated: np.ndarray
+) -> np.ndarray:
+    """Rows that differ from the unit-coordinate row ``u`` in one parameter of ``space`` and
+    are not rows of ``evaluated``.
 
-    A categorical takes each of its other choices; a number moves down and up by 0.1 and 0.25
-    of its range, and a discrete number by at least one grid step (a shorter move would decode
-    to the same value). NaN coordinates (a parameter the trial did not have) stay as they are.
+    A categorical takes each of its other choices. A number moves down and up by a step that
+    starts at :data:`FIRST_STEP` of its range and halves, for that parameter alone, once both
+    moves at the current step have been evaluated (up to :data:`N_STEP_LEVELS` steps): a compass
+    search, one parameter at a time. A discrete number moves by at least one grid step (a
+    shorter move would decode to the same value). NaN coordinates (a parameter the trial did not
+    have) stay as they are. Numeric rows hold the coordinate of the value they decode to, so
+    they compare equal to an evaluated trial with that value.
     """
-    rows = []
+    rows: list[np.ndarray] = []
     for j, dist in enumerate(space.values()):
         if np.isnan(u[j]):
             continue
@@ -60,26 +74,47 @@ def neighbours(u: np.ndarray, space: dict[str, BaseDistribution]) -> np.ndarray:
             coords = [float(c) for c in range(len(dist.choices)) if c != int(round(u[j]))]
         else:
             assert isinstance(dist, (FloatDistribution, IntDistribution))
-            coords = _numeric_moves(dist, float(u[j]))
-        for c in coords:
-            row = u.copy()
-            row[j] = c
-            rows.append(row)
-    return np.array(rows).reshape(-1, len(u))
+            coords = []
+            for level in range(N_STEP_LEVELS):
+                step = FIRST_STEP / 2**level
+                moved = _moved_rows(u, j, _numeric_moves(dist, float(u[j]), step))
+                fresh = [float(r[j]) for r in moved[~is_seen(moved, evaluated)]]
+                if fresh:
+                    coords = fresh
+                    break
+        rows.extend(_moved_rows(u, j, coords))
+    out = np.array(rows).reshape(-1, len(u))
+    return out[~is_seen(out, evaluated)]
 
 
-def _numeric_moves(dist: FloatDistribution | IntDistribution, u: float) -> list[float]:
+def is_seen(rows: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Whether each row of ``rows`` equals a row of ``seen``; NaN (a parameter the trial did not
+    have) equals NaN."""
+    if len(seen) == 0 or len(rows) == 0:
+        return np.zeros(len(rows), dtype=bool)
+    a, b = rows[:, None, :], seen[None, :, :]
+    close = (np.abs(a - b) <= 1e-9) | (np.isnan(a) & np.isnan(b))
+    return np.asarray(np.all(close, axis=2).any(axis=1))
+
+
+def _moved_rows(u: np.ndarray, j: int, coords: Sequence[float]) -> np.ndarray:
+    rows = np.repeat(u[None, :], len(coords), axis=0)
+    rows[:, j] = coords
+    return rows
+
+
+def _numeric_moves(
+    dist: FloatDistribution | IntDistribution, u: float, step: float
+) -> list[float]:
     current = decode(dist, u)
     grid_step = 1 if isinstance(dist, IntDistribution) else dist.step
     out = []
-    for step in _STEPS:
-        w = float(np.clip(u + step, 0.0, 1.0))
-        value = decode(dist, w)
+    for signed in (-step, step):
+        value = decode(dist, float(np.clip(u + signed, 0.0, 1.0)))
         if value == current and grid_step is not None:
-            value = snap(dist, current + np.sign(step) * grid_step)
-            w = encode(dist, value)
+            value = snap(dist, current + np.sign(signed) * grid_step)
         if value != current:
-            out.append(w)
+            out.append(encode(dist, value))
     return out
 
 

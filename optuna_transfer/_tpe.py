@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 from scipy.stats import rankdata
 
 from optuna_transfer._local_search import incumbent_is_recent
+from optuna_transfer._local_search import is_seen
 from optuna_transfer._local_search import LOCAL_STARTS
 from optuna_transfer._local_search import neighbours
 from optuna_transfer._optuna_compat import StudyWithoutTrials
@@ -132,9 +133,9 @@ class TransferTPESampler(BaseSampler):
         n_startup_trials:
             As in TPESampler, but only as a fallback: while the target has fewer finished
             trials than this (zero-shot trials not counted), each trial is sampled at random
-            with probability 1 - (largest source trust), so with sources the target
-            contradicts the search starts like cold TPE. With trusted sources there is no
-            random phase.
+            with probability (1 - largest source trust)², so with sources the target
+            contradicts the search starts like cold TPE. With trusted sources there is almost
+            no random phase (trust 0.8: 4% of those trials).
         max_source_trials:
             Usable trials kept per source; larger sources are subsampled (their best trials are
             always kept) with a logged warning, bounding memory and time per trial.
@@ -509,7 +510,7 @@ class TransferTPESampler(BaseSampler):
         acq += 1e-9 * rng.uniform(size=len(cand))
         # Re-evaluating a configuration the target already has (or is running) teaches nothing
         # new; in discrete spaces TPE would otherwise keep proposing its incumbent.
-        seen = _is_seen(cand, x)
+        seen = is_seen(cand, x)
         if not seen.all():
             acq[seen] = -np.inf
         if attempt == 0:
@@ -557,9 +558,9 @@ class TransferTPESampler(BaseSampler):
         """Per-source weights for this trial, and whether it explores at random instead.
 
         The trial after the zero-shot portfolio is always a random probe. While the target
-        has fewer than ``n_startup_trials`` finished trials, a trial is
-        sampled at random with probability 1 - (largest source trust): with sources the target
-        contradicts, the search starts like cold TPE rather than refining a bad region.
+        has fewer than ``n_startup_trials`` finished trials, a trial is sampled at random with
+        probability (1 - largest source trust)²: with sources the target contradicts, the
+        search starts like cold TPE rather than refining a bad region.
         """
         key = (study._study_id, trial.number)
         cached = self._weights_cache.get(key)
@@ -594,9 +595,11 @@ class TransferTPESampler(BaseSampler):
         )
         # Zero-shot trials do not count towards the start-up phase: they explore nothing.
         n_explored = sum(not _is_zero_shot_trial(t) for t in finished)
+        # Squared, so a well-trusted source leaves few random trials (trust 0.8: 4%, not 20%)
+        # while a refuted one (trust near 0) still leaves the start to random search.
+        distrust = 1.0 - max(trusts.values(), default=0.0)
         explore = is_probe or bool(
-            n_explored < self._n_startup_trials
-            and self._random.uniform() > max(trusts.values(), default=0.0)
+            n_explored < self._n_startup_trials and self._random.uniform() < distrust**2
         )
         if len(self._weights_cache) > 64:
             self._weights_cache.clear()  # one entry per trial in flight is all that is needed
@@ -679,14 +682,6 @@ def _rank01(values: np.ndarray) -> np.ndarray:
     return np.asarray((rankdata(values) - 1.0) / (len(values) - 1.0))
 
 
-def _is_seen(cand: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """Whether each candidate row equals a row of ``seen`` (NaN-free rows only)."""
-    if len(seen) == 0:
-        return np.zeros(len(cand), dtype=bool)
-    close = np.abs(cand[:, None, :] - seen[None, :, :]) <= 1e-9
-    return np.asarray(np.all(close, axis=2).any(axis=1))
-
-
 def _local_step_candidates(
     x: np.ndarray, losses: np.ndarray, order: np.ndarray, space: dict[str, BaseDistribution]
 ) -> tuple[np.ndarray | None, int | None]:
@@ -695,10 +690,9 @@ def _local_step_candidates(
     for i in order[:LOCAL_STARTS]:
         if not np.isfinite(losses[i]):
             break
-        moves = _canonical(neighbours(x[i], space), space)
-        fresh = ~_is_seen(moves, x)
-        if fresh.any():
-            return moves[fresh], int(i)
+        moves = neighbours(x[i], space, x)
+        if len(moves):
+            return moves, int(i)
     return None, None
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 
 from benchmarks import cold_vs_warm  # noqa: E402
@@ -118,3 +119,18 @@ def test_command_line_redacts_storage_password(argv: list[str]) -> None:
     line = cold_vs_warm.command_line(argv)
     assert "s3cret" not in line
     assert "bob:***@db/hpo" in line
+
+
+def test_synthetic_family_targets_are_regrets_and_misleading_sources_negate() -> None:
+    from benchmarks import synthetic
+
+    related, target = synthetic.make_task(3, "related")
+    misleading, target_again = synthetic.make_task(3, "misleading")
+    params = {f"x{i}": 0.5 for i in range(synthetic.N_DIMS)} | {"lr": 1e-3, "opt": "b"}
+    trial = optuna.trial.FixedTrial(params)
+    assert target(trial) == target_again(trial) >= 0.0  # the target does not depend on kind
+    for s_related, s_misleading in zip(related, misleading):
+        assert s_misleading(trial) == -s_related(trial) != 0.0
+    kind, method, curve = synthetic.run((3, "related", "transfer-tpe", 8))
+    assert (kind, method, len(curve)) == ("related", "transfer-tpe", 8)
+    assert all(a >= b >= 0.0 for a, b in zip(curve, curve[1:]))

@@ -36,21 +36,50 @@ def _decoded(rows: np.ndarray) -> list[dict[str, object]]:
     return [{n: decode(d, float(u)) for (n, d), u in zip(SPACE.items(), r)} for r in rows]
 
 
-def test_neighbours_move_exactly_one_parameter_by_its_kind() -> None:
-    config = {"act": "relu", "lin": 0.5, "drop": 0.3, "units": 64}
-    u = np.array([encode(SPACE[n], config[n]) if n in config else np.nan for n in SPACE])
-    rows = neighbours(u, SPACE)
+def _moves(u: np.ndarray, evaluated: np.ndarray) -> dict[str, set[object]]:
+    rows = neighbours(u, SPACE, evaluated)
     moved: dict[str, set[object]] = {n: set() for n in SPACE}
     for row, params in zip(rows, _decoded(rows)):
         same = (row == u) | (np.isnan(row) & np.isnan(u))
         changed = [n for n, s in zip(SPACE, same) if not s]
         assert len(changed) == 1, changed
         moved[changed[0]].add(params[changed[0]])
+    return moved
+
+
+def _row(config: dict[str, object]) -> np.ndarray:
+    return np.array([encode(SPACE[n], config[n]) if n in config else np.nan for n in SPACE])
+
+
+def test_neighbours_move_exactly_one_parameter_by_its_kind() -> None:
+    config = {"act": "relu", "lin": 0.5, "drop": 0.3, "units": 64}
+    u = _row(config)
+    moved = _moves(u, u[None, :])
     assert moved["act"] == {"tanh", "gelu"}  # every other choice
-    assert moved["lin"] == {0.25, 0.4, 0.6, 0.75}  # 0.1 and 0.25 of the range, both ways
+    assert moved["lin"] == {0.25, 0.75}  # a quarter of the range, both ways
     assert moved["drop"] == {0.0, 0.6}  # a short move would decode to 0.3: one grid step
-    assert min(moved["units"]) < 64 < max(moved["units"])
+    # units is log-scaled over 16..512 (a factor 32): a quarter of that range is a factor 2.38.
+    down, up = sorted(moved["units"])  # type: ignore[type-var]
+    assert abs(down - 64 / 32**0.25) <= 1 and abs(up - 64 * 32**0.25) <= 1
     assert moved["absent"] == set()  # the trial did not have it: left alone (NaN)
+
+
+def test_neighbours_halve_a_parameters_step_once_both_moves_are_evaluated() -> None:
+    config = {"act": "relu", "lin": 0.5, "drop": 0.3, "units": 64}
+    u = _row(config)
+    evaluated = [u] + [_row({**config, "lin": v}) for v in (0.25, 0.75)]
+    moved = _moves(u, np.array(evaluated))
+    assert moved["lin"] == {0.375, 0.625}
+    assert moved["units"] == _moves(u, u[None, :])["units"]  # the others keep their step
+    # One evaluated side is not enough to halve: only the other side is left at that step.
+    moved = _moves(u, np.array([u, _row({**config, "lin": 0.25})]))
+    assert moved["lin"] == {0.75}
+    # Discrete steps cannot shrink below one grid step: once both are evaluated, no move.
+    evaluated = [u] + [_row({**config, "drop": v}) for v in (0.0, 0.6)]
+    assert _moves(u, np.array(evaluated))["drop"] == set()
+    # An evaluated categorical choice is not proposed again.
+    moved = _moves(u, np.array([u, _row({**config, "act": "tanh"})]))
+    assert moved["act"] == {"gelu"}
 
 
 def test_incumbent_is_recent_counts_finished_trials_since_the_best() -> None:
