@@ -4,10 +4,12 @@ TPE alone refines slowly early on: with few trials its good density is a broad k
 the incumbent, so most candidates land far from it. Both samplers therefore take *local steps*
 while they pay off: configurations that differ from one of the target's best trials in one
 parameter, ranked by the same vote as every other candidate (the target's model plus its
-trusted sources). Numeric moves follow a compass search (Kolda, Lewis and Torczon, SIAM Review
-45(3), 2003), one parameter at a time: a coarse step first, halved once both directions failed. Once the incumbent has not improved for :data:`LOCAL_PATIENCE` finished
-trials (a plateau, or a local optimum), the samplers go back to their global ranking until a
-trial improves on it, so a local optimum costs a bounded number of trials.
+trusted sources). TransferTPE's numeric moves follow a compass search (Kolda, Lewis and
+Torczon, SIAM Review 45(3), 2003), one parameter at a time: a coarse step first, halved once
+both directions have been tried; the grid sampler moves to the next grid value. Once the
+incumbent has not improved for :data:`LOCAL_PATIENCE` finished trials (a plateau, or a local
+optimum), the samplers go back to their global ranking until a trial improves on it, so a local
+optimum costs a bounded number of trials.
 """
 
 from __future__ import annotations
