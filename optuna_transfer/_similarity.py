@@ -68,6 +68,28 @@ def trust(agreement: float, n: int) -> float:
     return float(ndtr((shrunk - MIN_AGREEMENT) / stderr))
 
 
+def vote(target_score: np.ndarray, source_scores: list[tuple[float, np.ndarray]]) -> np.ndarray:
+    """The weighted vote both samplers rank candidates by (higher is better).
+
+    The target votes with weight 1 with the rank of ``target_score`` (its TPE density ratio),
+    each source with its weight and the rank of its score (its smoothed ranking). Ranks scaled
+    to [0, 1], not raw scores, keep every vote bounded, so a nearly distrusted source cannot
+    outvote the target whatever its scale.
+    """
+    total = _rank01(target_score)
+    for weight, score in source_scores:
+        if weight > 0:
+            total = total + weight * _rank01(score)
+    return total
+
+
+def _rank01(values: np.ndarray) -> np.ndarray:
+    """Ranks of ``values`` scaled to [0, 1] (ties share their mean rank)."""
+    if len(values) < 2:
+        return np.zeros(len(values))
+    return np.asarray((rankdata(values) - 1.0) / (len(values) - 1.0))
+
+
 def vote_weight(trust_value: float) -> float:
     """A source's weight in a decision: its trust once that exceeds a coin flip's, else 0.
 
