@@ -29,17 +29,49 @@ def _quadratic_source(centre: float, n: int = 40, seed: int = 0) -> optuna.Study
     return study
 
 
-def test_source_best_point_comes_first_from_grid_evaluations() -> None:
+def _grid_source(best: float) -> optuna.Study:
+    # A source that evaluated every grid point of GRID_X; best at ``best``.
     source = optuna.create_study()
     for x in GRID_X:
         source.enqueue_trial({"x": x})
-    source.optimize(lambda t: abs(t.suggest_float("x", -10, 10) - 4.0), n_trials=len(GRID_X))
-    study = optuna.create_study(sampler=WarmStartGridSampler(source, {"x": GRID_X}))
-    study.optimize(lambda t: abs(t.suggest_float("x", -10, 10) - 4.0), n_trials=3)
-    # Evaluated points rank by the source's own ranking.
-    assert [t.params["x"] for t in study.trials] == [4.0, 3.0, 5.0] or [
-        t.params["x"] for t in study.trials
-    ] == [4.0, 5.0, 3.0]
+    source.optimize(lambda t: abs(t.suggest_float("x", -10, 10) - best), n_trials=len(GRID_X))
+    return source
+
+
+def _xs_of(sampler: WarmStartGridSampler, n_trials: int, best: float = 4.0) -> list[float]:
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: abs(t.suggest_float("x", -10, 10) - best), n_trials=n_trials)
+    return [t.params["x"] for t in study.trials]
+
+
+def test_source_best_point_comes_first_from_grid_evaluations() -> None:
+    # One source: the portfolio is its best two points (4, then 3 or 5: a tie), then the
+    # probe, then local steps around 4 visit both neighbours.
+    xs = _xs_of(WarmStartGridSampler(_grid_source(4.0), {"x": GRID_X}), 6)
+    assert xs[0] == 4.0 and xs[1] in (3.0, 5.0)
+    assert {3.0, 5.0} <= set(xs), xs
+
+
+def test_zero_shot_portfolio_takes_each_sources_best_in_turn() -> None:
+    sources = [_grid_source(4.0), _grid_source(-6.0)]
+    assert _xs_of(WarmStartGridSampler(sources, {"x": GRID_X}), 2) == [4.0, -6.0]
+    xs = _xs_of(WarmStartGridSampler(sources, {"x": GRID_X}, n_zero_shot=3), 3)
+    assert xs[:2] == [4.0, -6.0] and xs[2] in (3.0, 5.0), xs
+    # Without a portfolio the ranking alone decides: both sources score 4 and -6 alike, so the
+    # first point is one of them, and there is no probe.
+    xs = _xs_of(WarmStartGridSampler(sources, {"x": GRID_X}, n_zero_shot=0), 1)
+    assert xs[0] in (4.0, -6.0)
+    with pytest.raises(ValueError, match="n_zero_shot"):
+        WarmStartGridSampler(sources, {"x": GRID_X}, n_zero_shot=-1)
+
+
+def test_the_trial_after_the_portfolio_is_a_random_probe() -> None:
+    # The ranking would put a neighbour of 4 (3 or 5) third, every seed; the probe does not.
+    source = _grid_source(4.0)
+    third = {_xs_of(WarmStartGridSampler(source, {"x": GRID_X}, seed=s), 3)[2] for s in range(8)}
+    assert len(third - {3.0, 5.0}) >= 3, third
+    ranked = [p["x"] for p in WarmStartGridSampler(source, {"x": GRID_X}).ranked_grid()]
+    assert ranked[:3] in ([4.0, 3.0, 5.0], [4.0, 5.0, 3.0])
 
 
 def test_continuous_source_informs_the_grid() -> None:
