@@ -38,13 +38,13 @@ KINDS = ("related", "misleading")
 METHODS = ("tpe", "tpe+enqueue", "transfer-tpe")
 BUDGETS = (5, 10, 25, 50, 100)
 
-Objective = Callable[[optuna.Trial], float]
+Objective = Callable[[optuna.trial.BaseTrial], float]
 
 
 def _bowl(centre: np.ndarray, lr_opt: float, penalty: np.ndarray, factor: float) -> Objective:
     weights = np.arange(1, N_DIMS + 1)
 
-    def objective(trial: optuna.Trial) -> float:
+    def objective(trial: optuna.trial.BaseTrial) -> float:
         x = np.array([trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(N_DIMS)])
         lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
         opt = trial.suggest_categorical("opt", CHOICES)

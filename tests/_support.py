@@ -10,9 +10,11 @@ from collections.abc import Callable
 from collections.abc import Sequence
 import logging
 from typing import Any
+from typing import Literal
 
 import optuna
 from optuna.samplers import BaseSampler
+from optuna.study import StudyDirection
 from optuna.trial import Trial
 
 from optuna_transfer import TransferTPESampler
@@ -75,7 +77,7 @@ def finished_study(
     objective: Callable[[Trial], Any],
     n_trials: int,
     *,
-    directions: Sequence[str] = ("minimize",),
+    directions: Sequence[Literal["minimize", "maximize"] | StudyDirection] = ("minimize",),
     seed: int = 0,
     storage: Any = None,
     study_name: str | None = None,

@@ -20,6 +20,8 @@ from typing import Any
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import BaseTrial
 from optuna.trial import Trial
 from optuna.trial import TrialState
 
@@ -34,7 +36,7 @@ GRID: dict[str, list[Any]] = {"x": [-4.0, -1.0, 1.0, 2.0, 4.0], "k": [1, 4], "c"
 N_GRID_POINTS = 20
 
 
-def objective(trial: Trial) -> float:
+def objective(trial: BaseTrial) -> float:
     x = trial.suggest_float("x", -5, 5)
     k = trial.suggest_int("k", 1, 8)
     c = trial.suggest_categorical("c", ["a", "b"])
@@ -43,7 +45,7 @@ def objective(trial: Trial) -> float:
 
 def open_storage(spec: str, heartbeat: bool = False) -> optuna.storages.BaseStorage:
     if spec.startswith("journal:"):
-        backend = optuna.storages.journal.JournalFileBackend(spec[len("journal:") :])
+        backend = JournalFileBackend(spec[len("journal:") :])
         return optuna.storages.JournalStorage(backend)
     kwargs: dict[str, Any] = {}
     if spec.startswith("sqlite"):

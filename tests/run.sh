@@ -13,5 +13,5 @@ fi
 # Best effort: without root the PostgreSQL tests skip with a visible reason.
 bash tests/postgres.sh || echo "tests/run.sh: PostgreSQL could not be installed; its tests will skip"
 .venv/bin/python -m ruff check optuna_transfer tests benchmarks examples
-.venv/bin/python -m mypy optuna_transfer
+.venv/bin/python -m mypy optuna_transfer tests benchmarks examples
 .venv/bin/python -m pytest -q "$@"

@@ -9,6 +9,7 @@ import pickle
 import stat
 from typing import Any
 import urllib.error
+import weakref
 
 import optuna
 from optuna.distributions import CategoricalDistribution
@@ -39,7 +40,7 @@ from optuna_transfer.objectives._device import resolve_device  # noqa: E402
 
 
 # The cheapest settings that still train every layer: 16 px, 8 steps of 16 images.
-CHEAP = {
+CHEAP: dict[str, Any] = {
     "batch_size": 16, "optimizer": "adam", "lr": 1e-3, "frozen_stages": 0, "weight_decay": 1e-6,
     "momentum": 0.9, "label_smoothing": 0.0, "warmup_fraction": 0.0, "augment_strength": 0.5,
 }
@@ -133,10 +134,11 @@ def test_oom_fails_trial_and_study_continues(
     data_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_epoch = FastTrainer.train_epoch
-    collected = []
+    collected: list[int] = []
+    seed_of: weakref.WeakKeyDictionary[FastTrainer, int] = weakref.WeakKeyDictionary()
 
     def oom_on_first_trial(self: FastTrainer, epoch: int, max_steps: int | None = None) -> float:
-        if self.seed_for_test == 0:
+        if seed_of[self] == 0:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real_epoch(self, epoch, max_steps)
 
@@ -144,11 +146,15 @@ def test_oom_fails_trial_and_study_continues(
 
     def init(self: FastTrainer, *args: Any, **kwargs: Any) -> None:
         real_init(self, *args, **kwargs)
-        self.seed_for_test = args[-1] if len(args) == 6 else kwargs["seed"]
+        seed_of[self] = args[-1] if len(args) == 6 else kwargs["seed"]
+
+    def collect() -> int:
+        collected.append(1)
+        return 0
 
     monkeypatch.setattr(FastTrainer, "__init__", init)
     monkeypatch.setattr(FastTrainer, "train_epoch", oom_on_first_trial)
-    monkeypatch.setattr(_cifar_objective.gc, "collect", lambda: collected.append(1) or 0)
+    monkeypatch.setattr(_cifar_objective.gc, "collect", collect)
     study = _study()
     study.optimize(_objective(data_root), n_trials=2)  # no catch= needed
     first, second = study.trials
@@ -321,13 +327,14 @@ def test_pretrain_then_fine_tune_from_checkpoint(data_root: Path, tmp_path: Path
     assert saved["state_dict"]["fc.weight"].shape == (100, 512)
 
     ten = build_resnet18(10, ckpt)  # backbone loaded, head re-initialised for 10 classes
-    assert torch.equal(ten.conv1.weight, saved["state_dict"]["conv1.weight"])
+    # get_parameter/get_buffer: build_resnet18 returns nn.Module, whose attributes are untyped.
+    assert torch.equal(ten.get_parameter("conv1.weight"), saved["state_dict"]["conv1.weight"])
     assert torch.equal(
-        ten.layer4[1].bn2.running_var, saved["state_dict"]["layer4.1.bn2.running_var"]
+        ten.get_buffer("layer4.1.bn2.running_var"), saved["state_dict"]["layer4.1.bn2.running_var"]
     )
-    assert ten.fc.weight.shape == (10, 512)
+    assert ten.get_parameter("fc.weight").shape == (10, 512)
     hundred = build_resnet18(100, str(ckpt))  # same class count: the head is kept too
-    assert torch.equal(hundred.fc.weight, saved["state_dict"]["fc.weight"])
+    assert torch.equal(hundred.get_parameter("fc.weight"), saved["state_dict"]["fc.weight"])
 
     study = _study()
     study.optimize(_objective(data_root, weights=ckpt), n_trials=1)

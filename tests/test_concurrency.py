@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import cast
 
 import _pg
 import _support
@@ -98,7 +99,7 @@ def _check_stored(study: optuna.Study, reported: dict[int, float]) -> None:
     assert completes == set(reported)
 
 
-def _storage_kinds() -> list[pytest.param]:
+def _storage_kinds() -> list[pytest.ParameterSet]:
     return [
         pytest.param("journal", id="journal"),
         pytest.param("sqlite", id="sqlite"),
@@ -142,6 +143,7 @@ def test_threads_n_jobs(name: str, kind: str, tmp_path: Path) -> None:
 
     def record(_: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
         if t.state == TrialState.COMPLETE:
+            assert t.value is not None  # a complete single-objective trial has a value
             reported[t.number] = t.value  # dict assignment is atomic under the GIL
 
     study.optimize(_workers.objective, n_trials=20, n_jobs=4, callbacks=[record], catch=())
@@ -262,6 +264,7 @@ def test_grid_threads_n_jobs(name: str, kind: str, tmp_path: Path) -> None:
 
     def record(_: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
         if t.state == TrialState.COMPLETE:
+            assert t.value is not None  # a complete single-objective trial has a value
             reported[t.number] = t.value  # dict assignment is atomic under the GIL
 
     study.optimize(
@@ -273,7 +276,7 @@ def test_grid_threads_n_jobs(name: str, kind: str, tmp_path: Path) -> None:
     trials = study.get_trials(deepcopy=False)
     assert not [t.number for t in trials if REPEAT_ATTR_KEY in t.system_attrs]
     assert _grid_ids(trials) == list(range(_workers.N_GRID_POINTS))
-    assert sampler.is_exhausted(study)
+    assert cast(WarmStartGridSampler, sampler).is_exhausted(study)
 
 
 @pytest.mark.parametrize("name", _support.GRID_SAMPLER_NAMES)

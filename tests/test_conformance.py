@@ -77,6 +77,7 @@ def test_zero_shot_trials_evaluate_clipped_source_bests(name: str) -> None:
     study = optuna.create_study(sampler=_support.SAMPLERS[name](source, seed=0))
     study.optimize(lambda t: t.suggest_float("x", -1, 1), n_trials=3)
     best_x = sorted(
-        (t for t in source.trials if t.value is not None), key=lambda t: t.value
+        (t for t in source.trials if t.value is not None),
+        key=lambda t: float("inf") if t.value is None else t.value,
     )[0].params["x"]
     assert study.trials[0].params["x"] == pytest.approx(min(max(best_x, -1.0), 1.0))

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Sequence
 import logging
 import math
 from pathlib import Path
 from typing import Any
+from typing import cast
 
 import _support
 import optuna
@@ -73,7 +75,7 @@ def _uninformed() -> optuna.Study:
 
 
 def _run(
-    sampler: BaseSampler, objective: Callable[[Trial], float], **kwargs: Any
+    sampler: BaseSampler, objective: Callable[[Trial], float | Sequence[float]], **kwargs: Any
 ) -> optuna.Study:
     study = optuna.create_study(sampler=sampler, **kwargs)
     study.optimize(objective)  # n_trials=None: the grid sampler stops the study when exhausted
@@ -243,7 +245,8 @@ def test_type_changed_float_source_string_grid(name: str) -> None:
     space = {"x": ["lo", "mid", "high"]}
     sampler = _make(name, source, space)
     study = _run(sampler, lambda t: len(t.suggest_categorical("x", space["x"])))
-    expected = [p["x"] for p in _make(name, _uninformed(), space).ranked_grid()]
+    uninformed = cast(WarmStartGridSampler, _make(name, _uninformed(), space))
+    expected = [p["x"] for p in uninformed.ranked_grid()]
     assert _xs(study) == expected
     _exactly_once(study, 3)
 
@@ -293,7 +296,8 @@ def test_categorical_choices_renamed(name: str) -> None:
 
     # A renamed choice is missing for the source (case matters): no error, seeded order.
     study = _run(_make(name, source, space), objective)
-    expected = [p["opt"] for p in _make(name, _uninformed(), space).ranked_grid()]
+    uninformed = cast(WarmStartGridSampler, _make(name, _uninformed(), space))
+    expected = [p["opt"] for p in uninformed.ranked_grid()]
     assert _xs(study, "opt") == expected
     _exactly_once(study, 3)
 

@@ -57,7 +57,7 @@ def test_study_optimize_with_single_search_space() -> None:
         else:
             return b * e
 
-    search_space = {
+    search_space: dict[str, Sequence[Any] | np.ndarray] = {
         "b": np.arange(-0.1, 0.1, 0.05),
         "c": ("x", "y", None, 1, 2.0),
         "d": [-5.0, 5.0],
@@ -67,7 +67,9 @@ def test_study_optimize_with_single_search_space() -> None:
     study = optuna.create_study(sampler=Grid(search_space))
     study.optimize(objective)
 
-    def sorted_values(d: Mapping[str, Sequence[Any]]) -> ValuesView[Sequence[Any]]:
+    def sorted_values(
+        d: Mapping[str, Sequence[Any] | np.ndarray],
+    ) -> ValuesView[Sequence[Any] | np.ndarray]:
         return dict(sorted(d.items())).values()
 
     all_grids = itertools.product(*sorted_values(search_space))

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial
 import pytest
 
@@ -228,7 +229,7 @@ def test_claim_race_second_writer_gives_way() -> None:
 
 
 def _worker(path: str, trials: list[FrozenTrial], grid: dict[str, list[float]]) -> None:
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+    storage = optuna.storages.JournalStorage(JournalFileBackend(path))
     sampler = WarmStartGridSampler(trials, grid, seed=0)
     study = optuna.load_study(study_name="grid", storage=storage, sampler=sampler)
     study.optimize(lambda t: (t.suggest_float("x", -10, 10) - 1) ** 2 + t.suggest_int("k", 0, 1))
@@ -236,7 +237,7 @@ def _worker(path: str, trials: list[FrozenTrial], grid: dict[str, list[float]]) 
 
 def test_four_processes_on_a_journal_file_never_repeat_a_point(tmp_path: Path) -> None:
     path = str(tmp_path / "journal.log")
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+    storage = optuna.storages.JournalStorage(JournalFileBackend(path))
     optuna.create_study(study_name="grid", storage=storage)
     grid = {"x": [float(x) for x in np.linspace(-10, 10, 20)], "k": [0, 1]}
     trials = _quadratic_source(1.0, n=20).trials

@@ -126,7 +126,7 @@ def test_transfer_tpe_takes_local_steps_from_its_incumbent() -> None:
         count = 0
         for t in study.trials[3:]:  # after the 2-config portfolio and the random probe
             before = [p for p in study.trials[: t.number]]
-            best = min(before, key=lambda p: p.value).params
+            best = min(before, key=lambda p: float("inf") if p.value is None else p.value).params
             count += sum(t.params[k] != best[k] for k in best) == 1
         one_param_moves[name] = count
     # Continuous TPE never keeps a coordinate exactly; local steps move one at a time, at
@@ -143,7 +143,9 @@ def test_warm_grid_visits_the_neighbours_of_its_best_points_first() -> None:
     study.optimize(_objective, n_trials=14)
     local = 0
     for t in study.trials[2:]:
-        top = sorted(study.trials[: t.number], key=lambda p: p.value)[:3]
+        top = sorted(
+            study.trials[: t.number], key=lambda p: float("inf") if p.value is None else p.value
+        )[:3]
         local += any(
             sorted(abs(grid.index(t.params[k]) - grid.index(p.params[k])) for k in "xy") == [0, 1]
             for p in top

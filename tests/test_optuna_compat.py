@@ -26,7 +26,7 @@ SPACE = {
 }
 
 
-def _objective(trial: optuna.Trial) -> float:
+def _objective(trial: optuna.trial.BaseTrial) -> float:
     x = trial.suggest_float("x", -5, 5)
     n = trial.suggest_int("n", 1, 64, log=True)
     c = trial.suggest_categorical("c", ["a", "b", "c"])

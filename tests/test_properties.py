@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from typing import cast
 
 import _support
 from hypothesis import given
@@ -16,18 +17,21 @@ from hypothesis import settings
 from hypothesis import strategies as st
 import optuna
 from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalChoiceType
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.trial import Trial
 import pytest
 
+from optuna_transfer import WarmStartGridSampler
+
 
 @st.composite
 def distributions(draw: st.DrawFn) -> BaseDistribution:
     kind = draw(st.sampled_from(["float", "flog", "fstep", "int", "ilog", "istep", "cat"]))
     if kind == "cat":
-        pool = ["a", "b", "c", 1, 2.5, None, True]
+        pool: list[CategoricalChoiceType] = ["a", "b", "c", 1, 2.5, None, True]
         n = draw(st.integers(1, 4))
         return CategoricalDistribution(draw(st.permutations(pool))[:n])
     if kind in ("flog", "ilog"):
@@ -217,5 +221,6 @@ def test_grid_suggestions_on_grid_and_reproducible(
     first = _run_grid(name, source, grid, seed)
     assert first == _run_grid(name, source, grid, seed)
     # The order is the sampler's ranking: the first trial is its top-ranked point.
-    top = _support.GRID_SAMPLERS[name](source, grid, seed=seed).ranked_grid()[0]
+    sampler = cast(WarmStartGridSampler, _support.GRID_SAMPLERS[name](source, grid, seed=seed))
+    top = sampler.ranked_grid()[0]
     assert all(_same(first[0][p], top[p]) for p in first[0])

@@ -10,16 +10,20 @@ import pickle
 import stat
 import time
 import traceback
+from typing import cast
 
 import _pg
 import _support
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 import psycopg2
 import pytest
 
 from optuna_transfer import redact_url
+from optuna_transfer import TransferTPESampler
+from optuna_transfer import WarmStartGridSampler
 
 
 PASSWORD = _pg.PASSWORD
@@ -130,7 +134,8 @@ def test_postgres_password_never_printed_logged_or_recorded(
     for t in target.trials:
         recorded += [t.system_attrs, t.user_attrs]
     out, err = capsys.readouterr()
-    _no_secret(*recorded, out, err, repr(sampler), sampler.source_names)
+    source_names = cast(TransferTPESampler, sampler).source_names
+    _no_secret(*recorded, out, err, repr(sampler), source_names)
     _no_secret(*[r.getMessage() for r in all_logs.records])
     assert PASSWORD.encode() not in pickle.dumps(sampler)
 
@@ -177,7 +182,9 @@ def test_huge_source_is_subsampled_with_warning_and_stays_fast(
 ) -> None:
     _support.quiet()
     caplog.set_level(logging.WARNING, logger=_support.LOGGER_NAME)
-    dist = {"x": FloatDistribution(0, 1), "y": FloatDistribution(0, 1)}
+    dist: dict[str, BaseDistribution] = {
+        "x": FloatDistribution(0, 1), "y": FloatDistribution(0, 1)
+    }
     n = 30_000
     trials = [
         optuna.trial.create_trial(
@@ -207,7 +214,7 @@ def test_huge_source_is_subsampled_with_warning_and_stays_fast(
 def test_default_cap_bounds_sampling_time(name: str, caplog: pytest.LogCaptureFixture) -> None:
     _support.quiet()
     caplog.set_level(logging.WARNING, logger=_support.LOGGER_NAME)
-    dist = {"x": FloatDistribution(0, 1)}
+    dist: dict[str, BaseDistribution] = {"x": FloatDistribution(0, 1)}
     trials = [
         optuna.trial.create_trial(params={"x": i / 30_000}, distributions=dist, value=i % 101)
         for i in range(30_000)
@@ -257,7 +264,7 @@ def test_grid_huge_source_is_subsampled_with_warning_and_stays_fast(
     _support.quiet()
     optuna.logging.enable_propagation()
     caplog.set_level(logging.WARNING, logger=_support.LOGGER_NAME)
-    dist = {"x": FloatDistribution(0, 1)}
+    dist: dict[str, BaseDistribution] = {"x": FloatDistribution(0, 1)}
     n = 30_000
     trials = [
         optuna.trial.create_trial(
@@ -305,6 +312,7 @@ def test_grid_postgres_password_never_printed_logged_or_recorded(
     for t in target.trials:
         recorded += [t.system_attrs, t.user_attrs]
     out, err = capsys.readouterr()
-    _no_secret(*recorded, out, err, repr(sampler), sampler.ranked_grid())
+    ranked_grid = cast(WarmStartGridSampler, sampler).ranked_grid()
+    _no_secret(*recorded, out, err, repr(sampler), ranked_grid)
     _no_secret(*[r.getMessage() for r in all_logs.records])
     assert PASSWORD.encode() not in pickle.dumps(sampler)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.trial import create_trial
+from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
@@ -28,8 +31,10 @@ def _propagate_optuna_logs() -> None:
     optuna.logging.enable_propagation()
 
 
-def _trial(value: float | None, state: TrialState = TrialState.COMPLETE, **params: object):
-    dists = {
+def _trial(
+    value: float | None, state: TrialState = TrialState.COMPLETE, **params: object
+) -> FrozenTrial:
+    dists: dict[str, BaseDistribution] = {
         k: CategoricalDistribution([v]) if isinstance(v, str) else FloatDistribution(-1e9, 1e9)
         for k, v in params.items()
     }
@@ -110,7 +115,7 @@ def test_from_storage_unknown_study_and_bad_url() -> None:
         load_sources_from_storage("postgresql://u:pw@127.0.0.1:1/db", ["x"])
 
 
-def test_from_storage_reads_each_study_once(tmp_path) -> None:
+def test_from_storage_reads_each_study_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'src.db'}"
     study = optuna.create_study(study_name="s", storage=url)
     study.add_trial(_trial(1.0, x=1.0))

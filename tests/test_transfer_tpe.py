@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import pickle
+from typing import Any
+from typing import Literal
 
 import numpy as np
 import optuna
@@ -15,7 +18,7 @@ from optuna_transfer import TransferTPESampler
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def _quadratic(center: float, sign: float = 1.0):
+def _quadratic(center: float, sign: float = 1.0) -> Callable[[Trial], float]:
     def objective(trial: Trial) -> float:
         x = trial.suggest_float("x", -10, 10)
         y = trial.suggest_float("y", -10, 10)
@@ -24,7 +27,13 @@ def _quadratic(center: float, sign: float = 1.0):
     return objective
 
 
-def _source(objective, n: int = 40, seed: int = 0, name: str | None = None, direction="minimize"):
+def _source(
+    objective: Callable[[Trial], float],
+    n: int = 40,
+    seed: int = 0,
+    name: str | None = None,
+    direction: Literal["minimize", "maximize"] = "minimize",
+) -> optuna.Study:
     study = optuna.create_study(
         study_name=name, direction=direction, sampler=optuna.samplers.TPESampler(seed=seed)
     )
@@ -38,8 +47,8 @@ def test_first_trials_are_round_robin_source_bests() -> None:
     sampler = TransferTPESampler([a, b], seed=0, n_zero_shot=3)
     study = optuna.create_study(sampler=sampler)
     study.optimize(_quadratic(2.0), n_trials=3)
-    best_a = sorted(a.trials, key=lambda t: t.value)
-    best_b = sorted(b.trials, key=lambda t: t.value)
+    best_a = sorted(a.trials, key=lambda t: float("inf") if t.value is None else t.value)
+    best_b = sorted(b.trials, key=lambda t: float("inf") if t.value is None else t.value)
     assert study.trials[0].params == best_a[0].params  # the very first trial included
     assert study.trials[1].params == best_b[0].params
     assert study.trials[2].params == best_a[1].params
@@ -67,7 +76,7 @@ def test_zero_shot_is_projected_into_a_changed_space() -> None:
         + t.suggest_float("dropped", 0, 1),
         n_trials=1,
     )
-    seen = {}
+    seen: dict[str, Any] = {}
 
     def target_objective(trial: Trial) -> float:
         seen["lr"] = trial.suggest_float("lr", 1e-4, 0.1, log=True)  # range shrunk
