@@ -161,11 +161,12 @@ METHODS: dict[str, MethodFactory] = {
 }
 
 # The cold baseline every speed-up is measured against, per kind of suite.
-COLD_BASELINE = {"grid": "grid", "grid-misleading": "grid"}
+COLD_BASELINE = {"grid": "grid", "grid-nb201": "grid", "grid-misleading": "grid"}
 DEFAULT_COLD_BASELINE = "tpe"
 
 DEFAULT_METHODS: dict[str, list[str]] = {
     "grid": ["grid", "grid+enqueue", "warm-grid"],
+    "grid-nb201": ["grid", "grid+enqueue", "warm-grid"],
     "grid-misleading": ["grid", "grid+enqueue", "warm-grid"],
 }
 DEFAULT_TABLE_METHODS = ["random", "tpe", "tpe+enqueue", "wscmaes", "transfer-tpe"]

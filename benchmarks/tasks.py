@@ -308,7 +308,7 @@ def _leave_one_out(suite: str, bench: str, negate_sources: bool) -> list[Task]:
 
 
 SUITES: tuple[str, ...] = (
-    "hpolib", "nb201", "grid", "cifar10", "misleading", "grid-misleading"
+    "hpolib", "nb201", "grid", "grid-nb201", "cifar10", "misleading", "grid-misleading"
 )
 
 
@@ -316,7 +316,7 @@ def suite_tasks(suite: str) -> list[Task]:
     """The tasks of ``suite``: each dataset in turn is the target, the others its sources."""
     if suite in ("hpolib", "grid"):
         return _leave_one_out(suite, "hpolib", negate_sources=False)
-    if suite == "nb201":
+    if suite in ("nb201", "grid-nb201"):
         return _leave_one_out(suite, "nb201", negate_sources=False)
     if suite in ("misleading", "grid-misleading"):
         # Same pairing as ``hpolib`` but each source optimised the *negated* loss, so its best

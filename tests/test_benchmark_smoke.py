@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,20 @@ def test_grid_misleading_suite_negates_the_sources() -> None:
     assert not any(t.target.negate for t in tasks)
     assert default_methods("grid-misleading") == ["grid", "grid+enqueue", "warm-grid"]
     assert cold_baseline("grid-misleading") == "grid"
+
+
+def test_grid_nb201_suite_searches_the_whole_nb201_table_as_a_grid() -> None:
+    from benchmarks.methods import cold_baseline
+    from benchmarks.methods import default_methods
+    from benchmarks.tasks import suite_tasks
+
+    tasks = suite_tasks("grid-nb201")
+    assert [t.target.dataset for t in tasks] == ["cifar10", "cifar100", "imagenet"]
+    assert all(len(t.sources) == 2 and not t.target.negate for t in tasks)
+    grid = tasks[0].target.grid()
+    assert math.prod(len(v) for v in grid.values()) == 15625  # every configuration of the table
+    assert default_methods("grid-nb201") == ["grid", "grid+enqueue", "warm-grid"]
+    assert cold_baseline("grid-nb201") == "grid"
 
 
 def test_same_sources_for_every_method(tmp_path: Path) -> None:
