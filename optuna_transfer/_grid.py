@@ -26,6 +26,7 @@ from optuna_transfer._local_search import incumbent_is_recent
 from optuna_transfer._local_search import LOCAL_STARTS
 from optuna_transfer._parzen import ParzenEstimator
 from optuna_transfer._similarity import rank_agreement
+from optuna_transfer._similarity import startup_explore_probability
 from optuna_transfer._similarity import trust
 from optuna_transfer._similarity import vote
 from optuna_transfer._similarity import vote_weight
@@ -35,6 +36,7 @@ from optuna_transfer._sources import encode
 from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
 from optuna_transfer._sources import project
+from optuna_transfer._sources import round_robin_best
 from optuna_transfer._sources import SourceTask
 from optuna_transfer._task_model import choice_counts
 from optuna_transfer._task_model import default_gamma
@@ -66,7 +68,7 @@ _TARGET_HALF_WEIGHT = 5.0
 _TARGET_PRIOR_SHARE = 0.1
 _MAX_CLAIM_RETRIES = 50
 # As TPESampler's n_startup_trials: below this many finished target trials, a trial walks the
-# grid at random with probability 1 - (largest source trust).
+# grid at random with probability startup_explore_probability(largest source trust).
 _N_STARTUP_TRIALS = 10
 # How long to keep re-reading the claims while some are unsettled, before falling back to a
 # repeat. A collision settles within a few storage round trips, but a claimer can be held up
@@ -228,9 +230,10 @@ class WarmStartGridSampler(BaseSampler):
         self._coords = {
             n: np.array([encode(d, v) for v in space[n]]) for n, d in self._dists.items()
         }
-        # Coordinates of the modelled columns, in grid order: what every grid-wide model reads.
-        self._columns = [self._coords[n] for n in self._param_names if n in self._coords]
+        # Per grid parameter, its coordinates (None for a constant column); the modelled ones,
+        # in grid order, are what every grid-wide model reads.
         self._coords_by_param = [self._coords.get(n) for n in self._param_names]
+        self._columns = [c for c in self._coords_by_param if c is not None]
         # Value indices of numeric columns in ascending order: a local step moves to the next
         # smaller or larger value. Other columns are unordered.
         self._value_orders = [
@@ -300,14 +303,12 @@ class WarmStartGridSampler(BaseSampler):
         """The sources' best configurations on their nearest grid points: the best of each
         source in turn, then the second best, ..., without repeats."""
         out: list[int] = []
-        depth = 0
-        while len(out) < size and any(depth < t.n_complete for t in self._tasks):
-            for task in self._tasks:
-                if depth < task.n_complete and len(out) < size:
-                    gid = self._nearest_id(task.best_trials[depth].params)
-                    if gid is not None and gid not in out:
-                        out.append(gid)
-            depth += 1
+        for best in round_robin_best(self._tasks):
+            if len(out) >= size:
+                break
+            gid = self._nearest_id(best.params)
+            if gid is not None and gid not in out:
+                out.append(gid)
         return out
 
     def _source_model_score(self, model: SourceModel, ranking: np.ndarray) -> np.ndarray:
@@ -372,10 +373,12 @@ class WarmStartGridSampler(BaseSampler):
             ids = [self._id_of(t.params) for t in finished]
             on_grid = np.array([i is not None for i in ids])
             grid_ids = np.array([i for i in ids if i is not None], dtype=np.int64)
+            weights = []
             for s in range(len(self._tasks)):
                 tau = rank_agreement(self._source_scores[s, grid_ids], losses[on_grid])
                 trusts[s] = trust(tau, int(on_grid.sum()))
-                total += vote_weight(trusts[s]) * self._source_scores[s]
+                weights.append(vote_weight(trusts[s]))
+                total += weights[s] * self._source_scores[s]
             n_good = default_gamma(n)
             is_good = np.zeros(n, dtype=bool)
             is_good[np.argsort(losses, kind="stable")[:n_good]] = True
@@ -388,7 +391,6 @@ class WarmStartGridSampler(BaseSampler):
             numbers = np.array([t.number for t in finished])
             recent = incumbent_is_recent(losses, numbers)
             if recent:
-                weights = [vote_weight(t) for t in trusts]
                 local_ids, keys = self._local_steps(
                     grid_ids, losses[on_grid], (x[is_good], x[~is_good]), weights
                 )
@@ -503,22 +505,16 @@ class WarmStartGridSampler(BaseSampler):
         trials, claims = self._claims(study)
         finished = self._finished(trials)
         score, max_trust, recent = self._ranking_score(study, finished)
-        # As in TransferTPESampler, the trial right after the zero-shot portfolio is a random
-        # probe: every portfolio point comes from the sources' good regions, so without a point
-        # from elsewhere a misleading source cannot be told apart (measured: a grid-misleading
-        # run spent 40 trials on a diverging plateau of the naval table without it). Then,
-        # while the target still knows little, a trial walks the grid in random order, as
-        # GridSampler does, with probability (1 - largest source trust)^2: ranking by a target
-        # model fitted only on the points misleading sources chose would keep the search next
-        # to them. The same, with probability 1 - largest trust, once the incumbent is stale
-        # (no improvement in the last LOCAL_PATIENCE trials): the target's own model then keeps
-        # proposing the region it is stuck in, while the random order leaves it.
+        # Probe, start-up and stale random walks: see "Order of the trials" in the class
+        # docstring. Without the probe a grid-misleading run spent 40 trials on a diverging
+        # plateau of the naval table; without the stale walk the target's own model keeps
+        # proposing the flat region it is stuck in.
         rng = np.random.default_rng([self._seed, trial.number])
         probe = bool(self._portfolio) and trial.number == len(self._portfolio)
         startup = (
             len(self._portfolio) < trial.number
             and 2 <= len(finished) < _N_STARTUP_TRIALS
-            and rng.uniform() < (1.0 - max_trust) ** 2
+            and rng.uniform() < startup_explore_probability(max_trust)
         )
         if probe or startup or (not recent and rng.uniform() > max_trust):
             score = rng.random(self._n_points)

@@ -90,6 +90,14 @@ def _rank01(values: np.ndarray) -> np.ndarray:
     return np.asarray((rankdata(values) - 1.0) / (len(values) - 1.0))
 
 
+def startup_explore_probability(max_trust: float) -> float:
+    """Probability that a start-up trial is sampled at random rather than from the model, given
+    the largest source trust. Squared, so a well-trusted source leaves few random trials (trust
+    0.8: 4%, not 20%) while refuted ones (trust near 0) leave the start to random search, where
+    a model fitted on the points they chose would keep the search next to them."""
+    return (1.0 - max_trust) ** 2
+
+
 def vote_weight(trust_value: float) -> float:
     """A source's weight in a decision: its trust once that exceeds a coin flip's, else 0.
 

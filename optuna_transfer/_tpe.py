@@ -26,6 +26,7 @@ from optuna_transfer._local_search import neighbours
 from optuna_transfer._optuna_compat import StudyWithoutTrials
 from optuna_transfer._parzen import ParzenEstimator
 from optuna_transfer._similarity import rank_agreement
+from optuna_transfer._similarity import startup_explore_probability
 from optuna_transfer._similarity import trust
 from optuna_transfer._similarity import vote
 from optuna_transfer._similarity import vote_weight
@@ -36,6 +37,7 @@ from optuna_transfer._sources import encode
 from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
 from optuna_transfer._sources import project
+from optuna_transfer._sources import round_robin_best
 from optuna_transfer._sources import SourceTask
 from optuna_transfer._task_model import choice_counts
 from optuna_transfer._task_model import default_gamma
@@ -593,11 +595,10 @@ class TransferTPESampler(BaseSampler):
         )
         # Zero-shot trials do not count towards the start-up phase: they explore nothing.
         n_explored = sum(not _is_zero_shot_trial(t) for t in finished)
-        # Squared, so a well-trusted source leaves few random trials (trust 0.8: 4%, not 20%)
-        # while a refuted one (trust near 0) still leaves the start to random search.
-        distrust = 1.0 - max(trusts.values(), default=0.0)
         explore = is_probe or bool(
-            n_explored < self._n_startup_trials and self._random.uniform() < distrust**2
+            n_explored < self._n_startup_trials
+            and self._random.uniform()
+            < startup_explore_probability(max(trusts.values(), default=0.0))
         )
         if len(self._weights_cache) > 64:
             self._weights_cache.clear()  # one entry per trial in flight is all that is needed
@@ -636,16 +637,14 @@ def _zero_shot_portfolio(tasks: list[SourceTask], size: int) -> list[dict[str, A
     """Best configs of each source in turn (round robin), deduplicated."""
     portfolio: list[dict[str, Any]] = []
     seen: set[str] = set()
-    depth = 0
-    while len(portfolio) < size and any(depth < t.n_complete for t in tasks):
-        for task in tasks:
-            if depth < task.n_complete and len(portfolio) < size:
-                params = dict(task.best_trials[depth].params)
-                key = json.dumps(params, sort_keys=True, default=repr)
-                if key not in seen:
-                    seen.add(key)
-                    portfolio.append(params)
-        depth += 1
+    for best in round_robin_best(tasks):
+        if len(portfolio) >= size:
+            break
+        params = dict(best.params)
+        key = json.dumps(params, sort_keys=True, default=repr)
+        if key not in seen:
+            seen.add(key)
+            portfolio.append(params)
     return portfolio
 
 
