@@ -75,6 +75,12 @@ _N_STARTUP_TRIALS = 10
 # for a while behind a busy database's write lock; a crashed claimer never settles.
 _SETTLE_TIMEOUT_S = 10.0
 _SETTLE_POLL_S = (0.001, 0.05)  # first and largest pause between re-reads
+# Written as the grid id by a trial that lost a collision: its claim is withdrawn at once, so
+# that a rival waiting for claims to settle does not wait for it.
+_NO_CLAIM = -1
+# After a lost collision, a trial waits a random time below a window that doubles with each
+# loss (first and largest window), so that two workers that keep colliding drift apart.
+_BACKOFF_S = (0.002, 0.1)
 
 
 class WarmStartGridSampler(BaseSampler):
@@ -130,12 +136,13 @@ class WarmStartGridSampler(BaseSampler):
 
     Parallel workers. A trial claims a point by recording its id in its system attributes
     (``"warm_start_grid:grid_id"``), then re-reads the study: if another trial records the same
-    id, it gives the point up and claims again. Of two trials claiming a point, the one that
-    wrote second always sees the other, so at most one keeps it: no point is evaluated twice
-    while unclaimed points remain, on any storage that is sequentially consistent (journal
-    file, RDB). Failed, pruned and running trials keep their claims, as in ``GridSampler``. The
-    study is stopped once every point has been claimed. A worker that dies leaves its point
-    claimed by a RUNNING trial; use heartbeats with
+    id, it withdraws its claim, waits a random moment (a window that doubles with each loss, so
+    that two workers that keep colliding drift apart) and claims again. Of two trials claiming a
+    point, the one that wrote second always sees the other, so at most one keeps it: no point is
+    evaluated twice while unclaimed points remain, on any storage that is sequentially
+    consistent (journal file, RDB). Failed, pruned and running trials keep their claims, as in
+    ``GridSampler``. The study is stopped once every point has been claimed. A worker that dies
+    leaves its point claimed by a RUNNING trial; use heartbeats with
     :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback` (the retried trial keeps the
     point) or re-run the study to evaluate it.
 
@@ -485,7 +492,7 @@ class WarmStartGridSampler(BaseSampler):
         attrs = t.system_attrs
         if GRID_ID_ATTR_KEY in attrs:
             if self._same_search_space(attrs.get(SEARCH_SPACE_ATTR_KEY, {})):
-                return int(attrs[GRID_ID_ATTR_KEY])
+                return _claimed_id(t)
             return None
         # Enqueued trials that hit a grid point count as evaluating it.
         if t.state.is_finished():
@@ -498,7 +505,7 @@ class WarmStartGridSampler(BaseSampler):
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         # Retried (heartbeat) trials keep their point; enqueued trials keep their params.
-        if GRID_ID_ATTR_KEY in trial.system_attrs or "fixed_params" in trial.system_attrs:
+        if _claimed_id(trial) is not None or "fixed_params" in trial.system_attrs:
             return
         storage = study._storage
         storage.set_trial_system_attr(trial._trial_id, SEARCH_SPACE_ATTR_KEY, self._search_space)
@@ -520,6 +527,13 @@ class WarmStartGridSampler(BaseSampler):
             score = rng.random(self._n_points)
         lost = np.zeros(self._n_points, dtype=bool)
         for attempt in range(_MAX_CLAIM_RETRIES + 1):
+            if attempt > 0:
+                # The last claim was lost. Withdraw it before anything else: the rival may be
+                # waiting for it to settle (both lose when both wrote before either read).
+                storage.set_trial_system_attr(trial._trial_id, GRID_ID_ATTR_KEY, _NO_CLAIM)
+                window = min(_BACKOFF_S[0] * 2 ** (attempt - 1), _BACKOFF_S[1])
+                time.sleep(rng.uniform(0.0, window))
+                _, claims = self._claims(study)
             taken = self._taken(claims, trial.number)
             # A claim not yet settled may be given up in a moment (its owner lost a collision),
             # so before concluding that every point is taken, read the claims again until they
@@ -618,14 +632,14 @@ class WarmStartGridSampler(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        if GRID_ID_ATTR_KEY not in trial.system_attrs:
+        grid_id = _claimed_id(trial)
+        if grid_id is None:
             raise ValueError(
                 "All parameters must be specified when using WarmStartGridSampler with "
                 "enqueue_trial."
             )
         if param_name not in self._search_space:
             raise ValueError(f"The parameter name, {param_name}, is not found in the given grid.")
-        grid_id = int(trial.system_attrs[GRID_ID_ATTR_KEY])
         value = self._values_of(grid_id)[self._param_names.index(param_name)]
         if not param_distribution._contains(param_distribution.to_internal_repr(value)):
             warnings.warn(
@@ -716,6 +730,14 @@ class WarmStartGridSampler(BaseSampler):
             if not all(_grid_value_equal(a, b) for a, b in zip(values, mine)):
                 return False
         return True
+
+
+def _claimed_id(trial: FrozenTrial) -> int | None:
+    """The grid id a trial holds, or ``None`` before its claim or after it withdrew one."""
+    gid = trial.system_attrs.get(GRID_ID_ATTR_KEY)
+    if gid is None or int(gid) == _NO_CLAIM:
+        return None
+    return int(gid)
 
 
 def _check_value(param_name: str, value: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from pathlib import Path
+import threading
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial
 import pytest
 
+from optuna_transfer import _grid
 from optuna_transfer import neighbourhood_grid
 from optuna_transfer import WarmStartGridSampler
 from optuna_transfer._grid import GRID_ID_ATTR_KEY
@@ -226,6 +228,67 @@ def test_claim_race_second_writer_gives_way() -> None:
     sampler.before_trial(study, storage.get_trial(first))
     ids = [t.system_attrs[GRID_ID_ATTR_KEY] for t in storage.get_all_trials(study._study_id)]
     assert len(ids) == 2 and ids[0] != ids[1]
+
+
+def test_claim_race_where_both_lose_the_last_point_still_evaluates_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two workers B and C claim the last free point; both write before either reads, so both
+    # see the other and lose. A lost claim must be withdrawn at once: were each to wait for the
+    # other's claim to settle, both would wait out the settle timeout (made endless here) and
+    # then repeat a point, possibly both the same one, leaving the last point unevaluated.
+    monkeypatch.setattr(_grid, "_SETTLE_TIMEOUT_S", 3600.0)
+    grid = {"x": [0.0, 1.0]}
+    trials = _quadratic_source(0.0, n=10).trials
+    study = optuna.create_study(sampler=WarmStartGridSampler(trials, grid, seed=0))
+    storage = study._storage
+    holder = storage.create_new_trial(study._study_id)  # A: holds the other point, running
+    study.sampler.before_trial(study, storage.get_trial(holder))
+    study_c = optuna.load_study(
+        study_name=study.study_name, storage=storage, sampler=WarmStartGridSampler(trials, grid)
+    )
+    b = storage.create_new_trial(study._study_id)
+    c = storage.create_new_trial(study._study_id)
+    write = storage.set_trial_system_attr
+    wrote = {b: threading.Event(), c: threading.Event()}
+    errors: list[BaseException] = []
+    workers: list[threading.Thread] = []
+
+    def claim(s: optuna.Study, number: int) -> None:
+        try:
+            s.sampler.before_trial(s, storage.get_trial(number))
+        except BaseException as e:  # reported to the main thread
+            errors.append(e)
+            wrote[number].set()
+
+    def hooked_write(trial_id: int, key: str, value: Any) -> None:
+        first_claim = (
+            key == GRID_ID_ATTR_KEY and trial_id in wrote and not wrote[trial_id].is_set()
+        )
+        if first_claim and trial_id == b:
+            # C reads the claims and picks the same point before B's claim lands ...
+            workers.append(threading.Thread(target=claim, args=(study_c, c), daemon=True))
+            workers[-1].start()
+            assert wrote[c].wait(timeout=60)
+        write(trial_id, key, value)
+        if first_claim:
+            wrote[trial_id].set()
+            if trial_id == c:
+                # ... and reads them again only after B's claim landed: both see both.
+                assert wrote[b].wait(timeout=60)
+
+    storage.set_trial_system_attr = hooked_write  # type: ignore[method-assign]
+    workers.append(threading.Thread(target=claim, args=(study, b), daemon=True))
+    workers[0].start()
+    workers[0].join(timeout=30)  # B starts C before its own claim lands
+    for worker in workers[1:]:
+        worker.join(timeout=30)
+    assert len(workers) == 2 and not any(w.is_alive() for w in workers), "a claimer hangs"
+    assert not errors
+    claimed = {n: storage.get_trial(n).system_attrs for n in (holder, b, c)}
+    first = sorted(a[GRID_ID_ATTR_KEY] for a in claimed.values() if REPEAT_ATTR_KEY not in a)
+    assert first == [0, 1], claimed
+    assert sum(REPEAT_ATTR_KEY in a for a in claimed.values()) == 1, claimed
 
 
 def _worker(path: str, trials: list[FrozenTrial], grid: dict[str, list[float]]) -> None:
