@@ -271,39 +271,31 @@ class WarmStartGridSampler(BaseSampler):
         idx = np.unravel_index(grid_id, self._sizes)
         return [self._search_space[n][int(i)] for n, i in zip(self._param_names, idx)]
 
-    def _id_of(self, params: Mapping[str, Any]) -> int | None:
-        """Grid id of a configuration that sets every grid parameter to a grid value."""
-        idx = []
-        for name, values in self._search_space.items():
-            if name not in params:
-                return None
-            i = _value_index(values, params[name])
-            if i is None:
-                return None
-            idx.append(i)
-        return int(np.ravel_multi_index(tuple(idx), self._sizes))
+    def _id_of(self, params: Mapping[str, Any], *, nearest: bool = False) -> int | None:
+        """Grid id of a configuration that sets every grid parameter to a grid value, else None.
 
-    def _nearest_id(self, params: Mapping[str, Any]) -> int | None:
-        """Grid id of the point nearest to ``params``: numbers by their modelled coordinate
-        (clipped into the grid's range), other values exactly; None if a parameter of the grid
-        is missing or has no equal value."""
+        With ``nearest``, the nearest grid point instead: numbers by their modelled coordinate
+        (clipped into the grid's range), a constant column whatever ``params`` say, other
+        values still exactly.
+        """
         idx = []
         for name, values in self._search_space.items():
             dist = self._dists.get(name)
-            if dist is None:  # a constant column
-                idx.append(0)
+            i: int | None
+            if nearest and dist is None:  # a constant column: its only value
+                i = 0
             elif name not in params:
                 return None
-            elif isinstance(dist, FloatDistribution):
+            elif nearest and isinstance(dist, FloatDistribution):
                 value = project(dist, params[name])
                 if value is None:
                     return None
-                idx.append(int(np.argmin(np.abs(self._coords[name] - encode(dist, value)))))
+                i = int(np.argmin(np.abs(self._coords[name] - encode(dist, value))))
             else:
                 i = _value_index(values, params[name])
-                if i is None:
-                    return None
-                idx.append(i)
+            if i is None:
+                return None
+            idx.append(i)
         return int(np.ravel_multi_index(tuple(idx), self._sizes))
 
     def _portfolio_ids(self, size: int) -> list[int]:
@@ -313,7 +305,7 @@ class WarmStartGridSampler(BaseSampler):
         for best in round_robin_best(self._tasks):
             if len(out) >= size:
                 break
-            gid = self._nearest_id(best.params)
+            gid = self._id_of(best.params, nearest=True)
             if gid is not None and gid not in out:
                 out.append(gid)
         return out
