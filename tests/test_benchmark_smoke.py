@@ -11,7 +11,9 @@ import optuna
 import pytest
 
 from benchmarks import cold_vs_warm  # noqa: E402
+from benchmarks import headroom
 from benchmarks.tasks import load_table  # noqa: E402
+from benchmarks.tasks import suite_tasks
 
 
 def test_cli_tiny_run_writes_sane_outputs(tmp_path: Path) -> None:
@@ -149,3 +151,50 @@ def test_synthetic_family_targets_are_regrets_and_misleading_sources_negate() ->
     kind, method, curve = synthetic.run((3, "related", "transfer-tpe", 8))
     assert (kind, method, len(curve)) == ("related", "transfer-tpe", 8)
     assert all(a >= b >= 0.0 for a, b in zip(curve, curve[1:]))
+
+
+def test_headroom_one_move_neighbours_differ_in_exactly_one_value() -> None:
+    table = load_table("hpolib", "protein_structure")
+    sizes = [len(v) for v in table.choices.values()]
+    start = [1, 0, 0, 2, 1, 3, 0, 5, 2]  # tanh, relu, bs 8, dropout .6/.3, lr .01, cos, 512, 64
+    moves = headroom.one_move(table, int(np.ravel_multi_index(start, sizes)))
+    digits = np.array(np.unravel_index(moves, sizes)).T
+    changed = digits != np.array(start)
+    assert np.all(changed.sum(axis=1) == 1)
+    # Numeric columns step to the next value (an end value has one side), strings to any other.
+    per_column = changed.sum(axis=0).tolist()
+    assert per_column == [1, 1, 1, 1, 2, 2, 1, 1, 2]
+    numeric_steps = np.abs(digits - np.array(start))[:, [2, 3, 4, 5, 7, 8]].max()
+    assert numeric_steps == 1
+
+
+def test_headroom_round_robin_takes_each_ranking_in_turn_without_repeats() -> None:
+    rankings = [np.array([3, 1, 2, 0]), np.array([3, 0, 1, 2])]
+    assert headroom.round_robin(rankings, 3) == [3, 1, 0]
+    assert headroom.round_robin(rankings, 10) == [3, 1, 0, 2]
+
+
+def test_headroom_columns_keep_the_order_their_definitions_imply(tmp_path: Path) -> None:
+    task = suite_tasks("grid")[2]  # protein_structure from the other three
+    rows = []
+    for seed in (0, 1):
+        sources = headroom.load_sources(task, seed, 12, storage=None)
+        rows.append(headroom.task_headroom(task, sources, 8, np.random.default_rng(seed)))
+    for row in rows:
+        assert set(row) == set(headroom.COLUMNS)
+        assert all(v >= 0.0 for v in row.values())
+        # Supersets of the zero-shot points can only be as good or better.
+        for column in ("replay", "one move", "moves by tables", "random moves"):
+            assert row[column] <= row["zero-shot"]
+        # Every single move counted by "one move" is among its candidates.
+        assert row["one move"] <= min(row["moves by tables"], row["random moves"])
+    # The table columns use no source study, so no seed changes them.
+    for column in ("tables: optima", "tables: consensus"):
+        assert rows[0][column] == rows[1][column]
+    out = tmp_path / "headroom.md"
+    argv = ["--suites", "grid", "--seeds", "1", "--budget", "6", "--source-trials", "8",
+            "--out", str(out)]
+    assert headroom.main(argv) == 0
+    text = out.read_text()
+    assert "Command: `python -m benchmarks.headroom --suites grid --seeds 1" in text
+    assert text.count("| **mean** |") == 1 and "protein_structure" in text

@@ -1,0 +1,225 @@
+"""Headroom: how low can a warm-started grid search get in its first trials, given its sources?
+
+The ``grid`` suite asks WarmStartGridSampler for half the regret of GridSampler + the sources'
+enqueued top configurations after 10 trials. This script measures what the sources make
+possible at such a budget, on the same tables and the same source studies as
+``benchmarks.cold_vs_warm`` (same seeds and storage: stored sources are reused), without running
+any sampler:
+
+* ``replay``: the best of the sources' first ``budget`` distinct configurations, best of each
+  source in turn (what enqueueing more of them would reach);
+* ``zero-shot``: the best of the sources' best configurations, one per source (the sampler's
+  zero-shot portfolio);
+* ``one move``: the best of those and every grid point one move away from one of them (the next
+  smaller or larger value of a numeric parameter, any other value of another): what the zero-shot
+  trials plus any number of local steps from them can reach before a second move;
+* ``moves by tables`` / ``random moves``: the best of the first ``budget - n_sources - 1``
+  one-move neighbours of the best zero-shot point (the local steps left after the portfolio and
+  the probe), ordered by the sum of their ranks in the sources' *full tables* (knowledge no
+  source study has) or at random (mean over 100 orders);
+* ``tables: optima`` / ``tables: consensus``: the best of the first ``budget`` configurations of
+  the source tables' own rankings taken in turn, or of their summed ranks (perfect knowledge of
+  every source, no target feedback).
+
+Run from the repository root::
+
+    python -m benchmarks.headroom --suites grid --seeds 20 --budget 10
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+import shlex
+import sys
+from typing import Any
+
+import numpy as np
+import optuna
+from scipy.stats import rankdata
+
+from benchmarks.cold_vs_warm import _machine
+from benchmarks.cold_vs_warm import _versions
+from benchmarks.cold_vs_warm import parse_seeds
+from benchmarks.methods import top_k_configs
+from benchmarks.sources import as_study
+from benchmarks.sources import load_stored_source
+from benchmarks.sources import run_source
+from benchmarks.sources import SourceJob
+from benchmarks.sources import store_study
+from benchmarks.tasks import suite_tasks
+from benchmarks.tasks import Table
+from benchmarks.tasks import Task
+from optuna_transfer import redact_url
+from optuna_transfer._local_search import grid_neighbours
+
+
+# Table suites the grid samplers run on; each target's sources are the other datasets.
+HEADROOM_SUITES = ("grid", "grid-nb201")
+COLUMNS = (
+    "replay", "zero-shot", "one move", "moves by tables", "random moves", "tables: optima",
+    "tables: consensus",
+)
+_RANDOM_ORDERS = 100
+
+
+def value_orders(table: Table) -> list[np.ndarray | None]:
+    """Per column, its value indices in ascending order if numeric, else None (unordered), as
+    WarmStartGridSampler's local steps treat them."""
+    out: list[np.ndarray | None] = []
+    for values in table.choices.values():
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        out.append(np.argsort(np.asarray(values, dtype=float)) if numeric else None)
+    return out
+
+
+def one_move(table: Table, index: int) -> np.ndarray:
+    """Table indices one move from configuration ``index``."""
+    sizes = [len(v) for v in table.choices.values()]
+    digits = [int(i) for i in np.unravel_index(index, sizes)]
+    return grid_neighbours(digits, sizes, value_orders(table))
+
+
+def round_robin(rankings: Sequence[np.ndarray], k: int) -> list[int]:
+    """The first ``k`` distinct indices taking each ranking's next best in turn."""
+    out: list[int] = []
+    for position in range(max(len(r) for r in rankings)):
+        for ranking in rankings:
+            i = int(ranking[position])
+            if i not in out:
+                out.append(i)
+            if len(out) == k:
+                return out
+    return out
+
+
+def task_headroom(
+    task: Task, sources: list[optuna.Study], budget: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Mean-normalised regret of every column of the module docstring for one task and seed."""
+    table = task.target.table()
+
+    def regret(indices: Sequence[int] | np.ndarray) -> float:
+        return table.normalised_regret(float(np.min(table.losses[np.asarray(indices)])))
+
+    replayed = [table.index(p) for p in top_k_configs(sources, budget)]
+    portfolio = [table.index(p) for p in top_k_configs(sources, len(sources))]
+    reachable = np.concatenate([portfolio] + [one_move(table, i) for i in portfolio])
+    start = min(portfolio, key=lambda i: table.losses[i])
+    moves = np.setdiff1d(one_move(table, start), portfolio)
+    n_steps = max(1, min(budget - len(portfolio) - 1, len(moves)))
+    source_tables = [p.table() for p in task.sources]
+    summed = np.sum([rankdata(t.losses) for t in source_tables], axis=0)
+    by_tables = moves[np.argsort(summed[moves], kind="stable")[:n_steps]]
+    random_moves = np.mean(
+        [regret(np.append(rng.permutation(moves)[:n_steps], start)) for _ in range(_RANDOM_ORDERS)]
+    )
+    own_rankings = [np.argsort(t.losses, kind="stable") for t in source_tables]
+    return {
+        "replay": regret(replayed),
+        "zero-shot": regret(portfolio),
+        "one move": regret(reachable),
+        "moves by tables": regret(np.append(by_tables, start)),
+        "random moves": float(random_moves),
+        "tables: optima": regret(round_robin(own_rankings, budget)),
+        "tables: consensus": regret(np.argsort(summed, kind="stable")[:budget]),
+    }
+
+
+def load_sources(
+    task: Task, seed: int, n_trials: int, storage: optuna.storages.BaseStorage | None
+) -> list[optuna.Study]:
+    """The task's source studies for ``seed``, exactly as ``benchmarks.cold_vs_warm`` makes
+    them (read from ``storage`` when stored there, else generated and stored)."""
+    studies = []
+    for problem in task.sources:
+        job = SourceJob(problem, "tpe", n_trials, "mixed", seed)
+        trials = load_stored_source(storage, job) if storage is not None else None
+        if trials is None:
+            trials = run_source(job)
+            if storage is not None:
+                store_study(storage, job.study_name, problem.direction, trials, {
+                    "role": "source", "problem": problem.name, "seed": seed,
+                    "sampler": "tpe", "encoding": "mixed",
+                })
+        studies.append(as_study(job.study_name, problem.direction, trials))
+    return studies
+
+
+def suite_headroom(
+    suite: str, seeds: list[int], budget: int, n_source_trials: int,
+    storage: optuna.storages.BaseStorage | None,
+) -> dict[str, dict[str, float]]:
+    """Task name -> column -> mean over ``seeds``."""
+    out: dict[str, dict[str, float]] = {}
+    for task in suite_tasks(suite):
+        rows = []
+        for seed in seeds:
+            sources = load_sources(task, seed, n_source_trials, storage)
+            rows.append(task_headroom(task, sources, budget, np.random.default_rng(seed)))
+        out[task.name] = {c: float(np.mean([r[c] for r in rows])) for c in COLUMNS}
+    return out
+
+
+def markdown(suite: str, result: dict[str, dict[str, float]], budget: int) -> str:
+    lines = [
+        f"**{suite}**: mean normalised regret within {budget} trials",
+        "",
+        "| target | " + " | ".join(COLUMNS) + " |",
+        "|---|" + "---:|" * len(COLUMNS),
+    ]
+    for name, row in result.items():
+        lines.append(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in COLUMNS) + " |")
+    mean = {c: np.mean([row[c] for row in result.values()]) for c in COLUMNS}
+    lines.append("| **mean** | " + " | ".join(f"{mean[c]:.4f}" for c in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.headroom",
+        description="What the sources make possible within a few trials (see the docstring).",
+    )
+    p.add_argument("--suites", default="grid",
+                   help=f"comma-separated, from {', '.join(HEADROOM_SUITES)} (default: grid)")
+    p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("20"),
+                   help="a count (N -> seeds 0..N-1) or a comma-separated list (default: 20)")
+    p.add_argument("--budget", type=int, default=10, help="target trials (default: 10)")
+    p.add_argument("--source-trials", type=int, default=100, help="trials per source study")
+    p.add_argument("--storage", default="none",
+                   help="Optuna storage URL of the source studies, shared with "
+                        "benchmarks.cold_vs_warm (default: none, generate in memory)")
+    p.add_argument("--out", type=Path, default=None, help="also write the tables to this file")
+    args = p.parse_args(argv)
+    suites = [s.strip() for s in args.suites.split(",") if s.strip()]
+    bad = [s for s in suites if s not in HEADROOM_SUITES]
+    if bad or not suites:
+        p.error(f"--suites: choose from {HEADROOM_SUITES}, got {args.suites!r}")
+    if args.budget < 1:
+        p.error("--budget must be at least 1")
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage: Any = None if args.storage == "none" else optuna.storages.RDBStorage(args.storage)
+    shown = redact_url(args.storage)
+    parts = [
+        f"* Machine: {_machine()}",
+        f"* Versions: {_versions()}",
+        f"* Seeds: {args.seeds}; source studies: TPE, {args.source_trials} trials, storage "
+        f"`{shown}`",
+        "* Command: `python -m benchmarks.headroom "
+        + shlex.join(shown if a == args.storage else a for a in argv) + "`",
+    ]
+    for suite in suites:
+        result = suite_headroom(suite, args.seeds, args.budget, args.source_trials, storage)
+        parts += ["", markdown(suite, result, args.budget)]
+    text = "\n".join(parts) + "\n"
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
