@@ -15,27 +15,42 @@ loss is ``sum_i i * (x_i - c_i)^2 + 0.3 (log10 lr - l0)^2 + penalty[opt]``, so 0
 the numbers below are regrets.
 
     python -m benchmarks.synthetic --seeds 40 --n-trials 100
+
+The grid methods (``--methods grid,grid+enqueue,warm-grid``) search the same targets over
+:data:`GRID` (5 values per coordinate, 5 learning rates, the 3 choices: 9,375 points), warm-started
+from the same continuous source studies; their regret is measured against the best grid point.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+import itertools
+import math
 from multiprocessing import Pool
 import platform
 import sys
+from typing import Any
 
 import numpy as np
 import optuna
 
 from benchmarks.methods import top_k_configs
 from optuna_transfer import TransferTPESampler
+from optuna_transfer import WarmStartGridSampler
 
 
 N_DIMS = 4
 CHOICES = ("a", "b", "c")
 KINDS = ("related", "misleading")
 METHODS = ("tpe", "tpe+enqueue", "transfer-tpe")
+GRID_METHODS = ("grid", "grid+enqueue", "warm-grid")
+# A user's grid over the same space: coarser than the sources' continuous ranges.
+GRID: dict[str, list[float | str]] = {
+    **{f"x{i}": [0.0, 0.25, 0.5, 0.75, 1.0] for i in range(N_DIMS)},
+    "lr": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
+    "opt": list(CHOICES),
+}
 BUDGETS = (5, 10, 25, 50, 100)
 
 Objective = Callable[[optuna.trial.BaseTrial], float]
@@ -88,15 +103,44 @@ def run(job: tuple[int, str, str, int]) -> tuple[str, str, list[float]]:
     sampler: optuna.samplers.BaseSampler
     if method == "transfer-tpe":
         sampler = TransferTPESampler(sources, seed=seed)
+    elif method == "warm-grid":
+        sampler = WarmStartGridSampler(sources, GRID, seed=seed)
+    elif method in GRID_METHODS:
+        sampler = optuna.samplers.GridSampler(GRID, seed=seed)
     else:
         sampler = optuna.samplers.TPESampler(seed=seed)
     study = optuna.create_study(sampler=sampler)
-    if method == "tpe+enqueue":
+    if method in ("tpe+enqueue", "grid+enqueue"):
         for params in top_k_configs(sources, 5):
-            study.enqueue_trial(params)
+            study.enqueue_trial(params if method == "tpe+enqueue" else nearest_grid_point(params))
     study.optimize(target, n_trials=n_trials)
-    values = [float(t.value) for t in study.trials]  # type: ignore[arg-type]
+    values = np.array([float(t.value) for t in study.trials])  # type: ignore[arg-type]
+    if method in GRID_METHODS:
+        values -= grid_optimum(target)
     return kind, method, np.minimum.accumulate(values).tolist()
+
+
+def nearest_grid_point(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` on :data:`GRID`: each number to the nearest grid value (the learning rate on
+    a log scale), as a user enqueueing a continuous source's configuration would."""
+    out: dict[str, Any] = {}
+    for name, values in GRID.items():
+        value = params[name]
+        if isinstance(value, float):
+            scale = np.log10 if name == "lr" else np.asarray
+            grid = scale(np.asarray(values, dtype=float))
+            value = values[int(np.argmin(np.abs(grid - scale(value))))]
+        out[name] = value
+    return out
+
+
+def grid_optimum(objective: Objective) -> float:
+    """The smallest loss of ``objective`` over :data:`GRID`."""
+    names = list(GRID)
+    best = np.inf
+    for combo in itertools.product(*GRID.values()):
+        best = min(best, objective(optuna.trial.FixedTrial(dict(zip(names, combo)))))
+    return float(best)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,10 +148,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=40, help="seeds 0..N-1")
     parser.add_argument("--n-trials", type=int, default=100)
     parser.add_argument("--kinds", default=",".join(KINDS))
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help=f"from {', '.join(METHODS + GRID_METHODS)}")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     kinds, methods = args.kinds.split(","), args.methods.split(",")
+    unknown = sorted(set(kinds) - set(KINDS)) + sorted(set(methods) - set(METHODS + GRID_METHODS))
+    if unknown:
+        parser.error(
+            f"unknown {unknown}; kinds: {', '.join(KINDS)}; methods: "
+            f"{', '.join(METHODS + GRID_METHODS)}"
+        )
     jobs = [(s, k, m, args.n_trials) for k in kinds for m in methods for s in range(args.seeds)]
     with Pool(args.workers) as pool:
         results = pool.map(run, jobs, chunksize=1)
@@ -121,15 +172,25 @@ def main(argv: list[str] | None = None) -> None:
         f"{platform.python_version()}, optuna {optuna.__version__}, numpy {np.__version__}; "
         f"seeds 0..{args.seeds - 1}\n"
     )
+    groups = [
+        ("", [m for m in methods if m not in GRID_METHODS]),
+        (f" over the {math.prod(len(v) for v in GRID.values()):,}-point grid (regret against "
+         "its best point)", [m for m in methods if m in GRID_METHODS]),
+    ]
     for kind in kinds:
-        print(f"{kind}: mean (median) best regret after n trials\n")
-        print("| method | " + " | ".join(str(b) for b in budgets) + " |")
-        print("|---|" + "---:|" * len(budgets))
-        for method in methods:
-            c = np.array(curves[(kind, method)])
-            cells = [f"{c[:, b - 1].mean():.4f} ({np.median(c[:, b - 1]):.4f})" for b in budgets]
-            print(f"| {method} | " + " | ".join(cells) + " |")
-        print()
+        for label, group in groups:
+            if not group:
+                continue
+            print(f"{kind}{label}: mean (median) best regret after n trials\n")
+            print("| method | " + " | ".join(str(b) for b in budgets) + " |")
+            print("|---|" + "---:|" * len(budgets))
+            for method in group:
+                c = np.array(curves[(kind, method)])
+                cells = [
+                    f"{c[:, b - 1].mean():.4f} ({np.median(c[:, b - 1]):.4f})" for b in budgets
+                ]
+                print(f"| {method} | " + " | ".join(cells) + " |")
+            print()
 
 
 if __name__ == "__main__":
