@@ -10,7 +10,9 @@ Per seed: a centre ``mu`` in the unit cube, a learning-rate optimum and a catego
 are drawn; each of 3 sources and the target moves the centre by N(0, 0.08) per coordinate, the
 learning-rate optimum by N(0, 0.3) decades, and scales its loss by a factor in [0.5, 5] (sources
 only). ``related`` sources minimise their bowl; ``misleading`` ones minimise its negation (their
-best trials are the worst configurations). Each source is a 100-trial TPE study. The target's
+best trials are the worst configurations); ``unrelated`` ones come from another draw of the
+family (their own centre, learning-rate optimum and penalties), so they share the target's
+shape but not its optimum. Each source is a 100-trial TPE study. The target's
 loss is ``sum_i i * (x_i - c_i)^2 + 0.3 (log10 lr - l0)^2 + penalty[opt]``, so 0 is optimal and
 the numbers below are regrets.
 
@@ -42,7 +44,7 @@ from optuna_transfer import WarmStartGridSampler
 
 N_DIMS = 4
 CHOICES = ("a", "b", "c")
-KINDS = ("related", "misleading")
+KINDS = ("related", "misleading", "unrelated")
 METHODS = ("tpe", "tpe+enqueue", "transfer-tpe")
 GRID_METHODS = ("grid", "grid+enqueue", "warm-grid")
 # A user's grid over the same space: coarser than the sources' continuous ranges.
@@ -73,19 +75,31 @@ def _bowl(centre: np.ndarray, lr_opt: float, penalty: np.ndarray, factor: float)
     return objective
 
 
-def make_task(seed: int, kind: str) -> tuple[list[Objective], Objective]:
-    """The 3 source objectives and the target objective of ``seed``."""
-    rng = np.random.RandomState(seed)
+def _draw_task(rng: np.random.RandomState) -> tuple[np.ndarray, float, np.ndarray]:
+    """A task of the family: centre, log10 learning-rate optimum, penalty per choice."""
     mu = rng.uniform(0.2, 0.8, N_DIMS)
     lr_opt = rng.uniform(-4, -2)
     penalty = np.array([0.0, 0.3, 0.6])[rng.permutation(3)]
+    return mu, lr_opt, penalty
+
+
+def make_task(seed: int, kind: str) -> tuple[list[Objective], Objective]:
+    """The 3 source objectives and the target objective of ``seed``."""
+    rng = np.random.RandomState(seed)
+    mu, lr_opt, penalty = _draw_task(rng)
+    # Unrelated sources are another task of the family, drawn with their own generator so that
+    # the target (from ``rng``) is the same for every kind.
+    source_task = _draw_task(np.random.RandomState([seed, 1])) if kind == "unrelated" else (
+        mu, lr_opt, penalty
+    )
     sources = []
     for _ in range(3):
-        centre = np.clip(mu + rng.normal(0, 0.08, N_DIMS), 0, 1)
+        centre = np.clip(source_task[0] + rng.normal(0, 0.08, N_DIMS), 0, 1)
         sign = -1.0 if kind == "misleading" else 1.0
-        sources.append(
-            _bowl(centre, lr_opt + rng.normal(0, 0.3), penalty, sign * rng.uniform(0.5, 5))
-        )
+        sources.append(_bowl(
+            centre, source_task[1] + rng.normal(0, 0.3), source_task[2],
+            sign * rng.uniform(0.5, 5),
+        ))
     centre = np.clip(mu + rng.normal(0, 0.08, N_DIMS), 0, 1)
     return sources, _bowl(centre, lr_opt + rng.normal(0, 0.3), penalty, 1.0)
 

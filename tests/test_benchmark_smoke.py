@@ -148,6 +148,17 @@ def test_synthetic_family_targets_are_regrets_and_misleading_sources_negate() ->
     assert target(trial) == target_again(trial) >= 0.0  # the target does not depend on kind
     for s_related, s_misleading in zip(related, misleading):
         assert s_misleading(trial) == -s_related(trial) != 0.0
+    unrelated, target_unrelated = synthetic.make_task(3, "unrelated")
+    assert target_unrelated(trial) == target(trial)
+    # Another task of the family: the sources' optima move by more than the 0.08 jitter.
+    xs = np.linspace(0.0, 1.0, 41)
+
+    def best_x0(objective: synthetic.Objective) -> float:
+        losses = [objective(optuna.trial.FixedTrial(params | {"x0": float(x)})) for x in xs]
+        return float(xs[int(np.argmin(losses))])
+
+    shifts = [abs(best_x0(a) - best_x0(b)) for a, b in zip(related, unrelated)]
+    assert max(shifts) > 0.1
     kind, method, curve = synthetic.run((3, "related", "transfer-tpe", 8))
     assert (kind, method, len(curve)) == ("related", "transfer-tpe", 8)
     assert all(a >= b >= 0.0 for a, b in zip(curve, curve[1:]))
