@@ -51,6 +51,7 @@ from benchmarks.runner import RunResult
 from benchmarks.sources import load_stored_source
 from benchmarks.sources import run_source_safely
 from benchmarks.sources import SourceJob
+from benchmarks.sources import store_source
 from benchmarks.sources import store_study
 from benchmarks.tasks import CIFAR_DATA_DIR_ENV
 from benchmarks.tasks import suite_tasks
@@ -262,10 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             return
         sources[job] = trials
         if storage is not None:
-            store_study(storage, job.study_name, job.problem.direction, trials, {
-                "role": "source", "problem": job.problem.name, "seed": job.seed,
-                "sampler": job.sampler, "encoding": job.encoding,
-            })
+            store_source(storage, job, trials)
 
     _map(run_source_safely, missing, args.workers, bar, source_done)
 

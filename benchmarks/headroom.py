@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass
+import functools
 from pathlib import Path
 import shlex
 import sys
@@ -47,7 +49,8 @@ from benchmarks.sources import as_study
 from benchmarks.sources import load_stored_source
 from benchmarks.sources import run_source
 from benchmarks.sources import SourceJob
-from benchmarks.sources import store_study
+from benchmarks.sources import store_source
+from benchmarks.tasks import is_numeric
 from benchmarks.tasks import suite_tasks
 from benchmarks.tasks import Table
 from benchmarks.tasks import Task
@@ -64,14 +67,14 @@ COLUMNS = (
 _RANDOM_ORDERS = 100
 
 
+@functools.cache
 def value_orders(table: Table) -> list[np.ndarray | None]:
     """Per column, its value indices in ascending order if numeric, else None (unordered), as
-    WarmStartGridSampler's local steps treat them."""
-    out: list[np.ndarray | None] = []
-    for values in table.choices.values():
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        out.append(np.argsort(np.asarray(values, dtype=float)) if numeric else None)
-    return out
+    WarmStartGridSampler's local steps treat them. Cached: tables are per-process singletons."""
+    return [
+        np.argsort(np.asarray(values, dtype=float)) if is_numeric(values) else None
+        for values in table.choices.values()
+    ]
 
 
 def one_move(table: Table, index: int) -> np.ndarray:
@@ -94,36 +97,57 @@ def round_robin(rankings: Sequence[np.ndarray], k: int) -> list[int]:
     return out
 
 
+@dataclass(frozen=True)
+class SourceTables:
+    """What the sources' complete tables say, for one task: no seed changes it."""
+
+    summed_ranks: np.ndarray  # per configuration, its ranks in the source tables added up
+    tables_optima: list[int]  # the first ``budget`` of the tables' own rankings in turn
+    tables_consensus: np.ndarray  # the ``budget`` configurations of least summed rank
+
+    @classmethod
+    def of(cls, task: Task, budget: int) -> SourceTables:
+        tables = [p.table() for p in task.sources]
+        summed = np.sum([rankdata(t.losses) for t in tables], axis=0)
+        own = [np.argsort(t.losses, kind="stable") for t in tables]
+        return cls(summed, round_robin(own, budget), np.argsort(summed, kind="stable")[:budget])
+
+
+def _regret(table: Table, indices: Sequence[int] | np.ndarray) -> float:
+    return table.normalised_regret(float(np.min(table.losses[np.asarray(indices)])))
+
+
 def task_headroom(
-    task: Task, sources: list[optuna.Study], budget: int, rng: np.random.Generator
+    task: Task,
+    sources: list[optuna.Study],
+    budget: int,
+    rng: np.random.Generator,
+    source_tables: SourceTables | None = None,
 ) -> dict[str, float]:
-    """Mean-normalised regret of every column of the module docstring for one task and seed."""
+    """Mean-normalised regret of every column of the module docstring for one task and seed
+    (``source_tables``: :meth:`SourceTables.of` the task, computed here when not given)."""
     table = task.target.table()
-
-    def regret(indices: Sequence[int] | np.ndarray) -> float:
-        return table.normalised_regret(float(np.min(table.losses[np.asarray(indices)])))
-
-    replayed = [table.index(p) for p in top_k_configs(sources, budget)]
-    portfolio = [table.index(p) for p in top_k_configs(sources, len(sources))]
+    known = source_tables or SourceTables.of(task, budget)
+    # top_k_configs takes the sources in turn, so its first len(sources) are their bests.
+    replayed = [table.index(p) for p in top_k_configs(sources, max(budget, len(sources)))]
+    portfolio = replayed[: len(sources)]
     reachable = np.concatenate([portfolio] + [one_move(table, i) for i in portfolio])
     start = min(portfolio, key=lambda i: table.losses[i])
     moves = np.setdiff1d(one_move(table, start), portfolio)
     n_steps = max(1, min(budget - len(portfolio) - 1, len(moves)))
-    source_tables = [p.table() for p in task.sources]
-    summed = np.sum([rankdata(t.losses) for t in source_tables], axis=0)
-    by_tables = moves[np.argsort(summed[moves], kind="stable")[:n_steps]]
-    random_moves = np.mean(
-        [regret(np.append(rng.permutation(moves)[:n_steps], start)) for _ in range(_RANDOM_ORDERS)]
-    )
-    own_rankings = [np.argsort(t.losses, kind="stable") for t in source_tables]
+    by_tables = moves[np.argsort(known.summed_ranks[moves], kind="stable")[:n_steps]]
+    random_moves = np.mean([
+        _regret(table, np.append(rng.permutation(moves)[:n_steps], start))
+        for _ in range(_RANDOM_ORDERS)
+    ])
     return {
-        "replay": regret(replayed),
-        "zero-shot": regret(portfolio),
-        "one move": regret(reachable),
-        "moves by tables": regret(np.append(by_tables, start)),
+        "replay": _regret(table, replayed[:budget]),
+        "zero-shot": _regret(table, portfolio),
+        "one move": _regret(table, reachable),
+        "moves by tables": _regret(table, np.append(by_tables, start)),
         "random moves": float(random_moves),
-        "tables: optima": regret(round_robin(own_rankings, budget)),
-        "tables: consensus": regret(np.argsort(summed, kind="stable")[:budget]),
+        "tables: optima": _regret(table, known.tables_optima),
+        "tables: consensus": _regret(table, known.tables_consensus),
     }
 
 
@@ -139,10 +163,7 @@ def load_sources(
         if trials is None:
             trials = run_source(job)
             if storage is not None:
-                store_study(storage, job.study_name, problem.direction, trials, {
-                    "role": "source", "problem": problem.name, "seed": seed,
-                    "sampler": "tpe", "encoding": "mixed",
-                })
+                store_source(storage, job, trials)
         studies.append(as_study(job.study_name, problem.direction, trials))
     return studies
 
@@ -154,10 +175,12 @@ def suite_headroom(
     """Task name -> column -> mean over ``seeds``."""
     out: dict[str, dict[str, float]] = {}
     for task in suite_tasks(suite):
+        known = SourceTables.of(task, budget)
         rows = []
         for seed in seeds:
             sources = load_sources(task, seed, n_source_trials, storage)
-            rows.append(task_headroom(task, sources, budget, np.random.default_rng(seed)))
+            rng = np.random.default_rng(seed)
+            rows.append(task_headroom(task, sources, budget, rng, known))
         out[task.name] = {c: float(np.mean([r[c] for r in rows])) for c in COLUMNS}
     return out
 

@@ -104,6 +104,17 @@ def store_study(
     study.add_trials(trials)
 
 
+def store_source(
+    storage: optuna.storages.BaseStorage, job: SourceJob, trials: list[FrozenTrial]
+) -> None:
+    """Write the trials of source ``job`` to ``storage``, where :func:`load_stored_source`
+    finds them again."""
+    store_study(storage, job.study_name, job.problem.direction, trials, {
+        "role": "source", "problem": job.problem.name, "seed": job.seed,
+        "sampler": job.sampler, "encoding": job.encoding,
+    })
+
+
 def as_study(name: str, direction: Direction, trials: list[FrozenTrial]) -> optuna.Study:
     """An in-memory copy of a source study, so samplers never read the database mid-run."""
     study = optuna.create_study(study_name=name, direction=direction)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+import functools
 import itertools
 import math
 from multiprocessing import Pool
@@ -38,6 +39,7 @@ import numpy as np
 import optuna
 
 from benchmarks.methods import top_k_configs
+from benchmarks.tasks import nearest_choice
 from optuna_transfer import TransferTPESampler
 from optuna_transfer import WarmStartGridSampler
 
@@ -130,22 +132,14 @@ def run(job: tuple[int, str, str, int]) -> tuple[str, str, list[float]]:
     study.optimize(target, n_trials=n_trials)
     values = np.array([float(t.value) for t in study.trials])  # type: ignore[arg-type]
     if method in GRID_METHODS:
-        values -= grid_optimum(target)
+        values -= _target_grid_optimum(seed)
     return kind, method, np.minimum.accumulate(values).tolist()
 
 
 def nearest_grid_point(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` on :data:`GRID`: each number to the nearest grid value (the learning rate on
     a log scale), as a user enqueueing a continuous source's configuration would."""
-    out: dict[str, Any] = {}
-    for name, values in GRID.items():
-        value = params[name]
-        if isinstance(value, float):
-            scale = np.log10 if name == "lr" else np.asarray
-            grid = scale(np.asarray(values, dtype=float))
-            value = values[int(np.argmin(np.abs(grid - scale(value))))]
-        out[name] = value
-    return out
+    return {name: values[nearest_choice(values, params[name])] for name, values in GRID.items()}
 
 
 def grid_optimum(objective: Objective) -> float:
@@ -155,6 +149,12 @@ def grid_optimum(objective: Objective) -> float:
     for combo in itertools.product(*GRID.values()):
         best = min(best, objective(optuna.trial.FixedTrial(dict(zip(names, combo)))))
     return float(best)
+
+
+@functools.cache
+def _target_grid_optimum(seed: int) -> float:
+    # The target does not depend on the kind, so each worker enumerates the grid once a seed.
+    return grid_optimum(make_task(seed, "related")[1])
 
 
 def main(argv: list[str] | None = None) -> None:

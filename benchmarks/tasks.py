@@ -98,7 +98,7 @@ class Table:
 
     def index(self, params: dict[str, Any]) -> int:
         """Index of the table configuration that ``params`` maps onto (numbers are snapped)."""
-        digits = [_nearest_choice(choices, params[name]) for name, choices in self.choices.items()]
+        digits = [nearest_choice(choices, params[name]) for name, choices in self.choices.items()]
         return int(np.dot(digits, self._strides))
 
     def loss(self, params: dict[str, Any]) -> float:
@@ -121,7 +121,13 @@ def load_table(bench: str, dataset: str) -> Table:
     return Table(bench, dataset)
 
 
-def _nearest_choice(choices: Sequence[Any], value: Any) -> int:
+def is_numeric(values: Sequence[Any]) -> bool:
+    """Whether every value is a number (bools are not)."""
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def nearest_choice(choices: Sequence[Any], value: Any) -> int:
+    """Index of the choice ``value`` maps onto: strings exactly, numbers to the nearest."""
     if isinstance(value, str) or any(isinstance(c, str) for c in choices):
         return list(choices).index(value)
     # Numeric parameters may be searched as continuous ranges ("mixed" encoding); snap to the
@@ -145,8 +151,7 @@ def table_search_space(
     """
     space: dict[str, BaseDistribution] = {}
     for name, values in choices.items():
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        if encoding == "categorical" or not numeric or len(values) < 3:
+        if encoding == "categorical" or not is_numeric(values) or len(values) < 3:
             space[name] = CategoricalDistribution(values)
             continue
         is_int = all(isinstance(v, int) for v in values)

@@ -164,7 +164,6 @@ def test_synthetic_family_targets_are_regrets_and_misleading_sources_negate() ->
     assert all(a >= b >= 0.0 for a, b in zip(curve, curve[1:]))
 
 
-
 def test_synthetic_grid_methods_measure_regret_against_the_best_grid_point() -> None:
     from benchmarks import synthetic
 
@@ -188,6 +187,7 @@ def test_synthetic_grid_methods_measure_regret_against_the_best_grid_point() -> 
         final[method] = curve[-1]
     # Warm-started from related sources, the grid sampler's first trials beat random order.
     assert final["warm-grid"] < final["grid"]
+
 
 def test_headroom_one_move_neighbours_differ_in_exactly_one_value() -> None:
     table = load_table("hpolib", "protein_structure")
