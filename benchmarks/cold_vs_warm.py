@@ -38,6 +38,12 @@ import optuna
 from optuna.trial import FrozenTrial
 from tqdm import tqdm
 
+
+if not __package__:
+    # Run as a file (`python benchmarks/cold_vs_warm.py`): make the repository root importable,
+    # so the `benchmarks.*` imports below resolve as they do under `python -m`.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from benchmarks.methods import cold_baseline
 from benchmarks.methods import default_methods
 from benchmarks.methods import METHODS

@@ -41,6 +41,12 @@ import numpy as np
 import optuna
 from scipy.stats import rankdata
 
+
+if not __package__:
+    # Run as a file (`python benchmarks/headroom.py`): make the repository root importable,
+    # so the `benchmarks.*` imports below resolve as they do under `python -m`.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from benchmarks.cold_vs_warm import _machine
 from benchmarks.cold_vs_warm import _versions
 from benchmarks.cold_vs_warm import parse_seeds

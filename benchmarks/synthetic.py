@@ -31,12 +31,19 @@ import functools
 import itertools
 import math
 from multiprocessing import Pool
+from pathlib import Path
 import platform
 import sys
 from typing import Any
 
 import numpy as np
 import optuna
+
+
+if not __package__:
+    # Run as a file (`python benchmarks/synthetic.py`): make the repository root importable,
+    # so the `benchmarks.*` imports below resolve as they do under `python -m`.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.methods import top_k_configs
 from benchmarks.tasks import nearest_choice

@@ -1,0 +1,48 @@
+"""Every benchmark script runs both ways users run it: as a file and as a module."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import subprocess
+import sys
+
+import pytest
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = sorted(
+    p.stem
+    for p in (ROOT / "benchmarks").glob("*.py")
+    if 'if __name__ == "__main__":' in p.read_text(encoding="utf-8")
+)
+
+
+def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    # Only the interpreter's own path: nothing may make the repository importable by accident.
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(
+        [sys.executable, *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_scripts_with_a_main_are_found() -> None:
+    assert {"cold_vs_warm", "headroom", "synthetic", "overhead", "cifar_throughput"} <= set(
+        SCRIPTS
+    )
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_script_runs_as_a_file_from_any_directory(name: str, tmp_path: Path) -> None:
+    result = _run([str(ROOT / "benchmarks" / f"{name}.py"), "--help"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:"), result.stdout
+    assert "ModuleNotFoundError" not in result.stderr
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_script_runs_as_a_module_from_the_repository_root(name: str) -> None:
+    result = _run(["-m", f"benchmarks.{name}", "--help"], cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:"), result.stdout
