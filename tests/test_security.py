@@ -72,6 +72,49 @@ def test_redact_url_query_password() -> None:
     assert shown == "postgresql://u@127.0.0.1/db?password=***&sslmode=require"
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # Credential-bearing query keys of libpq, the MySQL drivers (PyMySQL, mysqlclient,
+        # mysql-connector) and SQLAlchemy dialects; keys are matched case-insensitively.
+        ("postgresql://bob:pw@host/db?passwd=hunter2",
+         "postgresql://bob:***@host/db?passwd=***"),
+        ("mysql+pymysql://u@h/db?password=s3cret", "mysql+pymysql://u@h/db?password=***"),
+        ("mysql+mysqldb://u@h/db?charset=utf8&passwd=s3cret",
+         "mysql+mysqldb://u@h/db?charset=utf8&passwd=***"),
+        ("mssql+pyodbc://u@h/db?PWD=s3cret&driver=x", "mssql+pyodbc://u@h/db?PWD=***&driver=x"),
+        ("mysql+mysqlconnector://u@h/db?password1=a&password2=b&password3=c",
+         "mysql+mysqlconnector://u@h/db?password1=***&password2=***&password3=***"),
+        ("postgresql://u@h/db?sslpassword=s3cret&sslkey=/k.pem",
+         "postgresql://u@h/db?sslpassword=***&sslkey=/k.pem"),
+        ("mysql+pymysql://u@h/db?ssl_key_password=s3cret",
+         "mysql+pymysql://u@h/db?ssl_key_password=***"),
+        ("postgresql://u@h/db?oauth_client_secret=s3cret&oauth_client_id=app",
+         "postgresql://u@h/db?oauth_client_secret=***&oauth_client_id=app"),
+        ("mssql+pyodbc://?odbc_connect=DRIVER%3Dx%3BPWD%3Ds3cret",
+         "mssql+pyodbc://?odbc_connect=***"),
+        ("postgresql://u@h/db?Password=s3cret", "postgresql://u@h/db?Password=***"),
+        ("postgresql://u@h/db?pass%77ord=s3cret", "postgresql://u@h/db?pass%77ord=***"),
+        ("postgresql://u@h/db?password=s3c#ret&sslmode=require",
+         "postgresql://u@h/db?password=***&sslmode=require"),
+        # '@' in a non-credential value stays intact, and does not hide the host.
+        ("postgresql://u:pw@h/db?sslkey=/a@b", "postgresql://u:***@h/db?sslkey=/a@b"),
+        ("postgresql://u@h/db?sslkey=/a@b", "postgresql://u@h/db?sslkey=/a@b"),
+        ("postgresql://u:pw@h/db?application_name=bob@laptop&password=x",
+         "postgresql://u:***@h/db?application_name=bob@laptop&password=***"),
+        # Look-alikes that hold no secret are shown.
+        ("postgresql://u@h/db?passfile=/home/u/.pgpass&user=password",
+         "postgresql://u@h/db?passfile=/home/u/.pgpass&user=password"),
+        # An unencoded '@' or '?' in the password: all of it is hidden.
+        ("postgresql://u:p@ss@h/db?sslkey=/a@b", "postgresql://u:***@h/db?sslkey=/a@b"),
+        ("postgresql://u:p?ss@h/db", "postgresql://u:***@h/db"),
+        ("sqlite:////tmp/a@b.db", "sqlite:////tmp/a@b.db"),
+    ],
+)
+def test_redact_url_query_credentials(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
 def test_redact_storage_object(tmp_path: Path) -> None:
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'a.db'}")
     assert redact_url(storage) == storage.url
