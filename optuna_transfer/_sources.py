@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 import math
+import sys
 import threading
 from typing import Any
 
@@ -355,17 +356,26 @@ def encode(dist: BaseDistribution, value: Any) -> float:
         if not _is_number(value):
             return math.nan
         x = float(value)
-        if not math.isfinite(x) or x < dist.low - 1e-12 * abs(dist.low) - 1e-12:
-            return math.nan
-        if x > dist.high + 1e-12 * abs(dist.high) + 1e-12:
+        if not math.isfinite(x) or (dist.log and x <= 0) or not _inside(dist, x):
             return math.nan
         low, high = numeric_bounds(dist)
         if dist.log:
-            if x <= 0:
-                return math.nan
             x = math.log(x)
         return min(max((x - low) / (high - low), 0.0), 1.0) if high > low else 0.5
     return math.nan
+
+
+def _inside(dist: FloatDistribution | IntDistribution, x: float) -> bool:
+    """Whether ``x`` lies in ``[low, high]`` up to rounding noise.
+
+    The tolerance is relative to the range in the encoded (linear or log) scale, so a range of
+    any width, 1e-15..1e-14 included, keeps its outside values missing; the second term covers
+    rounding at the bounds' own magnitude (a range narrow relative to it, or a single point).
+    """
+    scale = math.log if dist.log else float
+    low, high, x = scale(dist.low), scale(dist.high), scale(x)
+    tol = 1e-12 * (high - low) + 8 * sys.float_info.epsilon * max(abs(low), abs(high))
+    return low - tol <= x <= high + tol
 
 
 def decode(dist: BaseDistribution, u: float) -> Any:

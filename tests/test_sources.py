@@ -136,6 +136,26 @@ def test_numeric_range_changes_missing_outside_clipped_for_projection() -> None:
     assert encode(grown, 5.0) == pytest.approx(0.75)
 
 
+def test_tiny_ranges_use_a_tolerance_relative_to_the_range() -> None:
+    # An absolute tolerance (1e-12) dwarfed these ranges: values far outside were clipped to an
+    # edge instead of being missing.
+    tiny_log = FloatDistribution(1e-15, 1e-14, log=True)
+    assert math.isnan(encode(tiny_log, 5e-13))
+    assert math.isnan(encode(tiny_log, 1e-16))
+    assert encode(tiny_log, 1e-14) == pytest.approx(1.0)
+    tiny = FloatDistribution(1e-15, 1e-14)
+    assert math.isnan(encode(tiny, 2e-14))
+    assert math.isnan(encode(tiny, 0.0))
+    assert encode(tiny, 5.5e-15) == pytest.approx(0.5)
+    # Rounding noise at an edge still counts as inside, whatever the scale.
+    assert encode(FloatDistribution(0.0, 0.3), 0.1 * 3) == 1.0
+    assert encode(tiny_log, 1e-14 * (1 + 2e-16)) == pytest.approx(1.0)
+    assert encode(FloatDistribution(1e6, 1e6 + 1e-3), 1e6 + 1e-3) == pytest.approx(1.0)
+    assert math.isnan(encode(FloatDistribution(1e6, 1e6 + 1e-3), 1e6 + 2e-3))
+    assert encode(FloatDistribution(2.0, 2.0), 2.0) == 0.5
+    assert math.isnan(encode(FloatDistribution(2.0, 2.0), 2.0 + 1e-9))
+
+
 def test_log_linear_and_int_float_changes_go_through_external_values() -> None:
     log = FloatDistribution(1e-4, 1.0, log=True)
     assert encode(log, 1e-2) == pytest.approx(0.5)
