@@ -1,0 +1,186 @@
+"""Show the transfer in optuna-dashboard, which displays user attrs, notes and figures.
+
+The sampler records its weights as *system* attributes, which optuna-dashboard does not show.
+Two explicit, opt-in helpers put them where it looks:
+
+* :func:`with_transfer_attrs` wraps an objective so that each trial, before it finishes, gets
+  user attributes (its role and every source's weight): they appear on the dashboard's trial
+  page and as sortable columns of its trial table. Optuna refuses user attributes on finished
+  trials, so this is the only way to have them per trial.
+* :func:`annotate_for_dashboard` works on any study afterwards (also one loaded from storage):
+  a study note with a per-trial table and the weights figure, both on the study's page.
+
+Neither is done by the sampler itself: user attributes are the user's namespace, and a
+sampler that wrote into it unasked could clash with keys the user relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import functools
+import math
+from typing import Any
+from typing import TypeVar
+
+from optuna.study import Study
+from optuna.trial import Trial
+from optuna.trial import TrialState
+
+from optuna_transfer.visualization._source_weights import _probe_numbers
+from optuna_transfer.visualization._source_weights import _trial_record
+from optuna_transfer.visualization._source_weights import _TrialRecord
+from optuna_transfer.visualization._source_weights import plot_source_weights
+from optuna_transfer.visualization._source_weights import ROLE_PROBE
+from optuna_transfer.visualization._source_weights import ROLE_ZERO_SHOT
+from optuna_transfer.visualization._source_weights import TARGET_LABEL
+from optuna_transfer.visualization._source_weights import trial_records
+
+
+ROLE_ATTR = "transfer:role"
+WEIGHT_ATTR_PREFIX = "transfer:weight:"
+VOTERS_ATTR = "transfer:voters"
+# Fixed, so annotating again replaces the figure instead of adding a copy.
+GRAPH_OBJECT_ID = "transfer-source-weights"
+
+R = TypeVar("R")
+
+
+def transfer_user_attrs(record: _TrialRecord) -> dict[str, Any]:
+    """The user attributes :func:`with_transfer_attrs` writes for one trial."""
+    attrs: dict[str, Any] = {}
+    if record.role is not None:
+        attrs[ROLE_ATTR] = record.role
+    if record.weights is not None:
+        for label, w in record.weights.items():
+            attrs[WEIGHT_ATTR_PREFIX + label] = w
+        voters = [(label, w) for label, w in record.weights.items() if label != TARGET_LABEL]
+        attrs[VOTERS_ATTR] = (
+            ", ".join(f"{label} ({w:.2f})" for label, w in voters if w > 0) or "none"
+        )
+    return attrs
+
+
+def with_transfer_attrs(objective: Callable[[Trial], R]) -> Callable[[Trial], R]:
+    """Wrap ``objective`` so every trial records the transfer as user attributes.
+
+    Each trial gets ``"transfer:role"`` (``"zero-shot"``, ``"probe"``, ``"transfer"``,
+    ``"cold"``, ... see :func:`annotate_for_dashboard`), ``"transfer:weight:<label>"`` for each
+    source and the target, and ``"transfer:voters"`` (the sources that voted, with their
+    weights), written when the objective returns or raises, while the trial can still be
+    updated. optuna-dashboard shows them on the trial page and in its trial table.
+
+    Example:
+
+        .. code-block:: python
+
+            from optuna_transfer.visualization import with_transfer_attrs
+
+            study.optimize(with_transfer_attrs(objective), n_trials=50)
+    """
+
+    @functools.wraps(objective)
+    def wrapped(trial: Trial) -> R:
+        try:
+            return objective(trial)
+        finally:
+            _record(trial)
+
+    return wrapped
+
+
+def _record(trial: Trial) -> None:
+    study = trial.study
+    trials = study.get_trials(deepcopy=False)
+    frozen = next((t for t in trials if t.number == trial.number), None)
+    if frozen is None:
+        return
+    record = _trial_record(frozen, _probe_numbers(trials))
+    for key, value in transfer_user_attrs(record).items():
+        trial.set_user_attr(key, value)
+
+
+def annotate_for_dashboard(study: Study, sampler: Any = None) -> None:
+    """Write what TransferTPESampler believed where optuna-dashboard shows it.
+
+    Adds to ``study`` (replacing what an earlier call wrote):
+
+    * the study note: for each source, in how many trials it voted and its last vote; the
+      zero-shot and probe trials; and a table of every trial's role, value and weights;
+    * the figure of :func:`~optuna_transfer.visualization.plot_source_weights`.
+
+    Works on a finished study, also one loaded from storage. Roles: ``zero-shot`` (a source's
+    best configuration, evaluated as is), ``probe`` (the random trial after those),
+    ``enqueued`` (user-fixed parameters), ``transfer`` (chosen by the weighted vote, at least
+    one source voting), ``cold`` (no source kept a vote: cold TPE), ``random`` (a start-up
+    trial sampled at random, where the sampler records it). For per-trial user attributes
+    use :func:`with_transfer_attrs` while the study runs.
+
+    Args:
+        study: The study, in a storage optuna-dashboard reads.
+        sampler: Optional, as in :func:`~optuna_transfer.visualization.plot_source_weights`.
+    """
+    try:
+        import optuna_dashboard
+    except ImportError as e:
+        raise ImportError(
+            "annotate_for_dashboard needs optuna-dashboard: "
+            "`pip install 'optuna-transfer[dashboard]'`."
+        ) from e
+    records = trial_records(study, sampler)
+    optuna_dashboard.save_note(study, transfer_note(study, records))
+    optuna_dashboard.save_plotly_graph_object(
+        study, plot_source_weights(study, sampler), graph_object_id=GRAPH_OBJECT_ID
+    )
+
+
+def transfer_note(study: Study, records: list[_TrialRecord]) -> str:
+    """The study note's Markdown: a summary per source, then one row per trial."""
+    labels: list[str] = []
+    for r in records:
+        for label in r.weights or {}:
+            if label not in labels:
+                labels.append(label)
+    sources = [label for label in labels if label != TARGET_LABEL]
+    weighted = [r for r in records if r.weights is not None]
+    lines = ["## What the transfer sampler believed", ""]
+    if not weighted:
+        lines.append("No trial records transfer weights: not run with TransferTPESampler.")
+        return "\n".join(lines) + "\n"
+    for label in sources:
+        votes = [r for r in weighted if (r.weights or {}).get(label, 0.0) > 0]
+        if votes:
+            last = votes[-1]
+            lines.append(
+                f"* **{label}** voted in {len(votes)} of {len(weighted)} trials; last in "
+                f"trial {last.number} (weight {(last.weights or {})[label]:.2f})."
+            )
+        else:
+            lines.append(f"* **{label}** never voted (refuted by the target's trials).")
+    for role, name in ((ROLE_ZERO_SHOT, "Zero-shot trials"), (ROLE_PROBE, "Probe trial")):
+        numbers = [str(r.number) for r in records if r.role == role]
+        lines.append(f"* {name}: {', '.join(numbers) or 'none'}.")
+    lines += [
+        "",
+        "A source votes while its trust (how well it ranks the target's finished trials) "
+        "exceeds 1/2; its weight is that trust. The target's own model always has weight 1.",
+        "",
+        "| trial | role | value | " + " | ".join(f"weight: {label}" for label in labels) + " |",
+        "|---:|---|---:|" + "---:|" * len(labels),
+    ]
+    values = {
+        t.number: t.values
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    }
+    for r in records:
+        vals = values.get(r.number)
+        value = ", ".join(f"{v:.4g}" for v in vals) if vals else ""
+        cells = [_weight_cell((r.weights or {}).get(label)) for label in labels]
+        lines.append(f"| {r.number} | {r.role or ''} | {value} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _weight_cell(w: float | None) -> str:
+    if w is None or math.isnan(w):
+        return ""
+    return f"{w:.2f}"
+

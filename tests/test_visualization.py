@@ -1,0 +1,303 @@
+"""optuna_transfer.visualization: the plotted data is what the sampler recorded."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+import sys
+from typing import Any
+from typing import cast
+from typing import NamedTuple
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.trial import create_trial
+from optuna.trial import FrozenTrial
+from optuna.trial import Trial
+import pytest
+
+from optuna_transfer import TransferTPESampler
+from optuna_transfer import WarmStartGridSampler
+from optuna_transfer.visualization import plot_source_weights
+from optuna_transfer.visualization import with_transfer_attrs
+import optuna_transfer.visualization.matplotlib as vis_mpl
+
+
+matplotlib.use("Agg")  # Headless: CI has no display.
+plt_source_weights = vis_mpl.plot_source_weights
+
+WEIGHTS = "transfer_tpe:weights"
+ZERO_SHOT = "transfer_tpe:zero_shot"
+PROBE = "transfer_tpe:probe"
+N_TRIALS = 16
+
+
+def _objective(trial: Trial) -> float:
+    x = trial.suggest_float("x", -5, 5)
+    y = trial.suggest_float("y", -5, 5)
+    return (x - 1) ** 2 + (y + 2) ** 2
+
+
+def _sources() -> list[optuna.Study]:
+    related = optuna.create_study(study_name="related", sampler=optuna.samplers.RandomSampler(0))
+    related.optimize(_objective, n_trials=25)
+    # Maximises the target's loss: its best configurations are the target's worst.
+    misleading = optuna.create_study(
+        study_name="misleading",
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(1),
+    )
+    misleading.optimize(_objective, n_trials=25)
+    return [related, misleading]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, TransferTPESampler]:
+    """A TransferTPESampler study in SQLite, and its sampler."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = f"sqlite:///{tmp_path_factory.mktemp('vis') / 'studies.db'}"
+    sampler = TransferTPESampler(_sources(), seed=0)
+    study = optuna.create_study(study_name="target", storage=url, sampler=sampler)
+    study.optimize(_objective, n_trials=N_TRIALS)
+    return url, sampler
+
+
+def _loaded(url: str) -> optuna.Study:
+    # As a user opening the study later: no sampler object.
+    return optuna.load_study(study_name="target", storage=url)
+
+
+class _Recorded(NamedTuple):
+    numbers: list[int]
+    weights: dict[int, dict[str, float]]
+    zero_shot: list[int]
+    probe: list[int]
+    values: list[float]
+    best: list[float]
+
+
+def _expected(study: optuna.Study) -> _Recorded:
+    """What the sampler recorded, read straight from the trials' system attributes."""
+    trials = study.get_trials()
+    recorded = [t for t in trials if WEIGHTS in t.system_attrs]
+    values = [float(cast(float, t.value)) for t in trials]
+    return _Recorded(
+        numbers=[t.number for t in recorded],
+        weights={t.number: dict(json.loads(t.system_attrs[WEIGHTS])) for t in recorded},
+        zero_shot=[t.number for t in trials if t.system_attrs.get(ZERO_SHOT, "null") != "null"],
+        probe=[t.number for t in trials if t.system_attrs.get(PROBE)],
+        values=values,
+        best=np.minimum.accumulate(values).tolist(),
+    )
+
+
+def _xy(data: Any) -> list[float]:
+    return np.asarray(data, dtype=float).tolist()
+
+
+def test_plotly_traces_are_the_recorded_weights(run: tuple[str, TransferTPESampler]) -> None:
+    url, sampler = run
+    study = _loaded(url)
+    exp = _expected(study)
+    # The sampler's own account of its weights agrees with the attributes read here.
+    assert sampler.get_source_weights(study) == exp.weights
+    assert exp.zero_shot and exp.probe, "the run has zero-shot trials and a probe"
+
+    fig = plot_source_weights(study)
+    traces = {t.name: t for t in fig.data}
+    assert set(traces) == {
+        "weight: target", "weight: related", "weight: misleading", "zero-shot trial",
+        "probe trial", "Objective Value", "Best Value",
+    }
+    weights = exp.weights
+    for label in ("target", "related", "misleading"):
+        trace = traces[f"weight: {label}"]
+        assert list(trace.x) == exp.numbers
+        assert list(trace.y) == [weights[n][label] for n in exp.numbers]
+    assert list(traces["zero-shot trial"].x) == exp.zero_shot
+    assert list(traces["probe trial"].x) == exp.probe
+    assert list(traces["Objective Value"].x) == list(range(N_TRIALS))
+    assert list(traces["Objective Value"].y) == exp.values
+    assert list(traces["Best Value"].y) == exp.best
+    assert traces["Best Value"].yaxis == "y2" and traces["weight: related"].yaxis in (None, "y")
+    # The misleading source is refuted by the end; the related one still votes.
+    last = weights[exp.numbers[-1]]
+    assert last["misleading"] == 0.0 and last["related"] > 0.5
+
+
+def test_same_plot_with_the_sampler_and_from_storage(
+    run: tuple[str, TransferTPESampler],
+) -> None:
+    url, sampler = run
+    study = _loaded(url)
+    with_sampler = plot_source_weights(study, sampler)
+    without = plot_source_weights(study)
+    assert [(t.name, list(t.x), list(t.y)) for t in with_sampler.data] == [
+        (t.name, list(t.x), list(t.y)) for t in without.data
+    ]
+
+
+def test_matplotlib_lines_are_the_recorded_weights(run: tuple[str, TransferTPESampler]) -> None:
+    study = _loaded(run[0])
+    exp = _expected(study)
+    weights = exp.weights
+    ax = plt_source_weights(study)
+    try:
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        for label in ("target", "related", "misleading"):
+            line = lines[f"weight: {label}"]
+            assert _xy(line.get_xdata()) == exp.numbers
+            assert _xy(line.get_ydata()) == [weights[n][label] for n in exp.numbers]
+        markers = {c.get_label(): np.asarray(c.get_offsets()) for c in ax.collections}
+        assert _xy(markers["zero-shot trial"][:, 0]) == exp.zero_shot
+        assert _xy(markers["probe trial"][:, 0]) == exp.probe
+        right = ax.figure.axes[1]
+        values = {c.get_label(): np.asarray(c.get_offsets()) for c in right.collections}
+        assert _xy(values["Objective Value"][:, 1]) == exp.values
+        best = {line.get_label(): line for line in right.get_lines()}["Best Value"]
+        assert _xy(best.get_ydata()) == exp.best
+        assert ax.get_ylabel() == "Weight" and right.get_ylabel() == "Objective Value"
+    finally:
+        plt.close("all")
+
+
+def test_target_replaces_the_value_and_drops_the_incumbent(
+    run: tuple[str, TransferTPESampler],
+) -> None:
+    study = _loaded(run[0])
+    fig = plot_source_weights(study, target=lambda t: -t.params["x"], target_name="-x")
+    traces = {t.name: t for t in fig.data}
+    assert "Best Value" not in traces
+    assert list(traces["-x"].y) == [-t.params["x"] for t in study.trials]
+    assert fig.layout.yaxis2.title.text == "-x"
+    ax = plt_source_weights(study, target=lambda t: -t.params["x"], target_name="-x")
+    assert ax.figure.axes[1].get_ylabel() == "-x"
+    plt.close("all")
+
+
+def test_multi_objective_needs_a_target() -> None:
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=2)
+    with pytest.raises(ValueError, match="`target`"):
+        plot_source_weights(study)
+    with pytest.raises(ValueError, match="`target`"):
+        plt_source_weights(study)
+    fig = plot_source_weights(study, target=lambda t: t.values[1], target_name="second")
+    assert list({t.name: t for t in fig.data}["second"].y) == [1.0, 1.0]
+
+
+def test_wrong_sampler_is_refused_by_name() -> None:
+    study = optuna.create_study()
+    grid = WarmStartGridSampler(_sources(), {"x": [0.0, 1.0]})
+    with pytest.raises(TypeError, match="`sampler` must be the TransferTPESampler"):
+        plot_source_weights(study, grid)
+
+
+def test_study_without_weights_warns_and_plots_only_values(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(_objective, n_trials=3)
+    logger = logging.getLogger("optuna_transfer")
+    logger.addHandler(caplog.handler)
+    try:
+        fig = plot_source_weights(study)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert "records transfer weights" in caplog.text
+    assert [t.name for t in fig.data] == ["Objective Value", "Best Value"]
+
+
+def _trial(number: int, value: float, attrs: dict[str, object]) -> FrozenTrial:
+    t = create_trial(
+        params={"x": float(number)},
+        distributions={"x": FloatDistribution(0, 100)},
+        value=value,
+        system_attrs=attrs,
+    )
+    t.number = number
+    return t
+
+
+def _weights(related: float) -> str:
+    return json.dumps([["target", 1.0], ["related", related]])
+
+
+def test_probe_inferred_for_studies_recorded_without_the_probe_key() -> None:
+    # An earlier sampler version: enqueued trial 0, zero-shot trial 1, probe at trial 2.
+    study = optuna.create_study()
+    study.add_trials([
+        _trial(0, 3.0, {"fixed_params": {"x": 0.0}}),
+        _trial(1, 2.0, {ZERO_SHOT: json.dumps({"x": 1.0})}),
+        _trial(2, 5.0, {WEIGHTS: _weights(0.6)}),
+        _trial(3, 1.0, {WEIGHTS: _weights(0.0)}),
+    ])
+    traces = {t.name: t for t in plot_source_weights(study).data}
+    assert list(traces["zero-shot trial"].x) == [1]
+    assert list(traces["probe trial"].x) == [2]
+    assert list(traces["weight: related"].y) == [0.6, 0.0]
+    assert list(traces["Best Value"].y) == [3.0, 2.0, 2.0, 1.0]
+
+
+def test_probe_key_and_withdrawn_zero_shot_claims() -> None:
+    study = optuna.create_study(direction="maximize")
+    study.add_trials([
+        _trial(0, 1.0, {ZERO_SHOT: "null", WEIGHTS: _weights(0.7)}),  # claim withdrawn
+        _trial(1, 2.0, {ZERO_SHOT: json.dumps({"x": 1.0})}),
+        _trial(2, 0.5, {WEIGHTS: _weights(0.8)}),
+        _trial(3, 4.0, {WEIGHTS: _weights(0.9), PROBE: True}),
+    ])
+    traces = {t.name: t for t in plot_source_weights(study).data}
+    assert list(traces["zero-shot trial"].x) == [1]
+    assert list(traces["probe trial"].x) == [3]
+    assert list(traces["Best Value"].y) == [1.0, 2.0, 2.0, 4.0]  # maximised
+
+
+def test_missing_plotly_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "plotly", None)
+    monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
+    with pytest.raises(ImportError, match=r"optuna-transfer\[plot\]"):
+        plot_source_weights(optuna.create_study())
+
+
+def test_with_transfer_attrs_writes_the_recorded_weights_as_user_attrs(tmp_path: Path) -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 'a.db'}", sampler=TransferTPESampler(_sources(), seed=1)
+    )
+    study.optimize(with_transfer_attrs(_objective), n_trials=8)
+    roles = []
+    for t in study.trials:
+        attrs = t.user_attrs
+        roles.append(attrs["transfer:role"])
+        if WEIGHTS in t.system_attrs:
+            recorded = dict(json.loads(t.system_attrs[WEIGHTS]))
+            assert {k: attrs[f"transfer:weight:{k}"] for k in recorded} == recorded
+            voters = [k for k, w in recorded.items() if k != "target" and w > 0]
+            assert attrs["transfer:voters"].startswith(voters[0] if voters else "none")
+        else:
+            assert not any(k.startswith("transfer:weight:") for k in attrs)
+    exp = _expected(study)
+    zero_shot, probe = exp.zero_shot, exp.probe
+    assert [i for i, r in enumerate(roles) if r == "zero-shot"] == zero_shot
+    assert [i for i, r in enumerate(roles) if r == "probe"] == probe
+    assert set(roles) <= {"zero-shot", "probe", "transfer", "cold"}
+
+
+def test_with_transfer_attrs_keeps_the_objective_result_and_errors() -> None:
+    def failing(trial: Trial) -> float:
+        trial.suggest_float("x", 0, 1)
+        raise RuntimeError("boom")
+
+    wrapped = with_transfer_attrs(failing)
+    assert wrapped.__name__ == "failing"
+    study = optuna.create_study(sampler=TransferTPESampler(_sources(), seed=0))
+    with pytest.raises(RuntimeError, match="boom"):
+        study.optimize(wrapped, n_trials=1)
+    assert study.trials[0].user_attrs["transfer:role"] == "zero-shot"
+    study.optimize(with_transfer_attrs(lambda t: t.suggest_float("x", 0, 1)), n_trials=1)
+    assert study.trials[1].value == study.trials[1].params["x"]
