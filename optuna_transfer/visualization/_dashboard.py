@@ -52,7 +52,8 @@ def transfer_user_attrs(record: _TrialRecord) -> dict[str, Any]:
         attrs[ROLE_ATTR] = record.role
     if record.weights is not None:
         for label, w in record.weights.items():
-            attrs[WEIGHT_ATTR_PREFIX + label] = w
+            # Rounded: read by people on the dashboard; the exact value stays in system attrs.
+            attrs[WEIGHT_ATTR_PREFIX + label] = round(w, 3)
         voters = [(label, w) for label, w in record.weights.items() if label != TARGET_LABEL]
         attrs[VOTERS_ATTR] = (
             ", ".join(f"{label} ({w:.2f})" for label, w in voters if w > 0) or "none"
@@ -65,9 +66,9 @@ def with_transfer_attrs(objective: Callable[[Trial], R]) -> Callable[[Trial], R]
 
     Each trial gets ``"transfer:role"`` (``"zero-shot"``, ``"probe"``, ``"transfer"``,
     ``"cold"``, ... see :func:`annotate_for_dashboard`), ``"transfer:weight:<label>"`` for each
-    source and the target, and ``"transfer:voters"`` (the sources that voted, with their
-    weights), written when the objective returns or raises, while the trial can still be
-    updated. optuna-dashboard shows them on the trial page and in its trial table.
+    source and the target (rounded to 3 decimals), and ``"transfer:voters"`` (the sources that
+    voted, with their weights), written when the objective returns or raises, while the trial
+    can still be updated. optuna-dashboard shows them on the trial page and in its trial table.
 
     Example:
 
