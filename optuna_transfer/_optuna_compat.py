@@ -1,7 +1,9 @@
-"""The one place that leans on Optuna internals beyond ``study._storage`` and friends.
+"""The one place that leans on Optuna internals.
 
-Optuna's samplers read a study's history through ``Study._get_trials`` (private; its signature
-is that of Optuna 5.x, which ``pyproject.toml`` pins). :class:`StudyWithoutTrials` wraps a
+Samplers write to trials through the study's storage (``study._storage``, ``trial._trial_id``):
+Optuna has no public API for it, and its own samplers do the same. Optuna's samplers read a
+study's history through ``Study._get_trials`` (private; its signature is that of Optuna 5.x,
+which ``pyproject.toml`` pins). :class:`StudyWithoutTrials` wraps a
 study so that some trials are invisible to a sampler, which is how the transfer sampler hands
 cold TPE a history without the zero-shot trials of sources it no longer trusts.
 ``tests/test_optuna_compat.py`` checks that a sampler given the view behaves exactly as on a
@@ -13,11 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Container
 from collections.abc import Sequence
+import threading
 from typing import Any
+from typing import Generic
+from typing import TypeVar
+import weakref
 
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
+
+
+T = TypeVar("T")
 
 
 class StudyWithoutTrials:
@@ -52,3 +61,59 @@ class StudyWithoutTrials:
 
     def _visible(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
         return [t for t in trials if not self._hide(t)]
+
+
+# Optuna's own TPE splits long system attributes into chunks of this many characters, for RDB
+# backends whose columns are limited (see ``optuna/samplers/_tpe/sampler.py``).
+SYSTEM_ATTR_MAX_LENGTH = 2045
+
+
+def set_trial_system_attr(study: Study, trial: FrozenTrial, key: str, value: Any) -> None:
+    """Record ``value`` on ``trial``: samplers have no public way to write system attrs."""
+    study._storage.set_trial_system_attr(trial._trial_id, key, value)
+
+
+def set_chunked_system_attr(study: Study, trial: FrozenTrial, key: str, text: str) -> None:
+    """Write ``text`` as ``key:0``, ``key:1``, ... chunks short enough for every RDB backend."""
+    n = SYSTEM_ATTR_MAX_LENGTH
+    for i in range(0, max(len(text), 1), n):
+        set_trial_system_attr(study, trial, f"{key}:{i // n}", text[i : i + n])
+
+
+def get_chunked_system_attr(trial: FrozenTrial, key: str) -> str | None:
+    """The text :func:`set_chunked_system_attr` wrote, or None if there is none."""
+    chunks: list[str] = []
+    while (chunk := trial.system_attrs.get(f"{key}:{len(chunks)}")) is not None:
+        chunks.append(chunk)
+    return "".join(chunks) if chunks else None
+
+
+def fail_trial(study: Study, trial: FrozenTrial) -> None:
+    """Mark a RUNNING trial FAIL, so a sampler that must refuse it leaves nothing running."""
+    study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+
+
+def is_multi_objective(study: Study) -> bool:
+    return len(study.directions) > 1
+
+
+class PerStudy(Generic[T]):
+    """A sampler's state for each study it samples, so one sampler can serve several studies.
+
+    Keyed by the storage *object* (held weakly) and the study's id in it: two in-memory studies
+    both have id 0, and an ``id()`` can be reused once an object is garbage-collected.
+    """
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._by_storage: weakref.WeakKeyDictionary[Any, dict[int, T]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def __call__(self, study: Study) -> T:
+        with self._lock:
+            by_id = self._by_storage.setdefault(study._storage, {})
+            if study._study_id not in by_id:
+                by_id[study._study_id] = self._factory()
+            return by_id[study._study_id]

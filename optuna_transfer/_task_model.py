@@ -32,6 +32,10 @@ MAX_GOOD_KERNELS = 100
 MAX_BAD_KERNELS = 400
 # Kernels of the smoothed ranking (predicted quantile), evenly spread by rank.
 MAX_RANKING_KERNELS = 500
+# Losses of PRUNED and FAIL trials, in multiples of the number of trials ranked: beyond every
+# COMPLETE trial's rank, infeasible ones included (rank + n + total violation).
+PRUNED_LOSS = 3.0
+FAILED_LOSS = 4.0
 
 
 def default_gamma(n: int) -> int:
@@ -97,7 +101,12 @@ def choice_counts(space: dict[str, BaseDistribution]) -> list[int]:
 
 def trial_losses(study: Study, trials: list[FrozenTrial]) -> np.ndarray:
     """A scalar loss per trial, lower better: value (Pareto rank for several objectives);
-    infeasible trials after feasible, PRUNED after COMPLETE, RUNNING last (inf)."""
+    infeasible trials after feasible, PRUNED after COMPLETE, FAIL after PRUNED, anything else
+    (RUNNING) last (inf).
+
+    A failed trial is evidence that its region is bad (out of memory, a diverging learning
+    rate), so it ranks as the worst finished observation rather than being ignored: ignored,
+    it would look untried, and the sampler would propose it again."""
     n = len(trials)
     out = np.full(n, np.inf)
     complete = [i for i, t in enumerate(trials) if t.state == TrialState.COMPLETE]
@@ -114,5 +123,7 @@ def trial_losses(study: Study, trials: list[FrozenTrial]) -> np.ndarray:
         rank = rank + np.where(penalty > 0, n + penalty, 0.0)
         out[complete] = rank
     pruned = [i for i, t in enumerate(trials) if t.state == TrialState.PRUNED]
-    out[pruned] = 3.0 * n
+    out[pruned] = PRUNED_LOSS * n
+    failed = [i for i, t in enumerate(trials) if t.state == TrialState.FAIL]
+    out[failed] = FAILED_LOSS * n
     return out

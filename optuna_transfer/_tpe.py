@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 import json
 from typing import Any
 from typing import cast
@@ -23,6 +25,12 @@ from optuna_transfer._local_search import incumbent_is_recent
 from optuna_transfer._local_search import is_seen
 from optuna_transfer._local_search import LOCAL_STARTS
 from optuna_transfer._local_search import neighbours
+from optuna_transfer._optuna_compat import fail_trial
+from optuna_transfer._optuna_compat import get_chunked_system_attr
+from optuna_transfer._optuna_compat import is_multi_objective
+from optuna_transfer._optuna_compat import PerStudy
+from optuna_transfer._optuna_compat import set_chunked_system_attr
+from optuna_transfer._optuna_compat import set_trial_system_attr
 from optuna_transfer._optuna_compat import StudyWithoutTrials
 from optuna_transfer._parzen import ParzenEstimator
 from optuna_transfer._similarity import rank_agreement
@@ -48,12 +56,35 @@ from optuna_transfer._task_model import trial_losses
 _logger = optuna.logging.get_logger(__name__)
 
 WEIGHTS_ATTR_KEY = "transfer_tpe:weights"
-_ZERO_SHOT_ATTR_KEY = "transfer_tpe:zero_shot"
+# The portfolio entry (its params as JSON) a zero-shot trial evaluates; "null" once withdrawn.
+ZERO_SHOT_ATTR_KEY = "transfer_tpe:zero_shot"
+PROBE_ATTR_KEY = "transfer_tpe:probe"
 _RELATIVE_PARAMS_KEY = "transfer_tpe:relative_params"
+_WITHDRAWN = "null"
 _TARGET = "target"
 _MIN_JUDGED_TRIALS = 10
 # Re-samples after finding another worker's running trial at the chosen configuration.
 _MAX_CLAIMS = 10
+# Uniform draws tried for an exploration step before accepting a configuration already tried.
+_MAX_RANDOM_DRAWS = 100
+# The per-trial weights are needed several times while one trial samples (relative, each
+# independent parameter): a few entries per study cover every trial in flight.
+_MAX_CACHED_TRIALS = 64
+
+
+@dataclass
+class _StudyState:
+    """What the sampler remembers about one study (see :class:`PerStudy`)."""
+
+    # trial id -> the portfolio entry it evaluates (None: not zero-shot) and whether it is
+    # the probe; decided in ``before_trial``, read while the trial samples.
+    roles: dict[int, tuple[dict[str, Any] | None, bool]] = field(default_factory=dict)
+    # trial id -> (weights, explore) for that trial.
+    weights: dict[int, tuple[dict[str, float], bool]] = field(default_factory=dict)
+    # space key -> trial number -> each source's predicted quantile at that finished trial.
+    predictions: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
+    # Set once every portfolio entry has been evaluated and the probe has run.
+    schedule_done: bool = False
 
 
 def _space_key(space: dict[str, BaseDistribution]) -> str:
@@ -167,29 +198,6 @@ class TransferTPESampler(BaseSampler):
         if group and multivariate is False:
             raise ValueError("`group=True` needs the multivariate TPE: drop multivariate=False.")
         tasks = load_sources(source, max_source_trials)
-        self._init(tasks, seed, n_ei_candidates, multivariate, group, constant_liar, n_zero_shot)
-        self._n_startup_trials = n_startup_trials
-        # Once every source is distrusted the sampler *is* cold TPE (public API, same options),
-        # so a misleading source can cost the trials it took to detect, not convergence speed.
-        self._cold = optuna.samplers.TPESampler(
-            seed=seed,
-            n_startup_trials=n_startup_trials,
-            n_ei_candidates=n_ei_candidates,
-            multivariate=multivariate,
-            group=group,
-            constant_liar=constant_liar,
-        )
-
-    def _init(
-        self,
-        tasks: list[SourceTask],
-        seed: int | None,
-        n_ei_candidates: int,
-        multivariate: bool | None,
-        group: bool,
-        constant_liar: bool,
-        n_zero_shot: int | None,
-    ) -> None:
         self._tasks = tasks
         self._labels = _unique_labels([t.name for t in tasks])
         self._seed = seed
@@ -198,13 +206,26 @@ class TransferTPESampler(BaseSampler):
         self._multivariate = multivariate
         self._group = group
         self._constant_liar = constant_liar
+        self._n_startup_trials = n_startup_trials
         self._portfolio = _zero_shot_portfolio(
             tasks, n_zero_shot if n_zero_shot is not None else min(5, max(2, len(tasks)))
         )
+        self._portfolio_keys = [_config_key(p) for p in self._portfolio]
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._models: dict[str, list[SourceModel]] = {}
-        self._weights_cache: dict[tuple[int, int], tuple[dict[str, float], bool]] = {}
-        self._prediction_cache: dict[str, dict[int, np.ndarray]] = {}
+        self._state = PerStudy(_StudyState)
+        # Once every source is distrusted the sampler *is* cold TPE (public API, same options),
+        # so a misleading source can cost the trials it took to detect, not convergence speed.
+        self._cold = optuna.samplers.TPESampler(
+            # Not ``seed`` itself: the random start-up draws of cold TPE would repeat this
+            # sampler's own random draws (the probe).
+            seed=None if seed is None else _derived_seed(seed),
+            n_startup_trials=n_startup_trials,
+            n_ei_candidates=n_ei_candidates,
+            multivariate=multivariate,
+            group=group,
+            constant_liar=constant_liar,
+        )
 
     @classmethod
     def from_storage(
@@ -268,11 +289,15 @@ class TransferTPESampler(BaseSampler):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        # Models and weights are caches; rebuilt on demand after unpickling.
+        # Models and per-study state are caches of what the storage holds; a sampler sent to
+        # another process rebuilds them there.
         state["_models"] = {}
-        state["_weights_cache"] = {}
-        state["_prediction_cache"] = {}
+        del state["_state"]
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._state = PerStudy(_StudyState)
 
     # -------------------------------------------------------------------------------------
     # BaseSampler interface
@@ -281,22 +306,28 @@ class TransferTPESampler(BaseSampler):
     def _is_multivariate(self, study: Study) -> bool:
         if self._multivariate is not None:
             return self._multivariate
-        return self._group or not study._is_multi_objective()
+        return self._group or not is_multi_objective(study)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         n_obj = len(study.directions)
         for task in self._tasks:
             if len(task.directions) != n_obj:
+                # Optuna has already created the trial: fail it, so no trial is left RUNNING.
+                fail_trial(study, trial)
                 raise ValueError(
                     f"Source {task.name!r} has {len(task.directions)} objective(s) but the "
                     f"target study has {n_obj}. Use sources with the same number of objectives."
                 )
         self._cold.before_trial(study, trial)
-        config = self._zero_shot_config(trial)
-        if config is not None:
-            study._storage.set_trial_system_attr(
-                trial._trial_id, _ZERO_SHOT_ATTR_KEY, json.dumps(config)
-            )
+        state = self._state(study)
+        if len(state.roles) > _MAX_CACHED_TRIALS:
+            # Entries of trials that ended in another worker's process are never removed there.
+            state.roles.clear()
+        if "fixed_params" in trial.system_attrs or state.schedule_done:
+            # Enqueued and retried trials keep their params; they take no portfolio entry.
+            state.roles[trial._trial_id] = (None, False)
+            return
+        state.roles[trial._trial_id] = self._claim_role(study, trial, state)
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
@@ -312,7 +343,7 @@ class TransferTPESampler(BaseSampler):
         if not search_space:
             return {}
         params: dict[str, Any] = {}
-        zero_shot = self._zero_shot_config(trial)
+        zero_shot = self._zero_shot_config(study, trial)
         if zero_shot is not None:
             params = _project_config(zero_shot, search_space)
             # Parameters the source config cannot fill come from the model, so a relative
@@ -335,10 +366,9 @@ class TransferTPESampler(BaseSampler):
                 exhausted |= sub_exhausted
             if not (params and self._constant_liar):
                 break
-            # Other workers read these to see where this running trial is.
-            study._storage.set_trial_system_attr(
-                trial._trial_id, _RELATIVE_PARAMS_KEY, json.dumps(params)
-            )
+            # Other workers read these to see where this running trial is; chunked as Optuna's
+            # TPE does, for RDB backends with limited columns.
+            set_chunked_system_attr(study, trial, _RELATIVE_PARAMS_KEY, json.dumps(params))
             # Local steps choose from a few discrete moves, so two workers sampling at the
             # same moment would often pick the same one. Whichever of them wrote second sees
             # the other here and chooses again (as WarmStartGridSampler claims points).
@@ -353,7 +383,7 @@ class TransferTPESampler(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        zero_shot = self._zero_shot_config(trial)
+        zero_shot = self._zero_shot_config(study, trial)
         if zero_shot is not None:
             projected = _project_config(zero_shot, {param_name: param_distribution})
             if param_name in projected:
@@ -366,7 +396,7 @@ class TransferTPESampler(BaseSampler):
 
     def _is_cold(self, study: Study, trial: FrozenTrial) -> bool:
         """Whether every source has lost its vote for this trial (the probe excepted)."""
-        if trial.number == len(self._portfolio):
+        if self._role(study, trial)[1]:
             return False
         weights, _ = self._trial_weights(study, trial)
         return all(weights[label] == 0.0 for label in self._labels)
@@ -377,9 +407,8 @@ class TransferTPESampler(BaseSampler):
 
         Cold TPE takes over only once every source is distrusted, i.e. the target refuted the
         region the portfolio came from. Those trials then sit far from where the search goes,
-        and keeping them measurably slows TPE down: on the ``misleading`` benchmark, TPE that
-        sees them ends 1.2x above cold TPE's regret; without them it matches it. A study's
-        own startup trials are what TPE expects, so it gets exactly those.
+        and keeping them measurably slows TPE down (on the ``misleading`` benchmark). A
+        study's own startup trials are what TPE expects, so it gets exactly those.
         """
         return cast(Study, StudyWithoutTrials(study, _is_zero_shot_trial))
 
@@ -391,20 +420,80 @@ class TransferTPESampler(BaseSampler):
         values: Sequence[float] | None,
     ) -> None:
         self._cold.after_trial(study, trial, state, values)
+        study_state = self._state(study)
+        study_state.roles.pop(trial._trial_id, None)
+        study_state.weights.pop(trial._trial_id, None)
 
     # -------------------------------------------------------------------------------------
-    # Zero-shot portfolio
+    # Zero-shot portfolio and probe
     # -------------------------------------------------------------------------------------
 
-    def _zero_shot_config(self, trial: FrozenTrial) -> dict[str, Any] | None:
-        """The portfolio entry this trial evaluates, or None.
+    def _role(self, study: Study, trial: FrozenTrial) -> tuple[dict[str, Any] | None, bool]:
+        """The portfolio entry ``trial`` evaluates (or None) and whether it is the probe."""
+        return self._state(study).roles.get(trial._trial_id, (None, False))
 
-        Trial numbers are unique across workers, so indexing by them keeps parallel workers from
-        evaluating the same entry twice. Enqueued trials (fixed params) are left to the user.
+    def _zero_shot_config(self, study: Study, trial: FrozenTrial) -> dict[str, Any] | None:
+        return self._role(study, trial)[0]
+
+    def _claim_role(
+        self, study: Study, trial: FrozenTrial, state: _StudyState
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """Claim the first portfolio entry no other trial has taken, else the probe if it has
+        not run yet.
+
+        Entries are claimed, not indexed by trial number, so trials the user enqueued or added
+        do not push them out. An entry is taken by a trial that claims it (whatever its state:
+        a failed zero-shot trial is not retried) or that evaluates the same params. Two workers
+        may claim one entry at the same moment: each re-reads after writing its claim, and
+        whichever wrote second sees the other and withdraws (both may; the entry is then
+        claimed by a later trial), so no entry is evaluated twice.
         """
-        if trial.number >= len(self._portfolio) or trial.system_attrs.get("fixed_params"):
-            return None
-        return self._portfolio[trial.number]
+        lost: set[int] = set()
+        for _ in range(len(self._portfolio) + _MAX_CLAIMS):
+            trials = study.get_trials(deepcopy=False)
+            others = [t for t in trials if t.number != trial.number]
+            taken = self._taken_entries(others) | lost
+            free = [i for i in range(len(self._portfolio)) if i not in taken]
+            if not free:
+                break
+            i = free[0]
+            set_trial_system_attr(study, trial, ZERO_SHOT_ATTR_KEY, self._portfolio_keys[i])
+            rivals = [
+                t
+                for t in study.get_trials(deepcopy=False)
+                if t.number != trial.number
+                and t.system_attrs.get(ZERO_SHOT_ATTR_KEY) == self._portfolio_keys[i]
+            ]
+            if not rivals:
+                return self._portfolio[i], False
+            set_trial_system_attr(study, trial, ZERO_SHOT_ATTR_KEY, _WITHDRAWN)
+            lost.add(i)
+        else:
+            return None, False
+        # The probe runs once, after the portfolio (see _trial_weights).
+        if any(PROBE_ATTR_KEY in t.system_attrs for t in others):
+            # Nothing is left to claim once no trial that claimed can still withdraw; later
+            # trials then skip reading the study here.
+            state.schedule_done = all(
+                t.state.is_finished()
+                for t in others
+                if ZERO_SHOT_ATTR_KEY in t.system_attrs or PROBE_ATTR_KEY in t.system_attrs
+            )
+            return None, False
+        set_trial_system_attr(study, trial, PROBE_ATTR_KEY, True)
+        return None, True
+
+    def _taken_entries(self, trials: list[FrozenTrial]) -> set[int]:
+        taken = set()
+        for t in trials:
+            claim = t.system_attrs.get(ZERO_SHOT_ATTR_KEY)
+            if claim is not None and claim in self._portfolio_keys:
+                taken.add(self._portfolio_keys.index(claim))
+            params = t.params or t.system_attrs.get("fixed_params") or {}
+            for i, entry in enumerate(self._portfolio):
+                if all(n in params and params[n] == v for n, v in entry.items()):
+                    taken.add(i)
+        return taken
 
     # -------------------------------------------------------------------------------------
     # Model-based sampling
@@ -434,7 +523,8 @@ class TransferTPESampler(BaseSampler):
         return list(groups.values())
 
     def _target_trials(self, study: Study, trial: FrozenTrial) -> list[FrozenTrial]:
-        states: tuple[TrialState, ...] = (TrialState.COMPLETE, TrialState.PRUNED)
+        # Failed trials count as bad observations (see trial_losses), and as tried.
+        states: tuple[TrialState, ...] = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
         if self._constant_liar:
             states += (TrialState.RUNNING,)
         trials = study.get_trials(deepcopy=False, states=states)
@@ -468,13 +558,12 @@ class TransferTPESampler(BaseSampler):
         weights, explore = self._trial_weights(study, trial)
         rng = self._random
         n_choices = choice_counts(space)
-        if explore:
-            # Uniform over the space: choice indices for categoricals, unit coordinates else.
-            u = [rng.randint(c) if c > 0 else rng.uniform() for c in n_choices]
-            return {n: decode(d, float(v)) for (n, d), v in zip(space.items(), u)}, False
-
         trials = self._target_trials(study, trial)
         x, losses, numbers = _target_observations(study, trials, space)
+        if explore:
+            u = _uniform_unseen(rng, space, x)
+            return {n: decode(d, float(v)) for (n, d), v in zip(space.items(), u)}, False
+
         n_good = default_gamma(int(np.sum(np.isfinite(losses))))
         order = np.argsort(losses, kind="stable")  # running (inf) last
         is_good = np.zeros(len(x), dtype=bool)
@@ -511,7 +600,13 @@ class TransferTPESampler(BaseSampler):
         # Re-evaluating a configuration the target already has (or is running) teaches nothing
         # new; in discrete spaces TPE would otherwise keep proposing its incumbent.
         seen = is_seen(cand, x)
-        if not seen.all():
+        if seen.all():
+            # In a small discrete space every candidate may be a configuration already tried;
+            # an untried one, if there is any, teaches more than a repeat.
+            u = _uniform_unseen(rng, space, x)
+            if not is_seen(u[None, :], x)[0]:
+                cand, acq, seen, start = u[None, :], np.zeros(1), np.zeros(1, dtype=bool), None
+        else:
             acq[seen] = -np.inf
         if attempt == 0:
             best = cand[int(np.argmax(acq))]
@@ -537,7 +632,7 @@ class TransferTPESampler(BaseSampler):
         """Each source's predicted quantile (n_trials x n_sources) at the target's finished
         trials, and the target's losses. Finished trials never change, so predictions are
         cached per trial and only new trials cost model evaluations."""
-        cache = self._prediction_cache.setdefault(_space_key(space), {})
+        cache = self._state(study).predictions.setdefault(_space_key(space), {})
         new = [t for t in finished if t.number not in cache]
         if new:
             x = aligned_matrix(new, space)
@@ -561,9 +656,14 @@ class TransferTPESampler(BaseSampler):
         has fewer than ``n_startup_trials`` finished trials, a trial is sampled at random with
         probability (1 - largest source trust)²: with sources the target contradicts, the
         search starts like cold TPE rather than refining a bad region.
+
+        Sources are judged on the target's COMPLETE trials only. A failed trial says that its
+        region fails on the target (out of memory, divergence), not that a source ranks the
+        objective wrongly; the target's own model ranks it worst and steers away from it.
+        Judging sources on failures too hands the search to cold TPE, which ignores them.
         """
-        key = (study._study_id, trial.number)
-        cached = self._weights_cache.get(key)
+        cache = self._state(study).weights
+        cached = cache.get(trial._trial_id)
         if cached is not None:
             return cached
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -590,9 +690,7 @@ class TransferTPESampler(BaseSampler):
         # The trial right after the portfolio is a random probe: a reference point without
         # which a misleading source cannot be told apart, since every portfolio config comes
         # from the sources' own good regions.
-        is_probe = (
-            trial.number == len(self._portfolio) and "fixed_params" not in trial.system_attrs
-        )
+        is_probe = self._role(study, trial)[1]
         # Zero-shot trials do not count towards the start-up phase: they explore nothing.
         n_explored = sum(not _is_zero_shot_trial(t) for t in finished)
         explore = is_probe or bool(
@@ -600,18 +698,16 @@ class TransferTPESampler(BaseSampler):
             and self._random.uniform()
             < startup_explore_probability(max(trusts.values(), default=0.0))
         )
-        if len(self._weights_cache) > 64:
-            self._weights_cache.clear()  # one entry per trial in flight is all that is needed
-        self._weights_cache[key] = (weights, explore)
-        study._storage.set_trial_system_attr(
-            trial._trial_id, WEIGHTS_ATTR_KEY, json.dumps(list(weights.items()))
-        )
+        if len(cache) > _MAX_CACHED_TRIALS:
+            cache.clear()  # entries of trials that ended in another process are never popped
+        cache[trial._trial_id] = (weights, explore)
+        set_trial_system_attr(study, trial, WEIGHTS_ATTR_KEY, json.dumps(list(weights.items())))
         return weights, explore
 
 
 def _is_taken(study: Study, trial: FrozenTrial, params: dict[str, Any]) -> bool:
     """Whether another trial (finished, or running with known params) has ``params``."""
-    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
     for t in study.get_trials(deepcopy=False, states=states):
         if t.number == trial.number:
             continue
@@ -622,15 +718,23 @@ def _is_taken(study: Study, trial: FrozenTrial, params: dict[str, Any]) -> bool:
 
 
 def _is_zero_shot_trial(trial: FrozenTrial) -> bool:
-    return _ZERO_SHOT_ATTR_KEY in trial.system_attrs
+    return trial.system_attrs.get(ZERO_SHOT_ATTR_KEY, _WITHDRAWN) != _WITHDRAWN
 
 
 def _unique_labels(names: list[str]) -> list[str]:
-    labels = []
+    """One label per source: its name, made unique (``name#i``) where names repeat or would
+    read as the target's own label."""
+    labels: list[str] = []
     for i, name in enumerate(names):
-        label = name if names.count(name) == 1 else f"{name}#{i}"
-        labels.append(_TARGET + "_source" if label == _TARGET else label)
+        label = name if names.count(name) == 1 and name != _TARGET else f"{name}#{i}"
+        while label in labels or label == _TARGET:
+            label += "'"
+        labels.append(label)
     return labels
+
+
+def _config_key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=repr)
 
 
 def _zero_shot_portfolio(tasks: list[SourceTask], size: int) -> list[dict[str, Any]]:
@@ -641,7 +745,7 @@ def _zero_shot_portfolio(tasks: list[SourceTask], size: int) -> list[dict[str, A
         if len(portfolio) >= size:
             break
         params = dict(best.params)
-        key = json.dumps(params, sort_keys=True, default=repr)
+        key = _config_key(params)
         if key not in seen:
             seen.add(key)
             portfolio.append(params)
@@ -706,7 +810,26 @@ def _target_observations(
 def _params_with_running(t: FrozenTrial) -> dict[str, Any]:
     if t.state != TrialState.RUNNING:
         return t.params
-    raw = t.system_attrs.get(_RELATIVE_PARAMS_KEY)
+    raw = get_chunked_system_attr(t, _RELATIVE_PARAMS_KEY)
     params = dict(json.loads(raw)) if raw else {}
     params.update(t.params)
     return params
+
+
+def _uniform_unseen(
+    rng: np.random.RandomState, space: dict[str, BaseDistribution], seen: np.ndarray
+) -> np.ndarray:
+    """A uniform draw over ``space`` (choice indices for categoricals, unit coordinates else)
+    that is not a row of ``seen`` if a few draws find one; else the last draw."""
+    n_choices = choice_counts(space)
+    for _ in range(_MAX_RANDOM_DRAWS):
+        u = _canonical(
+            np.array([[rng.randint(c) if c > 0 else rng.uniform() for c in n_choices]]), space
+        )[0]
+        if not is_seen(u[None, :], seen)[0]:
+            break
+    return u
+
+
+def _derived_seed(seed: int) -> int:
+    return int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])

@@ -1,0 +1,260 @@
+"""TransferTPESampler under what real studies do: failures, reuse, enqueued trials, odd sources.
+
+Each test reproduces a report of issue 13 and failed before its fix.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from _support import finished_study
+import optuna
+from optuna.trial import Trial
+from optuna.trial import TrialState
+import pytest
+
+from optuna_transfer import TransferTPESampler
+from optuna_transfer._optuna_compat import SYSTEM_ATTR_MAX_LENGTH
+from optuna_transfer._tpe import _params_with_running
+from optuna_transfer._tpe import PROBE_ATTR_KEY
+from optuna_transfer._tpe import ZERO_SHOT_ATTR_KEY
+
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+BATCH_SIZES = [16, 32, 64, 128, 256, 512]
+
+
+def _lr_wd(trial: Trial) -> float:
+    lr = trial.suggest_float("lr", 1e-5, 1.0, log=True)
+    wd = trial.suggest_float("wd", 1e-6, 1e-2, log=True)
+    return (math.log10(lr) + 0.5) ** 2 + (math.log10(wd) + 4) ** 2
+
+
+def _diverges_above_lr(trial: Trial) -> float:
+    """The sources' best learning rate (~0.3) diverges on the target (NaN above 0.1)."""
+    value = _lr_wd(trial)
+    return value if trial.params["lr"] <= 0.1 else float("nan")
+
+
+def _lr_bs(trial: Trial) -> float:
+    lr = trial.suggest_float("lr", 1e-5, 1.0, log=True)
+    bs = trial.suggest_categorical("bs", BATCH_SIZES)
+    opt = trial.suggest_categorical("opt", ["sgd", "adam", "rmsprop"])
+    shift = math.log2(bs / 256)
+    return (math.log10(lr) + 2.5 + 0.3 * shift) ** 2 + 0.3 * abs(shift) + 0.5 * (opt != "adam")
+
+
+def _oom_above_bs(trial: Trial) -> float:
+    """The sources' best batch size (256) runs out of memory on the target."""
+    value = _lr_bs(trial)
+    if trial.params["bs"] >= 256:
+        raise MemoryError("CUDA out of memory (simulated)")
+    return value
+
+
+def _configs(study: optuna.Study) -> list[tuple[Any, ...]]:
+    return [tuple(sorted(t.params.items())) for t in study.trials]
+
+
+def _fails(study: optuna.Study) -> int:
+    return sum(t.state == TrialState.FAIL for t in study.trials)
+
+
+@pytest.mark.parametrize(
+    ("source_objective", "target_objective"),
+    [(_lr_wd, _diverges_above_lr), (_lr_bs, _oom_above_bs)],
+    ids=["nan-above-lr", "oom-above-batch-size"],
+)
+def test_failed_region_is_left_at_least_as_fast_as_cold_tpe(
+    source_objective: Any, target_objective: Any
+) -> None:
+    # On main: the same failing configuration 30+ times of 40 (a livelock).
+    transfer_fails = cold_fails = 0
+    for seed in range(3):
+        source = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=100 + seed))
+        source.optimize(source_objective, n_trials=60)
+        warm = optuna.create_study(sampler=TransferTPESampler(source, seed=seed))
+        warm.optimize(target_objective, n_trials=40, catch=(MemoryError,))
+        cold = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+        cold.optimize(target_objective, n_trials=40, catch=(MemoryError,))
+        # A configuration already tried (complete or failed) is never proposed again while
+        # untried ones exist.
+        assert max(Counter(_configs(warm)).values()) == 1
+        transfer_fails += _fails(warm)
+        cold_fails += _fails(cold)
+    assert transfer_fails <= cold_fails
+
+
+def test_all_categorical_space_never_repeats_a_failed_config() -> None:
+    def source_objective(trial: Trial) -> float:
+        bs = trial.suggest_categorical("bs", BATCH_SIZES)
+        act = trial.suggest_categorical("act", ["relu", "gelu"])
+        return abs(math.log2(bs / 256)) + 0.1 * (act == "relu")
+
+    def target_objective(trial: Trial) -> float:
+        value = source_objective(trial)
+        if trial.params["bs"] >= 256:
+            raise MemoryError("CUDA out of memory (simulated)")
+        return value
+
+    source = finished_study(source_objective, 30)
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=0))
+    study.optimize(target_objective, n_trials=12, catch=(MemoryError,))
+    configs = _configs(study)
+    # 12 configurations exist; every one is tried exactly once.
+    assert len(set(configs)) == 12
+    assert _fails(study) == 4
+
+
+def test_one_sampler_serves_two_studies() -> None:
+    # On main: caches keyed by (study_id, trial number) served the second in-memory study the
+    # first one's weights, and recorded none for it.
+    source = finished_study(_lr_wd, 40)
+    sampler = TransferTPESampler(source, seed=0)
+
+    def misled(trial: Trial) -> float:
+        return -_lr_wd(trial)
+
+    first = optuna.create_study(sampler=sampler)
+    first.optimize(misled, n_trials=15)
+    second = optuna.create_study(sampler=sampler)
+    second.optimize(_lr_wd, n_trials=15)
+
+    label = sampler.source_names[0]
+    first_weights = sampler.get_source_weights(first)
+    second_weights = sampler.get_source_weights(second)
+    assert len(second_weights) == len(first_weights) > 0
+    # The source misleads the first study and agrees with the second one.
+    assert first_weights[14][label] == 0.0
+    assert second_weights[14][label] > 0.5
+    # Both studies start with the portfolio.
+    for study in (first, second):
+        assert ZERO_SHOT_ATTR_KEY in study.trials[0].system_attrs
+
+
+def test_enqueued_and_added_trials_do_not_push_out_the_portfolio() -> None:
+    # On main the portfolio was indexed by trial number: three added trials skipped it all.
+    sources = [finished_study(_lr_wd, 30, seed=s) for s in range(3)]
+    sampler = TransferTPESampler(sources, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    for lr in (1e-3, 1e-2, 1e-1):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"lr": lr, "wd": 1e-4},
+                distributions={
+                    "lr": optuna.distributions.FloatDistribution(1e-5, 1.0, log=True),
+                    "wd": optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True),
+                },
+                value=1.0,
+            )
+        )
+    study.enqueue_trial({"lr": 3e-3, "wd": 1e-5})
+    study.optimize(_lr_wd, n_trials=6)
+
+    portfolio = [json.dumps(p, sort_keys=True) for p in sampler._portfolio]
+    assert len(portfolio) == 3
+    claims = [t.system_attrs.get(ZERO_SHOT_ATTR_KEY) for t in study.trials]
+    evaluated = [t for t in study.trials if claims[t.number] in portfolio]
+    assert sorted(claims[t.number] for t in evaluated) == sorted(portfolio)
+    for t in evaluated:
+        assert t.params == json.loads(claims[t.number])
+    probes = [t.number for t in study.trials if PROBE_ATTR_KEY in t.system_attrs]
+    assert probes == [max(t.number for t in evaluated) + 1]
+    # The enqueued trial kept its params and took no portfolio entry.
+    assert study.trials[3].params == {"lr": 3e-3, "wd": 1e-5}
+    assert claims[3] is None
+
+
+def test_portfolio_entry_the_user_enqueued_is_not_evaluated_twice() -> None:
+    source = finished_study(_lr_wd, 30)
+    sampler = TransferTPESampler(source, n_zero_shot=2, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.enqueue_trial(dict(sampler._portfolio[0]))
+    study.optimize(_lr_wd, n_trials=4)
+    assert _configs(study).count(tuple(sorted(sampler._portfolio[0].items()))) == 1
+    assert study.trials[1].params == sampler._portfolio[1]
+    assert PROBE_ATTR_KEY in study.trials[2].system_attrs
+
+
+def test_portfolio_is_evaluated_once_by_parallel_threads() -> None:
+    sources = [finished_study(_lr_wd, 30, seed=s) for s in range(5)]
+    sampler = TransferTPESampler(sources, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_lr_wd, n_trials=16, n_jobs=4)
+    keys = [json.dumps(p, sort_keys=True) for p in sampler._portfolio]
+    claims = Counter(t.system_attrs.get(ZERO_SHOT_ATTR_KEY) for t in study.trials)
+    assert all(claims[k] == 1 for k in keys)
+
+
+@pytest.mark.parametrize(
+    "names", [["target", "other"], ["target", "target_source"], ["target", "target", "target#0"]]
+)
+def test_source_labels_are_unique_and_never_the_targets(names: list[str]) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    for i, name in enumerate(names):
+        if name not in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
+            finished_study(_lr_wd, 12, seed=i, storage=storage, study_name=name)
+    sources = [optuna.load_study(study_name=n, storage=storage) for n in names]
+    sampler = TransferTPESampler(sources, seed=0)
+    labels = sampler.source_names
+    assert len(set(labels)) == len(names)
+    assert "target" not in labels
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_lr_wd, n_trials=6)
+    weights = sampler.get_source_weights(study)
+    assert all(set(w) == {"target", *labels} for w in weights.values())
+
+
+def test_objective_count_mismatch_leaves_no_trial_running(tmp_path: Path) -> None:
+    source = finished_study(_lr_wd, 12)
+    storage = f"sqlite:///{tmp_path / 'target.db'}"
+    study = optuna.create_study(
+        directions=["minimize", "minimize"],
+        sampler=TransferTPESampler(source, seed=0),
+        storage=storage,
+    )
+    with pytest.raises(ValueError, match="same number of objectives"):
+        study.optimize(lambda t: (_lr_wd(t), 0.0), n_trials=1)
+    reloaded = optuna.load_study(study_name=study.study_name, storage=storage)
+    assert [t.state for t in reloaded.trials] == [TrialState.FAIL]
+
+
+WIDE_CHOICES = [f"choice-{'x' * 40}-{k}" for k in range(3)]
+
+
+def _wide_objective(trial: Trial) -> float:
+    return sum(int(trial.suggest_categorical(f"p{i:02d}", WIDE_CHOICES)[-1]) for i in range(60))
+
+
+def _check_running_params_round_trip(storage: Any) -> None:
+    # 60 long categorical values: the JSON of the relative params is far above the 2,045
+    # characters Optuna's own TPE keeps a system attr within for RDB backends.
+    source = finished_study(_wide_objective, 20)
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=0), storage=storage)
+    study.optimize(_wide_objective, n_trials=6)
+    trial = study.ask()
+    chosen = trial.suggest_categorical("p00", WIDE_CHOICES)  # relative sampling happens here
+    frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
+    chunks = [k for k in frozen.system_attrs if k.startswith("transfer_tpe:relative_params")]
+    assert len(chunks) > 1
+    assert all(len(frozen.system_attrs[k]) <= SYSTEM_ATTR_MAX_LENGTH for k in chunks)
+    # Another worker sees where this running trial is, all 60 parameters of it.
+    running = _params_with_running(frozen)
+    assert len(running) == 60
+    assert running["p00"] == chosen
+    study.tell(trial, _wide_objective(trial))
+    assert study.trials[-1].params == running
+
+
+def test_long_relative_params_round_trip_in_sqlite(tmp_path: Path) -> None:
+    _check_running_params_round_trip(f"sqlite:///{tmp_path / 'wide.db'}")
+
+
+@pytest.mark.slow
+def test_long_relative_params_round_trip_in_postgresql(pg_server: Any) -> None:
+    _check_running_params_round_trip(pg_server.url())
