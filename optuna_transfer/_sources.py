@@ -33,6 +33,7 @@ from dataclasses import field
 import math
 import sys
 import threading
+import traceback
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._redact import redact_text
 from optuna_transfer._redact import redact_url
 
 
@@ -298,16 +300,60 @@ def load_sources_from_storage(
                     f"{available or 'none'}. Check the name or the storage URL."
                 ) from e
             except Exception as e:
-                raise ValueError(
-                    f"Could not open storage {shown} to load source study {name!r}: "
-                    f"{type(e).__name__}. Check the URL, the driver and that the database is "
-                    "reachable."
-                ) from None
+                raise _storage_error(
+                    f"Could not open storage {shown} to load source study {name!r}", e, storage
+                ) from _safe_cause(e, storage)
             cached = _from_study(study, max_trials)
             with _STORAGE_CACHE_LOCK:
                 _STORAGE_CACHE[key] = cached
         tasks.append(cached)
     return tasks
+
+
+def _storage_error(prefix: str, exc: BaseException, storage: Any) -> ValueError:
+    """A ValueError naming what failed and why (the cause's message), the URL's secrets hidden."""
+    cause = redact_text(_describe(exc), storage)
+    stop = "" if cause.endswith(("?", "!")) else "."
+    return ValueError(
+        f"{prefix}: {cause}{stop} Check the URL, the driver and that the database is reachable."
+    )
+
+
+def _safe_cause(exc: BaseException, storage: Any) -> BaseException:
+    """``exc`` to chain as the cause, or a copy of its traceback with the URL's secrets hidden
+    when it shows one (some drivers echo the URL or password they were given)."""
+    formatted = "".join(traceback.format_exception(exc))
+    redacted = redact_text(formatted, storage)
+    return exc if redacted == formatted else RedactedStorageError(redacted)
+
+
+class RedactedStorageError(Exception):
+    """A storage error whose text held a credential, kept as its traceback with it hidden."""
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` of ``exc`` and of the causes under it that add something."""
+    parts: list[str] = []
+    said = ""
+    current: BaseException | None = exc
+    for _ in range(4):
+        if current is None:
+            break
+        text = _one_line(str(current))
+        if not parts or (text and text not in said):
+            parts.append(f"{type(current).__name__}: {text}" if text else type(current).__name__)
+            said += " " + text
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    return parts[0] + "".join(f" (caused by {p})" for p in parts[1:])
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    # SQLAlchemy appends a documentation link on a line of its own; it says nothing here.
+    lines = [ln for ln in text.splitlines() if not ln.strip().startswith("(Background on")]
+    line = " ".join(" ".join(lines).split()).rstrip(". ")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 # ---------------------------------------------------------------------------------------------

@@ -115,6 +115,25 @@ def test_redact_url_query_credentials(url: str, shown: str) -> None:
     assert redact_url(url) == shown
 
 
+def test_cause_of_a_storage_error_is_kept_without_the_password() -> None:
+    url = f"postgresql+psycopg2://user:{PASSWORD}@db.internal:5432/hpo?sslpassword={PASSWORD}x"
+
+    class _Unreachable(optuna.storages.InMemoryStorage):
+        def get_study_id_from_name(self, study_name: str) -> int:
+            # Some drivers echo the connection string they were given.
+            raise ConnectionError(f"cannot reach {url} (password {PASSWORD})")
+
+    storage = _Unreachable()
+    storage.url = url  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="Could not") as info:
+        TransferTPESampler.from_storage(storage, ["src"])
+    msg = str(info.value)
+    shown = "postgresql+psycopg2://user:***@db.internal:5432/hpo"
+    assert f"ConnectionError: cannot reach {shown}" in msg
+    assert "sslpassword=***" in msg
+    _no_secret(_full_error(info))
+
+
 def test_redact_storage_object(tmp_path: Path) -> None:
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'a.db'}")
     assert redact_url(storage) == storage.url

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 from pathlib import Path
+import traceback
 
 import numpy as np
 import optuna
@@ -122,6 +124,27 @@ def test_from_storage_reads_each_study_once(tmp_path: Path) -> None:
     first = load_sources_from_storage(url, "s")
     study.add_trial(_trial(0.0, x=0.0))  # not seen: the snapshot is cached per process
     assert load_sources_from_storage(url, "s")[0] is first[0]
+
+
+def test_from_storage_error_keeps_its_cause(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.db'}"
+    with pytest.raises(ValueError, match="Could not open storage sqlite:///") as info:
+        load_sources_from_storage(url, ["a"])
+    assert "OperationalError" in str(info.value)
+    assert "unable to open database file" in str(info.value)
+    assert info.value.__cause__ is not None
+
+
+def test_from_storage_missing_driver_names_the_module() -> None:
+    if importlib.util.find_spec("pg8000") is not None:
+        pytest.skip("pg8000 is installed here: no missing driver to report")
+    url = "postgresql+pg8000://u:s3cret@127.0.0.1:1/db"
+    with pytest.raises(ValueError, match="Could not open storage") as info:
+        load_sources_from_storage(url, ["a"])  # the traceback shows this line, not the URL
+    assert "No module named 'pg8000'" in str(info.value)
+    assert "postgresql+pg8000://u:***@127.0.0.1:1/db" in str(info.value)
+    assert isinstance(info.value.__cause__, ImportError)
+    assert "s3cret" not in "".join(traceback.format_exception(info.value))
 
 
 # --- alignment --------------------------------------------------------------------------------
