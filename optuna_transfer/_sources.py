@@ -35,6 +35,7 @@ import sys
 import threading
 import traceback
 from typing import Any
+import weakref
 
 import numpy as np
 import optuna
@@ -243,13 +244,22 @@ def load_sources(source: Any, max_trials: int = DEFAULT_MAX_SOURCE_TRIALS) -> li
 
 def _from_study(study: optuna.Study, max_trials: int) -> SourceTask:
     trials = study.get_trials(deepcopy=False)
+    return _task_from_study_trials(study.study_name, trials, study.directions, max_trials)
+
+
+def _task_from_study_trials(
+    name: str,
+    trials: Sequence[FrozenTrial],
+    directions: Sequence[StudyDirection],
+    max_trials: int,
+) -> SourceTask:
     n_running = sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
     if n_running:
         _logger.info(
-            f"Source {study.study_name!r} still has {n_running} running/waiting trial(s); the "
+            f"Source {name!r} still has {n_running} running/waiting trial(s); the "
             "finished trials present now are used, later ones are not seen."
         )
-    return SourceTask.from_trials(study.study_name, trials, study.directions, max_trials)
+    return SourceTask.from_trials(name, trials, directions, max_trials)
 
 
 def _from_trials(trials: list[FrozenTrial], max_trials: int) -> SourceTask:
@@ -263,7 +273,51 @@ def _from_trials(trials: list[FrozenTrial], max_trials: int) -> SourceTask:
     return SourceTask.from_trials("trials", trials, [StudyDirection.MINIMIZE] * m, max_trials)
 
 
-_STORAGE_CACHE: dict[tuple[str, str], SourceTask] = {}
+# Below this many the subsample could not keep a sensible "best" head and bad-region sample.
+MIN_MAX_SOURCE_TRIALS = 10
+
+
+def check_max_source_trials(max_trials: Any) -> int:
+    """``max_trials`` if it is a valid ``max_source_trials``, else a ValueError saying why."""
+    valid_type = isinstance(max_trials, (int, np.integer)) and not isinstance(
+        max_trials, (bool, np.bool_)
+    )
+    if not valid_type or max_trials < MIN_MAX_SOURCE_TRIALS:
+        raise ValueError(
+            f"`max_source_trials` must be an integer >= {MIN_MAX_SOURCE_TRIALS}, got "
+            f"{max_trials!r}. It caps how many trials of each source are used (default "
+            f"{DEFAULT_MAX_SOURCE_TRIALS})."
+        )
+    return int(max_trials)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """A source as read from a storage, with what it takes to tell cheaply that it is current.
+
+    In Optuna a finished trial never changes and trials are never deleted, so a study whose
+    id, trial count, best trial and unfinished trials are as they were still has exactly the
+    COMPLETE and PRUNED trials it had. The best trial is compared in full (ids and times
+    included) because a study deleted and created again may get the old study and trial ids
+    (SQLite reuses them).
+    """
+
+    study_id: int
+    n_trials: int
+    anchor: FrozenTrial
+    unfinished: tuple[int, ...]  # numbers of the trials RUNNING or WAITING when read
+    task: SourceTask
+
+
+# More unfinished trials than this and checking them one by one costs more than a re-read.
+_MAX_UNFINISHED_TO_CHECK = 16
+
+# URL -> snapshots, and storage object -> snapshots. Objects are held weakly: the cache must not
+# keep a storage alive, and an id() can be reused by a new object once the old one is gone.
+_URL_CACHE: dict[tuple[str, str, int], _Snapshot] = {}
+_OBJECT_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], _Snapshot]] = (
+    weakref.WeakKeyDictionary()
+)
 _STORAGE_CACHE_LOCK = threading.Lock()
 
 
@@ -272,42 +326,136 @@ def load_sources_from_storage(
     study_names: str | Sequence[str],
     max_trials: int = DEFAULT_MAX_SOURCE_TRIALS,
 ) -> list[SourceTask]:
-    """Load named source studies from a storage, once per process.
+    """Load named source studies from a storage.
 
-    Snapshots are cached by (storage URL, study name), so building many samplers (one per worker
-    thread, or one per study in a loop) reads each source once.
+    Snapshots are cached per process by (storage, study name, ``max_trials``), so building many
+    samplers (one per worker thread, or one per study in a loop) does not re-read an unchanged
+    source. The cache never changes the result: before a snapshot is reused a few cheap
+    queries check that the study is the same one (not deleted and created again) and has no new
+    or newly finished trials; otherwise it is read again.
     """
+    max_trials = check_max_source_trials(max_trials)
     names = [study_names] if isinstance(study_names, str) else list(study_names)
     if not names:
         raise ValueError("`study_names` is empty: name at least one source study.")
-    key_prefix = storage if isinstance(storage, str) else f"{type(storage).__name__}@{id(storage)}"
     shown = redact_url(storage)
-    tasks = []
-    for name in names:
-        key = (key_prefix, name)
-        with _STORAGE_CACHE_LOCK:
-            cached = _STORAGE_CACHE.get(key)
-        if cached is None:
-            try:
-                study = optuna.load_study(study_name=name, storage=storage)
-            except KeyError as e:
-                try:
-                    available = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-                except Exception:
-                    available = []
-                raise ValueError(
-                    f"No study named {name!r} in storage {shown}. Studies there: "
-                    f"{available or 'none'}. Check the name or the storage URL."
-                ) from e
-            except Exception as e:
-                raise _storage_error(
-                    f"Could not open storage {shown} to load source study {name!r}", e, storage
-                ) from _safe_cause(e, storage)
-            cached = _from_study(study, max_trials)
-            with _STORAGE_CACHE_LOCK:
-                _STORAGE_CACHE[key] = cached
-        tasks.append(cached)
-    return tasks
+    what = f"source study {names[0]!r}" if len(names) == 1 else f"source studies {names}"
+    try:
+        backend = (
+            optuna.storages.RDBStorage(storage) if isinstance(storage, str) else storage
+        )
+    except Exception as e:
+        raise _storage_error(
+            f"Could not open storage {shown} to load {what}", e, storage
+        ) from _safe_cause(e, storage)
+    return [_load_one(storage, backend, name, max_trials) for name in names]
+
+
+def _load_one(
+    storage: str | optuna.storages.BaseStorage,
+    backend: optuna.storages.BaseStorage,
+    name: str,
+    max_trials: int,
+) -> SourceTask:
+    shown = redact_url(storage)
+    try:
+        study_id = backend.get_study_id_from_name(name)
+    except KeyError as e:
+        raise _no_such_study(backend, name, shown) from e
+    except Exception as e:
+        raise _storage_error(
+            f"Could not open storage {shown} to load source study {name!r}", e, storage
+        ) from _safe_cause(e, storage)
+
+    cached = _cache_get(storage, name, max_trials)
+    try:
+        if cached is not None and _is_current(backend, study_id, cached):
+            return cached.task
+        trials = backend.get_all_trials(study_id, deepcopy=False)
+        directions = backend.get_study_directions(study_id)
+    except KeyError as e:  # deleted while being read
+        raise _no_such_study(backend, name, shown) from e
+    except Exception as e:
+        raise _storage_error(
+            f"Could not read source study {name!r} from storage {shown}", e, storage
+        ) from _safe_cause(e, storage)
+    task = _task_from_study_trials(name, trials, directions, max_trials)
+    snapshot = _snapshot(study_id, trials, task)
+    if snapshot is not None:
+        _cache_put(storage, name, max_trials, snapshot)
+    return task
+
+
+def _no_such_study(backend: optuna.storages.BaseStorage, name: str, shown: str) -> ValueError:
+    try:
+        available = [s.study_name for s in optuna.get_all_study_summaries(backend)]
+    except Exception:
+        available = []
+    return ValueError(
+        f"No study named {name!r} in storage {shown}. Studies there: "
+        f"{available or 'none'}. Check the name or the storage URL."
+    )
+
+
+def _snapshot(
+    study_id: int, trials: Sequence[FrozenTrial], task: SourceTask
+) -> _Snapshot | None:
+    if [t.number for t in trials] != list(range(len(trials))):
+        return None  # read while a trial was being numbered: do not vouch for it
+    unfinished = tuple(
+        t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)
+    )
+    if len(unfinished) > _MAX_UNFINISHED_TO_CHECK:
+        return None
+    return _Snapshot(study_id, len(trials), task.best_trials[0], unfinished, task)
+
+
+def _is_current(
+    backend: optuna.storages.BaseStorage, study_id: int, snap: _Snapshot
+) -> bool:
+    if study_id != snap.study_id:
+        return False
+    try:
+        backend.get_trial_id_from_study_id_trial_number(study_id, snap.n_trials)
+        return False  # a trial was added
+    except KeyError:
+        pass
+    try:
+        anchor_id = backend.get_trial_id_from_study_id_trial_number(
+            study_id, snap.anchor.number
+        )
+        if backend.get_trial(anchor_id) != snap.anchor:
+            return False
+        unfinished = (TrialState.RUNNING, TrialState.WAITING)
+        return all(
+            backend.get_trial(backend.get_trial_id_from_study_id_trial_number(study_id, n)).state
+            in unfinished
+            for n in snap.unfinished
+        )
+    except KeyError:
+        return False
+
+
+def _cache_get(storage: Any, name: str, max_trials: int) -> _Snapshot | None:
+    with _STORAGE_CACHE_LOCK:
+        if isinstance(storage, str):
+            return _URL_CACHE.get((storage, name, max_trials))
+        try:
+            per_storage = _OBJECT_CACHE.get(storage)
+        except TypeError:  # not weakly referenceable or not hashable: no caching
+            return None
+        return None if per_storage is None else per_storage.get((name, max_trials))
+
+
+def _cache_put(storage: Any, name: str, max_trials: int, snapshot: _Snapshot) -> None:
+    with _STORAGE_CACHE_LOCK:
+        if isinstance(storage, str):
+            _URL_CACHE[(storage, name, max_trials)] = snapshot
+            return
+        try:
+            _OBJECT_CACHE.setdefault(storage, {})[(name, max_trials)] = snapshot
+        except TypeError:
+            pass
 
 
 def _storage_error(prefix: str, exc: BaseException, storage: Any) -> ValueError:

@@ -117,13 +117,15 @@ def test_from_storage_unknown_study_and_bad_url() -> None:
         load_sources_from_storage("postgresql://u:pw@127.0.0.1:1/db", ["x"])
 
 
-def test_from_storage_reads_each_study_once(tmp_path: Path) -> None:
+def test_from_storage_reads_each_study_once_until_it_changes(tmp_path: Path) -> None:
+    # More cache cases: tests/test_sources_cache.py.
     url = f"sqlite:///{tmp_path / 'src.db'}"
     study = optuna.create_study(study_name="s", storage=url)
     study.add_trial(_trial(1.0, x=1.0))
     first = load_sources_from_storage(url, "s")
-    study.add_trial(_trial(0.0, x=0.0))  # not seen: the snapshot is cached per process
     assert load_sources_from_storage(url, "s")[0] is first[0]
+    study.add_trial(_trial(0.0, x=0.0))  # seen: the cache never serves an outdated study
+    assert load_sources_from_storage(url, "s")[0].best_trials[0].params == {"x": 0.0}
 
 
 def test_from_storage_error_keeps_its_cause(tmp_path: Path) -> None:
