@@ -1,14 +1,23 @@
-"""Best-so-far regret curves: one panel per task, mean line and interquartile band."""
+"""Best-so-far regret curves: one panel per task, mean line and interquartile band; and the
+source weights of one transfer run per task."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+import re
 
 import numpy as np
 
 from benchmarks.methods import METHODS
 from benchmarks.report import SuiteData
+from benchmarks.sources import as_study
+from benchmarks.tasks import suite_tasks
+from optuna_transfer.visualization._source_weights import _get_source_weights_info
+from optuna_transfer.visualization.matplotlib._source_weights import _draw
+
+
+WEIGHTS_PNG = "source_weights.png"
 
 
 def plot_suite(data: SuiteData, path: Path) -> None:
@@ -63,3 +72,42 @@ def plot_suite(data: SuiteData, path: Path) -> None:
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    if data.weight_runs:
+        plot_source_weights(data, path.with_name(WEIGHTS_PNG))
+
+
+def plot_source_weights(data: SuiteData, path: Path) -> None:
+    """One panel per task: the source weights of the first seed's run of the first method that
+    records them (the data of optuna_transfer.visualization.plot_source_weights)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directions = {t.name: t.target.direction for t in suite_tasks(data.suite)}
+    tasks = [t for t in data.tasks if t in data.weight_runs]
+    cols = min(len(tasks), 2)
+    rows = math.ceil(len(tasks) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 5.0 * rows), squeeze=False)
+    for ax, task in zip(axes.flat, tasks, strict=False):
+        run = data.weight_runs[task]
+        study = as_study(run.study_name, directions.get(task, "minimize"), run.trials)
+        _draw(_get_source_weights_info(study, None, None, "objective value"), ax)
+        ax.set_title(f"{task}: {run.method}, seed {run.seed}")
+        handles, labels = ax.get_legend_handles_labels()
+        right_handles, right_labels = ax.figure.axes[-1].get_legend_handles_labels()
+        ax.legend(handles + right_handles, [_short(x) for x in labels + right_labels],
+                  loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize="x-small")
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.axis("off")
+    fig.suptitle(f"{data.suite}: weight of each source's vote per trial (left axis) and the "
+                 "target's objective (right axis)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _short(label: str) -> str:
+    # "weight: source-hpolib-naval_propulsion-tpe-mixed-n30-seed0" -> "weight: naval_propulsion"
+    match = re.fullmatch(r"weight: source-[^-]+-(.+)-(?:tpe|random)-.*", label)
+    return f"weight: {match.group(1)}" if match else label

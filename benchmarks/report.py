@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 import math
 
 import numpy as np
@@ -54,6 +55,9 @@ class SuiteData:
     n_failed: dict[str, int]
     n_runs: dict[str, int]
     sampler_ms: dict[str, list[float]]
+    # task -> one run (first seed) of the first method that records source weights, for the
+    # source-weights plot.
+    weight_runs: dict[str, RunResult] = field(default_factory=dict)
 
     @classmethod
     def from_results(
@@ -95,9 +99,16 @@ class SuiteData:
                     loss[task][m] = np.vstack(rows_l)
                     regret[task][m] = np.vstack(rows_r)
                     pct[task][m] = np.vstack(rows_p)
+        weight_runs = {}
+        for task in tasks:
+            for m in methods:
+                r = by_key.get((task, m, seeds[0])) if seeds else None
+                if r is not None and r.error is None and r.source_weights:
+                    weight_runs[task] = r
+                    break
         return cls(
             suite, tasks, methods, seeds, n_trials, loss, regret, pct, errors, n_failed, n_runs,
-            sampler_ms,
+            sampler_ms, weight_runs,
         )
 
     def ok(self, method: str) -> bool:

@@ -303,3 +303,40 @@ def test_with_transfer_attrs_keeps_the_objective_result_and_errors() -> None:
     assert study.trials[0].user_attrs["transfer:role"] == "zero-shot"
     study.optimize(with_transfer_attrs(lambda t: t.suggest_float("x", 0, 1)), n_trials=1)
     assert study.trials[1].value == study.trials[1].params["x"]
+
+
+def test_benchmark_report_plots_one_transfer_run_per_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks import cold_vs_warm
+    from benchmarks import plots
+
+    drawn: list[Any] = []
+    real_draw = plots._draw
+
+    def spy(info: Any, ax: Any) -> None:
+        drawn.append(info)
+        real_draw(info, ax)
+
+    monkeypatch.setattr(plots, "_draw", spy)
+    argv = [
+        "--suites", "hpolib", "--methods", "random,transfer-tpe", "--seeds", "2",
+        "--n-trials", "6", "--source-trials", "8", "--workers", "1", "--bootstrap", "5",
+        "--out", str(tmp_path),
+    ]
+    assert cold_vs_warm.main(argv) == 0
+    png = tmp_path / "hpolib" / "source_weights.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    runs = json.loads((tmp_path / "hpolib" / "curves.json").read_text())["runs"]
+    transfer = sorted(
+        (r for r in runs if r["method"] == "transfer-tpe" and r["seed"] == 0),
+        key=lambda r: r["task"],
+    )
+    # One panel per task (first seed only), each the weights the sampler reported for it.
+    assert len(drawn) == len(transfer) == 4
+    for info, run in zip(drawn, transfer):
+        reported = {int(k): v for k, v in run["source_weights"].items()}
+        assert info.weight_numbers == sorted(reported)
+        for label, ys in info.weights.items():
+            assert ys == [reported[n][label] for n in info.weight_numbers]
+        assert info.values == run["values"]

@@ -70,6 +70,9 @@ def _draw(info: _SourceWeightsInfo, ax: Axes) -> None:
                        label=name, zorder=3)
     ax.set_ylim(-0.05, MARKER_Y + 0.07)
     right = ax.twinx()
+    # The weights (and the legend) in front of the objective values, which are context.
+    ax.set_zorder(right.get_zorder() + 1)
+    ax.patch.set_visible(False)
     right.set_ylabel(info.target_name)
     if info.values:
         right.scatter(info.value_numbers, info.values, c="grey", s=12, alpha=0.6,
@@ -80,4 +83,5 @@ def _draw(info: _SourceWeightsInfo, ax: Axes) -> None:
     handles, labels = ax.get_legend_handles_labels()
     right_handles, right_labels = right.get_legend_handles_labels()
     if handles or right_handles:
-        ax.legend(handles + right_handles, labels + right_labels, loc="best", fontsize="small")
+        ax.legend(handles + right_handles, labels + right_labels, loc="best", fontsize="small",
+                  framealpha=0.9)
