@@ -1,0 +1,115 @@
+"""WarmStartGridSampler and `neighbourhood_grid` on inputs that used to give bad grids without a
+word (issue 13): grid values storage cannot give back, bare numbers or strings where lists
+belong, values a factor cannot scale."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from _grid_support import grid_source
+from _grid_support import GRID_X
+import numpy as np
+import optuna
+from optuna.trial import BaseTrial
+import pytest
+
+from optuna_transfer import neighbourhood_grid
+from optuna_transfer import WarmStartGridSampler
+
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+@pytest.mark.parametrize("value", [(1, 2), [1, 2], {"a": 1}])
+def test_container_grid_values_are_refused(value: Any) -> None:
+    source = grid_source(4.0)
+    with pytest.raises(TypeError, match=r"search_space\['shape'\].*string"):
+        WarmStartGridSampler(source, {"x": GRID_X, "shape": [value, "other"]})
+
+
+def test_string_encoded_values_round_trip_on_sqlite(tmp_path: Path) -> None:
+    # What the refusal steers to: a tuple came back from SQLite as a list, so no claim was
+    # recognised, the study never stopped and one point was repeated. A string round-trips.
+    source = grid_source(4.0)
+    shapes = ["1x2", "3x4"]
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        sampler=WarmStartGridSampler(source, {"x": [-1.0, 1.0], "shape": shapes}, seed=0),
+    )
+
+    def objective(t: BaseTrial) -> float:
+        rows, cols = map(int, t.suggest_categorical("shape", shapes).split("x"))
+        return t.suggest_float("x", -1, 1) + rows * cols
+
+    study.optimize(objective, n_trials=10)
+    assert len(study.trials) == 4
+    assert len({(t.params["x"], t.params["shape"]) for t in study.trials}) == 4
+
+
+def test_neighbourhood_grid_zero_best_with_factors_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"'wd'.*0\.0.*`offsets` or `values`"):
+        neighbourhood_grid({"wd": 0.0}, {"wd": (0.1, 1, 10)})
+
+
+def test_neighbourhood_grid_negative_best_or_factor_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"'x'.*positive"):
+        neighbourhood_grid({"x": -1.0}, {"x": (0.1, 1, 10)})
+    with pytest.raises(ValueError, match=r"`factors\['x'\]`.*positive"):
+        neighbourhood_grid({"x": 1.0}, {"x": (0.0, 1, 10)})
+
+
+def test_neighbourhood_grid_small_integer_never_rounds_to_zero() -> None:
+    grid = neighbourhood_grid({"bs": 4}, {"bs": (0.1, 1, 10)})
+    assert grid == {"bs": [1, 4, 40]}
+    assert all(type(v) is int for v in grid["bs"])
+    # The grid runs with a log-scale suggestion (0 would be invalid there).
+    source = grid_source(4.0)
+    study = optuna.create_study(sampler=WarmStartGridSampler(source, grid, seed=0))
+    study.optimize(lambda t: t.suggest_int("bs", 1, 64, log=True), n_trials=3)
+    assert sorted(t.params["bs"] for t in study.trials) == [1, 4, 40]
+
+
+def test_neighbourhood_grid_integer_factors_that_collapse_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"'k'.*only the value 1"):
+        neighbourhood_grid({"k": 1}, {"k": (0.9, 1, 1.1)})
+
+
+def test_neighbourhood_grid_string_values_are_refused() -> None:
+    with pytest.raises(TypeError, match=r"`values\['opt'\]`.*\['adam'\]"):
+        # A str is a Sequence to the type checker: only the runtime check catches this.
+        neighbourhood_grid({"opt": "adam"}, values={"opt": "adam"})
+    with pytest.raises(TypeError, match=r"`values\['opt'\]`"):
+        neighbourhood_grid({"opt": "adam"}, values={"opt": 3})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match=r"values\['shape'\].*string"):
+        neighbourhood_grid({}, values={"shape": [(1, 2)]})  # type: ignore[list-item]
+
+
+def test_neighbourhood_grid_numpy_numbers_are_numbers() -> None:
+    grid = neighbourhood_grid(
+        {"bs": np.int64(64), "lr": np.float32(0.5)},
+        {"bs": (np.float64(0.5), 1, 2), "lr": (np.int64(1), 2)},  # type: ignore[dict-item]
+    )
+    assert grid == {"bs": [32, 64, 128], "lr": [0.5, 1.0]}
+    assert all(type(v) is int for v in grid["bs"])
+    assert all(type(v) is float for v in grid["lr"])
+    assert neighbourhood_grid({"k": np.int64(3)}, offsets={"k": (-1, 0, 1)}) == {"k": [2, 3, 4]}
+
+
+def test_neighbourhood_grid_bare_number_steps_are_refused() -> None:
+    with pytest.raises(TypeError, match=r"`factors\['lr'\]`.*\(0\.1, 1, 10\)"):
+        neighbourhood_grid({"lr": 1e-3}, {"lr": 10})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match=r"`offsets\['d'\]`"):
+        neighbourhood_grid({"d": 0.3}, offsets={"d": 0.1})  # type: ignore[dict-item]
+
+
+def test_neighbourhood_grid_other_bad_arguments() -> None:
+    with pytest.raises(ValueError, match=r"'lr'.*finite"):
+        neighbourhood_grid({"lr": math.nan}, {"lr": (0.1, 1)})
+    with pytest.raises(ValueError, match=r"`factors\['lr'\]`.*numbers"):
+        neighbourhood_grid({"lr": 1e-3}, {"lr": (0.1, math.inf)})
+    with pytest.raises(TypeError, match=r"`keep`.*\['bs'\]"):
+        neighbourhood_grid({"bs": 64, "lr": 1e-3}, {"lr": (1, 2)}, keep="bs")
+    with pytest.raises(TypeError, match="`factors`"):
+        neighbourhood_grid({"lr": 1e-3}, [("lr", (1, 2))])  # type: ignore[arg-type]
