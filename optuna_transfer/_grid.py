@@ -8,7 +8,9 @@ import math
 from numbers import Real
 import time
 from typing import Any
+from typing import NamedTuple
 import warnings
+import weakref
 
 import numpy as np
 import optuna
@@ -263,7 +265,11 @@ class WarmStartGridSampler(BaseSampler):
         self._portfolio = self._portfolio_ids(
             n_zero_shot if n_zero_shot is not None else min(5, max(2, len(self._tasks)))
         )
-        self._rank_cache: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, float, bool]] = {}
+        # The last ranking computed, and whose it is: the study's storage object (held weakly)
+        # and the finished trials' numbers in the study. Not the study id alone: every
+        # in-memory study has id 0, so a sampler reused for a second study would be served the
+        # first one's ranking; and not id(storage), which a new storage can reuse.
+        self._rank_cache: _RankCache | None = None
 
     # -----------------------------------------------------------------------------------------
     # Grid geometry
@@ -361,9 +367,9 @@ class WarmStartGridSampler(BaseSampler):
         first), the largest source trust, and whether the incumbent is recent (see
         ``optuna_transfer._local_search``)."""
         key = (study._study_id, tuple(t.number for t in finished))
-        cached = self._rank_cache.get(key)
-        if cached is not None:
-            return cached
+        cached = self._rank_cache
+        if cached is not None and cached.storage() is study._storage and cached.key == key:
+            return cached.result
         n = len(finished)
         total = np.zeros(self._n_points)
         trusts = [trust(0.0, 0)] * len(self._tasks)
@@ -401,7 +407,7 @@ class WarmStartGridSampler(BaseSampler):
         total = self._portfolio_first(total)
         # Only the latest state is worth keeping: a study grows monotonically.
         result = (total, max(trusts, default=0.0), recent)
-        self._rank_cache = {key: result}
+        self._rank_cache = _RankCache(weakref.ref(study._storage), key, result)
         return result
 
     def _local_steps(
@@ -709,7 +715,7 @@ class WarmStartGridSampler(BaseSampler):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_rank_cache"] = {}
+        state["_rank_cache"] = None
         return state
 
     def _same_search_space(self, search_space: Mapping[str, Sequence[GridValueType]]) -> bool:
@@ -724,6 +730,12 @@ class WarmStartGridSampler(BaseSampler):
             if not all(_grid_value_equal(a, b) for a, b in zip(values, mine)):
                 return False
         return True
+
+
+class _RankCache(NamedTuple):
+    storage: weakref.ref[optuna.storages.BaseStorage]
+    key: tuple[int, tuple[int, ...]]
+    result: tuple[np.ndarray, float, bool]
 
 
 def _claimed_id(trial: FrozenTrial) -> int | None:
