@@ -39,6 +39,7 @@ from optuna_transfer._similarity import trust
 from optuna_transfer._similarity import vote
 from optuna_transfer._similarity import vote_weight
 from optuna_transfer._sources import aligned_matrix
+from optuna_transfer._sources import check_max_source_trials
 from optuna_transfer._sources import decode
 from optuna_transfer._sources import DEFAULT_MAX_SOURCE_TRIALS
 from optuna_transfer._sources import encode
@@ -193,8 +194,7 @@ class TransferTPESampler(BaseSampler):
             raise ValueError(f"`n_zero_shot` must be >= 0 or None, got {n_zero_shot}.")
         if n_startup_trials < 0:
             raise ValueError(f"`n_startup_trials` must be >= 0, got {n_startup_trials}.")
-        if max_source_trials < 10:
-            raise ValueError(f"`max_source_trials` must be >= 10, got {max_source_trials}.")
+        check_max_source_trials(max_source_trials)
         if group and multivariate is False:
             raise ValueError("`group=True` needs the multivariate TPE: drop multivariate=False.")
         tasks = load_sources(source, max_source_trials)
@@ -236,8 +236,9 @@ class TransferTPESampler(BaseSampler):
     ) -> TransferTPESampler:
         """Build the sampler from source studies named in a storage (URL or storage object).
 
-        Each (storage, study) pair is read once per process and cached, so many samplers (or a
-        sampler per worker) do not re-read the database.
+        Each (storage, study) pair is read once per process and cached until the study changes
+        (new, finished or recreated trials), so many samplers (or a sampler per worker) do not
+        re-read the database.
 
         Example:
 
