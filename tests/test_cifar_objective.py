@@ -64,9 +64,10 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _objective(root: Path, **kwargs: Any) -> CifarFineTune:
+    # lr_reference_batch=16: CHEAP's lr reaches the optimizer unscaled at its batch of 16.
     options: dict[str, Any] = {
         "epochs": 1, "device": "cpu", "weights": None, "val_fraction": 0.2, "resolution": 16,
-        "fixed": CHEAP,
+        "fixed": CHEAP, "lr_reference_batch": 16,
     }
     options.update(kwargs)
     return CifarFineTune("cifar10", root, **options)
@@ -79,12 +80,15 @@ def _study(**kwargs: Any) -> optuna.Study:
 
 def test_one_epoch_beats_chance(tmp_path: Path) -> None:
     # 256 training images, 8 steps at native 32 px: the class colours are learnt within one
-    # epoch. Over data seeds 0-3 x objective seeds 0-1 validation accuracy ranged 0.59-1.0
-    # (0.73 for this seed); chance is 0.1, so 0.4 leaves room for numeric differences.
+    # epoch. Over data seeds 0-3 x objective seeds 0-1 validation accuracy (flip TTA on)
+    # ranged 0.61-1.0 (0.72 for this seed); chance is 0.1, so 0.4 leaves room for numeric
+    # differences.
     write_synthetic_cifar(tmp_path, n_train=320, n_test=100, seed=1)
     fixed = {**CHEAP, "batch_size": 32}
     study = _study()
-    study.optimize(_objective(tmp_path, resolution=32, fixed=fixed), n_trials=1)
+    study.optimize(
+        _objective(tmp_path, resolution=32, fixed=fixed, lr_reference_batch=32), n_trials=1
+    )
     trial = study.trials[0]
     assert trial.state == TrialState.COMPLETE
     assert trial.value is not None and trial.value > 0.4
@@ -201,7 +205,10 @@ def test_fixed_and_narrowed_values_are_used(
     for trial, config in zip(study.trials, _Recorder.configs, strict=True):
         assert trial.params["optimizer"] == config.optimizer == "sgd"
         assert trial.params["batch_size"] == config.batch_size == 16
-        assert 1e-4 <= trial.params["lr"] == config.lr <= 1e-3
+        assert 1e-4 <= trial.params["lr"] <= 1e-3
+        # lr is per 256 images (the default lr_reference_batch): batch 16 gets 1/16 of it.
+        assert config.lr == pytest.approx(trial.params["lr"] * 16 / 256)
+        assert trial.user_attrs["effective_lr"] == config.lr
         assert trial.params["frozen_stages"] == config.frozen_stages in (2, 3)
         assert trial.distributions["lr"] == FloatDistribution(1e-4, 1e-3, log=True)
     assert {c.frozen_stages for c in _Recorder.configs} == {2, 3}
@@ -220,6 +227,9 @@ def test_fixed_and_narrowed_values_are_used(
         ({"train_subset": 1.5}, r"fraction must lie in \(0, 1\]"),
         ({"resolution": 8}, "resolution must be an int >= 16"),
         ({"val_fraction": 1.0}, r"val_fraction must lie in \(0, 1\)"),
+        ({"lr_reference_batch": 0}, "lr_reference_batch must be an int >= 1"),
+        ({"cuda_graphs": True}, "cuda_graphs=True needs a CUDA device, but the device is cpu"),
+        ({"cuda_graphs": "yes"}, "cuda_graphs must be None, True or False"),
     ],
 )
 def test_invalid_arguments_rejected_up_front(
@@ -422,3 +432,137 @@ def test_learning_rate_warms_up_then_decays_to_zero(data_root: Path) -> None:
     assert lrs[:3] == pytest.approx([0.05, 0.1, 0.1])
     assert all(a > b for a, b in zip(lrs[2:], lrs[3:], strict=False))
     assert lrs[-1] == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 5 / 6)))
+
+
+def test_default_batch_sizes_are_gpu_sized() -> None:
+    space = CifarFineTune(device="cpu", weights=None).search_space
+    assert space["batch_size"] == CategoricalDistribution((128, 256, 512, 1024))
+
+
+@pytest.mark.parametrize(
+    ("reference", "batch", "n_fit", "expected"),
+    [
+        (256, 1024, 45_000, 0.4),  # 4x the reference batch: 4x the rate
+        (256, 128, 45_000, 0.05),
+        (256, 512, 100, 0.1 * 100 / 256),  # a subset smaller than a batch trains in one batch
+        (None, 1024, 45_000, 0.1),  # scaling off
+    ],
+)
+def test_learning_rate_scales_linearly_with_batch_size(
+    data_root: Path, reference: int | None, batch: int, n_fit: int, expected: float
+) -> None:
+    objective = CifarFineTune(
+        "cifar10", data_root, device="cpu", weights=None, lr_reference_batch=reference
+    )
+    params = {**CHEAP, "lr": 0.1, "batch_size": batch}
+    config = objective._config(params, n_fit=n_fit)
+    assert config.lr == pytest.approx(expected)
+    assert config.batch_size == min(batch, n_fit)
+    assert config.flip_tta is True
+
+
+def test_flip_tta_sums_logits_of_image_and_mirror(data_root: Path) -> None:
+    data = load_on_device(data_root, "cifar10", torch.device("cpu"))
+    torch.manual_seed(0)
+    model = build_resnet18(10, None).eval()
+    indices = torch.arange(data.num_train, data.num_train + data.num_test)
+    x = prepare_batch(data.images[indices], None, 16, None, channels_last=False)
+    with torch.no_grad():
+        # The untrained network is not mirror-symmetric, so TTA changes some predictions.
+        plain = model(x).argmax(1)
+        both = (model(x) + model(x.flip(3))).argmax(1)
+    assert not torch.equal(plain, both)
+    labels = data.labels[indices]
+    accuracies = {}
+    for tta in (False, True):
+        config = TrainConfig(**CHEAP, epochs=1, resolution=16, flip_tta=tta)
+        trainer = FastTrainer(model, data, indices, config, torch.device("cpu"), seed=0)
+        accuracies[tta] = trainer.accuracy(indices)
+    assert accuracies[False] == pytest.approx((plain == labels).float().mean().item())
+    assert accuracies[True] == pytest.approx((both == labels).float().mean().item())
+
+
+def test_auto_device_takes_gpu_rank_modulo_device_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    monkeypatch.delenv("OPTUNA_TRANSFER_RANK", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert resolve_device("auto") == torch.device("cuda:0")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert resolve_device("auto") == torch.device("cuda:3")
+    monkeypatch.setenv("OPTUNA_TRANSFER_RANK", "13")  # wins over LOCAL_RANK; wraps around
+    assert resolve_device("auto") == torch.device("cuda:5")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    devices = []
+    for rank in range(4):
+        monkeypatch.setenv("OPTUNA_TRANSFER_RANK", str(rank))
+        devices.append(resolve_device("auto"))
+    assert devices == [torch.device(f"cuda:{i}") for i in (0, 1, 0, 1)]
+    monkeypatch.setenv("OPTUNA_TRANSFER_RANK", "")  # empty counts as unset: LOCAL_RANK=3
+    assert resolve_device("auto") == torch.device("cuda:1")
+    monkeypatch.setenv("OPTUNA_TRANSFER_RANK", "gpu1")
+    with pytest.raises(ValueError, match=r"\$OPTUNA_TRANSFER_RANK='gpu1' is not a worker rank"):
+        resolve_device("auto")
+    monkeypatch.setenv("OPTUNA_TRANSFER_RANK", "-1")
+    with pytest.raises(ValueError, match="int >= 0"):
+        resolve_device("auto")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")  # no GPU: the rank is not read
+
+
+_MEMORY_ERRORS = [
+    torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    RuntimeError("CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported"),
+    RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"),
+    RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"),
+    RuntimeError("cuDNN error: CUDNN_STATUS_NOT_ENOUGH_WORKSPACE"),
+    torch.AcceleratorError("CUDA error: out of memory"),
+]
+
+
+@pytest.mark.parametrize("error", _MEMORY_ERRORS, ids=lambda e: str(e).splitlines()[0][:40])
+def test_memory_failures_fail_the_trial_not_the_study(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch, error: RuntimeError
+) -> None:
+    real_epoch = FastTrainer.train_epoch
+    calls = []
+
+    def fail_first(self: FastTrainer, epoch: int, max_steps: int | None = None) -> float:
+        calls.append(epoch)
+        if len(calls) == 1:
+            raise error
+        return real_epoch(self, epoch, max_steps)
+
+    monkeypatch.setattr(FastTrainer, "train_epoch", fail_first)
+    study = _study()
+    study.optimize(_objective(data_root), n_trials=2)  # Optuna's default catch=()
+    first, second = study.trials
+    assert first.state == TrialState.FAIL
+    reason = first.user_attrs["fail_reason"]
+    assert str(error).splitlines()[0] in reason
+    assert "batch_size=16 and resolution=16 on cpu" in reason
+    assert "Narrow batch_size or resolution" in reason
+    assert second.state == TrialState.COMPLETE
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("CUDA error: an illegal memory access was encountered"),
+        RuntimeError("mat1 and mat2 shapes cannot be multiplied (16x512 and 10x10)"),
+        ValueError("not a memory problem"),
+    ],
+)
+def test_other_errors_still_propagate(
+    data_root: Path, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    # A poisoned CUDA context would fail every later trial too, and a bug should be seen.
+    def fail(self: FastTrainer, epoch: int, max_steps: int | None = None) -> float:
+        raise error
+
+    monkeypatch.setattr(FastTrainer, "train_epoch", fail)
+    study = _study()
+    with pytest.raises(type(error), match=str(error)[:20]):
+        study.optimize(_objective(data_root), n_trials=2)
+    assert [t.state for t in study.trials] == [TrialState.FAIL]
+    assert "fail_reason" not in study.trials[0].user_attrs

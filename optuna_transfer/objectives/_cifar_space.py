@@ -49,7 +49,7 @@ _KNOBS: dict[str, _Knob] = {
         FloatDistribution(0.0, 0.99), lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"
     ),
     "batch_size": _Knob(
-        CategoricalDistribution((32, 64, 128, 256)),
+        CategoricalDistribution((128, 256, 512, 1024)),
         lambda v: _is_int(v) and v >= 2,
         "an int >= 2",
     ),

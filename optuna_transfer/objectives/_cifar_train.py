@@ -2,7 +2,9 @@
 
 On CUDA the model runs channels_last under bf16 autocast with fused optimizers, and the loss is
 checked for NaN/inf every few steps (each check synchronises the GPU). On CPU everything is
-float32, so tests exercise the same code.
+float32, so tests exercise the same code. The model may be a persistent CUDA-graphed one
+(``_cifar_graphs``): its training forward/backward then replay graphs, and everything here
+(loss, optimizer, learning rate, augmentation, evaluation) runs the same either way.
 """
 
 from __future__ import annotations
@@ -50,6 +52,22 @@ class TrainConfig:
     augment_strength: float
     epochs: int
     resolution: int
+    # Evaluation averages the logits of each image and its mirror image.
+    flip_tta: bool = False
+
+
+def prepare_model(model: nn.Module, frozen_stages: int, device: torch.device) -> None:
+    """Freeze stages and move ``model`` to ``device`` (channels_last on CUDA), in place.
+
+    On a model that is already prepared this changes nothing: its tensors keep their storage,
+    which a CUDA-graphed model relies on.
+    """
+    import torch
+
+    freeze_stages(model, frozen_stages)
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
 
 
 class FastTrainer:
@@ -75,10 +93,7 @@ class FastTrainer:
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
         self.augment = Augment.from_strength(config.augment_strength)
-        freeze_stages(model, config.frozen_stages)
-        model.to(device)
-        if self.cuda:
-            model.to(memory_format=torch.channels_last)
+        prepare_model(model, config.frozen_stages, device)
         self.optimizer = _make_optimizer(model, config, fused=self.cuda)
         n = int(train_idx.numel())
         self.batch_size = min(config.batch_size, n)
@@ -121,7 +136,11 @@ class FastTrainer:
             y = self.data.labels[idx]
             for group in self.optimizer.param_groups:
                 group["lr"] = self.lr_at(self.step)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda):
+            # No autocast weight cache: CUDA-graph capture refuses it, and ResNet uses each
+            # weight once per step, so the cache would save nothing.
+            with torch.autocast(
+                "cuda", dtype=torch.bfloat16, enabled=self.cuda, cache_enabled=False
+            ):
                 loss = self.loss_fn(self.model(x), y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -138,7 +157,8 @@ class FastTrainer:
         return float(loss_sum) / steps
 
     def accuracy(self, indices: torch.Tensor) -> float:
-        """Top-1 accuracy of the current model on ``data.images[indices]``."""
+        """Top-1 accuracy of the current model on ``data.images[indices]`` (with
+        ``config.flip_tta``, of the summed logits of each image and its horizontal flip)."""
         import torch
 
         self.model.eval()
@@ -152,7 +172,10 @@ class FastTrainer:
                 x = prepare_batch(
                     self.data.images[idx], None, self.config.resolution, None, self.cuda
                 )
-                pred = self.model(x).argmax(dim=1)
+                logits = self.model(x)
+                if self.config.flip_tta:
+                    logits = logits.float() + self.model(x.flip(3)).float()
+                pred = logits.argmax(dim=1)
                 correct += (pred == self.data.labels[idx]).sum()
         return int(correct) / max(1, int(indices.numel()))
 

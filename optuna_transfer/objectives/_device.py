@@ -1,7 +1,8 @@
-"""Which torch device a trial trains on."""
+"""Which torch device a trial trains on, and which GPU a worker process takes."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 
@@ -9,17 +10,48 @@ if TYPE_CHECKING:
     import torch
 
 
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> the first CUDA GPU if there is one, else the CPU; otherwise as given.
+# Read in this order; the first one set wins. ``LOCAL_RANK`` is what torchrun and most
+# launchers export, so a launcher-set rank needs no extra configuration.
+RANK_ENV_VARS = ("OPTUNA_TRANSFER_RANK", "LOCAL_RANK")
+
+
+def worker_rank() -> int:
+    """This worker's rank: ``$OPTUNA_TRANSFER_RANK``, else ``$LOCAL_RANK``, else 0.
 
     Raises:
-        ValueError: The string is not a device torch knows.
+        ValueError: The variable is set but is not an int >= 0.
+    """
+    for name in RANK_ENV_VARS:
+        raw = os.environ.get(name)
+        if raw is None or raw.strip() == "":
+            continue
+        try:
+            rank = int(raw)
+        except ValueError:
+            rank = -1
+        if rank < 0:
+            raise ValueError(
+                f"${name}={raw!r} is not a worker rank; set it to an int >= 0 (worker i of n "
+                "uses GPU i % torch.cuda.device_count()) or unset it."
+            )
+        return rank
+    return 0
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> GPU ``rank % device_count()`` if CUDA is available (rank from
+    :func:`worker_rank`), else the CPU; otherwise the device as given.
+
+    Raises:
+        ValueError: The string is not a device torch knows, or the rank variable is invalid.
         RuntimeError: A CUDA device was asked for but CUDA (or that GPU) is not available.
     """
     import torch
 
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", worker_rank() % torch.cuda.device_count())
     try:
         resolved = torch.device(device)
     except RuntimeError as err:
