@@ -261,6 +261,8 @@ def write_synthetic_cifar(
     n_test: int,
     num_classes: int = 10,
     seed: int = 0,
+    *,
+    used_classes: int | None = None,
 ) -> Path:
     """Write a small learnable dataset in the official CIFAR-10 or CIFAR-100 on-disk format.
 
@@ -287,6 +289,8 @@ def write_synthetic_cifar(
         n_test: Number of test images (at least 1).
         num_classes: 10 (CIFAR-10 format) or 100 (CIFAR-100 format).
         seed: Seed of the templates, labels and noise.
+        used_classes: Draw labels from the first ``used_classes`` classes only (default: all),
+            a task in the same format that a few hundred images and steps can learn.
 
     Returns:
         The dataset folder, to be found again by ``data_dir=root``.
@@ -296,13 +300,20 @@ def write_synthetic_cifar(
     for name, value in (("n_train", n_train), ("n_test", n_test)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    if used_classes is None:
+        used_classes = num_classes
+    if not isinstance(used_classes, int) or not 1 <= used_classes <= num_classes:
+        raise ValueError(
+            f"used_classes must be an int in [1, num_classes={num_classes}], "
+            f"got {used_classes!r}."
+        )
     dataset = "cifar10" if num_classes == 10 else "cifar100"
     fmt = _FORMATS[dataset]
     rng = np.random.default_rng(seed)
     templates = _class_templates(num_classes, rng)
 
     def make(n: int) -> tuple[np.ndarray, list[int]]:
-        labels = rng.permutation(np.arange(n) % num_classes)
+        labels = rng.permutation(np.arange(n) % used_classes)
         noise = rng.normal(0.0, 24.0, size=(n, 3, 32, 32))
         images = np.clip(templates[labels] + noise, 0, 255).astype(np.uint8)
         return images.reshape(n, 3 * 32 * 32), [int(y) for y in labels]
