@@ -333,6 +333,7 @@ def _get_source_weights_plot(info: _SourceWeightsInfo, go: Any) -> go.Figure:
             "side": "right",
             "showgrid": False,
         },
-        legend={"x": 1.08},
+        # Below the plot: beside it, it would cover the right axis title.
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2},
     )
     return fig
