@@ -216,6 +216,7 @@ class WarmStartGridSampler(BaseSampler):
             if not values:
                 raise ValueError(f"`search_space[{name!r}]` is empty: give at least one value.")
             for v in values:
+                _check_container(f"search_space[{name!r}]", v)
                 _check_value(name, v)
             space[name] = values
         sizes = [len(v) for v in space.values()]
@@ -762,7 +763,7 @@ def _check_container(where: str, value: Any) -> None:
 
 
 def _check_value(param_name: str, value: Any) -> None:
-    _check_container(f"search_space[{param_name!r}]", value)
+    # GridSampler's check, kept as it is (Optuna's own grid tests call it): it only warns.
     if value is None or isinstance(value, (str, int, float, bool)):
         return
     warnings.warn(
