@@ -111,8 +111,12 @@ class WarmStartGridSampler(BaseSampler):
     the target's finished trials in agreement with the target, as in
     :class:`~optuna_transfer.TransferTPESampler`) when that exceeds 1/2 and not at all below,
     plus the percentile of a TPE model of the target's own trials weighted by ``n / (n + 5)``.
-    A misleading source therefore loses its say within a few target trials. Ties are broken by
-    a permutation drawn from ``seed``. Source scores of all points are computed once; per trial
+    A misleading source therefore loses its say within a few target trials. The target's FAIL
+    trials (a diverging learning rate, an out-of-memory batch size) are information: they count
+    as its worst observations, after PRUNED ones, so a source that put a failing point first
+    loses trust and the target's model rates the failing region bad; local steps never start
+    from a failure, and random walks take the grid neighbours of failed points last. Ties are
+    broken by a permutation drawn from ``seed``. Source scores of all points are computed once; per trial
     only the target part is recomputed.
 
     Order of the trials. As in :class:`~optuna_transfer.TransferTPESampler`:
@@ -377,7 +381,10 @@ class WarmStartGridSampler(BaseSampler):
         recent = True
         if n >= 2 and self._dists:
             x = aligned_matrix(finished, self._dists)
+            # FAIL trials rank after every COMPLETE and PRUNED one: a source that put a failing
+            # point first loses trust, and the target's model rates the failing region bad.
             losses = trial_losses(study, finished)
+            failed = np.array([t.state == TrialState.FAIL for t in finished])
             ids = [self._id_of(t.params) for t in finished]
             on_grid = np.array([i is not None for i in ids])
             grid_ids = np.array([i for i in ids if i is not None], dtype=np.int64)
@@ -390,6 +397,8 @@ class WarmStartGridSampler(BaseSampler):
             n_good = default_gamma(n)
             is_good = np.zeros(n, dtype=bool)
             is_good[np.argsort(losses, kind="stable")[:n_good]] = True
+            # A failed trial is never "good", even when too few others have finished.
+            is_good &= ~failed
             n_choices = choice_counts(self._dists)
             # Equal prior shares: a grid is walked best-first, so unexplored cells get a neutral
             # score rather than TPE's optimistic one, and the target's best region leads.
@@ -397,10 +406,16 @@ class WarmStartGridSampler(BaseSampler):
             above = ParzenEstimator(x[~is_good], n_choices, prior_share=_TARGET_PRIOR_SHARE)
             total += n / (n + _TARGET_HALF_WEIGHT) * self._model_percentile(below, above)
             numbers = np.array([t.number for t in finished])
-            recent = incumbent_is_recent(losses, numbers)
+            # Failed trials count as trials that did not improve on the incumbent, and are no
+            # incumbent themselves: with nothing but failures there is nothing to step from.
+            recent = bool((~failed).any()) and incumbent_is_recent(losses, numbers)
             if recent:
+                starts = on_grid & ~failed
                 local_ids, keys = self._local_steps(
-                    grid_ids, losses[on_grid], (x[is_good], x[~is_good]), weights
+                    np.array([i for i, ok in zip(ids, starts) if ok], dtype=np.int64),
+                    losses[starts],
+                    (x[is_good], x[~is_good]),
+                    weights,
                 )
                 total[local_ids] = total.max() + 1.0 + keys
         else:
@@ -502,7 +517,9 @@ class WarmStartGridSampler(BaseSampler):
         return self._id_of(fixed) if fixed else None
 
     def _finished(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
-        return [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        # FAIL trials are evidence too (a diverging learning rate, an out-of-memory batch
+        # size): the ranking counts them as the worst observations.
+        return [t for t in trials if t.state.is_finished()]
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         # Retried (heartbeat) trials keep their point; enqueued trials keep their params.
@@ -525,7 +542,10 @@ class WarmStartGridSampler(BaseSampler):
             and rng.uniform() < startup_explore_probability(max_trust)
         )
         if probe or startup or (not recent and rng.uniform() > max_trust):
-            score = rng.random(self._n_points)
+            # At random, but the grid neighbours of failed trials last: a failing region (out
+            # of memory above a batch size, divergence above a learning rate) tends to extend
+            # past its first failures.
+            score = rng.random(self._n_points) - self._near_failures(claims)
         lost = np.zeros(self._n_points, dtype=bool)
         for attempt in range(_MAX_CLAIM_RETRIES + 1):
             if attempt > 0:
@@ -579,6 +599,15 @@ class WarmStartGridSampler(BaseSampler):
             f"Trial {trial.number} lost {_MAX_CLAIM_RETRIES} claims in a row to other workers; "
             "it evaluates its last pick, which may duplicate another trial."
         )
+
+    def _near_failures(self, claims: dict[int, list[FrozenTrial]]) -> np.ndarray:
+        """1 at the points one move from a failed trial's point, else 0."""
+        near = np.zeros(self._n_points)
+        for gid, ts in claims.items():
+            if any(t.state == TrialState.FAIL for t in ts):
+                index = [int(i) for i in np.unravel_index(gid, self._sizes)]
+                near[grid_neighbours(index, self._sizes, self._value_orders)] = 1.0
+        return near
 
     def _taken(self, claims: dict[int, list[FrozenTrial]], number: int) -> np.ndarray:
         taken = np.zeros(self._n_points, dtype=bool)
