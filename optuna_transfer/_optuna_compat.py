@@ -73,6 +73,11 @@ def set_trial_system_attr(study: Study, trial: FrozenTrial, key: str, value: Any
     study._storage.set_trial_system_attr(trial._trial_id, key, value)
 
 
+def set_trial_user_attr(study: Study, trial: FrozenTrial, key: str, value: Any) -> None:
+    """Record a user attribute from a sampler hook, which has no live ``optuna.Trial``."""
+    study._storage.set_trial_user_attr(trial._trial_id, key, value)
+
+
 def set_chunked_system_attr(study: Study, trial: FrozenTrial, key: str, text: str) -> None:
     """Write ``text`` as ``key:0``, ``key:1``, ... chunks short enough for every RDB backend."""
     n = SYSTEM_ATTR_MAX_LENGTH

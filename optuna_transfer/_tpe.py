@@ -31,6 +31,7 @@ from optuna_transfer._optuna_compat import is_multi_objective
 from optuna_transfer._optuna_compat import PerStudy
 from optuna_transfer._optuna_compat import set_chunked_system_attr
 from optuna_transfer._optuna_compat import set_trial_system_attr
+from optuna_transfer._optuna_compat import set_trial_user_attr
 from optuna_transfer._optuna_compat import StudyWithoutTrials
 from optuna_transfer._parzen import ParzenEstimator
 from optuna_transfer._similarity import rank_agreement
@@ -60,6 +61,8 @@ WEIGHTS_ATTR_KEY = "transfer_tpe:weights"
 # The portfolio entry (its params as JSON) a zero-shot trial evaluates; "null" once withdrawn.
 ZERO_SHOT_ATTR_KEY = "transfer_tpe:zero_shot"
 PROBE_ATTR_KEY = "transfer_tpe:probe"
+# On a start-up trial sampled at random (the probe excepted).
+RANDOM_ATTR_KEY = "transfer_tpe:random"
 _RELATIVE_PARAMS_KEY = "transfer_tpe:relative_params"
 _WITHDRAWN = "null"
 _TARGET = "target"
@@ -173,6 +176,12 @@ class TransferTPESampler(BaseSampler):
         max_source_trials:
             Usable trials kept per source; larger sources are subsampled (their best trials are
             always kept) with a logged warning, bounding memory and time per trial.
+        record_user_attrs:
+            Also record each trial's role (``"zero-shot"``, ``"probe"``, ``"random"``,
+            ``"transfer"``, ``"cold"``, ``"enqueued"``) and weights as user attributes
+            (``"transfer:role"``, ``"transfer:weight:<label>"``, ``"transfer:voters"``), where
+            optuna-dashboard and ``study.trials_dataframe()`` show them. ``False`` leaves the
+            user attributes to the user; the system attributes are recorded either way.
     """
 
     def __init__(
@@ -187,6 +196,7 @@ class TransferTPESampler(BaseSampler):
         n_zero_shot: int | None = None,
         n_startup_trials: int = 10,
         max_source_trials: int = DEFAULT_MAX_SOURCE_TRIALS,
+        record_user_attrs: bool = True,
     ) -> None:
         if n_ei_candidates < 1:
             raise ValueError(f"`n_ei_candidates` must be >= 1, got {n_ei_candidates}.")
@@ -207,6 +217,7 @@ class TransferTPESampler(BaseSampler):
         self._group = group
         self._constant_liar = constant_liar
         self._n_startup_trials = n_startup_trials
+        self._record_user_attrs = record_user_attrs
         self._portfolio = _zero_shot_portfolio(
             tasks, n_zero_shot if n_zero_shot is not None else min(5, max(2, len(tasks)))
         )
@@ -421,6 +432,13 @@ class TransferTPESampler(BaseSampler):
         values: Sequence[float] | None,
     ) -> None:
         self._cold.after_trial(study, trial, state, values)
+        if self._record_user_attrs:
+            # The trial is still RUNNING here (Optuna finishes it after this call), so its
+            # user attributes can still be written.
+            from optuna_transfer.visualization._dashboard import trial_user_attrs
+
+            for key, value in trial_user_attrs(trial).items():
+                set_trial_user_attr(study, trial, key, value)
         study_state = self._state(study)
         study_state.roles.pop(trial._trial_id, None)
         study_state.weights.pop(trial._trial_id, None)
@@ -702,6 +720,8 @@ class TransferTPESampler(BaseSampler):
         if len(cache) > _MAX_CACHED_TRIALS:
             cache.clear()  # entries of trials that ended in another process are never popped
         cache[trial._trial_id] = (weights, explore)
+        if explore and not is_probe:
+            set_trial_system_attr(study, trial, RANDOM_ATTR_KEY, True)
         set_trial_system_attr(study, trial, WEIGHTS_ATTR_KEY, json.dumps(list(weights.items())))
         return weights, explore
 

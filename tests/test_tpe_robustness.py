@@ -258,3 +258,22 @@ def test_long_relative_params_round_trip_in_sqlite(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_long_relative_params_round_trip_in_postgresql(pg_server: Any) -> None:
     _check_running_params_round_trip(pg_server.url())
+
+
+def test_dashboard_sees_each_trials_role_and_weights_without_code_changes() -> None:
+    # optuna-dashboard shows user attributes, not system attributes.
+    source = finished_study(_lr_wd, 30)
+    sampler = TransferTPESampler(source, seed=0, n_startup_trials=10)
+    study = optuna.create_study(sampler=sampler)
+    study.enqueue_trial({"lr": 1e-3, "wd": 1e-4})
+    study.optimize(_lr_wd, n_trials=12)
+    roles = [t.user_attrs.get("transfer:role") for t in study.trials]
+    assert roles[:4] == ["enqueued", "zero-shot", "zero-shot", "probe"]
+    assert set(roles[4:]) <= {"transfer", "cold", "random"}
+    label = sampler.source_names[0]
+    for number, weights in sampler.get_source_weights(study).items():
+        attrs = study.trials[number].user_attrs
+        assert attrs[f"transfer:weight:{label}"] == round(weights[label], 3)
+    quiet = optuna.create_study(sampler=TransferTPESampler(source, record_user_attrs=False))
+    quiet.optimize(_lr_wd, n_trials=4)
+    assert all(t.user_attrs == {} for t in quiet.trials)

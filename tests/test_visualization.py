@@ -287,7 +287,7 @@ def test_with_transfer_attrs_writes_the_recorded_weights_as_user_attrs(tmp_path:
     zero_shot, probe = exp.zero_shot, exp.probe
     assert [i for i, r in enumerate(roles) if r == "zero-shot"] == zero_shot
     assert [i for i, r in enumerate(roles) if r == "probe"] == probe
-    assert set(roles) <= {"zero-shot", "probe", "transfer", "cold"}
+    assert set(roles) <= {"zero-shot", "probe", "random", "transfer", "cold"}
 
 
 def test_with_transfer_attrs_keeps_the_objective_result_and_errors() -> None:

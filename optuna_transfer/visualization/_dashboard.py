@@ -23,6 +23,7 @@ from typing import Any
 from typing import TypeVar
 
 from optuna.study import Study
+from optuna.trial import FrozenTrial
 from optuna.trial import Trial
 from optuna.trial import TrialState
 
@@ -30,6 +31,7 @@ from optuna_transfer.visualization._source_weights import _probe_numbers
 from optuna_transfer.visualization._source_weights import _trial_record
 from optuna_transfer.visualization._source_weights import _TrialRecord
 from optuna_transfer.visualization._source_weights import plot_source_weights
+from optuna_transfer.visualization._source_weights import PROBE_KEY
 from optuna_transfer.visualization._source_weights import ROLE_PROBE
 from optuna_transfer.visualization._source_weights import ROLE_ZERO_SHOT
 from optuna_transfer.visualization._source_weights import TARGET_LABEL
@@ -98,6 +100,13 @@ def _record(trial: Trial) -> None:
     record = _trial_record(frozen, _probe_numbers(trials))
     for key, value in transfer_user_attrs(record).items():
         trial.set_user_attr(key, value)
+
+
+def trial_user_attrs(trial: FrozenTrial) -> dict[str, Any]:
+    """The user attributes of one trial recorded by a sampler that marks its probe (as
+    TransferTPESampler does), from that trial alone."""
+    probes = {trial.number} if trial.system_attrs.get(PROBE_KEY) else set()
+    return transfer_user_attrs(_trial_record(trial, probes))
 
 
 def annotate_for_dashboard(study: Study, sampler: Any = None) -> None:

@@ -22,6 +22,11 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._tpe import PROBE_ATTR_KEY
+from optuna_transfer._tpe import RANDOM_ATTR_KEY
+from optuna_transfer._tpe import WEIGHTS_ATTR_KEY
+from optuna_transfer._tpe import ZERO_SHOT_ATTR_KEY
+
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -29,16 +34,16 @@ if TYPE_CHECKING:
 
 _logger = optuna.logging.get_logger(__name__)
 
-# Written by TransferTPESampler (see its docstring): a JSON list of [label, weight] pairs,
-# labels = the sources' labels and "target", on every trial the sampler chose by its model.
-WEIGHTS_KEY = "transfer_tpe:weights"
-# Written by TransferTPESampler on each trial that evaluates a source's best configuration.
-ZERO_SHOT_KEY = "transfer_tpe:zero_shot"
+# What TransferTPESampler records per trial (see its docstring): the weights as a JSON list
+# of [label, weight] pairs on every trial it chose by its model; the portfolio entry of each
+# zero-shot trial ("null": a claim withdrawn after a collision); the probe; a start-up trial
+# sampled at random. A study recorded before the probe key existed has its probe inferred
+# (see `_probe_numbers`).
+WEIGHTS_KEY = WEIGHTS_ATTR_KEY
+ZERO_SHOT_KEY = ZERO_SHOT_ATTR_KEY
+PROBE_KEY = PROBE_ATTR_KEY
+RANDOM_KEY = RANDOM_ATTR_KEY
 _WITHDRAWN = "null"
-# On the random probe after the portfolio (a study recorded without it has its probe inferred,
-# see `_probe_numbers`), and a proposed key for start-up trials sampled at random.
-PROBE_KEY = "transfer_tpe:probe"
-RANDOM_KEY = "transfer_tpe:random"
 TARGET_LABEL = "target"
 
 # What each trial was, as shown in the plot, the user attrs and the dashboard note.
