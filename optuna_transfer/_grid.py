@@ -58,6 +58,8 @@ REPEAT_ATTR_KEY = "warm_start_grid:repeat"
 # Written once a trial's claim is final (it won its point, or fell back after exhaustion).
 # A claim without it may still be given up in a collision, so it never ends the study.
 SETTLED_ATTR_KEY = "warm_start_grid:settled"
+# Set on the trial that took the probe (the random point after the zero-shot portfolio).
+PROBE_ATTR_KEY = "warm_start_grid:probe"
 
 # A grid beyond this many points is refused: scoring is O(points x source trials) memory-bounded
 # chunks, and a bigger grid cannot be exhausted anyway.
@@ -116,15 +118,18 @@ class WarmStartGridSampler(BaseSampler):
     as its worst observations, after PRUNED ones, so a source that put a failing point first
     loses trust and the target's model rates the failing region bad; local steps never start
     from a failure, and random walks take the grid neighbours of failed points last. Ties are
-    broken by a permutation drawn from ``seed``. Source scores of all points are computed once; per trial
-    only the target part is recomputed.
+    broken by a permutation drawn from ``seed``. Source scores of all points are computed
+    once; per trial only the target part is recomputed.
 
     Order of the trials. As in :class:`~optuna_transfer.TransferTPESampler`:
 
-    * Zero-shot portfolio: the first ``n_zero_shot`` trials evaluate the sources' best
+    * Zero-shot portfolio: the first trials the sampler samples evaluate the sources' best
       configurations on their nearest grid points (numbers clipped into the grid's range), the
-      best of each source in turn, without repeats.
-    * Probe: after a portfolio, the next trial takes a point at random. Every portfolio point
+      best of each source in turn, ``n_zero_shot`` points without repeats. A portfolio point a
+      trial already claimed or evaluated (one the user enqueued or added, say) is not
+      evaluated again; trials the user enqueued or added never push the others out.
+    * Probe: once every portfolio point is claimed, the next trial takes a point at random
+      (it carries the system attribute ``"warm_start_grid:probe"``). Every portfolio point
       comes from the sources' good regions; without a point from elsewhere a misleading source
       cannot be told apart from a related one.
     * Local steps: while the target's incumbent keeps improving (it is among the last 8
@@ -534,14 +539,20 @@ class WarmStartGridSampler(BaseSampler):
         # docstring. Without the probe a grid-misleading run spent 40 trials on a diverging
         # plateau of the naval table; without the stale walk the target's own model keeps
         # proposing the flat region it is stuck in.
+        # The phase follows what the study holds, not trial numbers: trials the user enqueued or
+        # added take numbers too, and would otherwise push the portfolio and the probe out.
         rng = np.random.default_rng([self._seed, trial.number])
-        probe = bool(self._portfolio) and trial.number == len(self._portfolio)
+        in_portfolio = any(gid not in claims for gid in self._portfolio)
+        probe = bool(self._portfolio) and not in_portfolio and not self._probed(trials)
+        walks = not in_portfolio and not probe
         startup = (
-            len(self._portfolio) < trial.number
+            walks
             and 2 <= len(finished) < _N_STARTUP_TRIALS
             and rng.uniform() < startup_explore_probability(max_trust)
         )
-        if probe or startup or (not recent and rng.uniform() > max_trust):
+        if probe:
+            storage.set_trial_system_attr(trial._trial_id, PROBE_ATTR_KEY, True)
+        if probe or startup or (walks and not recent and rng.uniform() > max_trust):
             # At random, but the grid neighbours of failed trials last: a failing region (out
             # of memory above a batch size, divergence above a learning rate) tends to extend
             # past its first failures.
@@ -598,6 +609,14 @@ class WarmStartGridSampler(BaseSampler):
         _logger.warning(
             f"Trial {trial.number} lost {_MAX_CLAIM_RETRIES} claims in a row to other workers; "
             "it evaluates its last pick, which may duplicate another trial."
+        )
+
+    def _probed(self, trials: list[FrozenTrial]) -> bool:
+        """Whether a trial of this grid took the probe."""
+        return any(
+            t.system_attrs.get(PROBE_ATTR_KEY)
+            and self._same_search_space(t.system_attrs.get(SEARCH_SPACE_ATTR_KEY, {}))
+            for t in trials
         )
 
     def _near_failures(self, claims: dict[int, list[FrozenTrial]]) -> np.ndarray:
