@@ -22,9 +22,9 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
-from optuna_transfer._sources import decode
-from optuna_transfer._sources import encode
-from optuna_transfer._sources import snap
+from optuna_transfer._encoding import decode
+from optuna_transfer._encoding import encode
+from optuna_transfer._encoding import snap
 
 
 # Local steps continue while the incumbent is among the last LOCAL_PATIENCE finished trials.

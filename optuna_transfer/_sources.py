@@ -4,19 +4,7 @@ Everything a sampler needs to know about finished source studies lives here: whi
 usable, how each source ranks its own trials, and how a source parameter value maps onto a
 parameter of the *target* search space (which may have changed since the source ran).
 
-Alignment rules (documented in the README, tested in ``tests/test_sources.py``):
-
-* A source parameter the target does not have is ignored.
-* A target parameter the source does not have is *missing* for that source: its densities are
-  uniform in that dimension, so the target's own trials decide it.
-* Numeric values are compared in the target's coordinates: an ``int`` source value can inform a
-  ``float`` target and vice versa, and a log/linear change needs nothing special because values
-  are taken in their external form. A value outside the target's ``[low, high]`` is *missing*
-  for density estimation (it says nothing about the new range) and *clipped* to the range when
-  a zero-shot configuration is projected into the target space.
-* A categorical value is matched against the target's choices; a choice that no longer exists
-  is *missing*. A numeric source value can fill a categorical target only if it equals a choice.
-* Conditional parameters are simply missing in the trials that did not suggest them.
+How a source value maps onto the target's search space is in ``optuna_transfer._encoding``.
 
 Trial hygiene: COMPLETE trials with finite values are used; PRUNED trials are used as *bad*
 observations (a pruner stopped them for underperforming; they never count as good); FAIL,
@@ -31,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 import math
-import sys
 import threading
 import traceback
 from typing import Any
@@ -39,14 +26,11 @@ import weakref
 
 import numpy as np
 import optuna
-from optuna.distributions import BaseDistribution
-from optuna.distributions import CategoricalDistribution
-from optuna.distributions import FloatDistribution
-from optuna.distributions import IntDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._ranking import rank_order
 from optuna_transfer._redact import redact_text
 from optuna_transfer._redact import redact_url
 
@@ -117,7 +101,7 @@ class SourceTask:
 
         values = np.array([t.values for t in complete], dtype=float)
         signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
-        order = _rank_order(values * signs)
+        order = rank_order(values * signs)
         complete = [complete[i] for i in order]
         pruned = sorted(pruned, key=lambda t: t.number)
         if len(complete) + len(pruned) > max_trials:
@@ -153,35 +137,6 @@ def _state_counts(trials: Sequence[FrozenTrial]) -> str:
     for t in trials:
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
     return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
-
-
-def _rank_order(losses: np.ndarray) -> np.ndarray:
-    """Indices of ``losses`` (n x m, minimised) best first; several objectives by Pareto front."""
-    n, m = losses.shape
-    if m == 1:
-        return np.argsort(losses[:, 0], kind="stable")
-    fronts = non_domination_ranks(losses)
-    # Within a front prefer points with a smaller sum of per-objective ranks: a cheap,
-    # scale-free tie-break that favours balanced trade-offs.
-    per_obj_rank = np.argsort(np.argsort(losses, axis=0), axis=0).sum(axis=1)
-    return np.lexsort((per_obj_rank, fronts))
-
-
-def non_domination_ranks(losses: np.ndarray) -> np.ndarray:
-    """Pareto front index (0 = non-dominated) of each row of ``losses`` (minimised)."""
-    n = len(losses)
-    ranks = np.full(n, -1, dtype=int)
-    remaining = np.arange(n)
-    front = 0
-    while remaining.size:
-        sub = losses[remaining]
-        le = np.all(sub[:, None, :] <= sub[None, :, :], axis=2)
-        lt = np.any(sub[:, None, :] < sub[None, :, :], axis=2)
-        dominated = np.any(le & lt, axis=0)
-        ranks[remaining[~dominated]] = front
-        remaining = remaining[dominated]
-        front += 1
-    return ranks
 
 
 def _subsample(
@@ -504,119 +459,7 @@ def _one_line(text: str, limit: int = 400) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-# ---------------------------------------------------------------------------------------------
-# Alignment of values onto a target distribution.
-#
-# Numeric parameters live in a "unit" coordinate u in [0, 1]: linear or log scale as the target
-# distribution says, widened by half a step on each side for discrete ones (as Optuna's TPE
-# does), so every grid value owns an equal-width cell. Categorical parameters are choice indices.
-# ---------------------------------------------------------------------------------------------
-
-
-def numeric_bounds(dist: FloatDistribution | IntDistribution) -> tuple[float, float]:
-    low, high = float(dist.low), float(dist.high)
-    if dist.step is not None:
-        low -= dist.step / 2
-        high += dist.step / 2
-    if dist.log:
-        # log of a widened int range may start at 0.5: still positive.
-        return math.log(max(low, 1e-300)), math.log(high)
-    return low, high
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
-
-
-def choice_index(dist: CategoricalDistribution, value: Any) -> int | None:
-    """Index of ``value`` among the target's choices, or None. ``True`` never matches ``1``."""
-    for i, c in enumerate(dist.choices):
-        if type(c) is type(value) and c == value:
-            return i
-    for i, c in enumerate(dist.choices):
-        if _is_number(c) and _is_number(value) and float(c) == float(value):  # type: ignore[arg-type]
-            return i
-    return None
-
-
-def encode(dist: BaseDistribution, value: Any) -> float:
-    """Unit coordinate (or choice index) of ``value`` in ``dist``; NaN when it does not fit."""
-    if isinstance(dist, CategoricalDistribution):
-        idx = choice_index(dist, value)
-        return math.nan if idx is None else float(idx)
-    if isinstance(dist, (FloatDistribution, IntDistribution)):
-        if not _is_number(value):
-            return math.nan
-        x = float(value)
-        if not math.isfinite(x) or (dist.log and x <= 0) or not _inside(dist, x):
-            return math.nan
-        low, high = numeric_bounds(dist)
-        if dist.log:
-            x = math.log(x)
-        return min(max((x - low) / (high - low), 0.0), 1.0) if high > low else 0.5
-    return math.nan
-
-
-def _inside(dist: FloatDistribution | IntDistribution, x: float) -> bool:
-    """Whether ``x`` lies in ``[low, high]`` up to rounding noise.
-
-    The tolerance is relative to the range in the encoded (linear or log) scale, so a range of
-    any width, 1e-15..1e-14 included, keeps its outside values missing; the second term covers
-    rounding at the bounds' own magnitude (a range narrow relative to it, or a single point).
-    """
-    scale = math.log if dist.log else float
-    low, high, x = scale(dist.low), scale(dist.high), scale(x)
-    tol = 1e-12 * (high - low) + 8 * sys.float_info.epsilon * max(abs(low), abs(high))
-    return low - tol <= x <= high + tol
-
-
-def decode(dist: BaseDistribution, u: float) -> Any:
-    """External value of unit coordinate (or index) ``u``, snapped onto ``dist``'s grid."""
-    if isinstance(dist, CategoricalDistribution):
-        return dist.choices[int(min(max(round(u), 0), len(dist.choices) - 1))]
-    assert isinstance(dist, (FloatDistribution, IntDistribution))
-    low, high = numeric_bounds(dist)
-    x = low + min(max(u, 0.0), 1.0) * (high - low)
-    if dist.log:
-        x = math.exp(x)
-    return snap(dist, x)
-
-
-def snap(dist: FloatDistribution | IntDistribution, x: float) -> Any:
-    """Nearest valid value of ``dist`` to the number ``x`` (clipped into the range)."""
-    x = min(max(x, dist.low), dist.high)
-    if dist.step is not None:
-        n = round((x - dist.low) / dist.step)
-        x = min(dist.low + n * dist.step, dist.high)
-    if isinstance(dist, IntDistribution):
-        return int(round(x))
-    return float(x)
-
-
-def project(dist: BaseDistribution, value: Any) -> Any | None:
-    """``value`` made valid for ``dist`` (numbers clipped/snapped), or None if impossible."""
-    if isinstance(dist, CategoricalDistribution):
-        idx = choice_index(dist, value)
-        return None if idx is None else dist.choices[idx]
-    if isinstance(dist, (FloatDistribution, IntDistribution)) and _is_number(value):
-        x = float(value)
-        if not math.isfinite(x):
-            return None
-        return snap(dist, x)
-    return None
-
-
-def aligned_matrix(
-    trials: Sequence[FrozenTrial], search_space: dict[str, BaseDistribution]
-) -> np.ndarray:
-    """(n_trials x n_params) matrix of unit coordinates; NaN where a trial gives no value."""
-    names = list(search_space)
-    out = np.full((len(trials), len(names)), np.nan)
-    for i, t in enumerate(trials):
-        params = t.params
-        for j, name in enumerate(names):
-            if name in params:
-                out[i, j] = encode(search_space[name], params[name])
-    return out
+# Until WarmStartGridSampler imports them from their new homes.
+from optuna_transfer._encoding import aligned_matrix  # noqa: E402,F401
+from optuna_transfer._encoding import encode  # noqa: E402,F401
+from optuna_transfer._encoding import project  # noqa: E402,F401

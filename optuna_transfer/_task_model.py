@@ -2,7 +2,7 @@
 
 A task (the target or a source) splits its own trials into good and bad by its own ranking;
 :class:`SourceModel` holds a source's good/bad estimators over a target search space and its
-smoothed quantiles, and :func:`trial_losses` ranks the target's own trials.
+smoothed quantiles.
 """
 
 from __future__ import annotations
@@ -12,14 +12,9 @@ import math
 import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
-from optuna.study import Study
-from optuna.study import StudyDirection
-from optuna.trial import FrozenTrial
-from optuna.trial import TrialState
 
+from optuna_transfer._encoding import aligned_matrix
 from optuna_transfer._parzen import ParzenEstimator
-from optuna_transfer._sources import aligned_matrix
-from optuna_transfer._sources import non_domination_ranks
 from optuna_transfer._sources import SourceTask
 
 
@@ -32,10 +27,6 @@ MAX_GOOD_KERNELS = 100
 MAX_BAD_KERNELS = 400
 # Kernels of the smoothed ranking (predicted quantile), evenly spread by rank.
 MAX_RANKING_KERNELS = 500
-# Losses of PRUNED and FAIL trials, in multiples of the number of trials ranked: beyond every
-# COMPLETE trial's rank, infeasible ones included (rank + n + total violation).
-PRUNED_LOSS = 3.0
-FAILED_LOSS = 4.0
 
 
 def default_gamma(n: int) -> int:
@@ -99,31 +90,5 @@ def choice_counts(space: dict[str, BaseDistribution]) -> list[int]:
     ]
 
 
-def trial_losses(study: Study, trials: list[FrozenTrial]) -> np.ndarray:
-    """A scalar loss per trial, lower better: value (Pareto rank for several objectives);
-    infeasible trials after feasible, PRUNED after COMPLETE, FAIL after PRUNED, anything else
-    (RUNNING) last (inf).
-
-    A failed trial is evidence that its region is bad (out of memory, a diverging learning
-    rate), so it ranks as the worst finished observation rather than being ignored: ignored,
-    it would look untried, and the sampler would propose it again."""
-    n = len(trials)
-    out = np.full(n, np.inf)
-    complete = [i for i, t in enumerate(trials) if t.state == TrialState.COMPLETE]
-    if complete:
-        signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions])
-        vals = np.array([trials[i].values for i in complete], dtype=float) * signs
-        if vals.shape[1] == 1:
-            rank = np.argsort(np.argsort(vals[:, 0], kind="stable"), kind="stable").astype(float)
-        else:
-            rank = non_domination_ranks(vals).astype(float)
-        penalty = np.array(
-            [sum(v for v in trials[i].constraints.values() if v > 0) for i in complete]
-        )
-        rank = rank + np.where(penalty > 0, n + penalty, 0.0)
-        out[complete] = rank
-    pruned = [i for i, t in enumerate(trials) if t.state == TrialState.PRUNED]
-    out[pruned] = PRUNED_LOSS * n
-    failed = [i for i, t in enumerate(trials) if t.state == TrialState.FAIL]
-    out[failed] = FAILED_LOSS * n
-    return out
+# Until WarmStartGridSampler imports it from its new home.
+from optuna_transfer._ranking import trial_losses  # noqa: E402,F401

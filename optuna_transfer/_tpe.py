@@ -21,6 +21,10 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._encoding import aligned_matrix
+from optuna_transfer._encoding import decode
+from optuna_transfer._encoding import encode
+from optuna_transfer._encoding import project
 from optuna_transfer._local_search import incumbent_is_recent
 from optuna_transfer._local_search import is_seen
 from optuna_transfer._local_search import LOCAL_STARTS
@@ -34,25 +38,21 @@ from optuna_transfer._optuna_compat import set_trial_system_attr
 from optuna_transfer._optuna_compat import set_trial_user_attr
 from optuna_transfer._optuna_compat import StudyWithoutTrials
 from optuna_transfer._parzen import ParzenEstimator
+from optuna_transfer._ranking import trial_losses
 from optuna_transfer._similarity import rank_agreement
 from optuna_transfer._similarity import startup_explore_probability
 from optuna_transfer._similarity import trust
 from optuna_transfer._similarity import vote
 from optuna_transfer._similarity import vote_weight
-from optuna_transfer._sources import aligned_matrix
 from optuna_transfer._sources import check_max_source_trials
-from optuna_transfer._sources import decode
 from optuna_transfer._sources import DEFAULT_MAX_SOURCE_TRIALS
-from optuna_transfer._sources import encode
 from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
-from optuna_transfer._sources import project
 from optuna_transfer._sources import round_robin_best
 from optuna_transfer._sources import SourceTask
 from optuna_transfer._task_model import choice_counts
 from optuna_transfer._task_model import default_gamma
 from optuna_transfer._task_model import SourceModel
-from optuna_transfer._task_model import trial_losses
 
 
 _logger = optuna.logging.get_logger(__name__)

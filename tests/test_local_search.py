@@ -11,12 +11,12 @@ from optuna.trial import Trial
 
 from optuna_transfer import TransferTPESampler
 from optuna_transfer import WarmStartGridSampler
+from optuna_transfer._encoding import decode
+from optuna_transfer._encoding import encode
 from optuna_transfer._local_search import grid_neighbours
 from optuna_transfer._local_search import incumbent_is_recent
 from optuna_transfer._local_search import LOCAL_PATIENCE
 from optuna_transfer._local_search import neighbours
-from optuna_transfer._sources import decode
-from optuna_transfer._sources import encode
 from optuna_transfer._sources import load_sources
 from optuna_transfer._task_model import SourceModel
 

@@ -19,12 +19,12 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
-from optuna_transfer._sources import aligned_matrix
-from optuna_transfer._sources import decode
-from optuna_transfer._sources import encode
+from optuna_transfer._encoding import aligned_matrix
+from optuna_transfer._encoding import decode
+from optuna_transfer._encoding import encode
+from optuna_transfer._encoding import project
 from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
-from optuna_transfer._sources import project
 from optuna_transfer._sources import SourceTask
 
 

@@ -1,0 +1,143 @@
+"""Alignment of parameter values onto a target distribution.
+
+Numeric parameters live in a "unit" coordinate u in [0, 1]: linear or log scale as the target
+distribution says, widened by half a step on each side for discrete ones (as Optuna's TPE
+does), so every grid value owns an equal-width cell. Categorical parameters are choice indices.
+
+Alignment rules (documented in the README, tested in ``tests/test_sources.py``):
+
+* A source parameter the target does not have is ignored.
+* A target parameter the source does not have is *missing* for that source: its densities are
+  uniform in that dimension, so the target's own trials decide it.
+* Numeric values are compared in the target's coordinates: an ``int`` source value can inform a
+  ``float`` target and vice versa, and a log/linear change needs nothing special because values
+  are taken in their external form. A value outside the target's ``[low, high]`` is *missing*
+  for density estimation (it says nothing about the new range) and *clipped* to the range when
+  a zero-shot configuration is projected into the target space.
+* A categorical value is matched against the target's choices; a choice that no longer exists
+  is *missing*. A numeric source value can fill a categorical target only if it equals a choice.
+* Conditional parameters are simply missing in the trials that did not suggest them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import math
+import sys
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.trial import FrozenTrial
+
+
+def numeric_bounds(dist: FloatDistribution | IntDistribution) -> tuple[float, float]:
+    low, high = float(dist.low), float(dist.high)
+    if dist.step is not None:
+        low -= dist.step / 2
+        high += dist.step / 2
+    if dist.log:
+        # log of a widened int range may start at 0.5: still positive.
+        return math.log(max(low, 1e-300)), math.log(high)
+    return low, high
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def choice_index(dist: CategoricalDistribution, value: Any) -> int | None:
+    """Index of ``value`` among the target's choices, or None. ``True`` never matches ``1``."""
+    for i, c in enumerate(dist.choices):
+        if type(c) is type(value) and c == value:
+            return i
+    for i, c in enumerate(dist.choices):
+        if _is_number(c) and _is_number(value) and float(c) == float(value):  # type: ignore[arg-type]
+            return i
+    return None
+
+
+def encode(dist: BaseDistribution, value: Any) -> float:
+    """Unit coordinate (or choice index) of ``value`` in ``dist``; NaN when it does not fit."""
+    if isinstance(dist, CategoricalDistribution):
+        idx = choice_index(dist, value)
+        return math.nan if idx is None else float(idx)
+    if isinstance(dist, (FloatDistribution, IntDistribution)):
+        if not _is_number(value):
+            return math.nan
+        x = float(value)
+        if not math.isfinite(x) or (dist.log and x <= 0) or not _inside(dist, x):
+            return math.nan
+        low, high = numeric_bounds(dist)
+        if dist.log:
+            x = math.log(x)
+        return min(max((x - low) / (high - low), 0.0), 1.0) if high > low else 0.5
+    return math.nan
+
+
+def _inside(dist: FloatDistribution | IntDistribution, x: float) -> bool:
+    """Whether ``x`` lies in ``[low, high]`` up to rounding noise.
+
+    The tolerance is relative to the range in the encoded (linear or log) scale, so a range of
+    any width, 1e-15..1e-14 included, keeps its outside values missing; the second term covers
+    rounding at the bounds' own magnitude (a range narrow relative to it, or a single point).
+    """
+    scale = math.log if dist.log else float
+    low, high, x = scale(dist.low), scale(dist.high), scale(x)
+    tol = 1e-12 * (high - low) + 8 * sys.float_info.epsilon * max(abs(low), abs(high))
+    return low - tol <= x <= high + tol
+
+
+def decode(dist: BaseDistribution, u: float) -> Any:
+    """External value of unit coordinate (or index) ``u``, snapped onto ``dist``'s grid."""
+    if isinstance(dist, CategoricalDistribution):
+        return dist.choices[int(min(max(round(u), 0), len(dist.choices) - 1))]
+    assert isinstance(dist, (FloatDistribution, IntDistribution))
+    low, high = numeric_bounds(dist)
+    x = low + min(max(u, 0.0), 1.0) * (high - low)
+    if dist.log:
+        x = math.exp(x)
+    return snap(dist, x)
+
+
+def snap(dist: FloatDistribution | IntDistribution, x: float) -> Any:
+    """Nearest valid value of ``dist`` to the number ``x`` (clipped into the range)."""
+    x = min(max(x, dist.low), dist.high)
+    if dist.step is not None:
+        n = round((x - dist.low) / dist.step)
+        x = min(dist.low + n * dist.step, dist.high)
+    if isinstance(dist, IntDistribution):
+        return int(round(x))
+    return float(x)
+
+
+def project(dist: BaseDistribution, value: Any) -> Any | None:
+    """``value`` made valid for ``dist`` (numbers clipped/snapped), or None if impossible."""
+    if isinstance(dist, CategoricalDistribution):
+        idx = choice_index(dist, value)
+        return None if idx is None else dist.choices[idx]
+    if isinstance(dist, (FloatDistribution, IntDistribution)) and _is_number(value):
+        x = float(value)
+        if not math.isfinite(x):
+            return None
+        return snap(dist, x)
+    return None
+
+
+def aligned_matrix(
+    trials: Sequence[FrozenTrial], search_space: dict[str, BaseDistribution]
+) -> np.ndarray:
+    """(n_trials x n_params) matrix of unit coordinates; NaN where a trial gives no value."""
+    names = list(search_space)
+    out = np.full((len(trials), len(names)), np.nan)
+    for i, t in enumerate(trials):
+        params = t.params
+        for j, name in enumerate(names):
+            if name in params:
+                out[i, j] = encode(search_space[name], params[name])
+    return out

@@ -1,0 +1,80 @@
+"""How a task ranks its own trials: one rule for the target and the sources.
+
+Samplers compare tasks by *ranks*, never raw values, so objective scales and even directions
+may differ between the target and its sources. COMPLETE trials rank by value (several
+objectives: by Pareto front), infeasible ones (a positive constraint violation) after every
+feasible one, PRUNED trials after those, FAIL trials last.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from optuna.study import Study
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+
+# Losses of PRUNED and FAIL trials, in multiples of the number of trials ranked: beyond every
+# COMPLETE trial's rank, infeasible ones included (rank + n + total violation).
+PRUNED_LOSS = 3.0
+FAILED_LOSS = 4.0
+
+
+def rank_order(losses: np.ndarray) -> np.ndarray:
+    """Indices of ``losses`` (n x m, minimised) best first; several objectives by Pareto front."""
+    n, m = losses.shape
+    if m == 1:
+        return np.argsort(losses[:, 0], kind="stable")
+    fronts = non_domination_ranks(losses)
+    # Within a front prefer points with a smaller sum of per-objective ranks: a cheap,
+    # scale-free tie-break that favours balanced trade-offs.
+    per_obj_rank = np.argsort(np.argsort(losses, axis=0), axis=0).sum(axis=1)
+    return np.lexsort((per_obj_rank, fronts))
+
+
+def non_domination_ranks(losses: np.ndarray) -> np.ndarray:
+    """Pareto front index (0 = non-dominated) of each row of ``losses`` (minimised)."""
+    n = len(losses)
+    ranks = np.full(n, -1, dtype=int)
+    remaining = np.arange(n)
+    front = 0
+    while remaining.size:
+        sub = losses[remaining]
+        le = np.all(sub[:, None, :] <= sub[None, :, :], axis=2)
+        lt = np.any(sub[:, None, :] < sub[None, :, :], axis=2)
+        dominated = np.any(le & lt, axis=0)
+        ranks[remaining[~dominated]] = front
+        remaining = remaining[dominated]
+        front += 1
+    return ranks
+
+
+def trial_losses(study: Study, trials: list[FrozenTrial]) -> np.ndarray:
+    """A scalar loss per trial, lower better: value (Pareto rank for several objectives);
+    infeasible trials after feasible, PRUNED after COMPLETE, FAIL after PRUNED, anything else
+    (RUNNING) last (inf).
+
+    A failed trial is evidence that its region is bad (out of memory, a diverging learning
+    rate), so it ranks as the worst finished observation rather than being ignored: ignored,
+    it would look untried, and the sampler would propose it again."""
+    n = len(trials)
+    out = np.full(n, np.inf)
+    complete = [i for i, t in enumerate(trials) if t.state == TrialState.COMPLETE]
+    if complete:
+        signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions])
+        vals = np.array([trials[i].values for i in complete], dtype=float) * signs
+        if vals.shape[1] == 1:
+            rank = np.argsort(np.argsort(vals[:, 0], kind="stable"), kind="stable").astype(float)
+        else:
+            rank = non_domination_ranks(vals).astype(float)
+        penalty = np.array(
+            [sum(v for v in trials[i].constraints.values() if v > 0) for i in complete]
+        )
+        rank = rank + np.where(penalty > 0, n + penalty, 0.0)
+        out[complete] = rank
+    pruned = [i for i, t in enumerate(trials) if t.state == TrialState.PRUNED]
+    out[pruned] = PRUNED_LOSS * n
+    failed = [i for i, t in enumerate(trials) if t.state == TrialState.FAIL]
+    out[failed] = FAILED_LOSS * n
+    return out
