@@ -1,7 +1,7 @@
 """Parzen estimators over aligned observations.
 
 A :class:`ParzenEstimator` is a weighted mixture of product kernels in the unit coordinates of
-``optuna_transfer._sources``: a truncated Gaussian on ``[0, 1]`` for each numeric dimension and a
+``optuna_transfer._encoding``: a truncated Gaussian on ``[0, 1]`` for each numeric dimension and a
 smoothed one-hot distribution for each categorical one. A NaN coordinate makes that kernel
 uniform in that dimension, which is how a source that never saw a parameter stays neutral on it.
 
@@ -29,30 +29,27 @@ _BLOCK = 1 << 22
 class ParzenEstimator:
     """Mixture of product kernels; see the module docstring.
 
+    Every observation's kernel has weight 1, plus one kernel that is uniform in every dimension
+    (the prior), so the density is positive everywhere (exploration, as in Optuna's TPE).
+
     Args:
         observations: (n, d) unit coordinates or choice indices, NaN where missing.
         n_choices: per dimension, the number of categorical choices or 0 for numeric.
-        weights: (n,) non-negative kernel weights.
-        prior_weight: weight of an extra kernel that is uniform in every dimension, so the
-            density is positive everywhere (exploration, as in Optuna's TPE).
-        prior_share: if given, overrides ``prior_weight`` so that the uniform kernel holds this
-            share of the total weight whatever the number of observations. Two estimators with
-            the same share then have ratio 1 where neither has data: neutral, not optimistic.
-        bandwidth_factor: multiplies the numeric bandwidths; below 1 sharpens the kernels.
+        prior_share: if given, the prior kernel holds this share of the total weight whatever
+            the number of observations (else its weight is 1). Two estimators with the same
+            share then have ratio 1 where neither has data: neutral, not optimistic.
     """
 
     def __init__(
         self,
         observations: np.ndarray,
         n_choices: Sequence[int],
-        weights: np.ndarray | None = None,
-        prior_weight: float = 1.0,
-        bandwidth_factor: float = 1.0,
         prior_share: float | None = None,
     ) -> None:
         obs = np.asarray(observations, dtype=float).reshape(-1, len(n_choices))
         n, d = obs.shape
-        w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+        w = np.ones(n)
+        prior_weight = 1.0
         if prior_share is not None and n > 0:
             prior_weight = prior_share * w.sum() / (1.0 - prior_share)
         self._n_choices = list(n_choices)
@@ -73,7 +70,7 @@ class ParzenEstimator:
                 probs[~seen] = 1.0
                 self._cat_probs[j] = probs / probs.sum(axis=1, keepdims=True)
             else:
-                self._sigmas[:, j] = bandwidth_factor * _bandwidths(col, n_kernels)
+                self._sigmas[:, j] = _bandwidths(col, n_kernels)
         # Normaliser of each truncated Gaussian on [0, 1]; 1 where the kernel is uniform.
         mus0 = np.nan_to_num(self._mus, nan=0.5)
         self._log_z = np.log(

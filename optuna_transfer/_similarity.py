@@ -28,6 +28,29 @@ PRIOR_AGREEMENT = 0.5
 PRIOR_TRIALS = 2.0
 # A source keeps weight only while its agreement is credibly above this bar.
 MIN_AGREEMENT = 0.2
+# A source is also judged within the target's better half, on at least this many trials.
+MIN_JUDGED_TRIALS = 10
+
+
+def source_trusts(predictions: np.ndarray, losses: np.ndarray) -> list[float]:
+    """Each source's trust given its ``predictions`` (n_trials x n_sources, higher = predicted
+    better) at the target's finished trials and the target's ``losses`` there (lower better).
+
+    A source must rank the target's trials both overall (a misleading source fails here) and
+    within the better half, at least :data:`MIN_JUDGED_TRIALS` (once the search has found the
+    promising region, what matters is whether a source still ranks configurations *there*).
+    Trust is the smaller of the two.
+    """
+    n, n_sources = predictions.shape
+    k = max(min(MIN_JUDGED_TRIALS, n), n // 2)
+    top = np.argsort(losses, kind="stable")[:k]
+    return [
+        min(
+            trust(rank_agreement(predictions[:, i], losses), n),
+            trust(rank_agreement(predictions[top, i], losses[top]), k),
+        )
+        for i in range(n_sources)
+    ]
 
 
 def rank_agreement(source_scores: np.ndarray, target_losses: np.ndarray) -> float:
@@ -90,14 +113,6 @@ def _rank01(values: np.ndarray) -> np.ndarray:
     return np.asarray((rankdata(values) - 1.0) / (len(values) - 1.0))
 
 
-def startup_explore_probability(max_trust: float) -> float:
-    """Probability that a start-up trial is sampled at random rather than from the model, given
-    the largest source trust. Squared, so a well-trusted source leaves few random trials (trust
-    0.8: 4%, not 20%) while refuted ones (trust near 0) leave the start to random search, where
-    a model fitted on the points they chose would keep the search next to them."""
-    return (1.0 - max_trust) ** 2
-
-
 def vote_weight(trust_value: float) -> float:
     """A source's weight in a decision: its trust once that exceeds a coin flip's, else 0.
 
@@ -106,3 +121,7 @@ def vote_weight(trust_value: float) -> float:
     than fading out over many trials.
     """
     return trust_value if trust_value > 0.5 else 0.0
+
+
+# Until WarmStartGridSampler imports it from its new home.
+from optuna_transfer._schedule import startup_explore_probability  # noqa: E402,F401

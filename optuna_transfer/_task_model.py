@@ -1,8 +1,10 @@
 """Parzen-estimator models of a task's trials, shared by both samplers.
 
-A task (the target or a source) splits its own trials into good and bad by its own ranking;
-:class:`SourceModel` holds a source's good/bad estimators over a target search space and its
-smoothed quantiles.
+A task (the target or a source) splits its own trials into good and bad by its own ranking
+(``optuna_transfer._ranking``) and scores a configuration by TPE's density ratio
+``l(x) / g(x)`` of the two. :class:`TargetModel` is the target's, refitted as trials finish;
+:class:`SourceModel` a source's over a target search space, built once, plus its smoothed
+quantiles (how the source would rank any configuration).
 """
 
 from __future__ import annotations
@@ -37,6 +39,34 @@ def default_gamma(n: int) -> int:
 def source_gamma(n: int) -> int:
     # A finished source is a fixed sample, so no cap: its best 10% describe where it was good.
     return max(1, math.ceil(0.1 * n))
+
+
+class TargetModel:
+    """Good/bad Parzen estimators of the target's observations ``x`` (rows aligned to a space
+    with ``n_choices``), split by ``losses`` (lower better; ``inf`` for running trials, which are
+    never good): the best ``default_gamma`` are good, as in Optuna's TPE.
+
+    ``prior_share`` as in :class:`~optuna_transfer._parzen.ParzenEstimator`: ``None`` keeps
+    TPE's optimistic prior, a share makes unexplored regions neutral.
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        losses: np.ndarray,
+        n_choices: list[int],
+        prior_share: float | None = None,
+    ) -> None:
+        n_good = default_gamma(int(np.sum(np.isfinite(losses))))
+        self.order = np.argsort(losses, kind="stable")
+        self.is_good = np.zeros(len(x), dtype=bool)
+        self.is_good[self.order[:n_good]] = True
+        self.below = ParzenEstimator(x[self.is_good], n_choices, prior_share=prior_share)
+        self.above = ParzenEstimator(x[~self.is_good], n_choices, prior_share=prior_share)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """TPE's log density ratio at each row of ``x``: high where the target was good."""
+        return self.below.log_pdf(x) - self.above.log_pdf(x)
 
 
 class SourceModel:

@@ -37,10 +37,13 @@ from optuna_transfer._optuna_compat import set_chunked_system_attr
 from optuna_transfer._optuna_compat import set_trial_system_attr
 from optuna_transfer._optuna_compat import set_trial_user_attr
 from optuna_transfer._optuna_compat import StudyWithoutTrials
-from optuna_transfer._parzen import ParzenEstimator
 from optuna_transfer._ranking import trial_losses
-from optuna_transfer._similarity import rank_agreement
-from optuna_transfer._similarity import startup_explore_probability
+from optuna_transfer._schedule import check_n_zero_shot
+from optuna_transfer._schedule import one_of_best
+from optuna_transfer._schedule import portfolio_size
+from optuna_transfer._schedule import round_robin_portfolio
+from optuna_transfer._schedule import startup_explore_probability
+from optuna_transfer._similarity import source_trusts
 from optuna_transfer._similarity import trust
 from optuna_transfer._similarity import vote
 from optuna_transfer._similarity import vote_weight
@@ -48,11 +51,9 @@ from optuna_transfer._sources import check_max_source_trials
 from optuna_transfer._sources import DEFAULT_MAX_SOURCE_TRIALS
 from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
-from optuna_transfer._sources import round_robin_best
-from optuna_transfer._sources import SourceTask
 from optuna_transfer._task_model import choice_counts
-from optuna_transfer._task_model import default_gamma
 from optuna_transfer._task_model import SourceModel
+from optuna_transfer._task_model import TargetModel
 
 
 _logger = optuna.logging.get_logger(__name__)
@@ -66,7 +67,8 @@ RANDOM_ATTR_KEY = "transfer_tpe:random"
 _RELATIVE_PARAMS_KEY = "transfer_tpe:relative_params"
 _WITHDRAWN = "null"
 _TARGET = "target"
-_MIN_JUDGED_TRIALS = 10
+# Scale of the random tie-break added to candidates' votes (votes are ranks in [0, n]).
+_TIE_JITTER = 1e-9
 # Re-samples after finding another worker's running trial at the chosen configuration.
 _MAX_CLAIMS = 10
 # Uniform draws tried for an exploration step before accepting a configuration already tried.
@@ -80,10 +82,10 @@ _MAX_CACHED_TRIALS = 64
 class _StudyState:
     """What the sampler remembers about one study (see :class:`PerStudy`)."""
 
-    # trial id -> the portfolio entry it evaluates (None: not zero-shot) and whether it is
+    # trial number -> the portfolio entry it evaluates (None: not zero-shot) and whether it is
     # the probe; decided in ``before_trial``, read while the trial samples.
     roles: dict[int, tuple[dict[str, Any] | None, bool]] = field(default_factory=dict)
-    # trial id -> (weights, explore) for that trial.
+    # trial number -> (weights, explore) for that trial.
     weights: dict[int, tuple[dict[str, float], bool]] = field(default_factory=dict)
     # space key -> trial number -> each source's predicted quantile at that finished trial.
     predictions: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
@@ -200,8 +202,7 @@ class TransferTPESampler(BaseSampler):
     ) -> None:
         if n_ei_candidates < 1:
             raise ValueError(f"`n_ei_candidates` must be >= 1, got {n_ei_candidates}.")
-        if n_zero_shot is not None and n_zero_shot < 0:
-            raise ValueError(f"`n_zero_shot` must be >= 0 or None, got {n_zero_shot}.")
+        check_n_zero_shot(n_zero_shot)
         if n_startup_trials < 0:
             raise ValueError(f"`n_startup_trials` must be >= 0, got {n_startup_trials}.")
         check_max_source_trials(max_source_trials)
@@ -218,9 +219,12 @@ class TransferTPESampler(BaseSampler):
         self._constant_liar = constant_liar
         self._n_startup_trials = n_startup_trials
         self._record_user_attrs = record_user_attrs
-        self._portfolio = _zero_shot_portfolio(
-            tasks, n_zero_shot if n_zero_shot is not None else min(5, max(2, len(tasks)))
-        )
+        self._portfolio = [
+            dict(t.params)
+            for t in round_robin_portfolio(
+                tasks, portfolio_size(n_zero_shot, len(tasks)), lambda t: _config_key(t.params)
+            )
+        ]
         self._portfolio_keys = [_config_key(p) for p in self._portfolio]
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._models: dict[str, list[SourceModel]] = {}
@@ -337,9 +341,9 @@ class TransferTPESampler(BaseSampler):
             state.roles.clear()
         if "fixed_params" in trial.system_attrs or state.schedule_done:
             # Enqueued and retried trials keep their params; they take no portfolio entry.
-            state.roles[trial._trial_id] = (None, False)
+            state.roles[trial.number] = (None, False)
             return
-        state.roles[trial._trial_id] = self._claim_role(study, trial, state)
+        state.roles[trial.number] = self._claim_role(study, trial, state)
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
@@ -440,8 +444,8 @@ class TransferTPESampler(BaseSampler):
             for key, value in trial_user_attrs(trial).items():
                 set_trial_user_attr(study, trial, key, value)
         study_state = self._state(study)
-        study_state.roles.pop(trial._trial_id, None)
-        study_state.weights.pop(trial._trial_id, None)
+        study_state.roles.pop(trial.number, None)
+        study_state.weights.pop(trial.number, None)
 
     # -------------------------------------------------------------------------------------
     # Zero-shot portfolio and probe
@@ -449,7 +453,7 @@ class TransferTPESampler(BaseSampler):
 
     def _role(self, study: Study, trial: FrozenTrial) -> tuple[dict[str, Any] | None, bool]:
         """The portfolio entry ``trial`` evaluates (or None) and whether it is the probe."""
-        return self._state(study).roles.get(trial._trial_id, (None, False))
+        return self._state(study).roles.get(trial.number, (None, False))
 
     def _zero_shot_config(self, study: Study, trial: FrozenTrial) -> dict[str, Any] | None:
         return self._role(study, trial)[0]
@@ -576,46 +580,30 @@ class TransferTPESampler(BaseSampler):
         Also returns whether every candidate was one the target already has."""
         weights, explore = self._trial_weights(study, trial)
         rng = self._random
-        n_choices = choice_counts(space)
         trials = self._target_trials(study, trial)
         x, losses, numbers = _target_observations(study, trials, space)
         if explore:
-            u = _uniform_unseen(rng, space, x)
-            return {n: decode(d, float(v)) for (n, d), v in zip(space.items(), u)}, False
+            return _decode_row(_uniform_unseen(rng, space, x), space), False
 
-        n_good = default_gamma(int(np.sum(np.isfinite(losses))))
-        order = np.argsort(losses, kind="stable")  # running (inf) last
-        is_good = np.zeros(len(x), dtype=bool)
-        is_good[order[:n_good]] = True
-        target_below = ParzenEstimator(x[is_good], n_choices)
-        target_above = ParzenEstimator(x[~is_good], n_choices)
+        target = TargetModel(x, losses, choice_counts(space))
         sources = [
             (weights[label], model)
             for label, model in zip(self._labels, self._source_models(space))
             if model.usable and weights[label] > 0
         ]
-
         cand, start = None, None
         if joint and incumbent_is_recent(losses, numbers):
-            cand, start = _local_step_candidates(x, losses, order, space)
+            cand, start = _local_step_candidates(x, losses, target.order, space)
         if cand is None:
-            # TPE step: candidates from each task's good density in proportion to its weight.
-            mix = np.array([1.0] + [w for w, _ in sources])
-            below = [target_below] + [m.below for _, m in sources]
-            counts = rng.multinomial(self._n_ei_candidates, mix / mix.sum())
-            cand = _canonical(
-                np.vstack([b.sample(rng, k) for b, k in zip(below, counts) if k > 0]), space
-            )
+            cand = self._tpe_candidates(target, sources, space)
         # A source votes with its smoothed ranking rather than its own l/g: between
         # neighbouring configurations, which all lie in its good region, the ranking still
-        # tells them apart (measured: mean regret at 10 trials 0.048 vs 0.061 on the hpolib
-        # suite).
+        # tells them apart.
         acq = vote(
-            target_below.log_pdf(cand) - target_above.log_pdf(cand),
-            [(w, -model.predicted_quantile(cand)) for w, model in sources],
+            target.score(cand), [(w, -model.predicted_quantile(cand)) for w, model in sources]
         )
         # Ties (common among a few discrete candidates) go to a random one, not the first.
-        acq += 1e-9 * rng.uniform(size=len(cand))
+        acq += _TIE_JITTER * rng.uniform(size=len(cand))
         # Re-evaluating a configuration the target already has (or is running) teaches nothing
         # new; in discrete spaces TPE would otherwise keep proposing its incumbent.
         seen = is_seen(cand, x)
@@ -624,26 +612,34 @@ class TransferTPESampler(BaseSampler):
             # an untried one, if there is any, teaches more than a repeat.
             u = _uniform_unseen(rng, space, x)
             if not is_seen(u[None, :], x)[0]:
-                cand, acq, seen, start = u[None, :], np.zeros(1), np.zeros(1, dtype=bool), None
+                return _decode_row(u, space), False
         else:
             acq[seen] = -np.inf
-        if attempt == 0:
-            best = cand[int(np.argmax(acq))]
-        else:
-            # Workers that collided once would otherwise collide again on the runner-up.
-            top = np.argsort(-acq, kind="stable")[: attempt + 1]
-            fresh = top[np.isfinite(acq[top])]
-            best = cand[int(rng.choice(fresh if len(fresh) else top))]
-        params = {name: decode(dist, float(u)) for (name, dist), u in zip(space.items(), best)}
+        best = cand[int(np.argmax(acq)) if attempt == 0 else one_of_best(acq, attempt, rng)]
+        params = _decode_row(best, space)
         if start is not None:
             # A local step keeps the other parameters exactly as the start trial had them
-            # (decoding its unit coordinates could differ in the last bits).
-            # The start is a finished trial (finite loss), so its params are all recorded.
+            # (decoding its unit coordinates could differ in the last bits). The start is a
+            # finished trial (finite loss), so its params are all recorded.
             start_params = next(t for t in trials if t.number == numbers[start]).params
             for j, name in enumerate(space):
                 if best[j] == x[start, j] and name in start_params:
                     params[name] = start_params[name]
         return params, bool(seen.all())
+
+    def _tpe_candidates(
+        self,
+        target: TargetModel,
+        sources: list[tuple[float, SourceModel]],
+        space: dict[str, BaseDistribution],
+    ) -> np.ndarray:
+        """``n_ei_candidates`` draws from each task's good density in proportion to its
+        weight (the target's is 1)."""
+        mix = np.array([1.0] + [w for w, _ in sources])
+        below = [target.below] + [m.below for _, m in sources]
+        counts = self._random.multinomial(self._n_ei_candidates, mix / mix.sum())
+        draws = [b.sample(self._random, k) for b, k in zip(below, counts) if k > 0]
+        return _canonical(np.vstack(draws), space)
 
     def _predictions(
         self, study: Study, finished: list[FrozenTrial], space: dict[str, BaseDistribution]
@@ -682,33 +678,12 @@ class TransferTPESampler(BaseSampler):
         Judging sources on failures too hands the search to cold TPE, which ignores them.
         """
         cache = self._state(study).weights
-        cached = cache.get(trial._trial_id)
+        cached = cache.get(trial.number)
         if cached is not None:
             return cached
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        space = {n: d for n, d in self._search_space.calculate(study).items() if not d.single()}
-        n = len(finished)
-        if n >= 2 and space:
-            predictions, losses = self._predictions(study, finished, space)
-            # A source must rank the target's trials both overall (a misleading source fails
-            # here) and within the better half, at least 10 (once the search has found the
-            # promising region, what matters is whether a source still ranks configurations
-            # *there*). Trust is the smaller of the two.
-            k = max(min(_MIN_JUDGED_TRIALS, len(losses)), len(losses) // 2)
-            top = np.argsort(losses, kind="stable")[:k]
-            trusts = {
-                label: min(
-                    trust(rank_agreement(-predictions[:, i], losses), len(losses)),
-                    trust(rank_agreement(-predictions[top, i], losses[top]), k),
-                )
-                for i, label in enumerate(self._labels)
-            }
-        else:
-            trusts = {label: trust(0.0, 0) for label in self._labels}
+        trusts = self._trusts(study, finished)
         weights = {_TARGET: 1.0, **{k: vote_weight(v) for k, v in trusts.items()}}
-        # The trial right after the portfolio is a random probe: a reference point without
-        # which a misleading source cannot be told apart, since every portfolio config comes
-        # from the sources' own good regions.
         is_probe = self._role(study, trial)[1]
         # Zero-shot trials do not count towards the start-up phase: they explore nothing.
         n_explored = sum(not _is_zero_shot_trial(t) for t in finished)
@@ -719,11 +694,21 @@ class TransferTPESampler(BaseSampler):
         )
         if len(cache) > _MAX_CACHED_TRIALS:
             cache.clear()  # entries of trials that ended in another process are never popped
-        cache[trial._trial_id] = (weights, explore)
+        cache[trial.number] = (weights, explore)
         if explore and not is_probe:
             set_trial_system_attr(study, trial, RANDOM_ATTR_KEY, True)
         set_trial_system_attr(study, trial, WEIGHTS_ATTR_KEY, json.dumps(list(weights.items())))
         return weights, explore
+
+    def _trusts(self, study: Study, finished: list[FrozenTrial]) -> dict[str, float]:
+        """Each source's trust (``optuna_transfer._similarity``) given the target's ``finished``
+        trials; the prior's trust before two of them."""
+        space = {n: d for n, d in self._search_space.calculate(study).items() if not d.single()}
+        if len(finished) < 2 or not space:
+            return {label: trust(0.0, 0) for label in self._labels}
+        predictions, losses = self._predictions(study, finished, space)
+        # Higher predicted quantile = worse, so the sources' scores are its negation.
+        return dict(zip(self._labels, source_trusts(-predictions, losses)))
 
 
 def _is_taken(study: Study, trial: FrozenTrial, params: dict[str, Any]) -> bool:
@@ -758,21 +743,6 @@ def _config_key(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, default=repr)
 
 
-def _zero_shot_portfolio(tasks: list[SourceTask], size: int) -> list[dict[str, Any]]:
-    """Best configs of each source in turn (round robin), deduplicated."""
-    portfolio: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for best in round_robin_best(tasks):
-        if len(portfolio) >= size:
-            break
-        params = dict(best.params)
-        key = _config_key(params)
-        if key not in seen:
-            seen.add(key)
-            portfolio.append(params)
-    return portfolio
-
-
 def _project_config(config: dict[str, Any], space: dict[str, BaseDistribution]) -> dict[str, Any]:
     out = {}
     for name, dist in space.items():
@@ -781,6 +751,10 @@ def _project_config(config: dict[str, Any], space: dict[str, BaseDistribution]) 
             if value is not None:
                 out[name] = value
     return out
+
+
+def _decode_row(u: np.ndarray, space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    return {name: decode(dist, float(v)) for (name, dist), v in zip(space.items(), u)}
 
 
 def _canonical(cand: np.ndarray, space: dict[str, BaseDistribution]) -> np.ndarray:

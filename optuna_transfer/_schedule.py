@@ -1,0 +1,88 @@
+"""The order of a warm-started search, shared by both samplers.
+
+1. **Zero-shot portfolio**: the first trials evaluate the sources' best configurations, the best
+   of each source in turn (:func:`round_robin_portfolio`), so every source gets its say before
+   any is judged.
+2. **Probe**: one random trial after the portfolio. Every portfolio configuration comes from the
+   sources' good regions; without a point from elsewhere a misleading source cannot be told
+   apart from a related one.
+3. **Start-up**: while the target has few trials, a trial is random with a probability that
+   falls as the best source's trust rises (:func:`startup_explore_probability`).
+4. The sampler's model after that; a worker that lost a collision with another worker over its
+   pick takes one of the next best instead (:func:`one_of_best`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Hashable
+from collections.abc import Sequence
+
+import numpy as np
+from optuna.trial import FrozenTrial
+
+from optuna_transfer._sources import round_robin_best
+from optuna_transfer._sources import SourceTask
+
+
+# Portfolio size by default: one configuration per source, within these bounds.
+MIN_DEFAULT_PORTFOLIO = 2
+MAX_DEFAULT_PORTFOLIO = 5
+# Above this many scores, one_of_best partitions before it sorts.
+_PARTITION_ABOVE = 4096
+
+
+def check_n_zero_shot(n_zero_shot: int | None) -> None:
+    if n_zero_shot is not None and n_zero_shot < 0:
+        raise ValueError(f"`n_zero_shot` must be >= 0 or None, got {n_zero_shot}.")
+
+
+def portfolio_size(n_zero_shot: int | None, n_sources: int) -> int:
+    """``n_zero_shot``, or by default one per source within the default bounds."""
+    if n_zero_shot is not None:
+        return n_zero_shot
+    return min(MAX_DEFAULT_PORTFOLIO, max(MIN_DEFAULT_PORTFOLIO, n_sources))
+
+
+def round_robin_portfolio(
+    tasks: Sequence[SourceTask], size: int, key: Callable[[FrozenTrial], Hashable | None]
+) -> list[FrozenTrial]:
+    """Up to ``size`` source trials, the best of each source in turn, then the second best, ...;
+    a trial whose ``key`` is None (it does not fit the target) or repeats an earlier one's is
+    skipped."""
+    portfolio: list[FrozenTrial] = []
+    seen: set[Hashable] = set()
+    for best in round_robin_best(tasks):
+        if len(portfolio) >= size:
+            break
+        k = key(best)
+        if k is not None and k not in seen:
+            seen.add(k)
+            portfolio.append(best)
+    return portfolio
+
+
+def startup_explore_probability(max_trust: float) -> float:
+    """Probability that a start-up trial is sampled at random rather than from the model, given
+    the largest source trust. Squared, so a well-trusted source leaves few random trials (trust
+    0.8: 4%, not 20%) while refuted ones (trust near 0) leave the start to random search, where
+    a model fitted on the points they chose would keep the search next to them."""
+    return (1.0 - max_trust) ** 2
+
+
+def one_of_best(
+    scores: np.ndarray, attempt: int, rng: np.random.RandomState | np.random.Generator
+) -> int:
+    """Index of one of the ``attempt + 1`` highest ``scores``, at random, preferring finite ones.
+
+    After ``attempt`` lost collisions: workers that collided once would otherwise collide again
+    on the runner-up.
+    """
+    k = min(attempt + 1, len(scores))
+    if len(scores) > _PARTITION_ABOVE:
+        head = np.argpartition(-scores, k - 1)[:k]
+        top = head[np.argsort(-scores[head], kind="stable")]
+    else:
+        top = np.argsort(-scores, kind="stable")[:k]
+    fresh = top[np.isfinite(scores[top])]
+    return int(rng.choice(fresh if len(fresh) else top))
