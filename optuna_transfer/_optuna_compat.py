@@ -21,6 +21,7 @@ from typing import Generic
 from typing import TypeVar
 import weakref
 
+from optuna.distributions import BaseDistribution
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
@@ -122,3 +123,12 @@ class PerStudy(Generic[T]):
             if study._study_id not in by_id:
                 by_id[study._study_id] = self._factory()
             return by_id[study._study_id]
+
+
+def search_space_groups(study: Study) -> list[dict[str, BaseDistribution]]:
+    """Optuna's decomposition of the study's search space into groups of parameters that
+    always appear together (what ``TPESampler(group=True)`` samples jointly), pruned trials
+    included."""
+    from optuna.search_space import _GroupDecomposedSearchSpace
+
+    return _GroupDecomposedSearchSpace(include_pruned=True).calculate(study).search_spaces

@@ -33,6 +33,7 @@ from optuna_transfer._optuna_compat import fail_trial
 from optuna_transfer._optuna_compat import get_chunked_system_attr
 from optuna_transfer._optuna_compat import is_multi_objective
 from optuna_transfer._optuna_compat import PerStudy
+from optuna_transfer._optuna_compat import search_space_groups
 from optuna_transfer._optuna_compat import set_chunked_system_attr
 from optuna_transfer._optuna_compat import set_trial_system_attr
 from optuna_transfer._optuna_compat import set_trial_user_attr
@@ -162,8 +163,9 @@ class TransferTPESampler(BaseSampler):
             follows :class:`~optuna.samplers.TPESampler`: on for single-objective studies, off
             for multi-objective ones.
         group:
-            Sample independently in groups of parameters that always appear together (for
-            conditional search spaces); requires ``multivariate``.
+            Sample jointly within each group of parameters that always appear together, and
+            separately across groups (for conditional search spaces), as TPESampler's
+            ``group``; requires ``multivariate``.
         constant_liar:
             Treat running trials as bad so parallel workers spread out, as in TPESampler.
         n_zero_shot:
@@ -350,7 +352,11 @@ class TransferTPESampler(BaseSampler):
     ) -> dict[str, BaseDistribution]:
         if not self._is_multivariate(study):
             return {}
-        space = self._search_space.calculate(study)
+        if self._group:
+            # The union of the groups: conditional parameters are sampled jointly within theirs.
+            space = {n: d for group in search_space_groups(study) for n, d in group.items()}
+        else:
+            space = self._search_space.calculate(study)
         return {n: d for n, d in space.items() if not d.single()}
 
     def sample_relative(
@@ -525,25 +531,14 @@ class TransferTPESampler(BaseSampler):
     def _groups(
         self, study: Study, space: dict[str, BaseDistribution]
     ) -> list[dict[str, BaseDistribution]]:
+        """``space`` split, with ``group``, into Optuna's groups of parameters that always
+        appear together, each sampled jointly (as TPESampler's ``group``); else whole."""
         if not self._group:
             return [space]
-        # Union-find over parameters that co-occur in a finished trial.
-        parent = {n: n for n in space}
-
-        def find(n: str) -> str:
-            while parent[n] != n:
-                parent[n] = parent[parent[n]]
-                n = parent[n]
-            return n
-
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            names = [n for n in t.params if n in parent]
-            for a, b in zip(names, names[1:]):
-                parent[find(a)] = find(b)
-        groups: dict[str, dict[str, BaseDistribution]] = {}
-        for n in sorted(space):
-            groups.setdefault(find(n), {})[n] = space[n]
-        return list(groups.values())
+        groups = [
+            {n: space[n] for n in group if n in space} for group in search_space_groups(study)
+        ]
+        return [g for g in groups if g]
 
     def _target_trials(self, study: Study, trial: FrozenTrial) -> list[FrozenTrial]:
         # Failed trials count as bad observations (see trial_losses), and as tried.

@@ -90,3 +90,56 @@ def test_tpe_on_the_view_samples_as_on_a_study_of_the_visible_trials(multivariat
     for name, dist in SPACE.items():
         params.setdefault(name, sampler.sample_independent(full, trial, name, dist))
     assert params != suggestions[0]
+
+
+def test_search_space_groups_are_optunas_decomposition() -> None:
+    from optuna_transfer._optuna_compat import search_space_groups
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(trial: optuna.Trial) -> float:
+        if trial.suggest_categorical("branch", ["a", "b"]) == "a":
+            return trial.suggest_float("a1", 0, 1) + trial.suggest_float("a2", 0, 1)
+        return trial.suggest_float("b1", 0, 1)
+
+    study.optimize(objective, n_trials=20)
+    groups = sorted(sorted(g) for g in search_space_groups(study))
+    assert groups == [["a1", "a2"], ["b1"], ["branch"]]
+
+
+def test_chunked_system_attr_round_trips_and_respects_the_column_limit() -> None:
+    from optuna_transfer._optuna_compat import get_chunked_system_attr
+    from optuna_transfer._optuna_compat import set_chunked_system_attr
+    from optuna_transfer._optuna_compat import SYSTEM_ATTR_MAX_LENGTH
+
+    study = optuna.create_study()
+    trial = study.ask()
+    frozen = study._storage.get_trial(trial._trial_id)
+    text = "x" * (2 * SYSTEM_ATTR_MAX_LENGTH + 7)
+    set_chunked_system_attr(study, frozen, "k", text)
+    frozen = study._storage.get_trial(trial._trial_id)
+    assert [len(frozen.system_attrs[f"k:{i}"]) for i in range(3)] == [
+        SYSTEM_ATTR_MAX_LENGTH, SYSTEM_ATTR_MAX_LENGTH, 7
+    ]
+    assert get_chunked_system_attr(frozen, "k") == text
+    assert get_chunked_system_attr(frozen, "other") is None
+
+
+def test_fail_trial_leaves_nothing_running() -> None:
+    from optuna_transfer._optuna_compat import fail_trial
+
+    study = optuna.create_study()
+    trial = study.ask()
+    fail_trial(study, study._storage.get_trial(trial._trial_id))
+    assert [t.state for t in study.trials] == [TrialState.FAIL]
+
+
+def test_per_study_state_tells_in_memory_studies_apart() -> None:
+    from optuna_transfer._optuna_compat import PerStudy
+
+    state: PerStudy[list[int]] = PerStudy(list)
+    first, second = optuna.create_study(), optuna.create_study()
+    assert first._study_id == second._study_id  # both 0: an id alone cannot key the state
+    state(first).append(1)
+    assert state(second) == []
+    assert state(first) == [1]

@@ -158,7 +158,7 @@ def test_enqueued_and_added_trials_do_not_push_out_the_portfolio() -> None:
 
     portfolio = [json.dumps(p, sort_keys=True) for p in sampler._portfolio]
     assert len(portfolio) == 3
-    claims = [t.system_attrs.get(ZERO_SHOT_ATTR_KEY) for t in study.trials]
+    claims = [str(t.system_attrs.get(ZERO_SHOT_ATTR_KEY)) for t in study.trials]
     evaluated = [t for t in study.trials if claims[t.number] in portfolio]
     assert sorted(claims[t.number] for t in evaluated) == sorted(portfolio)
     for t in evaluated:
@@ -167,7 +167,7 @@ def test_enqueued_and_added_trials_do_not_push_out_the_portfolio() -> None:
     assert probes == [max(t.number for t in evaluated) + 1]
     # The enqueued trial kept its params and took no portfolio entry.
     assert study.trials[3].params == {"lr": 3e-3, "wd": 1e-5}
-    assert claims[3] is None
+    assert claims[3] == "None"
 
 
 def test_portfolio_entry_the_user_enqueued_is_not_evaluated_twice() -> None:
@@ -277,3 +277,32 @@ def test_dashboard_sees_each_trials_role_and_weights_without_code_changes() -> N
     quiet = optuna.create_study(sampler=TransferTPESampler(source, record_user_attrs=False))
     quiet.optimize(_lr_wd, n_trials=4)
     assert all(t.user_attrs == {} for t in quiet.trials)
+
+
+def _conditional(trial: Trial) -> float:
+    model = trial.suggest_categorical("model", ["mlp", "svm"])
+    if model == "mlp":
+        lr = trial.suggest_float("mlp_lr", 1e-4, 1e-1, log=True)
+        width = trial.suggest_int("mlp_width", 16, 256, log=True)
+        return (math.log10(lr) + 2) ** 2 + (math.log2(width) - 6) ** 2 / 10
+    c = trial.suggest_float("svm_c", 1e-2, 1e2, log=True)
+    gamma = trial.suggest_float("svm_gamma", 1e-4, 1.0, log=True)
+    return 0.5 + (math.log10(c) - 1) ** 2 + (math.log10(gamma) + 2) ** 2
+
+
+def test_group_samples_each_conditional_branch_jointly() -> None:
+    # On main `group=True` built one group of the intersection space ({"model"}): the branches'
+    # parameters were sampled one at a time.
+    source = finished_study(_conditional, 40)
+    sampler = TransferTPESampler(source, seed=0, group=True)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_conditional, n_trials=15)
+    space = sampler.infer_relative_search_space(study, study.trials[-1])
+    assert set(space) == {"model", "mlp_lr", "mlp_width", "svm_c", "svm_gamma"}
+    groups = sorted(sorted(g) for g in sampler._groups(study, space))
+    assert groups == [["mlp_lr", "mlp_width"], ["model"], ["svm_c", "svm_gamma"]]
+    # Both branches' parameters come from the relative (joint) sample.
+    trial = study.ask()
+    relative = sampler.sample_relative(study, trial._cached_frozen_trial, space)
+    assert set(relative) == set(space)
+    study.tell(trial, _conditional(trial))
