@@ -18,14 +18,20 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-import platform
-import shlex
 import sys
 import tempfile
 import time
 from typing import Any
 
 import numpy as np
+
+
+if not __package__:
+    # Run as a file (`python benchmarks/cifar_throughput.py`): make the repository root
+    # importable, so the `benchmarks.*` imports below resolve as they do under `python -m`.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import provenance
 
 
 CIFAR10_FIT = 45_000  # CIFAR-10's 50,000 training images less CifarFineTune's 10% validation
@@ -212,32 +218,26 @@ def _sync(device: Any) -> None:
         torch.cuda.synchronize(device)
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _print_table(
     rows: list[dict[str, Any]], args: argparse.Namespace, device: Any,
     trial_seconds: float | None, n_train: int, source: str, argv: list[str] | None,
 ) -> None:
     import torch
 
-    command = shlex.join([sys.executable, *(sys.argv if argv is None else ["<main>", *argv])])
+    command = provenance.command_line(
+        "benchmarks.cifar_throughput", sys.argv[1:] if argv is None else argv
+    )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     if device.type == "cuda":
         where = torch.cuda.get_device_name(device)
     else:
-        where = f"CPU: {_cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
+        where = (f"CPU: {provenance.cpu_model()}, {os.cpu_count()} cores, "
+                 f"{torch.get_num_threads()} threads")
     print(f"Machine: {where}; load average {load}")
     print(f"torch {torch.__version__}; {n_train} training images; batch {args.batch_size}; "
           f"{args.steps} timed steps after {args.warmup_steps} warm-up steps")
-    print(f"Command: {command}")
+    print(f"Versions: {provenance.versions()}")
+    print(f"Command: `{command}`")
     print()
     print("| loop | device | images/s | seconds |")
     print("|---|---|---:|---:|")

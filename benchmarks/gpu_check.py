@@ -23,15 +23,23 @@ import argparse
 from dataclasses import dataclass
 import math
 import os
-import platform
+from pathlib import Path
 import resource
-import shlex
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from typing import Any
+
+
+if not __package__:
+    # Run as a file (`python benchmarks/gpu_check.py`): make the repository root importable,
+    # so the `benchmarks.*` imports below resolve as they do under `python -m`.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# Light: it imports optuna_transfer only when called, after the check has timed its imports.
+from benchmarks import provenance
 
 
 # The recipe every timed trial trains with: SGD, lr per 256 images (scaled with the batch).
@@ -133,11 +141,14 @@ def _check(
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
 
-    command = shlex.join([sys.executable, *(sys.argv if argv is None else ["<main>", *argv])])
+    command = provenance.command_line(
+        "benchmarks.gpu_check", sys.argv[1:] if argv is None else argv
+    )
     say(f"# CifarFineTune GPU check ({'tiny' if args.tiny else 'full size'})")
     say()
-    say(f"Command: {command}")
+    say(f"Command: `{command}`")
     say(f"Machine: {_machine(device)}")
+    say(f"Versions: {provenance.versions()}")
     say(f"torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN "
         f"{torch.backends.cudnn.version() if cuda else 'n/a'}; imports took {import_s:.1f} s")
 
@@ -426,14 +437,8 @@ def _machine(device: Any) -> str:
         props = torch.cuda.get_device_properties(device)
         return (f"{props.name} ({props.total_memory / 2**30:.0f} GiB) as {device}, "
                 f"{os.cpu_count()} CPU cores")
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f
-                       if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"CPU: {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    return (f"CPU: {provenance.cpu_model()}, {os.cpu_count()} cores, "
+            f"{torch.get_num_threads()} torch threads")
 
 
 if __name__ == "__main__":

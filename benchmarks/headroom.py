@@ -33,7 +33,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 import functools
 from pathlib import Path
-import shlex
 import sys
 from typing import Any
 
@@ -47,8 +46,7 @@ if not __package__:
     # so the `benchmarks.*` imports below resolve as they do under `python -m`.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.cold_vs_warm import _machine
-from benchmarks.cold_vs_warm import _versions
+from benchmarks import provenance
 from benchmarks.cold_vs_warm import parse_seeds
 from benchmarks.methods import top_k_configs
 from benchmarks.sources import as_study
@@ -232,12 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     storage: Any = None if args.storage == "none" else optuna.storages.RDBStorage(args.storage)
     shown = redact_url(args.storage)
     parts = [
-        f"* Machine: {_machine()}",
-        f"* Versions: {_versions()}",
+        f"* Machine: {provenance.machine()}",
+        f"* Versions: {provenance.versions()}",
         f"* Seeds: {args.seeds}; source studies: TPE, {args.source_trials} trials, storage "
         f"`{shown}`",
-        "* Command: `python -m benchmarks.headroom "
-        + shlex.join(shown if a == args.storage else a for a in argv) + "`",
+        f"* Command: `{provenance.command_line('benchmarks.headroom', argv)}`",
     ]
     for suite in suites:
         result = suite_headroom(suite, args.seeds, args.budget, args.source_trials, storage)

@@ -10,7 +10,7 @@ configurations scored by a related function), so 10,000-trial sources take secon
 from __future__ import annotations
 
 import argparse
-import platform
+from pathlib import Path
 import sys
 import time
 
@@ -22,6 +22,13 @@ from optuna.distributions import IntDistribution
 from optuna.trial import create_trial
 from optuna.trial import Trial
 
+
+if not __package__:
+    # Run as a file (`python benchmarks/overhead.py`): make the repository root importable,
+    # so the `benchmarks.*` imports below resolve as they do under `python -m`.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import provenance
 from optuna_transfer import TransferTPESampler
 
 
@@ -93,11 +100,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
-    print(f"Command: `python -m benchmarks.overhead {' '.join(argv or sys.argv[1:])}`")
-    print(
-        f"Machine: {platform.processor() or platform.machine()}, Python "
-        f"{platform.python_version()}, optuna {optuna.__version__}, numpy {np.__version__}\n"
-    )
+    argv = sys.argv[1:] if argv is None else argv
+    print(f"Command: `{provenance.command_line('benchmarks.overhead', argv)}`")
+    print(f"Machine: {provenance.machine()}")
+    print(f"Versions: {provenance.versions()}\n")
     print("| sampler | ms per trial (median of repeats) | ratio to cold TPE |")
     print("|---|---:|---:|")
     cold = float(

@@ -32,7 +32,6 @@ import itertools
 import math
 from multiprocessing import Pool
 from pathlib import Path
-import platform
 import sys
 from typing import Any
 
@@ -45,6 +44,7 @@ if not __package__:
     # so the `benchmarks.*` imports below resolve as they do under `python -m`.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import provenance
 from benchmarks.methods import top_k_configs
 from benchmarks.tasks import nearest_choice
 from optuna_transfer import TransferTPESampler
@@ -172,7 +172,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"from {', '.join(METHODS + GRID_METHODS)}")
     parser.add_argument("--workers", type=int, default=2)
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    # Taken now, not when the tables are printed: the checkout may change during a long run.
+    versions = provenance.versions()
     kinds, methods = args.kinds.split(","), args.methods.split(",")
     unknown = sorted(set(kinds) - set(KINDS)) + sorted(set(methods) - set(METHODS + GRID_METHODS))
     if unknown:
@@ -188,10 +191,10 @@ def main(argv: list[str] | None = None) -> None:
         curves.setdefault((kind, method), []).append(curve)
     budgets = [b for b in BUDGETS if b <= args.n_trials]
     print(
-        f"Command: `python -m benchmarks.synthetic {' '.join(sys.argv[1:])}`\n"
-        f"Machine: {platform.processor() or platform.machine()}, Python "
-        f"{platform.python_version()}, optuna {optuna.__version__}, numpy {np.__version__}; "
-        f"seeds 0..{args.seeds - 1}\n"
+        f"Command: `{provenance.command_line('benchmarks.synthetic', argv)}`\n"
+        f"Machine: {provenance.machine()}\n"
+        f"Versions: {versions}\n"
+        f"Seeds: 0..{args.seeds - 1}\n"
     )
     groups = [
         ("", [m for m in methods if m not in GRID_METHODS]),
