@@ -23,6 +23,9 @@ import weakref
 
 from optuna.distributions import BaseDistribution
 from optuna.study import Study
+
+# What ``BaseStorage.get_all_studies`` (public) returns; the class itself is not exported.
+from optuna.study._frozen import FrozenStudy  # noqa: F401
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 import numpy as np
 from optuna.trial import FrozenTrial
 
-from optuna_transfer._sources import round_robin_best
 from optuna_transfer._sources import SourceTask
 
 
@@ -46,19 +45,23 @@ def portfolio_size(n_zero_shot: int | None, n_sources: int) -> int:
 
 def round_robin_portfolio(
     tasks: Sequence[SourceTask], size: int, key: Callable[[FrozenTrial], Hashable | None]
-) -> list[FrozenTrial]:
-    """Up to ``size`` source trials, the best of each source in turn, then the second best, ...;
-    a trial whose ``key`` is None (it does not fit the target) or repeats an earlier one's is
-    skipped."""
-    portfolio: list[FrozenTrial] = []
+) -> list[tuple[int, FrozenTrial]]:
+    """Up to ``size`` (source index, trial) pairs: the best trial of each source in turn, then
+    the second best, ...; a trial whose ``key`` is None (it does not fit the target) or repeats
+    an earlier one's is skipped."""
+    portfolio: list[tuple[int, FrozenTrial]] = []
     seen: set[Hashable] = set()
-    for best in round_robin_best(tasks):
-        if len(portfolio) >= size:
-            break
-        k = key(best)
-        if k is not None and k not in seen:
-            seen.add(k)
-            portfolio.append(best)
+    depth = 0
+    while len(portfolio) < size and any(depth < t.n_complete for t in tasks):
+        for i, task in enumerate(tasks):
+            if depth >= task.n_complete or len(portfolio) >= size:
+                continue
+            best = task.best_trials[depth]
+            k = key(best)
+            if k is not None and k not in seen:
+                seen.add(k)
+                portfolio.append((i, best))
+        depth += 1
     return portfolio
 
 

@@ -14,14 +14,18 @@ single warning per source that counts them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+import fnmatch
 import math
 import threading
 import traceback
 from typing import Any
+from typing import Union
 import weakref
 
 import numpy as np
@@ -30,6 +34,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._optuna_compat import FrozenStudy
 from optuna_transfer._ranking import rank_order
 from optuna_transfer._redact import redact_text
 from optuna_transfer._redact import redact_url
@@ -276,12 +281,17 @@ _OBJECT_CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], _Snapshot]] 
 _STORAGE_CACHE_LOCK = threading.Lock()
 
 
+StudyFilter = Union[str, Mapping[str, Any], Callable[[FrozenStudy], bool], None]  # noqa: UP007
+
+
 def load_sources_from_storage(
     storage: str | optuna.storages.BaseStorage,
-    study_names: str | Sequence[str],
+    study_names: str | Sequence[str] | None,
     max_trials: int = DEFAULT_MAX_SOURCE_TRIALS,
+    study_filter: StudyFilter = None,
 ) -> list[SourceTask]:
-    """Load named source studies from a storage.
+    """Load named source studies from a storage; with ``study_names=None``, every study in it
+    that has a COMPLETE trial and passes ``study_filter`` (see :func:`discover_study_names`).
 
     Snapshots are cached per process by (storage, study name, ``max_trials``), so building many
     samplers (one per worker thread, or one per study in a loop) does not re-read an unchanged
@@ -290,20 +300,79 @@ def load_sources_from_storage(
     or newly finished trials; otherwise it is read again.
     """
     max_trials = check_max_source_trials(max_trials)
-    names = [study_names] if isinstance(study_names, str) else list(study_names)
-    if not names:
-        raise ValueError("`study_names` is empty: name at least one source study.")
+    if study_names is not None and study_filter is not None:
+        raise ValueError(
+            "Give either `study_names` or `study_filter`, not both: the filter selects among "
+            "all studies of the storage when no names are given."
+        )
     shown = redact_url(storage)
-    what = f"source study {names[0]!r}" if len(names) == 1 else f"source studies {names}"
+    names = None
+    if study_names is not None:
+        names = [study_names] if isinstance(study_names, str) else list(study_names)
+        if not names:
+            raise ValueError("`study_names` is empty: name at least one source study.")
+    what = "source studies" if names is None else (
+        f"source study {names[0]!r}" if len(names) == 1 else f"source studies {names}"
+    )
     try:
         backend = (
             optuna.storages.RDBStorage(storage) if isinstance(storage, str) else storage
         )
+        if names is None:
+            names = discover_study_names(backend, study_filter)
+    except ValueError:
+        raise
     except Exception as e:
         raise _storage_error(
             f"Could not open storage {shown} to load {what}", e, storage
         ) from _safe_cause(e, storage)
+    if not names:
+        raise ValueError(
+            f"Storage {shown} has no study with a COMPLETE trial"
+            + ("" if study_filter is None else " that passes `study_filter`")
+            + ": finish a source study there first, or name the studies to use."
+        )
     return [_load_one(storage, backend, name, max_trials) for name in names]
+
+
+def discover_study_names(
+    backend: optuna.storages.BaseStorage, study_filter: StudyFilter = None
+) -> list[str]:
+    """Names of the studies in ``backend`` with at least one COMPLETE trial that pass
+    ``study_filter``, in creation order.
+
+    ``study_filter`` is a shell-style pattern on the name (``"resnet-*"``), a mapping of user
+    attributes a study must have with those values (``{"model": "resnet"}``), or a callable
+    taking the :class:`~optuna.study.FrozenStudy` and returning whether to use it.
+    """
+    match = _study_predicate(study_filter)
+    names = []
+    for frozen in backend.get_all_studies():
+        if not match(frozen):
+            continue
+        study_id = backend.get_study_id_from_name(frozen.study_name)
+        if backend.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,)):
+            names.append(frozen.study_name)
+    return names
+
+
+def _study_predicate(study_filter: StudyFilter) -> Callable[[FrozenStudy], bool]:
+    if study_filter is None:
+        return lambda frozen: True
+    if isinstance(study_filter, str):
+        pattern = study_filter
+        return lambda frozen: fnmatch.fnmatchcase(frozen.study_name, pattern)
+    if isinstance(study_filter, Mapping):
+        wanted = dict(study_filter)
+        return lambda frozen: all(
+            k in frozen.user_attrs and frozen.user_attrs[k] == v for k, v in wanted.items()
+        )
+    if callable(study_filter):
+        return study_filter
+    raise TypeError(
+        "`study_filter` must be a name pattern (str), a mapping of user attributes, or a "
+        f"callable taking a FrozenStudy; got {type(study_filter).__name__}."
+    )
 
 
 def _load_one(

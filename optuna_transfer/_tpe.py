@@ -52,6 +52,7 @@ from optuna_transfer._sources import check_max_source_trials
 from optuna_transfer._sources import DEFAULT_MAX_SOURCE_TRIALS
 from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
+from optuna_transfer._sources import StudyFilter
 from optuna_transfer._task_model import choice_counts
 from optuna_transfer._task_model import SourceModel
 from optuna_transfer._task_model import TargetModel
@@ -92,6 +93,8 @@ class _StudyState:
     predictions: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
     # Set once every portfolio entry has been evaluated and the probe has run.
     schedule_done: bool = False
+    # Per source, whether it may be used for this study (see TransferTPESampler.from_storage).
+    active: list[bool] | None = None
 
 
 def _space_key(space: dict[str, BaseDistribution]) -> str:
@@ -221,12 +224,14 @@ class TransferTPESampler(BaseSampler):
         self._constant_liar = constant_liar
         self._n_startup_trials = n_startup_trials
         self._record_user_attrs = record_user_attrs
-        self._portfolio = [
-            dict(t.params)
-            for t in round_robin_portfolio(
-                tasks, portfolio_size(n_zero_shot, len(tasks)), lambda t: _config_key(t.params)
-            )
-        ]
+        portfolio = round_robin_portfolio(
+            tasks, portfolio_size(n_zero_shot, len(tasks)), lambda t: _config_key(t.params)
+        )
+        self._portfolio = [dict(t.params) for _, t in portfolio]
+        # Which source each entry comes from: a source left out for a study gives no entry.
+        self._portfolio_sources = [i for i, _ in portfolio]
+        # Set by from_storage when it found the sources itself: the target may be among them.
+        self._discovered = False
         self._portfolio_keys = [_config_key(p) for p in self._portfolio]
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._models: dict[str, list[SourceModel]] = {}
@@ -248,14 +253,24 @@ class TransferTPESampler(BaseSampler):
     def from_storage(
         cls,
         storage: str | optuna.storages.BaseStorage,
-        study_names: str | Sequence[str],
+        study_names: str | Sequence[str] | None = None,
+        *,
+        study_filter: StudyFilter = None,
         **kwargs: Any,
     ) -> TransferTPESampler:
-        """Build the sampler from source studies named in a storage (URL or storage object).
+        """Build the sampler from source studies in a storage (URL or storage object).
+
+        ``study_names`` names them. Without it, every study in the storage that has a COMPLETE
+        trial is a source, or those that pass ``study_filter``: a shell-style name pattern
+        (``"resnet-*"``), a mapping of user attributes they must have (``{"model":
+        "resnet"}``), or a callable taking the :class:`~optuna.study.FrozenStudy`. A target
+        study in the same storage is then left out of its own sources (found by its name), and
+        so are studies with another number of objectives; a study that shares no parameter
+        with the target gets no zero-shot trial once the target has one, and never a vote.
 
         Each (storage, study) pair is read once per process and cached until the study changes
         (new, finished or recreated trials), so many samplers (or a sampler per worker) do not
-        re-read the database.
+        re-read the database. Keyword arguments are those of the constructor.
 
         Example:
 
@@ -275,7 +290,10 @@ class TransferTPESampler(BaseSampler):
                 )
         """
         max_trials = kwargs.get("max_source_trials", DEFAULT_MAX_SOURCE_TRIALS)
-        return cls(load_sources_from_storage(storage, study_names, max_trials), **kwargs)
+        tasks = load_sources_from_storage(storage, study_names, max_trials, study_filter)
+        sampler = cls(tasks, **kwargs)
+        sampler._discovered = study_names is None
+        return sampler
 
     @property
     def source_names(self) -> list[str]:
@@ -329,7 +347,7 @@ class TransferTPESampler(BaseSampler):
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         n_obj = len(study.directions)
         for task in self._tasks:
-            if len(task.directions) != n_obj:
+            if len(task.directions) != n_obj and not self._discovered:
                 # Optuna has already created the trial: fail it, so no trial is left RUNNING.
                 fail_trial(study, trial)
                 raise ValueError(
@@ -481,7 +499,7 @@ class TransferTPESampler(BaseSampler):
         for _ in range(len(self._portfolio) + _MAX_CLAIMS):
             trials = study.get_trials(deepcopy=False)
             others = [t for t in trials if t.number != trial.number]
-            taken = self._taken_entries(others) | lost
+            taken = self._taken_entries(others) | lost | self._unfit_entries(study, others)
             free = [i for i in range(len(self._portfolio)) if i not in taken]
             if not free:
                 break
@@ -511,6 +529,36 @@ class TransferTPESampler(BaseSampler):
             return None, False
         set_trial_system_attr(study, trial, PROBE_ATTR_KEY, True)
         return None, True
+
+    def _active(self, study: Study) -> list[bool]:
+        """Per source, whether it is used for ``study``: a source that from_storage found is
+        left out when it is the target itself or has another number of objectives."""
+        state = self._state(study)
+        if state.active is None:
+            n_obj = len(study.directions)
+            state.active = [
+                not self._discovered
+                or (task.name != study.study_name and len(task.directions) == n_obj)
+                for task in self._tasks
+            ]
+            left_out = [label for label, a in zip(self._labels, state.active) if not a]
+            if left_out:
+                _logger.info(
+                    f"Sources not used for study {study.study_name!r} (the study itself, or "
+                    f"another number of objectives): {left_out}."
+                )
+        return state.active
+
+    def _unfit_entries(self, study: Study, trials: list[FrozenTrial]) -> set[int]:
+        """Portfolio entries not to evaluate in ``study``: from a source left out for it, or
+        sharing no parameter with the target's trials so far (once there are any)."""
+        active = self._active(study)
+        names = {n for t in trials for n in t.params}
+        return {
+            i
+            for i, (source, entry) in enumerate(zip(self._portfolio_sources, self._portfolio))
+            if not active[source] or (names and not names.intersection(entry))
+        }
 
     def _taken_entries(self, trials: list[FrozenTrial]) -> set[int]:
         taken = set()
@@ -700,10 +748,13 @@ class TransferTPESampler(BaseSampler):
         trials; the prior's trust before two of them."""
         space = {n: d for n, d in self._search_space.calculate(study).items() if not d.single()}
         if len(finished) < 2 or not space:
-            return {label: trust(0.0, 0) for label in self._labels}
-        predictions, losses = self._predictions(study, finished, space)
-        # Higher predicted quantile = worse, so the sources' scores are its negation.
-        return dict(zip(self._labels, source_trusts(-predictions, losses)))
+            trusts = [trust(0.0, 0)] * len(self._labels)
+        else:
+            predictions, losses = self._predictions(study, finished, space)
+            # Higher predicted quantile = worse, so the sources' scores are its negation.
+            trusts = source_trusts(-predictions, losses)
+        active = self._active(study)
+        return {label: t if a else 0.0 for label, t, a in zip(self._labels, trusts, active)}
 
 
 def _is_taken(study: Study, trial: FrozenTrial, params: dict[str, Any]) -> bool:

@@ -1,0 +1,94 @@
+"""``from_storage`` without study names: every finished study of a team storage is a source."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from _support import finished_study
+import optuna
+from optuna.trial import Trial
+import pytest
+
+from optuna_transfer import TransferTPESampler
+from optuna_transfer._sources import discover_study_names
+from optuna_transfer._tpe import ZERO_SHOT_ATTR_KEY
+
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def _lr_wd(trial: Trial) -> float:
+    lr = trial.suggest_float("lr", 1e-5, 1.0, log=True)
+    wd = trial.suggest_float("wd", 1e-6, 1e-2, log=True)
+    return (math.log10(lr) + 2) ** 2 + (math.log10(wd) + 4) ** 2
+
+
+def _other_model(trial: Trial) -> float:
+    return trial.suggest_float("depth", 1, 10) + trial.suggest_float("leaves", 1, 100)
+
+
+def _team_storage(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'team.db'}"
+    for i, name in enumerate(["resnet-a", "resnet-b"]):
+        study = finished_study(_lr_wd, 20, seed=i, storage=url, study_name=name)
+        study.set_user_attr("model", "resnet")
+    finished_study(_other_model, 20, storage=url, study_name="xgboost")
+    finished_study(lambda t: (_lr_wd(t), 1.0), 10, directions=("minimize", "minimize"),
+                   storage=url, study_name="resnet-two-objectives")
+    optuna.create_study(storage=url, study_name="empty")
+    return url
+
+
+def test_discovery_finds_finished_studies_and_applies_the_filter(tmp_path: Path) -> None:
+    url = _team_storage(tmp_path)
+    storage = optuna.storages.RDBStorage(url)
+    everything = ["resnet-a", "resnet-b", "xgboost", "resnet-two-objectives"]
+    assert discover_study_names(storage) == everything  # "empty" has no COMPLETE trial
+    assert discover_study_names(storage, "resnet-?") == ["resnet-a", "resnet-b"]
+    assert discover_study_names(storage, {"model": "resnet"}) == ["resnet-a", "resnet-b"]
+    assert discover_study_names(storage, lambda s: s.study_name.startswith("x")) == ["xgboost"]
+    with pytest.raises(TypeError, match="study_filter"):
+        discover_study_names(storage, 3)  # type: ignore[arg-type]
+
+
+def test_target_in_the_same_storage_is_not_its_own_source(tmp_path: Path) -> None:
+    url = _team_storage(tmp_path)
+    target = optuna.create_study(storage=url, study_name="resnet-c")
+    target.optimize(_lr_wd, n_trials=3)
+    sampler = TransferTPESampler.from_storage(url, study_filter="resnet-*", seed=0)
+    assert "resnet-c" in sampler.source_names  # found, since it has COMPLETE trials
+    study = optuna.load_study(study_name="resnet-c", storage=url, sampler=sampler)
+    study.optimize(_lr_wd, n_trials=12)
+    weights = sampler.get_source_weights(study)
+    assert weights
+    # The target and the two-objective study never vote; the related sources may.
+    for w in weights.values():
+        assert w["resnet-c"] == 0.0
+        assert w["resnet-two-objectives"] == 0.0
+    claimed = {t.system_attrs.get(ZERO_SHOT_ATTR_KEY) for t in study.trials[3:]}
+    assert not any(c and "resnet-c" in c for c in claimed)
+
+
+def test_a_source_of_another_model_gets_no_zero_shot_trial(tmp_path: Path) -> None:
+    url = _team_storage(tmp_path)
+    sampler = TransferTPESampler.from_storage(url, n_zero_shot=3, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.enqueue_trial({"lr": 1e-3, "wd": 1e-4})  # the target's space is known from here on
+    study.optimize(_lr_wd, n_trials=8)
+    portfolio_params = [
+        t.params for t in study.trials if t.system_attrs.get(ZERO_SHOT_ATTR_KEY, "null") != "null"
+    ]
+    assert portfolio_params  # the related sources' entries ran
+    assert all(set(p) == {"lr", "wd"} for p in portfolio_params)
+    # xgboost's best config (depth, leaves) was in the portfolio but never evaluated.
+    assert any("depth" in entry for entry in sampler._portfolio)
+
+
+def test_empty_storage_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    optuna.create_study(storage=url, study_name="nothing-finished")
+    with pytest.raises(ValueError, match="no study with a COMPLETE trial"):
+        TransferTPESampler.from_storage(url)
+    with pytest.raises(ValueError, match="either `study_names` or `study_filter`"):
+        TransferTPESampler.from_storage(url, ["a"], study_filter="a*")
