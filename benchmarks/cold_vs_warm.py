@@ -42,8 +42,6 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import provenance
-from benchmarks.methods import cold_baseline
-from benchmarks.methods import default_methods
 from benchmarks.methods import METHODS
 from benchmarks.plots import plot_suite
 from benchmarks.report import suite_markdown
@@ -57,9 +55,8 @@ from benchmarks.sources import run_source_safely
 from benchmarks.sources import SourceJob
 from benchmarks.sources import store_source
 from benchmarks.sources import store_study
+from benchmarks.suites import SUITES
 from benchmarks.tasks import CIFAR_DATA_DIR_ENV
-from benchmarks.tasks import suite_tasks
-from benchmarks.tasks import SUITES
 from optuna_transfer import redact_url
 
 
@@ -168,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     plan: dict[str, tuple[list[str], list[RunJob]]] = {}
     source_jobs: dict[SourceJob, None] = {}
     for suite in args.suites:
-        methods = args.methods or default_methods(suite)
-        tasks = suite_tasks(suite)
+        methods = args.methods or list(SUITES[suite].methods)
+        tasks = SUITES[suite].tasks()
         for task in tasks:
             for seed in args.seeds:
                 for problem in task.sources:
@@ -192,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     run_jobs: list[RunJob] = []
     for suite in args.suites:
         methods = plan[suite][0]
-        for task in suite_tasks(suite):
+        for task in SUITES[suite].tasks():
             for seed in args.seeds:
                 for method in methods:
                     run_jobs.append(
@@ -272,9 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                 default=_json_default,
             )
         data = SuiteData.from_results(runs, methods, args.seeds, args.n_trials)
-        baseline = "tpe" if "tpe" in methods else cold_baseline(suite)
-        if baseline not in methods:
-            baseline = methods[0]
+        baseline = SUITES[suite].baseline_among(methods)
         weights = weight_summary(runs, methods, args.n_trials)
         table = suite_markdown(data, baseline, header, n_boot=args.bootstrap, extra=weights)
         (suite_dir / "table.md").write_text(table)

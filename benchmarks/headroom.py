@@ -54,8 +54,8 @@ from benchmarks.sources import load_stored_source
 from benchmarks.sources import run_source
 from benchmarks.sources import SourceJob
 from benchmarks.sources import store_source
+from benchmarks.suites import suite_tasks
 from benchmarks.tasks import is_numeric
-from benchmarks.tasks import suite_tasks
 from benchmarks.tasks import Table
 from benchmarks.tasks import Task
 from optuna_transfer import redact_url

@@ -159,22 +159,3 @@ METHODS: dict[str, MethodFactory] = {
     "grid+enqueue": _grid_enqueue,
     "warm-grid": _warm_grid,
 }
-
-# The cold baseline every speed-up is measured against, per kind of suite.
-COLD_BASELINE = {"grid": "grid", "grid-nb201": "grid", "grid-misleading": "grid"}
-DEFAULT_COLD_BASELINE = "tpe"
-
-DEFAULT_METHODS: dict[str, list[str]] = {
-    "grid": ["grid", "grid+enqueue", "warm-grid"],
-    "grid-nb201": ["grid", "grid+enqueue", "warm-grid"],
-    "grid-misleading": ["grid", "grid+enqueue", "warm-grid"],
-}
-DEFAULT_TABLE_METHODS = ["random", "tpe", "tpe+enqueue", "wscmaes", "transfer-tpe"]
-
-
-def default_methods(suite: str) -> list[str]:
-    return DEFAULT_METHODS.get(suite, DEFAULT_TABLE_METHODS)
-
-
-def cold_baseline(suite: str) -> str:
-    return COLD_BASELINE.get(suite, DEFAULT_COLD_BASELINE)

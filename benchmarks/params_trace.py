@@ -32,7 +32,7 @@ from benchmarks.runner import run  # noqa: E402
 from benchmarks.runner import RunJob  # noqa: E402
 from benchmarks.sources import run_source  # noqa: E402
 from benchmarks.sources import SourceJob  # noqa: E402
-from benchmarks.tasks import suite_tasks  # noqa: E402
+from benchmarks.suites import suite_tasks  # noqa: E402
 from optuna_transfer import TransferTPESampler  # noqa: E402
 from optuna_transfer import WarmStartGridSampler  # noqa: E402
 

@@ -12,7 +12,7 @@ import numpy as np
 from benchmarks.methods import METHODS
 from benchmarks.report import SuiteData
 from benchmarks.sources import as_study
-from benchmarks.tasks import suite_tasks
+from benchmarks.suites import suite_tasks
 from optuna_transfer.visualization._source_weights import _get_source_weights_info
 from optuna_transfer.visualization.matplotlib._source_weights import _draw
 

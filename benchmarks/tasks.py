@@ -2,7 +2,8 @@
 
 A *problem* is one objective with its search space (an HPOLib or NAS-Bench-201 table, optionally
 negated, or the CIFAR fine-tuning objective). A *task* is a target problem plus the source
-problems whose finished studies warm-start it. A *suite* is a named list of tasks.
+problems whose finished studies warm-start it. The suites (named lists of tasks) are in
+``benchmarks/suites.py``.
 
 Table problems are scored noise-free: the benchmark stores 4 (HPOLib) or 2-3 (NAS-Bench-201)
 training seeds per configuration and we use their mean, both as the value the sampler sees and
@@ -298,39 +299,3 @@ class Task:
         if len(self.sources) == 1:
             return f"{self.target.dataset} from {self.sources[0].dataset}"
         return self.target.dataset
-
-
-def _leave_one_out(suite: str, bench: str, negate_sources: bool) -> list[Task]:
-    datasets = TABLE_BENCHES[bench][3]
-    return [
-        Task(
-            suite,
-            Problem(bench, target),
-            tuple(Problem(bench, d, negate_sources) for d in datasets if d != target),
-        )
-        for target in datasets
-    ]
-
-
-SUITES: tuple[str, ...] = (
-    "hpolib", "nb201", "grid", "grid-nb201", "cifar10", "misleading", "grid-misleading"
-)
-
-
-def suite_tasks(suite: str) -> list[Task]:
-    """The tasks of ``suite``: each dataset in turn is the target, the others its sources."""
-    if suite in ("hpolib", "grid"):
-        return _leave_one_out(suite, "hpolib", negate_sources=False)
-    if suite in ("nb201", "grid-nb201"):
-        return _leave_one_out(suite, "nb201", negate_sources=False)
-    if suite in ("misleading", "grid-misleading"):
-        # Same pairing as ``hpolib`` but each source optimised the *negated* loss, so its best
-        # trials are the worst configurations: a robust warm start must not be dragged there.
-        return _leave_one_out(suite, "hpolib", negate_sources=True)
-    if suite == "cifar10":
-        target = Problem("cifar", "cifar10")
-        return [
-            Task(suite, target, (Problem("cifar", "cifar100"),)),
-            Task(suite, target, (Problem("cifar", "cifar10-10pct-1epoch"),)),
-        ]
-    raise ValueError(f"Unknown suite {suite!r}; choose from {SUITES}.")

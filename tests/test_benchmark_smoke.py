@@ -12,8 +12,8 @@ import pytest
 
 from benchmarks import cold_vs_warm  # noqa: E402
 from benchmarks import headroom
+from benchmarks.suites import suite_tasks
 from benchmarks.tasks import load_table  # noqa: E402
-from benchmarks.tasks import suite_tasks
 
 
 def test_cli_tiny_run_writes_sane_outputs(tmp_path: Path) -> None:
@@ -73,9 +73,9 @@ def test_trials_to_top_percent() -> None:
 
 
 def test_grid_misleading_suite_negates_the_sources() -> None:
-    from benchmarks.methods import cold_baseline
-    from benchmarks.methods import default_methods
-    from benchmarks.tasks import suite_tasks
+    from benchmarks.suites import cold_baseline
+    from benchmarks.suites import default_methods
+    from benchmarks.suites import suite_tasks
 
     tasks = suite_tasks("grid-misleading")
     assert len(tasks) == 4
@@ -86,9 +86,9 @@ def test_grid_misleading_suite_negates_the_sources() -> None:
 
 
 def test_grid_nb201_suite_searches_the_whole_nb201_table_as_a_grid() -> None:
-    from benchmarks.methods import cold_baseline
-    from benchmarks.methods import default_methods
-    from benchmarks.tasks import suite_tasks
+    from benchmarks.suites import cold_baseline
+    from benchmarks.suites import default_methods
+    from benchmarks.suites import suite_tasks
 
     tasks = suite_tasks("grid-nb201")
     assert [t.target.dataset for t in tasks] == ["cifar10", "cifar100", "imagenet"]

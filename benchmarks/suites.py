@@ -1,0 +1,107 @@
+"""The benchmark suites, registered by name in ``SUITES``.
+
+A suite is everything a benchmark needs to know to run and score a family of tasks: its tasks
+(which target, warm-started from which sources), the methods it compares by default and the cold
+baseline its speed-ups are measured against. Adding a suite means adding one entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+import functools
+
+from benchmarks.tasks import Problem
+from benchmarks.tasks import TABLE_BENCHES
+from benchmarks.tasks import Task
+
+
+TABLE_METHODS = ("random", "tpe", "tpe+enqueue", "wscmaes", "transfer-tpe")
+GRID_METHODS = ("grid", "grid+enqueue", "warm-grid")
+# Cold TPE is the reference of every published table whenever it is among the methods run,
+# in the grid suites too; a suite's own baseline counts only where TPE is not run.
+PREFERRED_BASELINE = "tpe"
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    # Suite name -> its tasks (built on demand: the CIFAR tasks import nothing until run).
+    make_tasks: Callable[[str], list[Task]]
+    methods: tuple[str, ...]
+    baseline: str
+
+    def tasks(self) -> list[Task]:
+        return self.make_tasks(self.name)
+
+    def baseline_among(self, methods: Sequence[str]) -> str:
+        """The cold baseline of a run of ``methods``: cold TPE if it runs, else the suite's
+        baseline if it runs, else the first method."""
+        for candidate in (PREFERRED_BASELINE, self.baseline):
+            if candidate in methods:
+                return candidate
+        return methods[0]
+
+
+def _leave_one_out(bench: str, negate_sources: bool, suite: str) -> list[Task]:
+    # Each dataset in turn is the target, the others its sources.
+    datasets = TABLE_BENCHES[bench][3]
+    return [
+        Task(
+            suite,
+            Problem(bench, target),
+            tuple(Problem(bench, d, negate_sources) for d in datasets if d != target),
+        )
+        for target in datasets
+    ]
+
+
+def _cifar_tasks(suite: str) -> list[Task]:
+    target = Problem("cifar", "cifar10")
+    return [
+        Task(suite, target, (Problem("cifar", "cifar100"),)),
+        Task(suite, target, (Problem("cifar", "cifar10-10pct-1epoch"),)),
+    ]
+
+
+_hpolib = functools.partial(_leave_one_out, "hpolib", False)
+_nb201 = functools.partial(_leave_one_out, "nb201", False)
+# Same pairing as ``hpolib`` but each source optimised the *negated* loss, so its best trials
+# are the worst configurations: a robust warm start must not be dragged there.
+_misleading = functools.partial(_leave_one_out, "hpolib", True)
+
+SUITES: dict[str, Suite] = {
+    s.name: s
+    for s in (
+        Suite("hpolib", _hpolib, TABLE_METHODS, "tpe"),
+        Suite("nb201", _nb201, TABLE_METHODS, "tpe"),
+        Suite("grid", _hpolib, GRID_METHODS, "grid"),
+        Suite("grid-nb201", _nb201, GRID_METHODS, "grid"),
+        Suite("cifar10", _cifar_tasks, TABLE_METHODS, "tpe"),
+        Suite("misleading", _misleading, TABLE_METHODS, "tpe"),
+        Suite("grid-misleading", _misleading, GRID_METHODS, "grid"),
+    )
+}
+
+
+def get_suite(name: str) -> Suite:
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise ValueError(f"Unknown suite {name!r}; choose from {list(SUITES)}.") from None
+
+
+def suite_tasks(name: str) -> list[Task]:
+    """The tasks of suite ``name``."""
+    return get_suite(name).tasks()
+
+
+def default_methods(name: str) -> list[str]:
+    """The methods suite ``name`` compares when ``--methods`` is not given."""
+    return list(get_suite(name).methods)
+
+
+def cold_baseline(name: str) -> str:
+    """The suite's own cold baseline (see :meth:`Suite.baseline_among` for a given run)."""
+    return get_suite(name).baseline
