@@ -92,3 +92,27 @@ def test_empty_storage_is_a_clear_error(tmp_path: Path) -> None:
         TransferTPESampler.from_storage(url)
     with pytest.raises(ValueError, match="either `study_names` or `study_filter`"):
         TransferTPESampler.from_storage(url, ["a"], study_filter="a*")
+
+
+def test_source_summary_says_who_voted_until_when(tmp_path: Path) -> None:
+    from optuna_transfer.visualization import source_summary
+
+    url = _team_storage(tmp_path)
+    sampler = TransferTPESampler.from_storage(url, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_lr_wd, n_trials=15)
+    weights = sampler.get_source_weights(study)
+    text = source_summary(study, top=2)
+    lines = text.splitlines()
+    votes = {
+        label: [n for n, w in sorted(weights.items()) if w[label] > 0]
+        for label in sampler.source_names
+    }
+    most = max(votes, key=lambda label: len(votes[label]))
+    assert lines[0].startswith(f"* **{most}** ")
+    if votes[most]:
+        assert f"voted in {len(votes[most])} of {len(weights)} trials" in lines[0]
+        assert f"last in trial {votes[most][-1]}" in lines[0]
+    assert lines[2].startswith(f"* {len(sampler.source_names) - 2} more sources")
+    # A study of another model shares no parameter: it never votes.
+    assert votes["xgboost"] == []

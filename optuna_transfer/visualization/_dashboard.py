@@ -143,32 +143,62 @@ def annotate_for_dashboard(study: Study, sampler: Any = None) -> None:
     )
 
 
-def transfer_note(study: Study, records: list[_TrialRecord]) -> str:
-    """The study note's Markdown: a summary per source, then one row per trial."""
+def source_summary(study: Study, top: int | None = None) -> str:
+    """Which sources earned a vote, how often and until when, as Markdown bullets: what the
+    transfer sampler believed, read in a second (``print(source_summary(study))``).
+
+    Sources are listed by how many trials they voted in, most first; ``top`` keeps that many
+    (the rest are counted in one line). Works on a study loaded from storage.
+    """
+    return "\n".join(_summary_lines(trial_records(study), top)) + "\n"
+
+
+def _labels_of(records: list[_TrialRecord]) -> list[str]:
     labels: list[str] = []
     for r in records:
         for label in r.weights or {}:
             if label not in labels:
                 labels.append(label)
-    sources = [label for label in labels if label != TARGET_LABEL]
+    return labels
+
+
+def _summary_lines(records: list[_TrialRecord], top: int | None) -> list[str]:
     weighted = [r for r in records if r.weights is not None]
-    lines = ["## What the transfer sampler believed", ""]
     if not weighted:
-        lines.append("No trial records transfer weights: not run with TransferTPESampler.")
-        return "\n".join(lines) + "\n"
-    for label in sources:
-        votes = [r for r in weighted if (r.weights or {}).get(label, 0.0) > 0]
-        if votes:
-            last = votes[-1]
+        return ["No trial records transfer weights: not run with TransferTPESampler."]
+    sources = [label for label in _labels_of(records) if label != TARGET_LABEL]
+    votes = {
+        label: [r for r in weighted if (r.weights or {}).get(label, 0.0) > 0] for label in sources
+    }
+    ranked = sorted(sources, key=lambda label: -len(votes[label]))
+    shown = ranked if top is None else ranked[:top]
+    lines = []
+    for label in shown:
+        if votes[label]:
+            last = votes[label][-1]
             lines.append(
-                f"* **{label}** voted in {len(votes)} of {len(weighted)} trials; last in "
+                f"* **{label}** voted in {len(votes[label])} of {len(weighted)} trials; last in "
                 f"trial {last.number} (weight {(last.weights or {})[label]:.2f})."
             )
         else:
             lines.append(f"* **{label}** never voted (refuted by the target's trials).")
+    if len(shown) < len(ranked):
+        rest = ranked[len(shown):]
+        n_voted = sum(bool(votes[label]) for label in rest)
+        lines.append(f"* {len(rest)} more sources, {n_voted} of which ever voted.")
     for role, name in ((ROLE_ZERO_SHOT, "Zero-shot trials"), (ROLE_PROBE, "Probe trial")):
         numbers = [str(r.number) for r in records if r.role == role]
         lines.append(f"* {name}: {', '.join(numbers) or 'none'}.")
+    return lines
+
+
+def transfer_note(study: Study, records: list[_TrialRecord]) -> str:
+    """The study note's Markdown: a summary per source, then one row per trial."""
+    labels = _labels_of(records)
+    lines = ["## What the transfer sampler believed", ""]
+    lines += _summary_lines(records, None)
+    if not any(r.weights is not None for r in records):
+        return "\n".join(lines) + "\n"
     lines += [
         "",
         "A source votes while its trust (how well it ranks the target's finished trials) "
