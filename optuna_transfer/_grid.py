@@ -151,7 +151,12 @@ class WarmStartGridSampler(BaseSampler):
     that two workers that keep colliding drift apart) and claims again. Of two trials claiming a
     point, the one that wrote second always sees the other, so at most one keeps it: no point is
     evaluated twice while unclaimed points remain, on any storage that is sequentially
-    consistent (journal file, RDB). Failed, pruned and running trials keep their claims, as in
+    consistent (journal file, RDB). Earlier trials come first: a trial leaves the best free
+    points to the lower-numbered trials still looking for one (one each) and takes the next,
+    and near the grid's end waits for them rather than taking a point one of them needs. So
+    workers built with the same seed spread over the best points at once instead of colliding,
+    and a trial that lost a collision is not overtaken: the first trials, by number, take the
+    grid's points once each. Failed, pruned and running trials keep their claims, as in
     ``GridSampler``. The study is stopped once every point has been claimed. A worker that dies
     leaves its point claimed by a RUNNING trial; use heartbeats with
     :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback` (the retried trial keeps the
@@ -482,18 +487,29 @@ class WarmStartGridSampler(BaseSampler):
         """The sources' combined score before the target has judged them (prior trust)."""
         return vote_weight(trust(0.0, 0)) * self._source_scores.sum(axis=0)
 
-    def _pick(self, score: np.ndarray, excluded: np.ndarray, number: int, attempt: int) -> int:
-        """Best-ranked id not ``excluded``; after a lost claim, one of the few best at random."""
+    def _pick(
+        self, score: np.ndarray, excluded: np.ndarray, number: int, attempt: int, skip: int = 0
+    ) -> int:
+        """The best-ranked id not ``excluded``, past the ``skip`` best (left to earlier
+        claimers); after a lost claim, one of the next few at random."""
         masked = np.where(excluded, -np.inf, score)
-        if attempt == 0:
-            best = masked.max()
-            tied = np.flatnonzero(masked == best)
-            return int(tied[np.argmin(self._tie_key[tied])])
-        # Two workers that keep colliding would otherwise keep choosing the same next point.
-        k = min(attempt + 1, int((~excluded).sum()))
-        top = np.argpartition(-masked, k - 1)[:k]
-        jitter = np.random.default_rng([self._seed, number, attempt])
-        return int(top[jitter.integers(k)])
+        free = int((~excluded).sum())
+        rank = skip
+        if attempt > 0:
+            # Two workers that keep colliding would otherwise keep choosing the same point.
+            jitter = np.random.default_rng([self._seed, number, attempt])
+            rank += int(jitter.integers(attempt + 1))
+        return self._kth_best(masked, min(rank, free - 1))
+
+    def _kth_best(self, score: np.ndarray, k: int) -> int:
+        """The id ranked ``k`` (0 best) by ``score``, ties broken by the tie key; linear time,
+        so it costs the same on a grid of millions."""
+        n = len(score)
+        value = np.partition(score, n - 1 - k)[n - 1 - k]
+        tied = np.flatnonzero(score == value)
+        within = k - int(np.count_nonzero(score > value))
+        keys = self._tie_key[tied]
+        return int(tied[np.argpartition(keys, within)[within]])
 
     # -----------------------------------------------------------------------------------------
     # Claims
@@ -565,23 +581,32 @@ class WarmStartGridSampler(BaseSampler):
                 storage.set_trial_system_attr(trial._trial_id, GRID_ID_ATTR_KEY, _NO_CLAIM)
                 window = min(_BACKOFF_S[0] * 2 ** (attempt - 1), _BACKOFF_S[1])
                 time.sleep(rng.uniform(0.0, window))
-                _, claims = self._claims(study)
+                trials, claims = self._claims(study)
             taken = self._taken(claims, trial.number)
-            # A claim not yet settled may be given up in a moment (its owner lost a collision),
-            # so before concluding that every point is taken, read the claims again until they
-            # settle: falling back now could repeat a point while another is still unvisited.
+            # Earlier trials still looking for a point come first: this one leaves them the
+            # best free points (one each) and takes the next. Without that, a trial that lost
+            # a claim was overtaken by newer trials of faster workers until every point was
+            # taken, and repeated one while a newer trial had a fresh point; with it, workers
+            # that rank alike (the same seed) also spread over the best points at once.
+            ahead, unsettled = self._claimers_ahead(trials, trial.number)
+            # Wait while the free points may all be needed by earlier claimers (those still
+            # looking, and those whose claim may yet be given up in a collision), or while
+            # every point is taken but some claim is not settled and may be given up in a
+            # moment: falling back now could repeat a point while another is still unvisited.
+            # An earlier claimer that never settles (its worker died) is waited for only until
+            # the deadline.
             deadline = time.monotonic() + _SETTLE_TIMEOUT_S
             pause = _SETTLE_POLL_S[0]
-            while (
-                taken.all()
-                and time.monotonic() < deadline
-                and self._has_unsettled(claims, trial.number)
+            while time.monotonic() < deadline and (
+                (ahead + unsettled > 0 and int((~taken).sum()) <= ahead + unsettled)
+                or (taken.all() and self._has_unsettled(claims, trial.number))
             ):
                 # No storage offers a change notification, so this polls, backing off.
                 time.sleep(pause)
                 pause = min(2 * pause, _SETTLE_POLL_S[1])
-                _, claims = self._claims(study)
+                trials, claims = self._claims(study)
                 taken = self._taken(claims, trial.number)
+                ahead, unsettled = self._claimers_ahead(trials, trial.number)
             if taken.all():
                 gid = self._fallback(claims, score, trial.number)
                 storage.set_trial_system_attr(trial._trial_id, GRID_ID_ATTR_KEY, gid)
@@ -597,7 +622,7 @@ class WarmStartGridSampler(BaseSampler):
             # (both claimants may have given one up; nobody holds it now).
             if not (taken | lost).all():
                 taken |= lost
-            gid = self._pick(score, taken, trial.number, attempt)
+            gid = self._pick(score, taken, trial.number, attempt, skip=ahead)
             storage.set_trial_system_attr(trial._trial_id, GRID_ID_ATTR_KEY, gid)
             # Whichever of two claimants wrote second sees the other here, so at most one keeps
             # the point (both may give it up; it is then claimed again later).
@@ -606,10 +631,34 @@ class WarmStartGridSampler(BaseSampler):
                 storage.set_trial_system_attr(trial._trial_id, SETTLED_ATTR_KEY, True)
                 return
             lost[gid] = True
+        # The last pick stands: nothing more will be given up, so no rival waits for it.
+        storage.set_trial_system_attr(trial._trial_id, SETTLED_ATTR_KEY, True)
         _logger.warning(
             f"Trial {trial.number} lost {_MAX_CLAIM_RETRIES} claims in a row to other workers; "
             "it evaluates its last pick, which may duplicate another trial."
         )
+
+    def _claimers_ahead(self, trials: list[FrozenTrial], number: int) -> tuple[int, int]:
+        """How many running trials numbered below ``number`` are still looking for a point of
+        this grid (no claim, not enqueued, with this grid's search space or just created: no
+        system attributes or params yet, so their sampler has not run), and how many hold a
+        claim that is not settled yet."""
+        looking = unsettled = 0
+        for t in trials:
+            if t.number >= number or t.state != TrialState.RUNNING:
+                continue
+            attrs = t.system_attrs
+            if attrs.get(SETTLED_ATTR_KEY) or "fixed_params" in attrs:
+                continue
+            if SEARCH_SPACE_ATTR_KEY in attrs:
+                if self._same_search_space(attrs[SEARCH_SPACE_ATTR_KEY]):
+                    if _claimed_id(t) is None:
+                        looking += 1
+                    else:
+                        unsettled += 1
+            elif not attrs and not t.params:
+                looking += 1
+        return looking, unsettled
 
     def _probed(self, trials: list[FrozenTrial]) -> bool:
         """Whether a trial of this grid took the probe."""

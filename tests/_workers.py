@@ -34,6 +34,11 @@ SOURCE_STUDY = "source"
 # The grid of the grid-sampler workers: 5 x 2 x 2 = 20 points over ``objective``'s parameters.
 GRID: dict[str, list[Any]] = {"x": [-4.0, -1.0, 1.0, 2.0, 4.0], "k": [1, 4], "c": ["a", "b"]}
 N_GRID_POINTS = 20
+# A 40-point grid over the same parameters, for runs of more trials than points.
+GRID_40: dict[str, list[Any]] = {
+    "x": [-4.5, -3.5, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 4.5], "k": [1, 4], "c": ["a", "b"]
+}
+GRIDS = {"20": GRID, "40": GRID_40}
 
 
 def objective(trial: BaseTrial) -> float:
@@ -78,14 +83,18 @@ def main(argv: list[str]) -> int:
     p.add_argument("--victim")
     p.add_argument("--reap-trial", type=int, help="keep working until this trial is FAIL")
     p.add_argument("--deadline", type=float, default=60.0)
+    p.add_argument("--grid", choices=sorted(GRIDS), default="20", help="grid samplers' grid")
+    p.add_argument("--seed", type=int, help="sampler seed (the same in every worker)")
     args = p.parse_args(argv)
     _support.quiet()
     storage = open_storage(args.storage, args.heartbeat)
     grid = args.sampler in _support.GRID_SAMPLERS
     if grid:
-        sampler = _support.grid_from_storage(args.sampler, storage, [SOURCE_STUDY], GRID)
+        sampler = _support.grid_from_storage(
+            args.sampler, storage, [SOURCE_STUDY], GRIDS[args.grid], seed=args.seed
+        )
     else:
-        sampler = _support.FROM_STORAGE[args.sampler](storage, [SOURCE_STUDY], seed=None)
+        sampler = _support.FROM_STORAGE[args.sampler](storage, [SOURCE_STUDY], seed=args.seed)
     n_trials = args.n_trials or None
     study = optuna.load_study(study_name=args.study, storage=storage, sampler=sampler)
     out = open(args.out, "a")

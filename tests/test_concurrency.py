@@ -265,6 +265,37 @@ def test_grid_processes_share_one_storage(
 
 
 @pytest.mark.parametrize("name", _support.GRID_SAMPLER_NAMES)
+def test_grid_same_seed_workers_cover_the_grid_before_any_repeat(
+    name: str, tmp_path: Path
+) -> None:
+    # Users copy one script, seed included, to every worker. Four workers of 12 trials on a
+    # 40-point grid: the first 40 trials (by number) must take the 40 points, each once. A
+    # trial that lost a claim used to be overtaken by the other workers' newer trials until
+    # every point was taken, and then repeated one: 3 of 7 runs held a repeat among the first
+    # 40 trials.
+    spec = _spec("journal", tmp_path, None)
+    study_name = f"gseed-{name}-{tmp_path.name}"
+    study = _setup(spec, study_name)
+    outs = [tmp_path / f"w{i}.jsonl" for i in range(N_WORKERS)]
+    _finish(
+        [
+            _start(spec, study_name, name, o, "--n-trials", "12", "--grid", "40", "--seed", "0")
+            for o in outs
+        ]
+    )
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    first = trials[:40]
+    assert [t.number for t in first if REPEAT_ATTR_KEY in t.system_attrs] == []
+    assert _grid_ids(first) == list(range(40)), [
+        (t.number, t.system_attrs.get(GRID_ID_ATTR_KEY)) for t in trials
+    ]
+    assert all(t.state == TrialState.COMPLETE for t in first)
+    # Past the grid's end only a worker's last trial repeats a point (the study then stops).
+    assert len(trials) - 40 <= N_WORKERS - 1
+    _check_stored(study, _reported(outs))
+
+
+@pytest.mark.parametrize("name", _support.GRID_SAMPLER_NAMES)
 @pytest.mark.parametrize("kind", ["inmemory", "journal", "sqlite"])
 def test_grid_threads_n_jobs(name: str, kind: str, tmp_path: Path) -> None:
     _support.quiet()

@@ -238,6 +238,10 @@ def test_claim_race_where_both_lose_the_last_point_still_evaluates_it(
     # other's claim to settle, both would wait out the settle timeout (made endless here) and
     # then repeat a point, possibly both the same one, leaving the last point unevaluated.
     monkeypatch.setattr(_grid, "_SETTLE_TIMEOUT_S", 3600.0)
+    # C would see B still looking for a point and leave it the last one; workers that rank the
+    # points differently (other seeds, random walks) still collide like this, so the test
+    # turns that deference off to force the collision.
+    monkeypatch.setattr(WarmStartGridSampler, "_claimers_ahead", lambda *_: (0, 0))
     grid = {"x": [0.0, 1.0]}
     trials = _quadratic_source(0.0, n=10).trials
     study = optuna.create_study(sampler=WarmStartGridSampler(trials, grid, seed=0))
@@ -320,6 +324,45 @@ def test_four_processes_on_a_journal_file_never_repeat_a_point(tmp_path: Path) -
     # repeats a point only once all 40 were claimed: at most one per other worker).
     assert sorted(first_claims) == list(range(40))
     assert len(done) - len(first_claims) <= 3
+
+
+def _twelve_trials(path: str, name: str, trials: list[FrozenTrial], grid: dict[str, Any]) -> None:
+    storage = optuna.storages.JournalStorage(JournalFileBackend(path))
+    sampler = WarmStartGridSampler(trials, grid, seed=0)  # the same seed in every worker
+    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+    study.optimize(
+        lambda t: (t.suggest_float("x", -10, 10) - 1) ** 2 + t.suggest_int("k", 0, 1),
+        n_trials=12,
+    )
+
+
+def test_same_seed_processes_cover_the_grid_before_any_repeat(tmp_path: Path) -> None:
+    # Four workers with one seed, 12 trials each, on a 40-point grid: more trials than points,
+    # and an instant objective, so a trial that lost a claim used to be overtaken by the other
+    # workers' newer trials until every point was taken, and then repeated one (a repeat among
+    # the first 40 trials in about 2 of 5 rounds). Three rounds, each its own study.
+    path = str(tmp_path / "journal.log")
+    storage = optuna.storages.JournalStorage(JournalFileBackend(path))
+    grid = {"x": [float(x) for x in np.linspace(-10, 10, 20)], "k": [0, 1]}
+    trials = _quadratic_source(1.0, n=20).trials
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(3):
+        name = f"grid{round_}"
+        optuna.create_study(study_name=name, storage=storage)
+        procs = [
+            ctx.Process(target=_twelve_trials, args=(path, name, trials, grid)) for _ in range(4)
+        ]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=120)
+            assert p.exitcode == 0
+        study = optuna.load_study(study_name=name, storage=storage)
+        done = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+        first = done[:40]
+        assert [t.number for t in first if REPEAT_ATTR_KEY in t.system_attrs] == [], round_
+        assert sorted(t.system_attrs[GRID_ID_ATTR_KEY] for t in first) == list(range(40))
+        assert len(done) - 40 <= 3
 
 
 def test_neighbourhood_grid() -> None:
