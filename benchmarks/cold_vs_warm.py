@@ -22,6 +22,8 @@ from concurrent.futures import FIRST_COMPLETED
 from concurrent.futures import Future
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import wait
+import dataclasses
+from dataclasses import dataclass
 import json
 import math
 import os
@@ -57,6 +59,7 @@ from benchmarks.sources import store_source
 from benchmarks.sources import store_study
 from benchmarks.suites import SUITES
 from benchmarks.tasks import CIFAR_DATA_DIR_ENV
+from benchmarks.tasks import Problem
 from optuna_transfer import redact_url
 
 
@@ -148,95 +151,156 @@ def _map(
                 bar.update()
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What one invocation runs: per suite its methods, the source studies the target runs
+    need (each once, however many tasks share it) and the target runs."""
+
+    methods: dict[str, list[str]]
+    source_jobs: list[SourceJob]
+    run_jobs: list[RunJob]
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    methods: dict[str, list[str]] = {}
+    source_jobs: dict[SourceJob, None] = {}  # ordered set
+    run_jobs: list[RunJob] = []
+    for name in args.suites:
+        suite = SUITES[name]
+        methods[name] = args.methods or list(suite.methods)
+        for task in suite.tasks():
+            for seed in args.seeds:
+                for problem in task.sources:
+                    source_jobs[_source_job(args, problem, seed)] = None
+                for method in methods[name]:
+                    run_jobs.append(
+                        RunJob(task, method, seed, args.n_trials, args.encoding, args.top_k, ())
+                    )
+    return Plan(methods, list(source_jobs), run_jobs)
+
+
+def _source_job(args: argparse.Namespace, problem: Problem, seed: int) -> SourceJob:
+    return SourceJob(problem, args.source_sampler, args.source_trials, args.encoding, seed)
+
+
+class Sources:
+    """The source studies' trials by job: loaded from storage or generated, then stored."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage | None) -> None:
+        self.storage = storage
+        self.trials: dict[SourceJob, list[FrozenTrial]] = {}
+        self.errors: dict[SourceJob, str] = {}
+
+    def load(self, jobs: list[SourceJob]) -> list[SourceJob]:
+        """Take what the storage holds of ``jobs``; returns the jobs still to generate."""
+        missing = []
+        for job in jobs:
+            stored = load_stored_source(self.storage, job) if self.storage is not None else None
+            if stored is None:
+                missing.append(job)
+            else:
+                self.trials[job] = stored
+        return missing
+
+    def generate(self, jobs: list[SourceJob], workers: int, bar: tqdm) -> None:
+        _map(run_source_safely, jobs, workers, bar, self._done)
+
+    def _done(self, job: SourceJob, trials: list[FrozenTrial] | str) -> None:
+        if isinstance(trials, str):
+            self.errors[job] = trials
+            return
+        self.trials[job] = trials
+        if self.storage is not None:
+            store_source(self.storage, job, trials)
+
+    def attach(self, args: argparse.Namespace, job: RunJob) -> RunJob:
+        """``job`` with its sources' trials, or the errors of the sources that failed."""
+        srcs = []
+        errors: list[str] = []
+        for problem in job.task.sources:
+            sj = _source_job(args, problem, job.seed)
+            if sj in self.errors and self.errors[sj] not in errors:
+                errors.append(self.errors[sj])
+            srcs.append((sj.study_name, tuple(self.trials.get(sj, ()))))
+        return dataclasses.replace(
+            job, sources=tuple(srcs), source_error="; ".join(errors) or None
+        )
+
+
+def run_targets(
+    args: argparse.Namespace, plan: Plan, sources: Sources, bar: tqdm
+) -> dict[str, list[RunResult]]:
+    """Every target run of ``plan``, by suite; with ``--store-targets`` each study is stored."""
+    results: dict[str, list[RunResult]] = {s: [] for s in args.suites}
+
+    def run_done(job: RunJob, result: RunResult) -> None:
+        results[job.task.suite].append(result)
+        if sources.storage is not None and args.store_targets:
+            store_study(sources.storage, result.study_name, job.task.target.direction,
+                        result.trials, {
+                            "role": "target", "suite": result.suite, "task": result.task,
+                            "method": result.method, "seed": result.seed,
+                            "source_studies": result.source_studies, "error": result.error,
+                        })
+
+    jobs = [sources.attach(args, j) for j in plan.run_jobs]
+    _map(run, jobs, args.workers, bar, run_done)
+    return results
+
+
+def write_suite(
+    args: argparse.Namespace,
+    suite: str,
+    methods: list[str],
+    runs: list[RunResult],
+    header: list[str],
+    json_header: dict[str, Any],
+) -> None:
+    """``curves.json``, ``table.md`` and ``regret.png`` of one suite under ``args.out``."""
+    _fill_empirical_regret(runs)
+    suite_dir = args.out / suite
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    runs.sort(key=lambda r: (r.task, methods.index(r.method), r.seed))
+    with open(suite_dir / "curves.json", "w") as f:
+        json.dump(
+            {"suite": suite, **json_header, "runs": [r.to_json() for r in runs]},
+            f,
+            indent=1,
+            default=_json_default,
+        )
+    data = SuiteData.from_results(runs, methods, args.seeds, args.n_trials)
+    baseline = SUITES[suite].baseline_among(methods)
+    weights = weight_summary(runs, methods, args.n_trials)
+    table = suite_markdown(data, baseline, header, n_boot=args.bootstrap, extra=weights)
+    (suite_dir / "table.md").write_text(table)
+    plot_suite(data, suite_dir / "regret.png")
+    print(f"{suite}: table {suite_dir / 'table.md'}, plot {suite_dir / 'regret.png'}, "
+          f"curves {suite_dir / 'curves.json'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Worker processes inherit the environment; the CIFAR objective is built there.
     os.environ[CIFAR_DATA_DIR_ENV] = str(args.cifar_data_dir)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     # Taken now, not when the tables are written: the checkout may change during a long run.
     versions = provenance.versions()
-    storage_url = args.storage or f"sqlite:///{(out / 'studies.db').resolve()}"
+    storage_url = args.storage or f"sqlite:///{(args.out / 'studies.db').resolve()}"
     storage = None if storage_url == "none" else optuna.storages.RDBStorage(storage_url)
     shown_storage = redact_url(storage_url)
 
-    plan: dict[str, tuple[list[str], list[RunJob]]] = {}
-    source_jobs: dict[SourceJob, None] = {}
-    for suite in args.suites:
-        methods = args.methods or list(SUITES[suite].methods)
-        tasks = SUITES[suite].tasks()
-        for task in tasks:
-            for seed in args.seeds:
-                for problem in task.sources:
-                    source_jobs[
-                        SourceJob(problem, args.source_sampler, args.source_trials,
-                                  args.encoding, seed)
-                    ] = None
-        plan[suite] = (methods, [])
-
+    plan = make_plan(args)
     # Sources first: every target run of a seed needs them.
-    sources: dict[SourceJob, list[FrozenTrial]] = {}
-    missing = []
-    for job in source_jobs:
-        stored = load_stored_source(storage, job) if storage is not None else None
-        if stored is None:
-            missing.append(job)
-        else:
-            sources[job] = stored
-
-    run_jobs: list[RunJob] = []
-    for suite in args.suites:
-        methods = plan[suite][0]
-        for task in SUITES[suite].tasks():
-            for seed in args.seeds:
-                for method in methods:
-                    run_jobs.append(
-                        RunJob(task, method, seed, args.n_trials, args.encoding, args.top_k, ())
-                    )
-
+    sources = Sources(storage)
+    missing = sources.load(plan.source_jobs)
     print(f"storage: {shown_storage}; {len(missing)} source studies to generate "
-          f"({len(source_jobs) - len(missing)} reused), {len(run_jobs)} target runs; "
+          f"({len(plan.source_jobs) - len(missing)} reused), {len(plan.run_jobs)} target runs; "
           f"{args.workers} worker(s)", file=sys.stderr)
-    bar = tqdm(total=len(missing) + len(run_jobs), desc="cold-vs-warm", unit="study")
-
-    source_errors: dict[SourceJob, str] = {}
-
-    def source_done(job: SourceJob, trials: list[FrozenTrial] | str) -> None:
-        if isinstance(trials, str):
-            source_errors[job] = trials
-            return
-        sources[job] = trials
-        if storage is not None:
-            store_source(storage, job, trials)
-
-    _map(run_source_safely, missing, args.workers, bar, source_done)
-
-    def with_sources(job: RunJob) -> RunJob:
-        srcs = []
-        errors = []
-        for problem in job.task.sources:
-            sj = SourceJob(problem, args.source_sampler, args.source_trials, args.encoding,
-                           job.seed)
-            if sj in source_errors and source_errors[sj] not in errors:
-                errors.append(source_errors[sj])
-            srcs.append((sj.study_name, tuple(sources.get(sj, ()))))
-        return RunJob(job.task, job.method, job.seed, job.n_trials, job.encoding, job.top_k,
-                      tuple(srcs), "; ".join(errors) or None)
-
-    results: dict[str, list[RunResult]] = {s: [] for s in args.suites}
-
-    def run_done(job: RunJob, result: RunResult) -> None:
-        results[job.task.suite].append(result)
-        if storage is not None and args.store_targets:
-            store_study(storage, result.study_name, job.task.target.direction, result.trials, {
-                "role": "target", "suite": result.suite, "task": result.task,
-                "method": result.method, "seed": result.seed,
-                "source_studies": result.source_studies, "error": result.error,
-            })
-
-    _map(run, [with_sources(j) for j in run_jobs], args.workers, bar, run_done)
+    bar = tqdm(total=len(missing) + len(plan.run_jobs), desc="cold-vs-warm", unit="study")
+    sources.generate(missing, args.workers, bar)
+    results = run_targets(args, plan, sources, bar)
     bar.close()
 
     header = [
@@ -248,34 +312,14 @@ def main(argv: list[str] | None = None) -> int:
         f"sampler `{args.source_sampler}`; search-space encoding `{args.encoding}`; "
         f"top-k enqueued: {args.top_k}",
     ]
+    json_header = {
+        "command": command_line(argv),
+        "storage": shown_storage,
+        "seeds": args.seeds,
+        "n_trials": args.n_trials,
+    }
     for suite, runs in results.items():
-        methods = plan[suite][0]
-        _fill_empirical_regret(runs)
-        suite_dir = out / suite
-        suite_dir.mkdir(parents=True, exist_ok=True)
-        runs.sort(key=lambda r: (r.task, methods.index(r.method), r.seed))
-        with open(suite_dir / "curves.json", "w") as f:
-            json.dump(
-                {
-                    "suite": suite,
-                    "command": command_line(argv),
-                    "storage": shown_storage,
-                    "seeds": args.seeds,
-                    "n_trials": args.n_trials,
-                    "runs": [r.to_json() for r in runs],
-                },
-                f,
-                indent=1,
-                default=_json_default,
-            )
-        data = SuiteData.from_results(runs, methods, args.seeds, args.n_trials)
-        baseline = SUITES[suite].baseline_among(methods)
-        weights = weight_summary(runs, methods, args.n_trials)
-        table = suite_markdown(data, baseline, header, n_boot=args.bootstrap, extra=weights)
-        (suite_dir / "table.md").write_text(table)
-        plot_suite(data, suite_dir / "regret.png")
-        print(f"{suite}: table {suite_dir / 'table.md'}, plot {suite_dir / 'regret.png'}, "
-              f"curves {suite_dir / 'curves.json'}")
+        write_suite(args, suite, plan.methods[suite], runs, header, json_header)
     return 0
 
 
