@@ -26,7 +26,6 @@ import dataclasses
 from dataclasses import dataclass
 import json
 import math
-import os
 from pathlib import Path
 import sys
 from typing import Any
@@ -58,7 +57,6 @@ from benchmarks.sources import SourceJob
 from benchmarks.sources import store_source
 from benchmarks.sources import store_study
 from benchmarks.suites import SUITES
-from benchmarks.tasks import CIFAR_DATA_DIR_ENV
 from benchmarks.tasks import Problem
 from optuna_transfer import redact_url
 
@@ -168,7 +166,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     for name in args.suites:
         suite = SUITES[name]
         methods[name] = args.methods or list(suite.methods)
-        for task in suite.tasks():
+        for task in suite.tasks(str(args.cifar_data_dir)):
             for seed in args.seeds:
                 for problem in task.sources:
                     source_jobs[_source_job(args, problem, seed)] = None
@@ -282,8 +280,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # Worker processes inherit the environment; the CIFAR objective is built there.
-    os.environ[CIFAR_DATA_DIR_ENV] = str(args.cifar_data_dir)
     args.out.mkdir(parents=True, exist_ok=True)
     # Taken now, not when the tables are written: the checkout may change during a long run.
     versions = provenance.versions()

@@ -27,13 +27,15 @@ PREFERRED_BASELINE = "tpe"
 @dataclass(frozen=True)
 class Suite:
     name: str
-    # Suite name -> its tasks (built on demand: the CIFAR tasks import nothing until run).
-    make_tasks: Callable[[str], list[Task]]
+    # (suite name, CIFAR data folder) -> its tasks; only the CIFAR suite uses the folder.
+    make_tasks: Callable[[str, str], list[Task]]
     methods: tuple[str, ...]
     baseline: str
 
-    def tasks(self) -> list[Task]:
-        return self.make_tasks(self.name)
+    def tasks(self, cifar_data_dir: str = "data") -> list[Task]:
+        """The suite's tasks; CIFAR problems read (or download) their data in
+        ``cifar_data_dir``."""
+        return self.make_tasks(self.name, cifar_data_dir)
 
     def baseline_among(self, methods: Sequence[str]) -> str:
         """The cold baseline of a run of ``methods``: cold TPE if it runs, else the suite's
@@ -44,7 +46,7 @@ class Suite:
         return methods[0]
 
 
-def _leave_one_out(bench: str, negate_sources: bool, suite: str) -> list[Task]:
+def _leave_one_out(bench: str, negate_sources: bool, suite: str, data_dir: str) -> list[Task]:
     # Each dataset in turn is the target, the others its sources.
     datasets = TABLE_BENCHES[bench][3]
     return [
@@ -57,11 +59,11 @@ def _leave_one_out(bench: str, negate_sources: bool, suite: str) -> list[Task]:
     ]
 
 
-def _cifar_tasks(suite: str) -> list[Task]:
-    target = Problem("cifar", "cifar10")
+def _cifar_tasks(suite: str, data_dir: str) -> list[Task]:
+    target = Problem("cifar", "cifar10", data_dir=data_dir)
     return [
-        Task(suite, target, (Problem("cifar", "cifar100"),)),
-        Task(suite, target, (Problem("cifar", "cifar10-10pct-1epoch"),)),
+        Task(suite, target, (Problem("cifar", "cifar100", data_dir=data_dir),)),
+        Task(suite, target, (Problem("cifar", "cifar10-10pct-1epoch", data_dir=data_dir),)),
     ]
 
 

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 import functools
 import math
-import os
 import time
 from typing import Any
 from typing import Literal
@@ -183,11 +182,17 @@ def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
 
 @dataclass(frozen=True)
 class Problem:
-    """One objective: a benchmark dataset (``bench``/``dataset``), optionally negated."""
+    """One objective: a benchmark dataset (``bench``/``dataset``), optionally negated.
+
+    ``data_dir``: where a CIFAR problem's objective finds (or downloads) its datasets. It travels
+    with the problem into the worker processes that build the objective; table problems ignore
+    it, and no problem's name contains it, so study names do not depend on it.
+    """
 
     bench: str
     dataset: str
     negate: bool = False
+    data_dir: str = "data"
 
     @property
     def name(self) -> str:
@@ -209,7 +214,7 @@ class Problem:
     def search_space(self, encoding: Encoding) -> dict[str, BaseDistribution]:
         if self.is_table:
             return table_search_space(self.table().choices, encoding)
-        return dict(_cifar_objective(self.dataset).search_space)
+        return dict(_cifar_objective(self.dataset, self.data_dir).search_space)
 
     def grid(self) -> dict[str, list[Any]]:
         """GridSampler-style search space (every value the table holds)."""
@@ -220,7 +225,7 @@ class Problem:
     def objective(self, encoding: Encoding) -> Objective:
         """The function the sampler optimises, in the problem's own direction."""
         if not self.is_table:
-            return Objective(self, encoding, _cifar_objective(self.dataset))
+            return Objective(self, encoding, _cifar_objective(self.dataset, self.data_dir))
         return Objective(self, encoding, None)
 
 
@@ -267,12 +272,10 @@ CIFAR_VARIANTS: dict[str, dict[str, Any]] = {
     "cifar100": {"dataset": "cifar100"},
     "cifar10-10pct-1epoch": {"dataset": "cifar10", "train_subset": 0.1, "epochs": 1},
 }
-# Where CifarFineTune finds (or downloads) the datasets; the CLI's --cifar-data-dir sets it.
-CIFAR_DATA_DIR_ENV = "OPTUNA_TRANSFER_BENCH_CIFAR_DATA"
 
 
 @functools.cache
-def _cifar_objective(variant: str) -> Any:
+def _cifar_objective(variant: str, data_dir: str) -> Any:
     # Imported lazily: the objective needs torch/torchvision (the 'vision' extra) and a GPU to
     # be practical; table suites must run without them.
     try:
@@ -282,7 +285,6 @@ def _cifar_objective(variant: str) -> Any:
             "The cifar10 suite needs optuna_transfer.objectives.CifarFineTune and the 'vision' "
             f"extra: {e}"
         ) from e
-    data_dir = os.environ.get(CIFAR_DATA_DIR_ENV, "data")
     return CifarFineTune(data_dir=data_dir, **CIFAR_VARIANTS[variant])
 
 

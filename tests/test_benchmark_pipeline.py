@@ -1,0 +1,40 @@
+"""The benchmark pipeline's shared pieces: the suite registry and what travels in a job."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+from benchmarks import cold_vs_warm
+from benchmarks.suites import SUITES
+
+
+def test_every_suite_names_its_tasks_methods_and_baseline() -> None:
+    for name, suite in SUITES.items():
+        tasks = suite.tasks()
+        assert tasks and all(t.suite == name for t in tasks)
+        assert suite.baseline in suite.methods
+    grid = SUITES["grid"]
+    # Cold TPE is the reference whenever it runs, even in a grid suite.
+    assert grid.baseline_among(["grid", "tpe", "warm-grid"]) == "tpe"
+    assert grid.baseline_among(["warm-grid", "grid"]) == "grid"
+    assert grid.baseline_among(["warm-grid", "grid+enqueue"]) == "warm-grid"
+
+
+def test_cifar_data_dir_travels_in_the_jobs_not_the_environment() -> None:
+    before = dict(os.environ)
+    args = cold_vs_warm.build_parser().parse_args(
+        ["--suites", "cifar10", "--seeds", "2", "--cifar-data-dir", "/mnt/cifar"]
+    )
+    plan = cold_vs_warm.make_plan(args)
+    problems = [p for j in plan.run_jobs for p in (j.task.target, *j.task.sources)]
+    problems += [j.problem for j in plan.source_jobs]
+    assert problems and {p.data_dir for p in problems} == {"/mnt/cifar"}
+    # A worker process gets the job pickled: the folder goes with it.
+    job = pickle.loads(pickle.dumps(plan.run_jobs[0]))
+    assert job.task.target.data_dir == "/mnt/cifar"
+    # The folder is not part of any study name, so stored studies are found again.
+    assert plan.source_jobs[0].study_name == (
+        "source-cifar-cifar100-tpe-mixed-n100-seed0"
+    )
+    assert dict(os.environ) == before
