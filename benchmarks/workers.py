@@ -127,21 +127,25 @@ def _quiet() -> None:
 
 
 class TimedSampler(BaseSampler):
-    """Delegates every sampler call to ``inner`` and adds up the time spent in them; records,
-    per trial number, when its ``before_trial`` started and ended (wall clock, comparable
-    between processes of one machine): for the grid, when the trial's claim was made."""
+    """Delegates every sampler call to ``inner`` and adds up the time spent in them (elapsed,
+    and this process's CPU time: with more workers than cores, elapsed time includes waiting
+    for a core); records, per trial number, when its ``before_trial`` started and ended (wall
+    clock, comparable between processes of one machine): for the grid, when the trial's claim
+    was made."""
 
     def __init__(self, inner: BaseSampler) -> None:
         self.inner = inner
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
         self.claims: dict[int, tuple[float, float]] = {}
 
     def _timed(self, call: Callable[..., Any], *args: Any) -> Any:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             return call(*args)
         finally:
             self.seconds += time.perf_counter() - start
+            self.cpu_seconds += time.process_time() - cpu
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         start = time.time()
@@ -346,7 +350,12 @@ def _worker(job: Job, barrier: multiprocessing.synchronize.Barrier, results: Any
             callbacks=[lambda _study, trial: done.append(trial.number)],
         )
         report["end"] = time.time()
-        report.update(done=done, sampler_s=sampler.seconds, claims=sampler.claims)
+        report.update(
+            done=done,
+            sampler_s=sampler.seconds,
+            sampler_cpu_s=sampler.cpu_seconds,
+            claims=sampler.claims,
+        )
     except BaseException:
         report["error"] = traceback.format_exc()
         with contextlib.suppress(Exception):
@@ -410,6 +419,7 @@ class Row:
     wall_s: float
     sampler_share: float
     sampler_ms_per_trial: float
+    sampler_cpu_ms_per_trial: float
     setup_s: float
     errors: list[str] = field(default_factory=list)
 
@@ -496,6 +506,7 @@ def measure(
         distinct, repeats, unvisited = len(set(configs)), len(configs) - len(set(configs)), None
     worker_s = sum(r["end"] - r["start"] for r in ok)
     sampler_s = sum(r["sampler_s"] for r in ok)
+    n_trials = max(1, len(trials))
     return Row(
         backend=backend,
         sampler=sampler,
@@ -508,7 +519,8 @@ def measure(
         repeats_while_unvisited=unvisited,
         wall_s=(max(r["end"] for r in ok) - min(r["start"] for r in ok)) if ok else math.nan,
         sampler_share=sampler_s / worker_s if worker_s > 0 else math.nan,
-        sampler_ms_per_trial=1e3 * sampler_s / max(1, len(trials)),
+        sampler_ms_per_trial=1e3 * sampler_s / n_trials,
+        sampler_cpu_ms_per_trial=1e3 * sum(r["sampler_cpu_s"] for r in ok) / n_trials,
         setup_s=max((r["setup_s"] for r in ok), default=math.nan),
         errors=[f"worker {r['index']}: {r['error']}" for r in reports if "error" in r],
     )
@@ -641,18 +653,21 @@ def table(rows: Sequence[Row], config: Config, command: str, info: dict[str, str
         "exact params of an earlier one. Sampler share: time in the sampler's calls over the "
         "workers' time in `optimize` (for the grid, waiting out other workers' claims "
         f"included); {config.workers} processes on {os.cpu_count()} cores, so it includes "
-        "waiting for a core.",
+        "waiting for a core. Sampler CPU: the CPU time of those calls (what they cost on a "
+        "core of their own), per trial.",
         "",
         "| backend | sampler | workers | trials done | distinct configs | repeats | repeats "
-        "while unvisited | lost | failed | wall s | sampler share | sampler ms/trial |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "while unvisited | lost | failed | wall s | sampler share | sampler ms/trial | "
+        "sampler CPU ms/trial |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         unvisited = "n/a" if r.repeats_while_unvisited is None else str(r.repeats_while_unvisited)
         lines.append(
             f"| {r.backend} | {r.sampler} | {r.workers} | {r.trials_done} | {r.distinct} | "
             f"{r.repeats} | {unvisited} | {r.lost} | {r.failed} | {r.wall_s:.1f} | "
-            f"{100 * r.sampler_share:.0f}% | {r.sampler_ms_per_trial:.0f} |"
+            f"{100 * r.sampler_share:.0f}% | {r.sampler_ms_per_trial:.0f} | "
+            f"{r.sampler_cpu_ms_per_trial:.0f} |"
         )
     errors = [e for r in rows for e in r.errors]
     if errors:

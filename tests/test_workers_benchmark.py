@@ -48,6 +48,7 @@ def _check(rows: list[workers.Row], config: workers.Config) -> None:
         assert row.lost == 0
         assert row.failed == 0
         assert 0.0 < row.sampler_share <= 1.0
+        assert row.sampler_cpu_ms_per_trial > 0.0
         assert row.wall_s > 0.0
     # TransferTPE runs every trial it is given.
     assert tpe.trials_done == N_WORKERS * TRIALS_PER_WORKER
@@ -123,7 +124,7 @@ def test_timed_sampler_delegates_and_times_every_call() -> None:
     assert [t.params for t in study.trials] == [t.params for t in reference.trials]
     assert sorted(timed.claims) == [0, 1, 2]
     assert all(start <= end for start, end in timed.claims.values())
-    assert timed.seconds > 0.0
+    assert timed.seconds > 0.0 and timed.cpu_seconds > 0.0
 
 
 def test_runs_as_a_file() -> None:
