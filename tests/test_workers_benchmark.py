@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+import os
 from pathlib import Path
 import subprocess
 import sys
@@ -72,6 +73,7 @@ def test_workers_on_postgresql(pg_server: Any) -> None:
     rows, info = workers.run(config, log=lambda _line: None)
     _check(rows, config)
     assert info["postgresql"]
+    assert all(r.proxy_cpu_ms_per_trial is None for r in rows)
 
 
 @pytest.mark.slow
@@ -80,6 +82,8 @@ def test_workers_through_the_grpc_proxy_on_sqlite() -> None:
     rows, info = workers.run(config, log=lambda _line: None)
     _check(rows, config)
     assert "postgresql" not in info
+    # The proxy process did the storage work, so its CPU time is measured (Linux: /proc).
+    assert all(r.proxy_cpu_ms_per_trial is not None and r.proxy_cpu_ms_per_trial > 0 for r in rows)
 
 
 def _trial(number: int, params: dict[str, Any], grid: dict[str, list[Any]]) -> FrozenTrial:
@@ -125,6 +129,13 @@ def test_timed_sampler_delegates_and_times_every_call() -> None:
     assert sorted(timed.claims) == [0, 1, 2]
     assert all(start <= end for start, end in timed.claims.values())
     assert timed.seconds > 0.0 and timed.cpu_seconds > 0.0
+
+
+def test_cpu_seconds_of_a_process() -> None:
+    sum(i * i for i in range(200_000))  # some CPU time of this process
+    mine = workers.cpu_seconds(os.getpid())
+    assert mine is not None and mine > 0.0
+    assert workers.cpu_seconds(None) is None
 
 
 def test_runs_as_a_file() -> None:
