@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 import os
-from pathlib import Path
-import subprocess
-import sys
 from typing import Any
 
 import optuna
@@ -18,7 +15,6 @@ import pytest
 from benchmarks import workers
 
 
-ROOT = Path(__file__).resolve().parents[1]
 # 3 x 2 x 2 = 12 points: 4 workers x 6 trials run out of grid, so the claims are contested up
 # to the last point and past it.
 SMALL_GRID: dict[str, list[Any]] = {"x": [0.0, 0.5, 1.0], "y": [0.001, 0.1], "c": ["a", "b"]}
@@ -136,16 +132,6 @@ def test_cpu_seconds_of_a_process() -> None:
     mine = workers.cpu_seconds(os.getpid())
     assert mine is not None and mine > 0.0
     assert workers.cpu_seconds(None) is None
-
-
-def test_runs_as_a_file() -> None:
-    # `python benchmarks/workers.py` must find the `benchmarks` package without `-m`.
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "workers.py"), "--help"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT / "benchmarks",
-    )
-    assert out.returncode == 0, out.stderr
-    assert "--workers" in out.stdout and "--pg-url" in out.stdout
 
 
 def test_bad_backend_is_named() -> None:
