@@ -18,10 +18,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from collections.abc import Iterable
-from concurrent.futures import FIRST_COMPLETED
-from concurrent.futures import Future
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures import wait
 import dataclasses
 from dataclasses import dataclass
 import json
@@ -29,7 +25,6 @@ import math
 from pathlib import Path
 import sys
 from typing import Any
-from typing import TypeVar
 
 import numpy as np
 import optuna
@@ -48,6 +43,7 @@ from benchmarks.plots import plot_suite
 from benchmarks.report import suite_markdown
 from benchmarks.report import SuiteData
 from benchmarks.report import weight_summary
+from benchmarks.runner import map_jobs
 from benchmarks.runner import run
 from benchmarks.runner import RunJob
 from benchmarks.runner import RunResult
@@ -64,9 +60,6 @@ from optuna_transfer import redact_url
 # The old private names, kept until every caller imports benchmarks.provenance instead.
 _machine = provenance.machine
 _versions = provenance.versions
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -129,26 +122,6 @@ def command_line(argv: list[str]) -> str:
     return provenance.command_line("benchmarks.cold_vs_warm", argv)
 
 
-def _map(
-    fn: Callable[[T], R], jobs: list[T], workers: int, bar: tqdm, on_done: Callable[[T, R], None]
-) -> None:
-    if workers <= 1:
-        for job in jobs:
-            on_done(job, fn(job))
-            bar.update()
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures: dict[Future[R], T] = {pool.submit(fn, job): job for job in jobs}
-        pending = set(futures)
-        # Handle results as they finish; storing them here keeps the main process the only
-        # database writer.
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                on_done(futures[fut], fut.result())
-                bar.update()
-
-
 @dataclass(frozen=True)
 class Plan:
     """What one invocation runs: per suite its methods, the source studies the target runs
@@ -201,7 +174,7 @@ class Sources:
         return missing
 
     def generate(self, jobs: list[SourceJob], workers: int, bar: tqdm) -> None:
-        _map(run_source_safely, jobs, workers, bar, self._done)
+        map_jobs(run_source_safely, jobs, workers, self._done, bar)
 
     def _done(self, job: SourceJob, trials: list[FrozenTrial] | str) -> None:
         if isinstance(trials, str):
@@ -242,7 +215,7 @@ def run_targets(
                         })
 
     jobs = [sources.attach(args, j) for j in plan.run_jobs]
-    _map(run, jobs, args.workers, bar, run_done)
+    map_jobs(run, jobs, args.workers, run_done, bar)
     return results
 
 

@@ -42,7 +42,7 @@ from benchmarks import provenance  # noqa: E402
 from benchmarks.methods import MethodContext  # noqa: E402
 from benchmarks.methods import METHODS  # noqa: E402
 from benchmarks.methods import top_k_configs  # noqa: E402
-from benchmarks.sources import derive_seed  # noqa: E402
+from benchmarks.tasks import derive_seed  # noqa: E402
 from benchmarks.tasks import load_table  # noqa: E402
 from benchmarks.tasks import nearest_choice  # noqa: E402
 from benchmarks.tasks import Problem  # noqa: E402

@@ -22,6 +22,10 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 
+def _as_given(params: dict[str, Any]) -> dict[str, Any]:
+    return params
+
+
 @dataclass(frozen=True)
 class MethodContext:
     search_space: dict[str, BaseDistribution]
@@ -29,12 +33,20 @@ class MethodContext:
     sources: list[optuna.Study]
     seed: int
     top_k: int
+    # How a grid method enqueues a source configuration: moved onto ``grid`` where the
+    # objective would not snap it there itself (see Problem.onto_grid).
+    onto_grid: Callable[[dict[str, Any]], dict[str, Any]] = _as_given
 
 
 @dataclass
 class MethodSetup:
     sampler: optuna.samplers.BaseSampler
+    # Enqueued as given, repeats included: a method that wants them distinct makes them so
+    # (top_k_configs does), as a user enqueueing them would.
     enqueue: list[dict[str, Any]] = field(default_factory=list)
+    # Whether the method searches ``MethodContext.grid``: its regret is then measured against
+    # the grid's best point.
+    on_grid: bool = False
 
 
 MethodFactory = Callable[[MethodContext], MethodSetup]
@@ -133,20 +145,25 @@ def _require_grid(ctx: MethodContext) -> dict[str, list[Any]]:
 
 
 def _grid(ctx: MethodContext) -> MethodSetup:
-    return MethodSetup(optuna.samplers.GridSampler(_require_grid(ctx), seed=ctx.seed))
+    return MethodSetup(
+        optuna.samplers.GridSampler(_require_grid(ctx), seed=ctx.seed), on_grid=True
+    )
 
 
 def _grid_enqueue(ctx: MethodContext) -> MethodSetup:
     return MethodSetup(
         optuna.samplers.GridSampler(_require_grid(ctx), seed=ctx.seed),
-        top_k_configs(ctx.sources, ctx.top_k),
+        [ctx.onto_grid(p) for p in top_k_configs(ctx.sources, ctx.top_k)],
+        on_grid=True,
     )
 
 
 def _warm_grid(ctx: MethodContext) -> MethodSetup:
     from optuna_transfer import WarmStartGridSampler
 
-    return MethodSetup(WarmStartGridSampler(ctx.sources, _require_grid(ctx), seed=ctx.seed))
+    return MethodSetup(
+        WarmStartGridSampler(ctx.sources, _require_grid(ctx), seed=ctx.seed), on_grid=True
+    )
 
 
 METHODS: dict[str, MethodFactory] = {

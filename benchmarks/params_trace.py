@@ -33,8 +33,6 @@ from benchmarks.runner import RunJob  # noqa: E402
 from benchmarks.sources import run_source  # noqa: E402
 from benchmarks.sources import SourceJob  # noqa: E402
 from benchmarks.suites import suite_tasks  # noqa: E402
-from optuna_transfer import TransferTPESampler  # noqa: E402
-from optuna_transfer import WarmStartGridSampler  # noqa: E402
 
 
 TABLE_RUNS = {
@@ -71,25 +69,17 @@ def table_traces(seeds: list[int], n_trials: int, source_trials: int) -> dict[st
 
 def synthetic_traces(seeds: list[int], n_trials: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for kind in ("related", "misleading"):
-        for seed in seeds:
-            source_objectives, target = synthetic.make_task(seed, kind)
-            sources = []
-            for k, objective in enumerate(source_objectives):
-                study = optuna.create_study(
-                    sampler=optuna.samplers.TPESampler(seed=1000 * seed + k)
-                )
-                study.optimize(objective, n_trials=100)
-                sources.append(study)
-            samplers: dict[str, optuna.samplers.BaseSampler] = {
-                "transfer-tpe": TransferTPESampler(sources, seed=seed),
-                "warm-grid": WarmStartGridSampler(sources, synthetic.GRID, seed=seed),
-            }
-            for method, sampler in samplers.items():
-                study = optuna.create_study(sampler=sampler)
-                study.optimize(target, n_trials=n_trials)
-                key = f"synthetic-{kind}/{method}/seed{seed}"
-                out[key] = [_jsonable(t.params) for t in study.trials]
+    jobs = [
+        (seed, kind, method, n_trials)
+        for kind in ("related", "misleading")
+        for seed in seeds
+        for method in ("transfer-tpe", "warm-grid")
+    ]
+    for (seed, kind, method, _), result in zip(jobs, synthetic.run_jobs(jobs)):
+        if result.error is not None:
+            raise RuntimeError(f"synthetic-{kind}/{method}/{seed}: {result.error}")
+        key = f"synthetic-{kind}/{method}/seed{seed}"
+        out[key] = [_jsonable(t.params) for t in result.trials]
     return out
 
 

@@ -155,6 +155,25 @@ def _by_budget_table(
     return lines
 
 
+def regret_by_budget(
+    data: SuiteData, task: str, methods: Sequence[str], budgets: Sequence[int]
+) -> list[str]:
+    """Markdown table: per method, the mean (median) over seeds of its regret on ``task``
+    after each of ``budgets`` trials."""
+    lines = ["| method | " + " | ".join(str(b) for b in budgets) + " |"]
+    lines.append("|---|" + "---:|" * len(budgets))
+    for m in methods:
+        if not data.ok(m):
+            lines.append(f"| {m} | {_error_cell(data, m)} |" + " |" * (len(budgets) - 1))
+            continue
+        curves = data.regret[task][m]
+        cells = [
+            f"{curves[:, b - 1].mean():.4f} ({np.median(curves[:, b - 1]):.4f})" for b in budgets
+        ]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def mean_ranks(data: SuiteData, budget: int) -> dict[str, float]:
     """Mean rank (1 = best, ties averaged) of the working methods at ``budget``."""
     working = [m for m in data.methods if data.ok(m)]

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import Future
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import wait
 from dataclasses import dataclass
 import math
 import time
 import traceback
 from typing import Any
+from typing import TypeVar
 import warnings
 
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
+from tqdm import tqdm
 
 from benchmarks.methods import MethodContext
 from benchmarks.methods import METHODS
 from benchmarks.sources import as_study
-from benchmarks.sources import derive_seed
 from benchmarks.tasks import Encoding
 from benchmarks.tasks import Task
 
@@ -105,24 +111,27 @@ def run(job: RunJob) -> RunResult:
     )]
     ctx = MethodContext(
         search_space=task.target.search_space(job.encoding),
-        grid=task.target.grid() if task.target.is_table else None,
+        grid=task.target.grid() if task.target.has_grid else None,
         sources=sources,
-        seed=derive_seed(job.seed, "target", task.suite, task.name, job.method),
+        seed=task.target.target_seed(job.seed, task.suite, task.name, job.method),
         top_k=job.top_k,
+        onto_grid=task.target.onto_grid,
     )
     objective = task.target.objective(job.encoding)
 
     error: str | None = None
     optimize_s = 0.0
     weights: Any = None
+    on_grid = False
     study = optuna.create_study(direction=direction)
     try:
         # Building the sampler is part of the method's cost, so it is inside the timed span.
         t0 = time.perf_counter()
         setup = METHODS[job.method](ctx)
+        on_grid = setup.on_grid
         study.sampler = setup.sampler
         for params in setup.enqueue:
-            study.enqueue_trial(params, skip_if_exists=True)
+            study.enqueue_trial(params)
         study.optimize(objective, n_trials=job.n_trials)
         optimize_s = time.perf_counter() - t0
         get_weights = getattr(setup.sampler, "get_source_weights", None)
@@ -149,6 +158,8 @@ def run(job: RunJob) -> RunResult:
         table = task.target.table()
         regret = [table.normalised_regret(b) for b in best]
         pct = [table.pct_better(b) for b in best]
+    elif (optimum := task.target.optimum(on_grid)) is not None:
+        regret, pct = [b - optimum for b in best], [math.nan] * len(best)
     else:
         # No table: regret is filled in later against the best/median seen over all runs.
         regret, pct = [], []
@@ -198,3 +209,36 @@ def _true_loss(task: Task, trial: FrozenTrial) -> float:
         return task.target.table().loss(trial.params)
     value = float(trial.value)  # type: ignore[arg-type]
     return -value if task.target.direction == "maximize" else value
+
+
+J = TypeVar("J")
+R = TypeVar("R")
+
+
+def map_jobs(
+    fn: Callable[[J], R],
+    jobs: list[J],
+    workers: int,
+    on_done: Callable[[J, R], None],
+    bar: tqdm | None = None,
+) -> None:
+    """``on_done(job, fn(job))`` for every job, on ``workers`` processes (in this one for 1).
+
+    Results are handled in the calling process as they finish, so it can stay the only writer
+    of a database while the workers compute.
+    """
+    if workers <= 1:
+        for job in jobs:
+            on_done(job, fn(job))
+            if bar is not None:
+                bar.update()
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures: dict[Future[R], J] = {pool.submit(fn, job): job for job in jobs}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                on_done(futures[fut], fut.result())
+                if bar is not None:
+                    bar.update()

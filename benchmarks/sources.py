@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
-import zlib
 
-import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
@@ -21,13 +19,6 @@ from benchmarks.tasks import Problem
 
 
 SourceSampler = Literal["tpe", "random"]
-
-
-def derive_seed(seed: int, *keys: str) -> int:
-    """A 32-bit seed from the run seed and names, stable across processes and Python runs."""
-    # hash() of str is salted per process, so it cannot be used for this.
-    words = [seed] + [zlib.crc32(k.encode()) for k in keys]
-    return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
 @dataclass(frozen=True)
@@ -48,7 +39,7 @@ class SourceJob:
 
 def run_source(job: SourceJob) -> list[FrozenTrial]:
     """Optimise the source problem in memory and return its trials (the caller stores them)."""
-    seed = derive_seed(job.seed, "source", job.problem.name)
+    seed = job.problem.source_seed(job.seed)
     sampler: optuna.samplers.BaseSampler
     if job.sampler == "tpe":
         sampler = optuna.samplers.TPESampler(seed=seed)

@@ -20,23 +20,31 @@ the numbers below are regrets.
 
 The grid methods (``--methods grid,grid+enqueue,warm-grid``) search the same targets over
 :data:`GRID` (5 values per coordinate, 5 learning rates, the 3 choices: 9,375 points), warm-started
-from the same continuous source studies; their regret is measured against the best grid point.
+from the same continuous source studies; their regret is measured against the best grid point
+(``grid+enqueue`` enqueues the source configurations moved to their nearest grid points).
+
+Each (seed, kind) is a benchmark task of :class:`SyntheticProblem` objects, run like the table
+suites: source studies by ``benchmarks.sources``, methods from ``benchmarks.methods`` by
+``benchmarks.runner``, tables by ``benchmarks.report``.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
 import functools
 import itertools
 import math
-from multiprocessing import Pool
 from pathlib import Path
 import sys
 from typing import Any
 
 import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
 
 
 if not __package__:
@@ -45,17 +53,27 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import provenance
-from benchmarks.methods import top_k_configs
+from benchmarks.report import regret_by_budget
+from benchmarks.report import SuiteData
+from benchmarks.runner import map_jobs
+from benchmarks.runner import run as run_job
+from benchmarks.runner import RunJob
+from benchmarks.runner import RunResult
+from benchmarks.sources import run_source
+from benchmarks.sources import SourceJob
+from benchmarks.suites import GRID_METHODS
+from benchmarks.tasks import Direction
+from benchmarks.tasks import Encoding
 from benchmarks.tasks import nearest_choice
-from optuna_transfer import TransferTPESampler
-from optuna_transfer import WarmStartGridSampler
+from benchmarks.tasks import Objective as TimedObjective
+from benchmarks.tasks import Problem
+from benchmarks.tasks import Task
 
 
 N_DIMS = 4
 CHOICES = ("a", "b", "c")
 KINDS = ("related", "misleading", "unrelated")
 METHODS = ("tpe", "tpe+enqueue", "transfer-tpe")
-GRID_METHODS = ("grid", "grid+enqueue", "warm-grid")
 # A user's grid over the same space: coarser than the sources' continuous ranges.
 GRID: dict[str, list[float | str]] = {
     **{f"x{i}": [0.0, 0.25, 0.5, 0.75, 1.0] for i in range(N_DIMS)},
@@ -63,6 +81,10 @@ GRID: dict[str, list[float | str]] = {
     "opt": list(CHOICES),
 }
 BUDGETS = (5, 10, 25, 50, 100)
+SUITE = "synthetic"
+N_SOURCES = 3
+SOURCE_TRIALS = 100
+TOP_K = 5  # source configurations enqueued by the *+enqueue methods
 
 Objective = Callable[[optuna.trial.BaseTrial], float]
 
@@ -102,7 +124,7 @@ def make_task(seed: int, kind: str) -> tuple[list[Objective], Objective]:
         mu, lr_opt, penalty
     )
     sources = []
-    for _ in range(3):
+    for _ in range(N_SOURCES):
         centre = np.clip(source_task[0] + rng.normal(0, 0.08, N_DIMS), 0, 1)
         sign = -1.0 if kind == "misleading" else 1.0
         sources.append(_bowl(
@@ -113,34 +135,109 @@ def make_task(seed: int, kind: str) -> tuple[list[Objective], Objective]:
     return sources, _bowl(centre, lr_opt + rng.normal(0, 0.3), penalty, 1.0)
 
 
-def run(job: tuple[int, str, str, int]) -> tuple[str, str, list[float]]:
-    """Best-so-far target loss per trial of one (seed, kind, method) run."""
-    seed, kind, method, n_trials = job
+@dataclass(frozen=True)
+class SyntheticProblem(Problem):
+    """One bowl of draw ``draw`` (a seed) of the family: its target, or source ``source``.
+
+    Seeds are the family's own (sources ``1000 * draw + source``, the target's method
+    ``draw``), not derived from names as for the tables, so its published numbers reproduce.
+    """
+
+    bench: str = "synthetic"
+    dataset: str = "related"  # the kind of the sources: one of KINDS
+    draw: int = 0
+    source: int | None = None  # None: the target
+
+    @property
+    def name(self) -> str:
+        role = "target" if self.source is None else f"source{self.source}"
+        return f"synthetic-{self.dataset}-draw{self.draw}-{role}"
+
+    @property
+    def direction(self) -> Direction:
+        return "minimize"
+
+    def search_space(self, encoding: Encoding) -> dict[str, BaseDistribution]:
+        return {
+            **{f"x{i}": FloatDistribution(0.0, 1.0) for i in range(N_DIMS)},
+            "lr": FloatDistribution(1e-5, 1e-1, log=True),
+            "opt": CategoricalDistribution(CHOICES),
+        }
+
+    @property
+    def has_grid(self) -> bool:
+        return True
+
+    def grid(self) -> dict[str, list[Any]]:
+        return {k: list(v) for k, v in GRID.items()}
+
+    def onto_grid(self, params: dict[str, Any]) -> dict[str, Any]:
+        return nearest_grid_point(params)
+
+    def optimum(self, on_grid: bool) -> float | None:
+        # The bowl's own minimum is 0; a grid search can reach only the best grid point.
+        return _target_grid_optimum(self.draw) if on_grid else 0.0
+
+    def source_seed(self, seed: int) -> int:
+        if self.source is None:
+            raise ValueError(f"{self.name} is a target: give a source number to seed its study.")
+        return 1000 * seed + self.source
+
+    def target_seed(self, seed: int, *keys: str) -> int:
+        return seed
+
+    def objective(self, encoding: Encoding) -> TimedObjective:
+        sources, target = make_task(self.draw, self.dataset)
+        bowl = target if self.source is None else sources[self.source]
+        return TimedObjective(self, encoding, bowl)
+
+
+def synthetic_task(seed: int, kind: str) -> Task:
+    """Draw ``seed`` of the family with ``kind`` sources, as a benchmark task named ``kind``."""
+    return Task(
+        SUITE,
+        SyntheticProblem(dataset=kind, draw=seed),
+        tuple(SyntheticProblem(dataset=kind, draw=seed, source=k) for k in range(N_SOURCES)),
+    )
+
+
+def _source_job(problem: Problem, seed: int) -> SourceJob:
+    return SourceJob(problem, "tpe", SOURCE_TRIALS, "mixed", seed)
+
+
+def run_jobs(jobs: list[tuple[int, str, str, int]], workers: int = 1) -> list[RunResult]:
+    """Run every (seed, kind, method, n_trials) job through the common runner: each source
+    study generated once, then shared by every method of its seed and kind."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    source_objectives, target = make_task(seed, kind)
-    sources = []
-    for k, objective in enumerate(source_objectives):
-        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=1000 * seed + k))
-        study.optimize(objective, n_trials=100)
-        sources.append(study)
-    sampler: optuna.samplers.BaseSampler
-    if method == "transfer-tpe":
-        sampler = TransferTPESampler(sources, seed=seed)
-    elif method == "warm-grid":
-        sampler = WarmStartGridSampler(sources, GRID, seed=seed)
-    elif method in GRID_METHODS:
-        sampler = optuna.samplers.GridSampler(GRID, seed=seed)
-    else:
-        sampler = optuna.samplers.TPESampler(seed=seed)
-    study = optuna.create_study(sampler=sampler)
-    if method in ("tpe+enqueue", "grid+enqueue"):
-        for params in top_k_configs(sources, 5):
-            study.enqueue_trial(params if method == "tpe+enqueue" else nearest_grid_point(params))
-    study.optimize(target, n_trials=n_trials)
-    values = np.array([float(t.value) for t in study.trials])  # type: ignore[arg-type]
-    if method in GRID_METHODS:
-        values -= _target_grid_optimum(seed)
-    return kind, method, np.minimum.accumulate(values).tolist()
+    tasks = {(seed, kind): synthetic_task(seed, kind) for seed, kind, _, _ in jobs}
+    sources: dict[SourceJob, list[optuna.trial.FrozenTrial]] = {}
+    source_jobs = list(dict.fromkeys(
+        _source_job(p, seed) for (seed, _), task in tasks.items() for p in task.sources
+    ))
+    map_jobs(run_source, source_jobs, workers, sources.__setitem__)
+    targets = []
+    for seed, kind, method, n_trials in jobs:
+        task = tasks[(seed, kind)]
+        trials = []
+        for problem in task.sources:
+            job = _source_job(problem, seed)
+            trials.append((job.study_name, tuple(sources[job])))
+        targets.append(RunJob(task, method, seed, n_trials, "mixed", TOP_K, tuple(trials)))
+    results: dict[tuple[int, str, str], RunResult] = {}
+
+    def done(_: RunJob, r: RunResult) -> None:
+        results[(r.seed, r.task, r.method)] = r
+
+    map_jobs(run_job, targets, workers, done)
+    return [results[(seed, kind, method)] for seed, kind, method, _ in jobs]
+
+
+def run(job: tuple[int, str, str, int]) -> tuple[str, str, list[float]]:
+    """Best-so-far regret per trial of one (seed, kind, method, n_trials) run."""
+    result = run_jobs([job])[0]
+    if result.error is not None:
+        raise RuntimeError(f"{result.study_name}: {result.error}")
+    return result.task, result.method, result.regret
 
 
 def nearest_grid_point(params: dict[str, Any]) -> dict[str, Any]:
@@ -183,12 +280,9 @@ def main(argv: list[str] | None = None) -> None:
             f"unknown {unknown}; kinds: {', '.join(KINDS)}; methods: "
             f"{', '.join(METHODS + GRID_METHODS)}"
         )
-    jobs = [(s, k, m, args.n_trials) for k in kinds for m in methods for s in range(args.seeds)]
-    with Pool(args.workers) as pool:
-        results = pool.map(run, jobs, chunksize=1)
-    curves: dict[tuple[str, str], list[list[float]]] = {}
-    for kind, method, curve in results:
-        curves.setdefault((kind, method), []).append(curve)
+    seeds = list(range(args.seeds))
+    jobs = [(s, k, m, args.n_trials) for k in kinds for m in methods for s in seeds]
+    data = SuiteData.from_results(run_jobs(jobs, args.workers), methods, seeds, args.n_trials)
     budgets = [b for b in BUDGETS if b <= args.n_trials]
     print(
         f"Command: `{provenance.command_line('benchmarks.synthetic', argv)}`\n"
@@ -206,16 +300,13 @@ def main(argv: list[str] | None = None) -> None:
             if not group:
                 continue
             print(f"{kind}{label}: mean (median) best regret after n trials\n")
-            print("| method | " + " | ".join(str(b) for b in budgets) + " |")
-            print("|---|" + "---:|" * len(budgets))
-            for method in group:
-                c = np.array(curves[(kind, method)])
-                cells = [
-                    f"{c[:, b - 1].mean():.4f} ({np.median(c[:, b - 1]):.4f})" for b in budgets
-                ]
-                print(f"| {method} | " + " | ".join(cells) + " |")
+            print("\n".join(regret_by_budget(data, kind, group, budgets)))
             print()
 
 
 if __name__ == "__main__":
-    main()
+    # The importable module's main, not this __main__ copy: worker processes unpickle the
+    # problems of the jobs by their module's name.
+    from benchmarks.synthetic import main as _main
+
+    _main()

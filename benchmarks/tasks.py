@@ -20,6 +20,7 @@ import math
 import time
 from typing import Any
 from typing import Literal
+import zlib
 
 import numpy as np
 import optuna
@@ -121,6 +122,13 @@ def load_table(bench: str, dataset: str) -> Table:
     return Table(bench, dataset)
 
 
+def derive_seed(seed: int, *keys: str) -> int:
+    """A 32-bit seed from the run seed and names, stable across processes and Python runs."""
+    # hash() of str is salted per process, so it cannot be used for this.
+    words = [seed] + [zlib.crc32(k.encode()) for k in keys]
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
+
+
 def is_numeric(values: Sequence[Any]) -> bool:
     """Whether every value is a number (bools are not)."""
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
@@ -216,11 +224,34 @@ class Problem:
             return table_search_space(self.table().choices, encoding)
         return dict(_cifar_objective(self.dataset, self.data_dir).search_space)
 
+    @property
+    def has_grid(self) -> bool:
+        return self.is_table
+
     def grid(self) -> dict[str, list[Any]]:
         """GridSampler-style search space (every value the table holds)."""
-        if not self.is_table:
+        if not self.has_grid:
             raise ValueError(f"{self.name} has no finite grid; use it with non-grid methods.")
         return {k: list(v) for k, v in self.table().choices.items()}
+
+    def onto_grid(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A source configuration as a grid method enqueues it: as given here, since the
+        table's objective snaps every value to the table itself."""
+        return params
+
+    def optimum(self, on_grid: bool) -> float | None:
+        """The best loss a search can reach (over :meth:`grid` when ``on_grid``), where known
+        without a table; regret is measured from it. None: unknown (CIFAR)."""
+        return None
+
+    def source_seed(self, seed: int) -> int:
+        """Seed of the sampler that generates this problem's source study for run ``seed``."""
+        return derive_seed(seed, "source", self.name)
+
+    def target_seed(self, seed: int, *keys: str) -> int:
+        """Seed of the method searching this problem as the target of run ``seed``; ``keys``
+        (suite, task, method) give every run its own stream."""
+        return derive_seed(seed, "target", *keys)
 
     def objective(self, encoding: Encoding) -> Objective:
         """The function the sampler optimises, in the problem's own direction."""

@@ -38,3 +38,17 @@ def test_cifar_data_dir_travels_in_the_jobs_not_the_environment() -> None:
         "source-cifar-cifar100-tpe-mixed-n100-seed0"
     )
     assert dict(os.environ) == before
+
+
+def test_synthetic_grid_enqueue_runs_the_sources_best_on_the_grid() -> None:
+    from benchmarks import synthetic
+
+    (result,) = synthetic.run_jobs([(3, "related", "grid+enqueue", 6)])
+    assert result.error is None and len(result.trials) == 6
+    on_grid = [
+        all(t.params[name] in values for name, values in synthetic.GRID.items())
+        for t in result.trials
+    ]
+    assert all(on_grid)
+    # Regret against the best grid point: never below it.
+    assert min(result.regret) >= 0.0 and result.regret == sorted(result.regret, reverse=True)
