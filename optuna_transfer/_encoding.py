@@ -133,11 +133,47 @@ def aligned_matrix(
     trials: Sequence[FrozenTrial], search_space: dict[str, BaseDistribution]
 ) -> np.ndarray:
     """(n_trials x n_params) matrix of unit coordinates; NaN where a trial gives no value."""
-    names = list(search_space)
-    out = np.full((len(trials), len(names)), np.nan)
-    for i, t in enumerate(trials):
-        params = t.params
-        for j, name in enumerate(names):
-            if name in params:
-                out[i, j] = encode(search_space[name], params[name])
+    out = np.full((len(trials), len(search_space)), np.nan)
+    for j, (name, dist) in enumerate(search_space.items()):
+        rows = [i for i, t in enumerate(trials) if name in t.params]
+        if rows:
+            out[rows, j] = encode_many(dist, [trials[i].params[name] for i in rows])
+    return out
+
+
+def encode_many(dist: BaseDistribution, values: Sequence[Any]) -> np.ndarray:
+    """:func:`encode` of each of ``values``, equal to it, in a few array operations (a source
+    of thousands of trials is encoded once per search space)."""
+    if isinstance(dist, CategoricalDistribution):
+        # Choices repeat: encode each distinct value once.
+        memo: dict[tuple[type, Any], float] = {}
+        out = np.empty(len(values))
+        for i, v in enumerate(values):
+            try:
+                key = (type(v), v)
+                out[i] = memo[key] if key in memo else memo.setdefault(key, encode(dist, v))
+            except TypeError:  # unhashable
+                out[i] = encode(dist, v)
+        return out
+    if not isinstance(dist, (FloatDistribution, IntDistribution)):
+        return np.full(len(values), np.nan)
+    numeric = np.array([_is_number(v) for v in values], dtype=bool)
+    x = np.full(len(values), np.nan)
+    x[numeric] = [float(v) for v, ok in zip(values, numeric) if ok]
+    ok = np.isfinite(x)
+    if dist.log:
+        ok &= x > 0
+        # math.log, as encode uses, so that both give the same bits.
+        x[ok] = list(map(math.log, x[ok]))
+        low_s, high_s = math.log(dist.low), math.log(dist.high)
+    else:
+        low_s, high_s = float(dist.low), float(dist.high)
+    tol = 1e-12 * (high_s - low_s) + 8 * sys.float_info.epsilon * max(abs(low_s), abs(high_s))
+    ok &= (low_s - tol <= x) & (x <= high_s + tol)
+    low, high = numeric_bounds(dist)
+    out = np.full(len(values), np.nan)
+    if high > low:
+        out[ok] = np.minimum(np.maximum((x[ok] - low) / (high - low), 0.0), 1.0)
+    else:
+        out[ok] = 0.5
     return out

@@ -161,23 +161,14 @@ class ParzenEstimator:
 
     def _dimension_log_pdf(self, j: int, values: np.ndarray) -> np.ndarray:
         """(len(values), n_kernels) log density of dimension ``j``; 0 where a value is NaN."""
-        table = np.zeros((len(values), self.n_kernels))
-        known = ~np.isnan(values)
-        if not known.any():
-            return table
-        c = self._n_choices[j]
-        if c > 0:
-            idx = values[known].astype(int)
-            # + log(c) makes every dimension a density w.r.t. the uniform measure, so ratios
-            # between estimators over different dimensions stay comparable.
-            table[known] = (np.log(self._cat_probs[j][:, idx] + _EPS) + np.log(c)).T
-        else:
-            mu, sigma = self._mus[:, j], self._sigmas[:, j]
-            z = (values[known, None] - mu[None, :]) / sigma[None, :]
-            comp = -0.5 * z**2 - _LOG_SQRT_2PI - np.log(sigma) - self._log_z[:, j]
-            # A missing kernel centre means uniform on [0, 1]: log density 0.
-            table[known] = np.where(np.isnan(mu)[None, :], 0.0, comp)
-        return table
+        return _dimension_log_pdf(
+            self._n_choices[j],
+            self._cat_probs.get(j),
+            self._mus[:, j],
+            self._sigmas[:, j],
+            self._log_z[:, j],
+            values,
+        )
 
     def sample(self, rng: np.random.RandomState, size: int) -> np.ndarray:
         """``size`` draws (size, d) from the mixture."""
@@ -201,6 +192,94 @@ class ParzenEstimator:
                 draw = mu0 + sigma * ndtri(np.clip(lo + u * (hi - lo), 1e-15, 1 - 1e-15))
                 out[:, j] = np.where(missing, rng.uniform(size=size), np.clip(draw, 0.0, 1.0))
         return out
+
+
+class StackedSmoother:
+    """:meth:`ParzenEstimator.smooth` of several estimators over one space at once.
+
+    The estimators' observation kernels are stacked into one array, so predicting for many
+    sources costs a few array operations instead of one pass per source.
+    """
+
+    def __init__(self, estimators: Sequence[ParzenEstimator], values: Sequence[np.ndarray]):
+        self._n_choices = estimators[0]._n_choices if estimators else []
+        # Observation kernels only: every estimator's last kernel is its prior.
+        self._mus = np.vstack([e._mus[:-1] for e in estimators]) if estimators else None
+        self._sigmas = np.vstack([e._sigmas[:-1] for e in estimators]) if estimators else None
+        self._log_z = np.vstack([e._log_z[:-1] for e in estimators]) if estimators else None
+        self._log_w = np.concatenate([e._log_w[:-1] for e in estimators]) if estimators else None
+        self._cat_probs = {
+            j: np.vstack([e._cat_probs[j][:-1] for e in estimators])
+            for j, c in enumerate(self._n_choices)
+            if c > 0
+        }
+        self._values = np.concatenate(values) if estimators else np.zeros(0)
+        sizes = [e.n_kernels - 1 for e in estimators]
+        self._starts = np.cumsum([0] + sizes[:-1]).astype(np.intp)
+        self._n = len(estimators)
+
+    def smooth(self, x: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
+        """(m, len(which)): the :meth:`ParzenEstimator.smooth` of estimators ``which`` (all by
+        default) at rows of ``x``."""
+        x = np.asarray(x, dtype=float).reshape(-1, len(self._n_choices))
+        which = range(self._n) if which is None else which
+        out = np.empty((len(x), len(which)))
+        if len(which) == 0 or len(x) == 0:
+            return out
+        assert self._mus is not None and self._sigmas is not None
+        assert self._log_z is not None and self._log_w is not None
+        stops = np.append(self._starts[1:], len(self._log_w))
+        segments = [(int(self._starts[i]), int(stops[i])) for i in which]
+        kernels = np.concatenate([np.arange(lo, hi) for lo, hi in segments])
+        bounds = np.cumsum([0] + [hi - lo for lo, hi in segments])
+        rows = max(1, _BLOCK // len(kernels))
+        for start in range(0, len(x), rows):
+            block = x[start : start + rows]
+            # Summed in the order ParzenEstimator.smooth sums, so the results are equal.
+            logk = np.zeros((len(block), len(kernels)))
+            for j, c in enumerate(self._n_choices):
+                cat = self._cat_probs.get(j)
+                logk += _dimension_log_pdf(
+                    c,
+                    None if cat is None else cat[kernels],
+                    self._mus[kernels, j],
+                    self._sigmas[kernels, j],
+                    self._log_z[kernels, j],
+                    block[:, j],
+                )
+            logk += self._log_w[None, kernels]
+            values = self._values[kernels]
+            for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+                out[start : start + rows, i] = _kernel_average(logk[:, lo:hi], values[lo:hi])
+        return out
+
+
+def _dimension_log_pdf(
+    c: int,
+    cat_probs: np.ndarray | None,
+    mu: np.ndarray,
+    sigma: np.ndarray,
+    log_z: np.ndarray,
+    values: np.ndarray,
+) -> np.ndarray:
+    """(len(values), n_kernels) log density of one dimension with ``c`` choices (0: numeric);
+    0 where a value is NaN."""
+    table = np.zeros((len(values), len(mu)))
+    known = ~np.isnan(values)
+    if not known.any():
+        return table
+    if c > 0:
+        assert cat_probs is not None
+        idx = values[known].astype(int)
+        # + log(c) makes every dimension a density w.r.t. the uniform measure, so ratios
+        # between estimators over different dimensions stay comparable.
+        table[known] = (np.log(cat_probs[:, idx] + _EPS) + np.log(c)).T
+    else:
+        z = (values[known, None] - mu[None, :]) / sigma[None, :]
+        comp = -0.5 * z**2 - _LOG_SQRT_2PI - np.log(sigma) - log_z
+        # A missing kernel centre means uniform on [0, 1]: log density 0.
+        table[known] = np.where(np.isnan(mu)[None, :], 0.0, comp)
+    return table
 
 
 def _kernel_average(logk: np.ndarray, values: np.ndarray) -> np.ndarray:

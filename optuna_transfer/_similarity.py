@@ -30,6 +30,8 @@ PRIOR_TRIALS = 2.0
 MIN_AGREEMENT = 0.2
 # A source is also judged within the target's better half, on at least this many trials.
 MIN_JUDGED_TRIALS = 10
+# Entries of the pairwise sign array rank_agreements builds at once (a 32 MiB block).
+_PAIR_BLOCK = 1 << 22
 
 
 def source_trusts(predictions: np.ndarray, losses: np.ndarray) -> list[float]:
@@ -44,13 +46,9 @@ def source_trusts(predictions: np.ndarray, losses: np.ndarray) -> list[float]:
     n, n_sources = predictions.shape
     k = max(min(MIN_JUDGED_TRIALS, n), n // 2)
     top = np.argsort(losses, kind="stable")[:k]
-    return [
-        min(
-            trust(rank_agreement(predictions[:, i], losses), n),
-            trust(rank_agreement(predictions[top, i], losses[top]), k),
-        )
-        for i in range(n_sources)
-    ]
+    overall = rank_agreements(predictions, losses)
+    within = rank_agreements(predictions[top], losses[top])
+    return [min(trust(float(a), n), trust(float(b), k)) for a, b in zip(overall, within)]
 
 
 def rank_agreement(source_scores: np.ndarray, target_losses: np.ndarray) -> float:
@@ -73,6 +71,30 @@ def rank_agreement(source_scores: np.ndarray, target_losses: np.ndarray) -> floa
     if total == 0:
         return 0.0
     return float((ds * dy * weight).sum() / total)
+
+
+def rank_agreements(source_scores: np.ndarray, target_losses: np.ndarray) -> np.ndarray:
+    """:func:`rank_agreement` of each column of ``source_scores`` (n x n_sources) at once."""
+    s = np.asarray(source_scores, dtype=float)
+    y = np.asarray(target_losses, dtype=float)
+    n, n_sources = s.shape
+    if n < 2:
+        return np.zeros(n_sources)
+    dy = np.sign(y[None, :] - y[:, None])
+    q = rankdata(y) / n
+    # A pair tied on the target has |q_i - q_j| = 0: it drops out of both sums by itself.
+    signed = dy * np.abs(q[:, None] - q[None, :])
+    magnitude = np.abs(signed)
+    out = np.zeros(n_sources)
+    # Sources in blocks, so the (n, n, block) sign array stays small.
+    block = max(1, _PAIR_BLOCK // (n * n))
+    for start in range(0, n_sources, block):
+        cols = s[:, start : start + block]
+        ds = np.sign(cols[:, None, :] - cols[None, :, :])
+        num = np.einsum("ijk,ij->k", ds, signed)
+        total = np.einsum("ijk,ij->k", np.abs(ds), magnitude)
+        out[start : start + block] = np.where(total > 0, num / np.where(total > 0, total, 1), 0)
+    return out
 
 
 def trust(agreement: float, n: int) -> float:

@@ -17,6 +17,7 @@ from optuna.distributions import CategoricalDistribution
 
 from optuna_transfer._encoding import aligned_matrix
 from optuna_transfer._parzen import ParzenEstimator
+from optuna_transfer._parzen import StackedSmoother
 from optuna_transfer._sources import SourceTask
 
 
@@ -104,6 +105,30 @@ class SourceModel:
     def predicted_quantile_grid(self, columns: list[np.ndarray]) -> np.ndarray:
         """:meth:`predicted_quantile` at every point of the Cartesian grid of ``columns``."""
         return self._all.smooth_grid(columns, self._quantiles)
+
+
+class SourceEnsemble:
+    """The :class:`SourceModel` of every source in one target (sub)space, built once, with
+    their predicted quantiles evaluated for all sources together."""
+
+    def __init__(self, tasks: list[SourceTask], space: dict[str, BaseDistribution]) -> None:
+        self.models = [SourceModel(task, space) for task in tasks]
+        self._usable = np.flatnonzero([m.usable for m in self.models])
+        self._smoother = StackedSmoother(
+            [self.models[i]._all for i in self._usable],
+            [self.models[i]._quantiles for i in self._usable],
+        )
+
+    def predicted_quantiles(self, x: np.ndarray, which: list[int] | None = None) -> np.ndarray:
+        """(len(x), len(which)): the :meth:`SourceModel.predicted_quantile` of sources ``which``
+        (all by default); 0.5 (no opinion) for a source without a usable model."""
+        which = list(range(len(self.models))) if which is None else which
+        out = np.full((len(x), len(which)), 0.5)
+        position = {int(s): k for k, s in enumerate(self._usable)}
+        cols = [i for i, s in enumerate(which) if s in position]
+        if cols:
+            out[:, cols] = self._smoother.smooth(x, [position[which[i]] for i in cols])
+        return out
 
 
 def spread(rows: np.ndarray, cap: int) -> np.ndarray:
