@@ -83,16 +83,18 @@ def set_trial_user_attr(study: Study, trial: FrozenTrial, key: str, value: Any) 
 
 
 def set_chunked_system_attr(study: Study, trial: FrozenTrial, key: str, text: str) -> None:
-    """Write ``text`` as ``key:0``, ``key:1``, ... chunks short enough for every RDB backend."""
+    """Write ``text`` as ``key:0``, ``key:1``, ... chunks short enough for every RDB backend,
+    then an empty chunk that ends it (a shorter rewrite then never reads an older tail)."""
     n = SYSTEM_ATTR_MAX_LENGTH
-    for i in range(0, max(len(text), 1), n):
-        set_trial_system_attr(study, trial, f"{key}:{i // n}", text[i : i + n])
+    chunks = [text[i : i + n] for i in range(0, len(text), n)]
+    for i, chunk in enumerate([*chunks, ""]):
+        set_trial_system_attr(study, trial, f"{key}:{i}", chunk)
 
 
 def get_chunked_system_attr(trial: FrozenTrial, key: str) -> str | None:
     """The text :func:`set_chunked_system_attr` wrote, or None if there is none."""
     chunks: list[str] = []
-    while (chunk := trial.system_attrs.get(f"{key}:{len(chunks)}")) is not None:
+    while chunk := trial.system_attrs.get(f"{key}:{len(chunks)}"):
         chunks.append(chunk)
     return "".join(chunks) if chunks else None
 

@@ -54,6 +54,7 @@ from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
 from optuna_transfer._sources import StudyFilter
 from optuna_transfer._task_model import choice_counts
+from optuna_transfer._task_model import SourceEnsemble
 from optuna_transfer._task_model import SourceModel
 from optuna_transfer._task_model import TargetModel
 
@@ -95,6 +96,8 @@ class _StudyState:
     schedule_done: bool = False
     # Per source, whether it may be used for this study (see TransferTPESampler.from_storage).
     active: list[bool] | None = None
+    # trial number -> the cold TPE that samples it once every source is refuted.
+    cold: dict[int, optuna.samplers.TPESampler] = field(default_factory=dict)
 
 
 def _space_key(space: dict[str, BaseDistribution]) -> str:
@@ -234,20 +237,20 @@ class TransferTPESampler(BaseSampler):
         self._discovered = False
         self._portfolio_keys = [_config_key(p) for p in self._portfolio]
         self._search_space = IntersectionSearchSpace(include_pruned=True)
-        self._models: dict[str, list[SourceModel]] = {}
+        self._models: dict[str, SourceEnsemble] = {}
         self._state = PerStudy(_StudyState)
         # Once every source is distrusted the sampler *is* cold TPE (public API, same options),
         # so a misleading source can cost the trials it took to detect, not convergence speed.
-        self._cold = optuna.samplers.TPESampler(
-            # Not ``seed`` itself: the random start-up draws of cold TPE would repeat this
-            # sampler's own random draws (the probe).
-            seed=None if seed is None else _derived_seed(seed),
+        self._cold_options: dict[str, Any] = dict(
             n_startup_trials=n_startup_trials,
             n_ei_candidates=n_ei_candidates,
             multivariate=multivariate,
             group=group,
             constant_liar=constant_liar,
         )
+        # Each trial gets a cold TPE seeded from this and its number: reproducible, and workers
+        # built with the same seed (one script copied to every worker) draw different points.
+        self._cold_seed = seed if seed is not None else int(self._random.randint(2**31))
 
     @classmethod
     def from_storage(
@@ -315,7 +318,7 @@ class TransferTPESampler(BaseSampler):
 
     def reseed_rng(self) -> None:
         self._rng = np.random.RandomState()
-        self._cold.reseed_rng()
+        self._cold_seed = int(self._rng.randint(2**31))
 
     @property
     def _random(self) -> np.random.RandomState:
@@ -354,7 +357,7 @@ class TransferTPESampler(BaseSampler):
                     f"Source {task.name!r} has {len(task.directions)} objective(s) but the "
                     f"target study has {n_obj}. Use sources with the same number of objectives."
                 )
-        self._cold.before_trial(study, trial)
+        self._cold(study, trial).before_trial(study, trial)
         state = self._state(study)
         if len(state.roles) > _MAX_CACHED_TRIALS:
             # Entries of trials that ended in another worker's process are never removed there.
@@ -395,8 +398,9 @@ class TransferTPESampler(BaseSampler):
         if self._is_cold(study, trial):
             # Every source is distrusted: this trial is exactly cold TPE's (see _cold_history).
             cold_study = self._cold_history(study)
-            self._cold.infer_relative_search_space(cold_study, trial)
-            return self._cold.sample_relative(cold_study, trial, search_space)
+            cold = self._cold(study, trial)
+            cold.infer_relative_search_space(cold_study, trial)
+            return cold.sample_relative(cold_study, trial, search_space)
         for attempt in range(_MAX_CLAIMS + 1):
             params = {}
             exhausted = False
@@ -429,10 +433,20 @@ class TransferTPESampler(BaseSampler):
             if param_name in projected:
                 return projected[param_name]
         elif self._is_cold(study, trial):
-            return self._cold.sample_independent(
+            return self._cold(study, trial).sample_independent(
                 self._cold_history(study), trial, param_name, param_distribution
             )
         return self._sample(study, trial, {param_name: param_distribution})[param_name]
+
+    def _cold(self, study: Study, trial: FrozenTrial) -> optuna.samplers.TPESampler:
+        """This trial's cold TPE (see ``_cold_seed``)."""
+        cold = self._state(study).cold
+        if trial.number not in cold:
+            if len(cold) > _MAX_CACHED_TRIALS:
+                cold.clear()  # entries of trials that ended in another process are never popped
+            seed = _derived_seed(self._cold_seed, trial.number)
+            cold[trial.number] = optuna.samplers.TPESampler(seed=seed, **self._cold_options)
+        return cold[trial.number]
 
     def _is_cold(self, study: Study, trial: FrozenTrial) -> bool:
         """Whether every source has lost its vote for this trial (the probe excepted)."""
@@ -459,7 +473,7 @@ class TransferTPESampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
-        self._cold.after_trial(study, trial, state, values)
+        self._cold(study, trial).after_trial(study, trial, state, values)
         if self._record_user_attrs:
             # The trial is still RUNNING here (Optuna finishes it after this call), so its
             # user attributes can still be written.
@@ -470,6 +484,7 @@ class TransferTPESampler(BaseSampler):
         study_state = self._state(study)
         study_state.roles.pop(trial.number, None)
         study_state.weights.pop(trial.number, None)
+        study_state.cold.pop(trial.number, None)
 
     # -------------------------------------------------------------------------------------
     # Zero-shot portfolio and probe
@@ -517,8 +532,8 @@ class TransferTPESampler(BaseSampler):
             lost.add(i)
         else:
             return None, False
-        # The probe runs once, after the portfolio (see _trial_weights).
-        if any(PROBE_ATTR_KEY in t.system_attrs for t in others):
+        # The probe runs once, after the portfolio (see _trial_weights), claimed like an entry.
+        if any(t.system_attrs.get(PROBE_ATTR_KEY) for t in others):
             # Nothing is left to claim once no trial that claimed can still withdraw; later
             # trials then skip reading the study here.
             state.schedule_done = all(
@@ -528,6 +543,14 @@ class TransferTPESampler(BaseSampler):
             )
             return None, False
         set_trial_system_attr(study, trial, PROBE_ATTR_KEY, True)
+        rivals = [
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.number != trial.number and t.system_attrs.get(PROBE_ATTR_KEY)
+        ]
+        if rivals:
+            set_trial_system_attr(study, trial, PROBE_ATTR_KEY, False)
+            return None, False
         return None, True
 
     def _active(self, study: Study) -> list[bool]:
@@ -596,13 +619,13 @@ class TransferTPESampler(BaseSampler):
         trials = study.get_trials(deepcopy=False, states=states)
         return [t for t in trials if t.number != trial.number]
 
-    def _source_models(self, space: dict[str, BaseDistribution]) -> list[SourceModel]:
+    def _sources(self, space: dict[str, BaseDistribution]) -> SourceEnsemble:
         key = _space_key(space)
-        models = self._models.get(key)
-        if models is None:
-            models = [SourceModel(task, space) for task in self._tasks]
-            self._models[key] = models
-        return models
+        ensemble = self._models.get(key)
+        if ensemble is None:
+            ensemble = SourceEnsemble(self._tasks, space)
+            self._models[key] = ensemble
+        return ensemble
 
     def _sample(
         self, study: Study, trial: FrozenTrial, space: dict[str, BaseDistribution]
@@ -622,29 +645,32 @@ class TransferTPESampler(BaseSampler):
         After ``attempt`` lost claims, one of the ``attempt + 1`` best candidates at random.
         Also returns whether every candidate was one the target already has."""
         weights, explore = self._trial_weights(study, trial)
-        rng = self._random
+        # After a lost collision, a generator of this trial's own: workers built with the same
+        # seed share their sampler's random state, and would otherwise collide again in step.
+        rng = self._random if attempt == 0 else self._retry_rng(trial, attempt)
         trials = self._target_trials(study, trial)
         x, losses, numbers = _target_observations(study, trials, space)
         if explore:
             return _decode_row(_uniform_unseen(rng, space, x), space), False
 
         target = TargetModel(x, losses, choice_counts(space))
-        sources = [
-            (weights[label], model)
-            for label, model in zip(self._labels, self._source_models(space))
+        ensemble = self._sources(space)
+        voting = [
+            i
+            for i, (label, model) in enumerate(zip(self._labels, ensemble.models))
             if model.usable and weights[label] > 0
         ]
+        sources = [(weights[self._labels[i]], ensemble.models[i]) for i in voting]
         cand, start = None, None
         if joint and incumbent_is_recent(losses, numbers):
             cand, start = _local_step_candidates(x, losses, target.order, space)
         if cand is None:
-            cand = self._tpe_candidates(target, sources, space)
+            cand = self._tpe_candidates(target, sources, space, rng)
         # A source votes with its smoothed ranking rather than its own l/g: between
         # neighbouring configurations, which all lie in its good region, the ranking still
         # tells them apart.
-        acq = vote(
-            target.score(cand), [(w, -model.predicted_quantile(cand)) for w, model in sources]
-        )
+        quantiles = ensemble.predicted_quantiles(cand, voting)
+        acq = vote(target.score(cand), [(w, -quantiles[:, k]) for k, (w, _) in enumerate(sources)])
         # Ties (common among a few discrete candidates) go to a random one, not the first.
         acq += _TIE_JITTER * rng.uniform(size=len(cand))
         # Re-evaluating a configuration the target already has (or is running) teaches nothing
@@ -675,14 +701,20 @@ class TransferTPESampler(BaseSampler):
         target: TargetModel,
         sources: list[tuple[float, SourceModel]],
         space: dict[str, BaseDistribution],
+        rng: np.random.RandomState,
     ) -> np.ndarray:
         """``n_ei_candidates`` draws from each task's good density in proportion to its
         weight (the target's is 1)."""
         mix = np.array([1.0] + [w for w, _ in sources])
         below = [target.below] + [m.below for _, m in sources]
-        counts = self._random.multinomial(self._n_ei_candidates, mix / mix.sum())
-        draws = [b.sample(self._random, k) for b, k in zip(below, counts) if k > 0]
+        counts = rng.multinomial(self._n_ei_candidates, mix / mix.sum())
+        draws = [b.sample(rng, k) for b, k in zip(below, counts) if k > 0]
         return _canonical(np.vstack(draws), space)
+
+    def _retry_rng(self, trial: FrozenTrial, attempt: int) -> np.random.RandomState:
+        entropy = self._seed if self._seed is not None else self._random.randint(2**31)
+        state = np.random.SeedSequence([entropy, trial.number, attempt]).generate_state(1)
+        return np.random.RandomState(int(state[0]))
 
     def _predictions(
         self, study: Study, finished: list[FrozenTrial], space: dict[str, BaseDistribution]
@@ -694,14 +726,11 @@ class TransferTPESampler(BaseSampler):
         new = [t for t in finished if t.number not in cache]
         if new:
             x = aligned_matrix(new, space)
-            models = self._source_models(space)
-            cols = [
-                m.predicted_quantile(x) if m.usable else np.full(len(new), 0.5) for m in models
-            ]
+            quantiles = self._sources(space).predicted_quantiles(x)
+            # A trial with none of these params says nothing: it is left out (NaN).
+            quantiles[np.all(np.isnan(x), axis=1)] = np.nan
             for i, t in enumerate(new):
-                # A trial with none of these params says nothing: it is left out (NaN).
-                usable = not np.all(np.isnan(x[i]))
-                cache[t.number] = np.array([c[i] if usable else np.nan for c in cols])
+                cache[t.number] = quantiles[i]
         predictions = np.array([cache[t.number] for t in finished]).reshape(len(finished), -1)
         losses = trial_losses(study, finished)
         keep = ~np.isnan(predictions).any(axis=1)
@@ -852,7 +881,11 @@ def _params_with_running(t: FrozenTrial) -> dict[str, Any]:
     if t.state != TrialState.RUNNING:
         return t.params
     raw = get_chunked_system_attr(t, _RELATIVE_PARAMS_KEY)
-    params = dict(json.loads(raw)) if raw else {}
+    try:
+        params = dict(json.loads(raw)) if raw else {}
+    except json.JSONDecodeError:
+        # Read while its worker was rewriting the chunks: only the suggested params are known.
+        params = {}
     params.update(t.params)
     return params
 
@@ -872,5 +905,6 @@ def _uniform_unseen(
     return u
 
 
-def _derived_seed(seed: int) -> int:
-    return int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+def _derived_seed(seed: int, number: int) -> int:
+    # Not ``seed`` itself: cold TPE's random start-up draws would repeat this sampler's own.
+    return int(np.random.SeedSequence([seed, 1, number]).generate_state(1)[0])

@@ -306,3 +306,33 @@ def test_group_samples_each_conditional_branch_jointly() -> None:
     relative = sampler.sample_relative(study, trial._cached_frozen_trial, space)
     assert set(relative) == set(space)
     study.tell(trial, _conditional(trial))
+
+
+def test_same_seed_workers_take_one_probe_and_never_repeat_a_config(tmp_path: Path) -> None:
+    # Users copy one script, seed included, to every worker. On main two workers could both
+    # take the probe (with the same params), and after a collision re-picked in step.
+    import threading
+
+    sources = [finished_study(_lr_wd, 30, seed=s) for s in range(2)]
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "journal.log"))
+    )
+    name = optuna.create_study(storage=storage).study_name
+    barrier = threading.Barrier(4)
+
+    def worker() -> None:
+        study = optuna.load_study(
+            study_name=name, storage=storage, sampler=TransferTPESampler(sources, seed=0)
+        )
+        barrier.wait()
+        study.optimize(_lr_wd, n_trials=10)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    study = optuna.load_study(study_name=name, storage=storage)
+    assert len(study.trials) == 40
+    assert sum(bool(t.system_attrs.get(PROBE_ATTR_KEY)) for t in study.trials) == 1
+    assert max(Counter(_configs(study)).values()) == 1
