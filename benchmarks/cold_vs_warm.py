@@ -57,11 +57,6 @@ from benchmarks.tasks import Problem
 from optuna_transfer import redact_url
 
 
-# The old private names, kept until every caller imports benchmarks.provenance instead.
-_machine = provenance.machine
-_versions = provenance.versions
-
-
 def parse_seeds(text: str) -> list[int]:
     """``"10"`` -> seeds 0..9; ``"3,7,11"`` -> those seeds."""
     if "," in text:

@@ -80,8 +80,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import Trial
 from optuna.trial import TrialState
 
-from benchmarks.cold_vs_warm import _machine
-from benchmarks.cold_vs_warm import _versions
+from benchmarks import provenance
 from optuna_transfer import redact_url
 from optuna_transfer import TransferTPESampler
 from optuna_transfer import WarmStartGridSampler
@@ -653,14 +652,16 @@ def table(rows: Sequence[Row], config: Config, command: str, info: dict[str, str
     import grpc
     import sqlalchemy
 
-    versions = f"{_versions()}, SQLAlchemy {sqlalchemy.__version__}, grpcio {grpc.__version__}"
+    versions = (
+        f"{provenance.versions()}, SQLAlchemy {sqlalchemy.__version__}, grpcio {grpc.__version__}"
+    )
     if "postgresql" in info:
         versions += f", PostgreSQL {info['postgresql']}"
     sleep = f"{1e3 * config.sleep_s[0]:.0f}-{1e3 * config.sleep_s[1]:.0f} ms"
     lines = [
         "# Many workers: one storage, N processes",
         "",
-        f"- machine: {_machine()}",
+        f"- machine: {provenance.machine()}",
         f"- versions: {versions}",
         f"- seeds: sampler seed {config.seed} in every worker; sources: TPE seeds "
         f"{config.seed}..{config.seed + config.n_sources - 1}",
