@@ -30,8 +30,6 @@ PRIOR_TRIALS = 2.0
 MIN_AGREEMENT = 0.2
 # A source is also judged within the target's better half, on at least this many trials.
 MIN_JUDGED_TRIALS = 10
-# Entries of the pairwise sign array rank_agreements builds at once (a 32 MiB block).
-_PAIR_BLOCK = 1 << 22
 
 
 def source_trusts(predictions: np.ndarray, losses: np.ndarray) -> list[float]:
@@ -74,27 +72,47 @@ def rank_agreement(source_scores: np.ndarray, target_losses: np.ndarray) -> floa
 
 
 def rank_agreements(source_scores: np.ndarray, target_losses: np.ndarray) -> np.ndarray:
-    """:func:`rank_agreement` of each column of ``source_scores`` (n x n_sources) at once."""
+    """:func:`rank_agreement` of each column of ``source_scores`` (n x n_sources), in
+    O(n log n) per source rather than over all pairs.
+
+    With ``q`` the target's rank quantiles, a pair's term ``sign(dy) |q_i - q_j|`` is just
+    ``q_j - q_i`` (pairs tied on the target have ``q_i = q_j``), so the numerator is
+    ``sum_i q_i (#{j: s_j > s_i} - #{j: s_j < s_i})`` doubled, and the normaliser is the sum of
+    ``|q_i - q_j|`` over all pairs less those tied in the source's score.
+    """
     s = np.asarray(source_scores, dtype=float)
     y = np.asarray(target_losses, dtype=float)
     n, n_sources = s.shape
-    if n < 2:
-        return np.zeros(n_sources)
-    dy = np.sign(y[None, :] - y[:, None])
-    q = rankdata(y) / n
-    # A pair tied on the target has |q_i - q_j| = 0: it drops out of both sums by itself.
-    signed = dy * np.abs(q[:, None] - q[None, :])
-    magnitude = np.abs(signed)
     out = np.zeros(n_sources)
-    # Sources in blocks, so the (n, n, block) sign array stays small.
-    block = max(1, _PAIR_BLOCK // (n * n))
-    for start in range(0, n_sources, block):
-        cols = s[:, start : start + block]
-        ds = np.sign(cols[:, None, :] - cols[None, :, :])
-        num = np.einsum("ijk,ij->k", ds, signed)
-        total = np.einsum("ijk,ij->k", np.abs(ds), magnitude)
-        out[start : start + block] = np.where(total > 0, num / np.where(total > 0, total, 1), 0)
+    if n < 2:
+        return out
+    q = rankdata(y) / n
+    all_pairs = _sum_abs_differences(q)
+    for k in range(n_sources):
+        col = s[:, k]
+        order = np.argsort(col, kind="stable")
+        sorted_scores = col[order]
+        # Per trial, how many score below and above it (ties excluded).
+        below = np.searchsorted(sorted_scores, col, side="left")
+        above = n - np.searchsorted(sorted_scores, col, side="right")
+        # A trial rated better by the source (higher score) should have the lower loss: the
+        # pair (i, j) with s_i > s_j agrees when q_i < q_j.
+        num = 2.0 * float(np.dot(q, above - below))
+        tied = 0.0
+        starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+        sizes = np.diff(np.r_[starts, n])
+        for start, size in zip(starts[sizes > 1], sizes[sizes > 1]):
+            tied += _sum_abs_differences(q[order[start : start + size]])
+        total = 2.0 * (all_pairs - tied)
+        out[k] = num / total if total > 0 else 0.0
     return out
+
+
+def _sum_abs_differences(values: np.ndarray) -> float:
+    """Sum of ``|v_i - v_j|`` over unordered pairs, in O(n log n)."""
+    v = np.sort(values)
+    n = len(v)
+    return float(np.dot(v, 2.0 * np.arange(n) - (n - 1)))
 
 
 def trust(agreement: float, n: int) -> float:
