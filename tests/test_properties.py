@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import HealthCheck
 from hypothesis import settings
 from hypothesis import strategies as st
+import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalChoiceType
@@ -224,3 +225,26 @@ def test_grid_suggestions_on_grid_and_reproducible(
     sampler = cast(WarmStartGridSampler, _support.GRID_SAMPLERS[name](source, grid, seed=seed))
     top = sampler.ranked_grid()[0]
     assert all(_same(first[0][p], top[p]) for p in first[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=40).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.integers(0, 5), min_size=n, max_size=n),
+            st.lists(st.integers(-3, 3), min_size=n, max_size=n),
+            st.lists(st.floats(-1, 1), min_size=n, max_size=n),
+        )
+    )
+)
+def test_rank_agreements_equal_the_pairwise_definition(
+    data: tuple[list[int], list[int], list[float]],
+) -> None:
+    from optuna_transfer._similarity import rank_agreement
+    from optuna_transfer._similarity import rank_agreements
+
+    losses, tied_scores, scores = data
+    columns = np.array([tied_scores, scores], dtype=float).T.reshape(len(losses), 2)
+    fast = rank_agreements(columns, np.array(losses, dtype=float))
+    slow = [rank_agreement(columns[:, k], np.array(losses, dtype=float)) for k in range(2)]
+    assert np.allclose(fast, slow, atol=1e-12)
