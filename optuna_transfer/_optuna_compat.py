@@ -137,3 +137,22 @@ def search_space_groups(study: Study) -> list[dict[str, BaseDistribution]]:
     from optuna.search_space import _GroupDecomposedSearchSpace
 
     return _GroupDecomposedSearchSpace(include_pruned=True).calculate(study).search_spaces
+
+
+def get_all_trials(study: Study) -> list[FrozenTrial]:
+    """Every trial of ``study``, read from its storage now (not copied): what a sampler that
+    coordinates workers through the storage must see, including other workers' new trials."""
+    return study._storage.get_all_trials(study._study_id, deepcopy=False)
+
+
+def study_key(study: Study) -> tuple[weakref.ref[Any], int]:
+    """What tells ``study`` apart from every other study a sampler may see: its storage object
+    (held weakly, so it compares equal only while alive) and its id there. Not the id alone
+    (every in-memory study has id 0), nor ``id(storage)``, which a new storage can reuse."""
+    return weakref.ref(study._storage), study._study_id
+
+
+def distribution_contains(dist: BaseDistribution, value: Any) -> bool:
+    """Whether ``value`` (external representation) is inside ``dist``, as Optuna checks it;
+    a ValueError for a categorical choice ``dist`` does not list."""
+    return bool(dist._contains(dist.to_internal_repr(value)))

@@ -48,7 +48,9 @@ class TargetModel:
     never good): the best ``default_gamma`` are good, as in Optuna's TPE.
 
     ``prior_share`` as in :class:`~optuna_transfer._parzen.ParzenEstimator`: ``None`` keeps
-    TPE's optimistic prior, a share makes unexplored regions neutral.
+    TPE's optimistic prior, a share makes unexplored regions neutral. Rows where ``never_good``
+    holds are bad even when they rank among the best ``default_gamma`` (a failed trial among
+    too few others), and leave their good place empty.
     """
 
     def __init__(
@@ -57,11 +59,14 @@ class TargetModel:
         losses: np.ndarray,
         n_choices: list[int],
         prior_share: float | None = None,
+        never_good: np.ndarray | None = None,
     ) -> None:
         n_good = default_gamma(int(np.sum(np.isfinite(losses))))
         self.order = np.argsort(losses, kind="stable")
         self.is_good = np.zeros(len(x), dtype=bool)
         self.is_good[self.order[:n_good]] = True
+        if never_good is not None:
+            self.is_good &= ~never_good
         self.below = ParzenEstimator(x[self.is_good], n_choices, prior_share=prior_share)
         self.above = ParzenEstimator(x[~self.is_good], n_choices, prior_share=prior_share)
 

@@ -6,6 +6,8 @@ transfer sampler silently handing cold TPE the wrong trials.
 
 from __future__ import annotations
 
+import gc
+
 import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
@@ -14,6 +16,9 @@ from optuna.study import Study
 from optuna.trial import TrialState
 import pytest
 
+from optuna_transfer._optuna_compat import distribution_contains
+from optuna_transfer._optuna_compat import get_all_trials
+from optuna_transfer._optuna_compat import study_key
 from optuna_transfer._optuna_compat import StudyWithoutTrials
 
 
@@ -143,3 +148,43 @@ def test_per_study_state_tells_in_memory_studies_apart() -> None:
     state(first).append(1)
     assert state(second) == []
     assert state(first) == [1]
+
+
+def test_get_all_trials_sees_every_state_and_other_handles_new_trials() -> None:
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.optimize(_objective, n_trials=3)
+    study.ask()
+    other = optuna.load_study(study_name="s", storage=storage)
+    other.ask()
+    trials = get_all_trials(study)
+    assert [t.number for t in trials] == [0, 1, 2, 3, 4]
+    assert [t.state for t in trials[3:]] == [TrialState.RUNNING] * 2
+
+
+def test_study_key_tells_studies_and_storages_apart() -> None:
+    storage = optuna.storages.InMemoryStorage()
+    a = optuna.create_study(storage=storage, study_name="a")
+    b = optuna.create_study(storage=storage, study_name="b")
+    assert study_key(a) == study_key(optuna.load_study(study_name="a", storage=storage))
+    assert study_key(a) != study_key(b)
+    # Two in-memory studies both have id 0 in their own storages.
+    first, second = optuna.create_study(), optuna.create_study()
+    assert study_key(first)[1] == study_key(second)[1] == 0
+    assert study_key(first) != study_key(second)
+    # A key of a storage that is gone never equals a live study's.
+    gone = study_key(optuna.create_study())
+    gc.collect()
+    assert gone[0]() is None
+    assert gone != study_key(optuna.create_study())
+
+
+def test_distribution_contains_takes_external_values() -> None:
+    assert distribution_contains(CategoricalDistribution(["a", "b"]), "b")
+    # Optuna has no internal representation of a choice it does not list.
+    with pytest.raises(ValueError, match="not in"):
+        distribution_contains(CategoricalDistribution(["a", "b"]), "c")
+    assert distribution_contains(FloatDistribution(0.0, 1.0), 0.5)
+    assert not distribution_contains(FloatDistribution(0.0, 1.0), 1.5)
+    assert distribution_contains(IntDistribution(1, 64, log=True), 8)
+    assert not distribution_contains(IntDistribution(1, 64, log=True), 65)
