@@ -13,9 +13,9 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial
 import pytest
 
-from optuna_transfer import _grid
 from optuna_transfer import neighbourhood_grid
 from optuna_transfer import WarmStartGridSampler
+from optuna_transfer._grid import _claims
 from optuna_transfer._grid import GRID_ID_ATTR_KEY
 from optuna_transfer._grid import REPEAT_ATTR_KEY
 from optuna_transfer._parzen import ParzenEstimator
@@ -237,11 +237,11 @@ def test_claim_race_where_both_lose_the_last_point_still_evaluates_it(
     # see the other and lose. A lost claim must be withdrawn at once: were each to wait for the
     # other's claim to settle, both would wait out the settle timeout (made endless here) and
     # then repeat a point, possibly both the same one, leaving the last point unevaluated.
-    monkeypatch.setattr(_grid, "_SETTLE_TIMEOUT_S", 3600.0)
+    monkeypatch.setattr(_claims, "_SETTLE_TIMEOUT_S", 3600.0)
     # C would see B still looking for a point and leave it the last one; workers that rank the
     # points differently (other seeds, random walks) still collide like this, so the test
     # turns that deference off to force the collision.
-    monkeypatch.setattr(WarmStartGridSampler, "_claimers_ahead", lambda *_: (0, 0))
+    monkeypatch.setattr(_claims.ClaimProtocol, "_claimers_ahead", lambda *_: (0, 0))
     grid = {"x": [0.0, 1.0]}
     trials = _quadratic_source(0.0, n=10).trials
     study = optuna.create_study(sampler=WarmStartGridSampler(trials, grid, seed=0))
