@@ -161,7 +161,3 @@ def vote_weight(trust_value: float) -> float:
     than fading out over many trials.
     """
     return trust_value if trust_value > 0.5 else 0.0
-
-
-# Until WarmStartGridSampler imports it from its new home.
-from optuna_transfer._schedule import startup_explore_probability  # noqa: E402,F401

@@ -526,9 +526,3 @@ def _one_line(text: str, limit: int = 400) -> str:
     lines = [ln for ln in text.splitlines() if not ln.strip().startswith("(Background on")]
     line = " ".join(" ".join(lines).split()).rstrip(". ")
     return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-# Until WarmStartGridSampler imports them from their new homes.
-from optuna_transfer._encoding import aligned_matrix  # noqa: E402,F401
-from optuna_transfer._encoding import encode  # noqa: E402,F401
-from optuna_transfer._encoding import project  # noqa: E402,F401

@@ -148,7 +148,3 @@ def choice_counts(space: dict[str, BaseDistribution]) -> list[int]:
     return [
         len(d.choices) if isinstance(d, CategoricalDistribution) else 0 for d in space.values()
     ]
-
-
-# Until WarmStartGridSampler imports it from its new home.
-from optuna_transfer._ranking import trial_losses  # noqa: E402,F401
