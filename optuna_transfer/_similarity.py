@@ -83,29 +83,28 @@ def rank_agreements(source_scores: np.ndarray, target_losses: np.ndarray) -> np.
     s = np.asarray(source_scores, dtype=float)
     y = np.asarray(target_losses, dtype=float)
     n, n_sources = s.shape
-    out = np.zeros(n_sources)
     if n < 2:
-        return out
+        return np.zeros(n_sources)
     q = rankdata(y) / n
-    all_pairs = _sum_abs_differences(q)
-    for k in range(n_sources):
-        col = s[:, k]
-        order = np.argsort(col, kind="stable")
-        sorted_scores = col[order]
-        # Per trial, how many score below and above it (ties excluded).
-        below = np.searchsorted(sorted_scores, col, side="left")
-        above = n - np.searchsorted(sorted_scores, col, side="right")
-        # A trial rated better by the source (higher score) should have the lower loss: the
-        # pair (i, j) with s_i > s_j agrees when q_i < q_j.
-        num = 2.0 * float(np.dot(q, above - below))
-        tied = 0.0
-        starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-        sizes = np.diff(np.r_[starts, n])
-        for start, size in zip(starts[sizes > 1], sizes[sizes > 1]):
-            tied += _sum_abs_differences(q[order[start : start + size]])
-        total = 2.0 * (all_pairs - tied)
-        out[k] = num / total if total > 0 else 0.0
-    return out
+    # Every source's trials sorted by its score, ties by q; all sources at once.
+    quantiles = np.broadcast_to(q[:, None], s.shape)
+    order = np.lexsort((quantiles, s), axis=0)
+    scores = np.take_along_axis(s, order, axis=0)
+    qs = np.take_along_axis(quantiles, order, axis=0)
+    index = np.arange(n)[:, None]
+    first = np.ones(s.shape, dtype=bool)
+    first[1:] = scores[1:] != scores[:-1]
+    last = np.ones(s.shape, dtype=bool)
+    last[:-1] = first[1:]
+    # Where each trial's tie group (equal score) starts and ends in the sorted order.
+    start = np.maximum.accumulate(np.where(first, index, 0), axis=0)
+    end = np.minimum.accumulate(np.where(last, index, n - 1)[::-1], axis=0)[::-1]
+    below, above = start, n - 1 - end
+    num = 2.0 * np.sum(qs * (above - below), axis=0)
+    # Within a tie group sorted by q, sum |q_i - q_j| = sum q_(i) (2 pos - (size - 1)).
+    tied = np.sum(qs * (2.0 * (index - start) - (end - start)), axis=0)
+    total = 2.0 * (_sum_abs_differences(q) - tied)
+    return np.where(total > 0, num / np.where(total > 0, total, 1.0), 0.0)
 
 
 def _sum_abs_differences(values: np.ndarray) -> float:
