@@ -134,10 +134,16 @@ def aligned_matrix(
 ) -> np.ndarray:
     """(n_trials x n_params) matrix of unit coordinates; NaN where a trial gives no value."""
     out = np.full((len(trials), len(search_space)), np.nan)
+    rows: dict[str, list[int]] = {name: [] for name in search_space}
+    values: dict[str, list[Any]] = {name: [] for name in search_space}
+    for i, t in enumerate(trials):
+        for name, value in t.params.items():
+            if name in rows:
+                rows[name].append(i)
+                values[name].append(value)
     for j, (name, dist) in enumerate(search_space.items()):
-        rows = [i for i, t in enumerate(trials) if name in t.params]
-        if rows:
-            out[rows, j] = encode_many(dist, [trials[i].params[name] for i in rows])
+        if rows[name]:
+            out[rows[name], j] = encode_many(dist, values[name])
     return out
 
 
@@ -157,9 +163,7 @@ def encode_many(dist: BaseDistribution, values: Sequence[Any]) -> np.ndarray:
         return out
     if not isinstance(dist, (FloatDistribution, IntDistribution)):
         return np.full(len(values), np.nan)
-    numeric = np.array([_is_number(v) for v in values], dtype=bool)
-    x = np.full(len(values), np.nan)
-    x[numeric] = [float(v) for v, ok in zip(values, numeric) if ok]
+    x = np.array([float(v) if _is_number(v) else math.nan for v in values], dtype=float)
     ok = np.isfinite(x)
     if dist.log:
         ok &= x > 0

@@ -9,6 +9,7 @@ quantiles (how the source would rank any configuration).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -78,26 +79,42 @@ class TargetModel:
 class SourceModel:
     """Good/bad Parzen estimators of one source in one target (sub)space, built once."""
 
-    def __init__(self, task: SourceTask, space: dict[str, BaseDistribution]) -> None:
-        x = aligned_matrix(task.trials, space)
+    def __init__(
+        self,
+        task: SourceTask,
+        space: dict[str, BaseDistribution],
+        x: np.ndarray | None = None,
+    ) -> None:
+        # ``x``: the task's trials already aligned onto ``space`` (SourceEnsemble aligns every
+        # source's trials in one pass).
+        x = aligned_matrix(task.trials, space) if x is None else x
         # A trial that says nothing about this space would only add a uniform kernel.
         informative = ~np.all(np.isnan(x), axis=1)
         n_good = source_gamma(task.n_complete)
         is_good = np.zeros(len(x), dtype=bool)
         is_good[:n_good] = True  # trials are stored best first, PRUNED last
         n_choices = choice_counts(space)
-        good = spread(x[is_good & informative], MAX_GOOD_KERNELS)
-        bad = spread(x[~is_good & informative], MAX_BAD_KERNELS)
-        self.usable = len(good) > 0 and len(bad) > 0
-        # Equal prior shares make the ratio neutral where the source never looked.
-        self.below = ParzenEstimator(good, n_choices, prior_share=SOURCE_PRIOR_SHARE)
-        self.above = ParzenEstimator(bad, n_choices, prior_share=SOURCE_PRIOR_SHARE)
+        self._n_choices = n_choices
+        self._good = spread(x[is_good & informative], MAX_GOOD_KERNELS)
+        self._bad = spread(x[~is_good & informative], MAX_BAD_KERNELS)
+        self.usable = len(self._good) > 0 and len(self._bad) > 0
         # Quantile of each trial within the source (0 best, 1 worst; PRUNED count as worst),
         # smoothed over the space to predict how the source would rank any configuration.
         ranks = np.minimum(task.ranks, task.n_complete) / max(task.n_complete, 1)
         keep = spread(np.flatnonzero(informative), MAX_RANKING_KERNELS)
         self._all = ParzenEstimator(x[keep], n_choices)
         self._quantiles = ranks[keep]
+
+    # Built on first use: only sources that vote need them, and with many sources most never do.
+    @functools.cached_property
+    def below(self) -> ParzenEstimator:
+        """The source's good density; equal prior shares with :attr:`above` make the ratio
+        neutral where the source never looked."""
+        return ParzenEstimator(self._good, self._n_choices, prior_share=SOURCE_PRIOR_SHARE)
+
+    @functools.cached_property
+    def above(self) -> ParzenEstimator:
+        return ParzenEstimator(self._bad, self._n_choices, prior_share=SOURCE_PRIOR_SHARE)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """TPE's log density ratio: high where the source was good and rarely bad."""
@@ -117,7 +134,11 @@ class SourceEnsemble:
     their predicted quantiles evaluated for all sources together."""
 
     def __init__(self, tasks: list[SourceTask], space: dict[str, BaseDistribution]) -> None:
-        self.models = [SourceModel(task, space) for task in tasks]
+        x = aligned_matrix([t for task in tasks for t in task.trials], space)
+        bounds = np.cumsum([0] + [len(task.trials) for task in tasks])
+        self.models = [
+            SourceModel(task, space, x[lo:hi]) for task, lo, hi in zip(tasks, bounds, bounds[1:])
+        ]
         self._usable = np.flatnonzero([m.usable for m in self.models])
         self._smoother = StackedSmoother(
             [self.models[i]._all for i in self._usable],

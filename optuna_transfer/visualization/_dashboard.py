@@ -41,6 +41,9 @@ from optuna_transfer.visualization._source_weights import trial_records
 ROLE_ATTR = "transfer:role"
 WEIGHT_ATTR_PREFIX = "transfer:weight:"
 VOTERS_ATTR = "transfer:voters"
+# Up to this many weights (the target's included), every one gets a user attribute, zeros
+# too; beyond it only the sources that voted.
+MAX_WEIGHT_ATTRS = 21
 # Fixed, so annotating again replaces the figure instead of adding a copy.
 GRAPH_OBJECT_ID = "transfer-source-weights"
 
@@ -48,12 +51,16 @@ R = TypeVar("R")
 
 
 def transfer_user_attrs(record: _TrialRecord) -> dict[str, Any]:
-    """The user attributes :func:`with_transfer_attrs` writes for one trial."""
+    """The user attributes :func:`with_transfer_attrs` writes for one trial: its role, each
+    weight (with more than :data:`MAX_WEIGHT_ATTRS` labels, only those above 0), the voters."""
     attrs: dict[str, Any] = {}
     if record.role is not None:
         attrs[ROLE_ATTR] = record.role
     if record.weights is not None:
+        many = len(record.weights) > MAX_WEIGHT_ATTRS
         for label, w in record.weights.items():
+            if many and w == 0.0:
+                continue  # a column per source stops helping long before a thousand sources
             # Rounded: read by people on the dashboard; the exact value stays in system attrs.
             attrs[WEIGHT_ATTR_PREFIX + label] = round(w, 3)
         voters = [(label, w) for label, w in record.weights.items() if label != TARGET_LABEL]
