@@ -1,0 +1,184 @@
+"""Scale: many source studies, a long target study, and many unrelated sources.
+
+Three measurements, each against cold ``TPESampler`` in the same process and run:
+
+* ``sources``: ms per target trial with N sources of 100 trials each (the overhead
+  benchmark's 6-parameter space, random-sampler sources), and the process's peak RSS. Each N
+  runs in a fresh subprocess, so the peak is that configuration's.
+* ``long``: a 1,000-trial target with 3 sources: ms per trial in each block of 100 trials.
+* ``unrelated``: the synthetic family's related sources (3 TPE studies of 100 trials) alone,
+  and with 97 unrelated sources added (random-sampler studies of 100 trials from other draws of
+  the family): mean regret at 10 and 25 trials over seeds.
+
+    python -m benchmarks.scale --out benchmarks/figures/scale_table.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import optuna
+
+
+if not __package__:
+    # Run as a file: make the repository root importable, as under `python -m`.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import provenance  # noqa: E402
+from benchmarks import synthetic  # noqa: E402
+from benchmarks.overhead import _objective  # noqa: E402
+from benchmarks.overhead import _source  # noqa: E402
+from optuna_transfer import TransferTPESampler  # noqa: E402
+
+
+def _ms_per_trial(sampler: optuna.samplers.BaseSampler, n_trials: int) -> list[float]:
+    """Wall ms of each trial of a study of ``n_trials`` on the overhead objective."""
+    study = optuna.create_study(sampler=sampler)
+    stamps = [time.perf_counter()]
+    study.optimize(
+        _objective, n_trials=n_trials, callbacks=[lambda s, t: stamps.append(time.perf_counter())]
+    )
+    return list(1000 * np.diff(stamps))
+
+
+def sources_row(n_sources: int, n_trials: int) -> dict[str, float]:
+    """One ``sources`` configuration; run in its own process by :func:`main`."""
+    sources = [_source(100, seed) for seed in range(n_sources)]
+    cold = float(np.mean(_ms_per_trial(optuna.samplers.TPESampler(seed=0), n_trials)))
+    start = time.perf_counter()
+    sampler = TransferTPESampler(sources, seed=0)
+    build = time.perf_counter() - start
+    warm = float(np.mean(_ms_per_trial(sampler, n_trials))) + 1000 * build / n_trials
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"sources": n_sources, "cold": cold, "transfer": warm, "peak_mib": peak_mib}
+
+
+def long_rows(n_trials: int) -> list[tuple[int, float, float]]:
+    sources = [_source(100, seed) for seed in range(3)]
+    cold = _ms_per_trial(optuna.samplers.TPESampler(seed=0), n_trials)
+    warm = _ms_per_trial(TransferTPESampler(sources, seed=0), n_trials)
+    blocks = range(0, n_trials, 100)
+    return [(b, float(np.mean(cold[b : b + 100])), float(np.mean(warm[b : b + 100]))) for b in blocks]
+
+
+def _study(objective: synthetic.Objective, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=100)
+    return study
+
+
+def unrelated_regret(seed: int, n_unrelated: int, budgets: list[int]) -> dict[str, list[float]]:
+    source_objectives, target = synthetic.make_task(seed, "related")
+    related = [
+        _study(objective, optuna.samplers.TPESampler(seed=1000 * seed + k))
+        for k, objective in enumerate(source_objectives)
+    ]
+    unrelated = []
+    for k in range(n_unrelated):
+        # Another draw of the family: the target's shape, not its optimum.
+        other = synthetic.make_task(10_000 + 100 * seed + k, "related")[1]
+        unrelated.append(_study(other, optuna.samplers.RandomSampler(seed=k)))
+    out = {}
+    for name, sources in (("related", related), ("related+unrelated", related + unrelated)):
+        study = optuna.create_study(sampler=TransferTPESampler(sources, seed=seed))
+        study.optimize(target, n_trials=max(budgets))
+        best = np.minimum.accumulate([float(t.value) for t in study.trials])  # type: ignore[arg-type]
+        out[name] = [float(best[b - 1]) for b in budgets]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__)
+    p.add_argument("--sources", default="3,100,1000", help="source counts (default: 3,100,1000)")
+    p.add_argument("--n-trials", type=int, default=100, help="target trials, sources part")
+    p.add_argument("--long-trials", type=int, default=1000, help="target trials, long part")
+    p.add_argument("--seeds", type=int, default=8, help="seeds, unrelated part (default: 8)")
+    p.add_argument("--unrelated", type=int, default=97, help="unrelated sources (default: 97)")
+    p.add_argument("--out", type=Path, default=None, help="also write the tables here")
+    p.add_argument("--one-sources-row", type=int, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    if args.one_sources_row is not None:
+        print(json.dumps(sources_row(args.one_sources_row, args.n_trials)))
+        return 0
+
+    lines = [
+        "# Scale",
+        "",
+        f"* Machine: {provenance.machine()}",
+        f"* Versions: {provenance.versions()}",
+        f"* Command: `{provenance.command_line('benchmarks.scale', argv)}`",
+        "",
+        f"## Many sources ({args.n_trials} target trials; sources of 100 trials)",
+        "",
+        "| sources | cold TPE ms/trial | TransferTPE ms/trial | ratio | peak RSS MiB |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for n in (int(v) for v in args.sources.split(",")):
+        # A fresh process per row: the peak RSS is then this configuration's.
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.scale", "--one-sources-row", str(n),
+             "--n-trials", str(args.n_trials)],
+            check=True, capture_output=True, text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        lines.append(
+            f"| {n} | {row['cold']:.1f} | {row['transfer']:.1f} | "
+            f"{row['transfer'] / row['cold']:.2f}x | {row['peak_mib']:.0f} |"
+        )
+    lines += [
+        "",
+        f"TransferTPE's time includes building the sampler, spread over the {args.n_trials} "
+        "trials.",
+        "",
+        f"## A long study ({args.long_trials} target trials, 3 sources)",
+        "",
+        "| trials | cold TPE ms/trial | TransferTPE ms/trial | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    for start, cold, warm in long_rows(args.long_trials):
+        lines.append(
+            f"| {start}-{start + 100} | {cold:.1f} | {warm:.1f} | {warm / cold:.2f}x |"
+        )
+    budgets = [10, 25]
+    results = [unrelated_regret(seed, args.unrelated, budgets) for seed in range(args.seeds)]
+    lines += [
+        "",
+        f"## Related sources among unrelated ones (synthetic family, seeds 0-{args.seeds - 1})",
+        "",
+        "Mean regret of the best value found (0 = optimum).",
+        "",
+        "| sources | " + " | ".join(f"at {b} trials" for b in budgets) + " |",
+        "|---|" + "---:|" * len(budgets),
+    ]
+    means = {
+        name: np.mean([r[name] for r in results], axis=0)
+        for name in ("related", "related+unrelated")
+    }
+    lines.append("| 3 related | " + " | ".join(f"{v:.4f}" for v in means["related"]) + " |")
+    lines.append(
+        f"| 3 related + {args.unrelated} unrelated | "
+        + " | ".join(f"{v:.4f}" for v in means["related+unrelated"])
+        + " |"
+    )
+    ratio = means["related+unrelated"] / means["related"]
+    lines.append("| ratio | " + " | ".join(f"{v:.2f}x" for v in ratio) + " |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
