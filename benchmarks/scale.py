@@ -64,8 +64,10 @@ def long_rows(n_trials: int) -> list[tuple[int, float, float]]:
     sources = [_source(100, seed) for seed in range(3)]
     cold = _ms_per_trial(optuna.samplers.TPESampler(seed=0), n_trials)
     warm = _ms_per_trial(TransferTPESampler(sources, seed=0), n_trials)
-    blocks = range(0, n_trials, 100)
-    return [(b, float(np.mean(cold[b : b + 100])), float(np.mean(warm[b : b + 100]))) for b in blocks]
+    return [
+        (b, float(np.mean(cold[b : b + 100])), float(np.mean(warm[b : b + 100])))
+        for b in range(0, n_trials, 100)
+    ]
 
 
 def _study(objective: synthetic.Objective, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
