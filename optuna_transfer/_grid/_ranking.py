@@ -198,8 +198,9 @@ class GridRanker:
         return Ranking(self.portfolio_first(total), max(trusts, default=0.0), recent)
 
     def _trusts(self, grid_ids: np.ndarray, losses: np.ndarray) -> list[float]:
-        """Each source's trust: how its scores of the target's trials on the grid (``grid_ids``)
-        agree with their ``losses``."""
+        """Each source's trust: how its scores of the target's finished trials on the grid
+        (``grid_ids``) agree with their ``losses``, overall. Not ``source_trusts`` on COMPLETE
+        trials as TransferTPESampler's: see the sampler's docstring for why."""
         return [
             trust(rank_agreement(self._source_scores[s, grid_ids], losses), len(grid_ids))
             for s in range(self._n_tasks)

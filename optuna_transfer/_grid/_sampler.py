@@ -82,17 +82,20 @@ class WarmStartGridSampler(BaseSampler):
       space (kernel regression of its trials' quantiles).
 
     Scores of all sources are summed, each weighted by its trust (the confidence that it ranks
-    the target's finished trials in agreement with the target, as in
-    :class:`~optuna_transfer.TransferTPESampler`) when that exceeds 1/2 and not at all below,
-    plus the percentile of a TPE model of the target's own trials weighted by
-    ``n / (n + TARGET_HALF_WEIGHT)``. A misleading source therefore loses its say within a few
-    target trials. The target's FAIL
-    trials (a diverging learning rate, an out-of-memory batch size) are information: they count
-    as its worst observations, after PRUNED ones, so a source that put a failing point first
-    loses trust and the target's model rates the failing region bad; local steps never start
-    from a failure, and random walks take the grid neighbours of failed points last. Ties are
-    broken by a permutation drawn from ``seed``. Source scores of all points are computed
-    once; per trial only the target part is recomputed.
+    the target's finished trials in agreement with the target, ``optuna_transfer._similarity``)
+    when that exceeds 1/2 and not at all below, plus the percentile of a TPE model of the
+    target's own trials weighted by ``n / (n + TARGET_HALF_WEIGHT)``. A misleading source
+    therefore loses its say within a few target trials. Unlike
+    :class:`~optuna_transfer.TransferTPESampler`, which judges a source on COMPLETE trials, both
+    overall and within the better half, the grid judges it overall on every finished trial: a
+    source whose best points fail on the target must lose trust here, because its evaluated
+    points outrank every other point, and the better-half judgement made the grid suites worse.
+    The target's FAIL trials (a diverging learning rate, an out-of-memory batch size) are
+    information: they count as its worst observations, after PRUNED ones, so a source that put
+    a failing point first loses trust and the target's model rates the failing region bad;
+    local steps never start from a failure, and random walks take the grid neighbours of failed
+    points last. Ties are broken by a permutation drawn from ``seed``. Source scores of all
+    points are computed once; per trial only the target part is recomputed.
 
     Order of the trials. As in :class:`~optuna_transfer.TransferTPESampler`:
 
