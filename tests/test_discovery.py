@@ -82,7 +82,7 @@ def test_a_source_of_another_model_gets_no_zero_shot_trial(tmp_path: Path) -> No
     assert portfolio_params  # the related sources' entries ran
     assert all(set(p) == {"lr", "wd"} for p in portfolio_params)
     # xgboost's best config (depth, leaves) was in the portfolio but never evaluated.
-    assert any("depth" in entry for entry in sampler._portfolio)
+    assert any("depth" in entry for entry in sampler._portfolio.entries)
 
 
 def test_empty_storage_is_a_clear_error(tmp_path: Path) -> None:

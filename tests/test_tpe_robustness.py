@@ -19,7 +19,7 @@ import pytest
 
 from optuna_transfer import TransferTPESampler
 from optuna_transfer._optuna_compat import SYSTEM_ATTR_MAX_LENGTH
-from optuna_transfer._tpe import _params_with_running
+from optuna_transfer._tpe import params_with_running
 from optuna_transfer._tpe import PROBE_ATTR_KEY
 from optuna_transfer._tpe import ZERO_SHOT_ATTR_KEY
 
@@ -156,7 +156,7 @@ def test_enqueued_and_added_trials_do_not_push_out_the_portfolio() -> None:
     study.enqueue_trial({"lr": 3e-3, "wd": 1e-5})
     study.optimize(_lr_wd, n_trials=6)
 
-    portfolio = [json.dumps(p, sort_keys=True) for p in sampler._portfolio]
+    portfolio = [json.dumps(p, sort_keys=True) for p in sampler._portfolio.entries]
     assert len(portfolio) == 3
     claims = [str(t.system_attrs.get(ZERO_SHOT_ATTR_KEY)) for t in study.trials]
     evaluated = [t for t in study.trials if claims[t.number] in portfolio]
@@ -174,10 +174,10 @@ def test_portfolio_entry_the_user_enqueued_is_not_evaluated_twice() -> None:
     source = finished_study(_lr_wd, 30)
     sampler = TransferTPESampler(source, n_zero_shot=2, seed=0)
     study = optuna.create_study(sampler=sampler)
-    study.enqueue_trial(dict(sampler._portfolio[0]))
+    study.enqueue_trial(dict(sampler._portfolio.entries[0]))
     study.optimize(_lr_wd, n_trials=4)
-    assert _configs(study).count(tuple(sorted(sampler._portfolio[0].items()))) == 1
-    assert study.trials[1].params == sampler._portfolio[1]
+    assert _configs(study).count(tuple(sorted(sampler._portfolio.entries[0].items()))) == 1
+    assert study.trials[1].params == sampler._portfolio.entries[1]
     assert PROBE_ATTR_KEY in study.trials[2].system_attrs
 
 
@@ -186,7 +186,7 @@ def test_portfolio_is_evaluated_once_by_parallel_threads() -> None:
     sampler = TransferTPESampler(sources, seed=0)
     study = optuna.create_study(sampler=sampler)
     study.optimize(_lr_wd, n_trials=16, n_jobs=4)
-    keys = [json.dumps(p, sort_keys=True) for p in sampler._portfolio]
+    keys = [json.dumps(p, sort_keys=True) for p in sampler._portfolio.entries]
     claims = Counter(t.system_attrs.get(ZERO_SHOT_ATTR_KEY) for t in study.trials)
     assert all(claims[k] == 1 for k in keys)
 
@@ -244,7 +244,7 @@ def _check_running_params_round_trip(storage: Any) -> None:
     assert len(chunks) > 1
     assert all(len(frozen.system_attrs[k]) <= SYSTEM_ATTR_MAX_LENGTH for k in chunks)
     # Another worker sees where this running trial is, all 60 parameters of it.
-    running = _params_with_running(frozen)
+    running = params_with_running(frozen)
     assert len(running) == 60
     assert running["p00"] == chosen
     study.tell(trial, _wide_objective(trial))
@@ -314,9 +314,9 @@ def test_same_seed_workers_take_one_probe_and_never_repeat_a_config(tmp_path: Pa
     import threading
 
     sources = [finished_study(_lr_wd, 30, seed=s) for s in range(2)]
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(tmp_path / "journal.log"))
-    )
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "journal.log")))
     name = optuna.create_study(storage=storage).study_name
     barrier = threading.Barrier(4)
 

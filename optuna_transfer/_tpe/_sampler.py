@@ -12,9 +12,6 @@ from typing import cast
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
-from optuna.distributions import CategoricalDistribution
-from optuna.distributions import FloatDistribution
-from optuna.distributions import IntDistribution
 from optuna.samplers import BaseSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study
@@ -22,60 +19,46 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_transfer._encoding import aligned_matrix
-from optuna_transfer._encoding import decode
-from optuna_transfer._encoding import encode
-from optuna_transfer._encoding import project
-from optuna_transfer._local_search import incumbent_is_recent
-from optuna_transfer._local_search import is_seen
-from optuna_transfer._local_search import LOCAL_STARTS
-from optuna_transfer._local_search import neighbours
 from optuna_transfer._optuna_compat import fail_trial
-from optuna_transfer._optuna_compat import get_chunked_system_attr
 from optuna_transfer._optuna_compat import is_multi_objective
 from optuna_transfer._optuna_compat import PerStudy
 from optuna_transfer._optuna_compat import search_space_groups
-from optuna_transfer._optuna_compat import set_chunked_system_attr
-from optuna_transfer._optuna_compat import set_trial_system_attr
 from optuna_transfer._optuna_compat import set_trial_user_attr
 from optuna_transfer._optuna_compat import StudyWithoutTrials
 from optuna_transfer._ranking import trial_losses
 from optuna_transfer._schedule import check_n_zero_shot
-from optuna_transfer._schedule import one_of_best
 from optuna_transfer._schedule import portfolio_size
 from optuna_transfer._schedule import round_robin_portfolio
 from optuna_transfer._schedule import startup_explore_probability
 from optuna_transfer._similarity import source_trusts
 from optuna_transfer._similarity import trust
-from optuna_transfer._similarity import vote
 from optuna_transfer._similarity import vote_weight
 from optuna_transfer._sources import check_max_source_trials
 from optuna_transfer._sources import DEFAULT_MAX_SOURCE_TRIALS
 from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
 from optuna_transfer._sources import StudyFilter
-from optuna_transfer._task_model import choice_counts
 from optuna_transfer._task_model import SourceEnsemble
-from optuna_transfer._task_model import SourceModel
-from optuna_transfer._task_model import TargetModel
+from optuna_transfer._tpe._claims import claim_role
+from optuna_transfer._tpe._claims import config_key
+from optuna_transfer._tpe._claims import is_taken
+from optuna_transfer._tpe._claims import is_zero_shot_trial
+from optuna_transfer._tpe._claims import MAX_CLAIMS
+from optuna_transfer._tpe._claims import Portfolio
+from optuna_transfer._tpe._claims import RANDOM_ATTR_KEY
+from optuna_transfer._tpe._claims import record
+from optuna_transfer._tpe._claims import WEIGHTS_ATTR_KEY
+from optuna_transfer._tpe._claims import write_running_params
+from optuna_transfer._tpe._search import choose
+from optuna_transfer._tpe._search import decode_row
+from optuna_transfer._tpe._search import project_config
+from optuna_transfer._tpe._search import target_observations
+from optuna_transfer._tpe._search import uniform_unseen
 
 
 _logger = optuna.logging.get_logger(__name__)
 
-WEIGHTS_ATTR_KEY = "transfer_tpe:weights"
-# The portfolio entry (its params as JSON) a zero-shot trial evaluates; "null" once withdrawn.
-ZERO_SHOT_ATTR_KEY = "transfer_tpe:zero_shot"
-PROBE_ATTR_KEY = "transfer_tpe:probe"
-# On a start-up trial sampled at random (the probe excepted).
-RANDOM_ATTR_KEY = "transfer_tpe:random"
-_RELATIVE_PARAMS_KEY = "transfer_tpe:relative_params"
-_WITHDRAWN = "null"
 _TARGET = "target"
-# Scale of the random tie-break added to candidates' votes (votes are ranks in [0, n]).
-_TIE_JITTER = 1e-9
-# Re-samples after finding another worker's running trial at the chosen configuration.
-_MAX_CLAIMS = 10
-# Uniform draws tried for an exploration step before accepting a configuration already tried.
-_MAX_RANDOM_DRAWS = 100
 # The per-trial weights are needed several times while one trial samples (relative, each
 # independent parameter): a few entries per study cover every trial in flight.
 _MAX_CACHED_TRIALS = 64
@@ -227,15 +210,12 @@ class TransferTPESampler(BaseSampler):
         self._constant_liar = constant_liar
         self._n_startup_trials = n_startup_trials
         self._record_user_attrs = record_user_attrs
-        portfolio = round_robin_portfolio(
-            tasks, portfolio_size(n_zero_shot, len(tasks)), lambda t: _config_key(t.params)
+        best = round_robin_portfolio(
+            tasks, portfolio_size(n_zero_shot, len(tasks)), lambda t: config_key(t.params)
         )
-        self._portfolio = [dict(t.params) for _, t in portfolio]
-        # Which source each entry comes from: a source left out for a study gives no entry.
-        self._portfolio_sources = [i for i, _ in portfolio]
+        self._portfolio = Portfolio([dict(t.params) for _, t in best], [i for i, _ in best])
         # Set by from_storage when it found the sources itself: the target may be among them.
         self._discovered = False
-        self._portfolio_keys = [_config_key(p) for p in self._portfolio]
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._models: dict[str, SourceEnsemble] = {}
         self._state = PerStudy(_StudyState)
@@ -366,7 +346,12 @@ class TransferTPESampler(BaseSampler):
             # Enqueued and retried trials keep their params; they take no portfolio entry.
             state.roles[trial.number] = (None, False)
             return
-        state.roles[trial.number] = self._claim_role(study, trial, state)
+        entry, is_probe, done = claim_role(
+            study, trial, self._portfolio, lambda others: self._unfit_entries(study, others)
+        )
+        state.schedule_done = done
+        config = None if entry is None else self._portfolio.entries[entry]
+        state.roles[trial.number] = (config, is_probe)
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
@@ -388,7 +373,7 @@ class TransferTPESampler(BaseSampler):
         params: dict[str, Any] = {}
         zero_shot = self._zero_shot_config(study, trial)
         if zero_shot is not None:
-            params = _project_config(zero_shot, search_space)
+            params = project_config(zero_shot, search_space)
             # Parameters the source config cannot fill come from the model, so a relative
             # sample always covers the whole relative search space.
             missing = {n: d for n, d in search_space.items() if n not in params}
@@ -401,7 +386,7 @@ class TransferTPESampler(BaseSampler):
             cold = self._cold(study, trial)
             cold.infer_relative_search_space(cold_study, trial)
             return cold.sample_relative(cold_study, trial, search_space)
-        for attempt in range(_MAX_CLAIMS + 1):
+        for attempt in range(MAX_CLAIMS + 1):
             params = {}
             exhausted = False
             for sub in self._groups(study, search_space):
@@ -412,11 +397,11 @@ class TransferTPESampler(BaseSampler):
                 break
             # Other workers read these to see where this running trial is; chunked as Optuna's
             # TPE does, for RDB backends with limited columns.
-            set_chunked_system_attr(study, trial, _RELATIVE_PARAMS_KEY, json.dumps(params))
+            write_running_params(study, trial, params)
             # Local steps choose from a few discrete moves, so two workers sampling at the
             # same moment would often pick the same one. Whichever of them wrote second sees
             # the other here and chooses again (as WarmStartGridSampler claims points).
-            if exhausted or not _is_taken(study, trial, params):
+            if exhausted or not is_taken(study, trial, params):
                 break
         return params
 
@@ -429,7 +414,7 @@ class TransferTPESampler(BaseSampler):
     ) -> Any:
         zero_shot = self._zero_shot_config(study, trial)
         if zero_shot is not None:
-            projected = _project_config(zero_shot, {param_name: param_distribution})
+            projected = project_config(zero_shot, {param_name: param_distribution})
             if param_name in projected:
                 return projected[param_name]
         elif self._is_cold(study, trial):
@@ -464,7 +449,7 @@ class TransferTPESampler(BaseSampler):
         and keeping them measurably slows TPE down (on the ``misleading`` benchmark). A
         study's own startup trials are what TPE expects, so it gets exactly those.
         """
-        return cast(Study, StudyWithoutTrials(study, _is_zero_shot_trial))
+        return cast(Study, StudyWithoutTrials(study, is_zero_shot_trial))
 
     def after_trial(
         self,
@@ -497,62 +482,6 @@ class TransferTPESampler(BaseSampler):
     def _zero_shot_config(self, study: Study, trial: FrozenTrial) -> dict[str, Any] | None:
         return self._role(study, trial)[0]
 
-    def _claim_role(
-        self, study: Study, trial: FrozenTrial, state: _StudyState
-    ) -> tuple[dict[str, Any] | None, bool]:
-        """Claim the first portfolio entry no other trial has taken, else the probe if it has
-        not run yet.
-
-        Entries are claimed, not indexed by trial number, so trials the user enqueued or added
-        do not push them out. An entry is taken by a trial that claims it (whatever its state:
-        a failed zero-shot trial is not retried) or that evaluates the same params. Two workers
-        may claim one entry at the same moment: each re-reads after writing its claim, and
-        whichever wrote second sees the other and withdraws (both may; the entry is then
-        claimed by a later trial), so no entry is evaluated twice.
-        """
-        lost: set[int] = set()
-        for _ in range(len(self._portfolio) + _MAX_CLAIMS):
-            trials = study.get_trials(deepcopy=False)
-            others = [t for t in trials if t.number != trial.number]
-            taken = self._taken_entries(others) | lost | self._unfit_entries(study, others)
-            free = [i for i in range(len(self._portfolio)) if i not in taken]
-            if not free:
-                break
-            i = free[0]
-            set_trial_system_attr(study, trial, ZERO_SHOT_ATTR_KEY, self._portfolio_keys[i])
-            rivals = [
-                t
-                for t in study.get_trials(deepcopy=False)
-                if t.number != trial.number
-                and t.system_attrs.get(ZERO_SHOT_ATTR_KEY) == self._portfolio_keys[i]
-            ]
-            if not rivals:
-                return self._portfolio[i], False
-            set_trial_system_attr(study, trial, ZERO_SHOT_ATTR_KEY, _WITHDRAWN)
-            lost.add(i)
-        else:
-            return None, False
-        # The probe runs once, after the portfolio (see _trial_weights), claimed like an entry.
-        if any(t.system_attrs.get(PROBE_ATTR_KEY) for t in others):
-            # Nothing is left to claim once no trial that claimed can still withdraw; later
-            # trials then skip reading the study here.
-            state.schedule_done = all(
-                t.state.is_finished()
-                for t in others
-                if ZERO_SHOT_ATTR_KEY in t.system_attrs or PROBE_ATTR_KEY in t.system_attrs
-            )
-            return None, False
-        set_trial_system_attr(study, trial, PROBE_ATTR_KEY, True)
-        rivals = [
-            t
-            for t in study.get_trials(deepcopy=False)
-            if t.number != trial.number and t.system_attrs.get(PROBE_ATTR_KEY)
-        ]
-        if rivals:
-            set_trial_system_attr(study, trial, PROBE_ATTR_KEY, False)
-            return None, False
-        return None, True
-
     def _active(self, study: Study) -> list[bool]:
         """Per source, whether it is used for ``study``: a source that from_storage found is
         left out when it is the target itself or has another number of objectives."""
@@ -579,21 +508,11 @@ class TransferTPESampler(BaseSampler):
         names = {n for t in trials for n in t.params}
         return {
             i
-            for i, (source, entry) in enumerate(zip(self._portfolio_sources, self._portfolio))
+            for i, (source, entry) in enumerate(
+                zip(self._portfolio.sources, self._portfolio.entries)
+            )
             if not active[source] or (names and not names.intersection(entry))
         }
-
-    def _taken_entries(self, trials: list[FrozenTrial]) -> set[int]:
-        taken = set()
-        for t in trials:
-            claim = t.system_attrs.get(ZERO_SHOT_ATTR_KEY)
-            if claim is not None and claim in self._portfolio_keys:
-                taken.add(self._portfolio_keys.index(claim))
-            params = t.params or t.system_attrs.get("fixed_params") or {}
-            for i, entry in enumerate(self._portfolio):
-                if all(n in params and params[n] == v for n, v in entry.items()):
-                    taken.add(i)
-        return taken
 
     # -------------------------------------------------------------------------------------
     # Model-based sampling
@@ -649,43 +568,22 @@ class TransferTPESampler(BaseSampler):
         # seed share their sampler's random state, and would otherwise collide again in step.
         rng = self._random if attempt == 0 else self._retry_rng(trial, attempt)
         trials = self._target_trials(study, trial)
-        x, losses, numbers = _target_observations(study, trials, space)
+        x, losses, numbers = target_observations(study, trials, space)
         if explore:
-            return _decode_row(_uniform_unseen(rng, space, x), space), False
-
-        target = TargetModel(x, losses, choice_counts(space))
-        ensemble = self._sources(space)
-        voting = [
-            i
-            for i, (label, model) in enumerate(zip(self._labels, ensemble.models))
-            if model.usable and weights[label] > 0
-        ]
-        sources = [(weights[self._labels[i]], ensemble.models[i]) for i in voting]
-        cand, start = None, None
-        if joint and incumbent_is_recent(losses, numbers):
-            cand, start = _local_step_candidates(x, losses, target.order, space)
-        if cand is None:
-            cand = self._tpe_candidates(target, sources, space, rng)
-        # A source votes with its smoothed ranking rather than its own l/g: between
-        # neighbouring configurations, which all lie in its good region, the ranking still
-        # tells them apart.
-        quantiles = ensemble.predicted_quantiles(cand, voting)
-        acq = vote(target.score(cand), [(w, -quantiles[:, k]) for k, (w, _) in enumerate(sources)])
-        # Ties (common among a few discrete candidates) go to a random one, not the first.
-        acq += _TIE_JITTER * rng.uniform(size=len(cand))
-        # Re-evaluating a configuration the target already has (or is running) teaches nothing
-        # new; in discrete spaces TPE would otherwise keep proposing its incumbent.
-        seen = is_seen(cand, x)
-        if seen.all():
-            # In a small discrete space every candidate may be a configuration already tried;
-            # an untried one, if there is any, teaches more than a repeat.
-            u = _uniform_unseen(rng, space, x)
-            if not is_seen(u[None, :], x)[0]:
-                return _decode_row(u, space), False
-        else:
-            acq[seen] = -np.inf
-        best = cand[int(np.argmax(acq)) if attempt == 0 else one_of_best(acq, attempt, rng)]
-        params = _decode_row(best, space)
+            return decode_row(uniform_unseen(rng, space, x), space), False
+        best, start, exhausted = choose(
+            x,
+            losses,
+            numbers,
+            space,
+            self._sources(space),
+            [weights[label] for label in self._labels],
+            self._n_ei_candidates,
+            joint,
+            attempt,
+            rng,
+        )
+        params = decode_row(best, space)
         if start is not None:
             # A local step keeps the other parameters exactly as the start trial had them
             # (decoding its unit coordinates could differ in the last bits). The start is a
@@ -694,22 +592,7 @@ class TransferTPESampler(BaseSampler):
             for j, name in enumerate(space):
                 if best[j] == x[start, j] and name in start_params:
                     params[name] = start_params[name]
-        return params, bool(seen.all())
-
-    def _tpe_candidates(
-        self,
-        target: TargetModel,
-        sources: list[tuple[float, SourceModel]],
-        space: dict[str, BaseDistribution],
-        rng: np.random.RandomState,
-    ) -> np.ndarray:
-        """``n_ei_candidates`` draws from each task's good density in proportion to its
-        weight (the target's is 1)."""
-        mix = np.array([1.0] + [w for w, _ in sources])
-        below = [target.below] + [m.below for _, m in sources]
-        counts = rng.multinomial(self._n_ei_candidates, mix / mix.sum())
-        draws = [b.sample(rng, k) for b, k in zip(below, counts) if k > 0]
-        return _canonical(np.vstack(draws), space)
+        return params, exhausted
 
     def _retry_rng(self, trial: FrozenTrial, attempt: int) -> np.random.RandomState:
         entropy = self._seed if self._seed is not None else self._random.randint(2**31)
@@ -758,7 +641,7 @@ class TransferTPESampler(BaseSampler):
         weights = {_TARGET: 1.0, **{k: vote_weight(v) for k, v in trusts.items()}}
         is_probe = self._role(study, trial)[1]
         # Zero-shot trials do not count towards the start-up phase: they explore nothing.
-        n_explored = sum(not _is_zero_shot_trial(t) for t in finished)
+        n_explored = sum(not is_zero_shot_trial(t) for t in finished)
         explore = is_probe or bool(
             n_explored < self._n_startup_trials
             and self._random.uniform()
@@ -768,8 +651,8 @@ class TransferTPESampler(BaseSampler):
             cache.clear()  # entries of trials that ended in another process are never popped
         cache[trial.number] = (weights, explore)
         if explore and not is_probe:
-            set_trial_system_attr(study, trial, RANDOM_ATTR_KEY, True)
-        set_trial_system_attr(study, trial, WEIGHTS_ATTR_KEY, json.dumps(list(weights.items())))
+            record(study, trial, RANDOM_ATTR_KEY, True)
+        record(study, trial, WEIGHTS_ATTR_KEY, json.dumps(list(weights.items())))
         return weights, explore
 
     def _trusts(self, study: Study, finished: list[FrozenTrial]) -> dict[str, float]:
@@ -786,20 +669,9 @@ class TransferTPESampler(BaseSampler):
         return {label: t if a else 0.0 for label, t, a in zip(self._labels, trusts, active)}
 
 
-def _is_taken(study: Study, trial: FrozenTrial, params: dict[str, Any]) -> bool:
-    """Whether another trial (finished, or running with known params) has ``params``."""
-    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
-    for t in study.get_trials(deepcopy=False, states=states):
-        if t.number == trial.number:
-            continue
-        other = _params_with_running(t)
-        if all(n in other and other[n] == v for n, v in params.items()):
-            return True
-    return False
-
-
-def _is_zero_shot_trial(trial: FrozenTrial) -> bool:
-    return trial.system_attrs.get(ZERO_SHOT_ATTR_KEY, _WITHDRAWN) != _WITHDRAWN
+def _derived_seed(seed: int, number: int) -> int:
+    # Not ``seed`` itself: cold TPE's random start-up draws would repeat this sampler's own.
+    return int(np.random.SeedSequence([seed, 1, number]).generate_state(1)[0])
 
 
 def _unique_labels(names: list[str]) -> list[str]:
@@ -812,99 +684,3 @@ def _unique_labels(names: list[str]) -> list[str]:
             label += "'"
         labels.append(label)
     return labels
-
-
-def _config_key(params: dict[str, Any]) -> str:
-    return json.dumps(params, sort_keys=True, default=repr)
-
-
-def _project_config(config: dict[str, Any], space: dict[str, BaseDistribution]) -> dict[str, Any]:
-    out = {}
-    for name, dist in space.items():
-        if name in config:
-            value = project(dist, config[name])
-            if value is not None:
-                out[name] = value
-    return out
-
-
-def _decode_row(u: np.ndarray, space: dict[str, BaseDistribution]) -> dict[str, Any]:
-    return {name: decode(dist, float(v)) for (name, dist), v in zip(space.items(), u)}
-
-
-def _canonical(cand: np.ndarray, space: dict[str, BaseDistribution]) -> np.ndarray:
-    """Move discrete coordinates to the coordinate of the value they decode to, so candidates
-    are scored where they will be evaluated and equal configurations compare equal."""
-    out = cand.copy()
-    for j, dist in enumerate(space.values()):
-        if isinstance(dist, CategoricalDistribution):
-            out[:, j] = np.round(out[:, j])
-        elif isinstance(dist, IntDistribution) or (
-            isinstance(dist, FloatDistribution) and dist.step is not None
-        ):
-            out[:, j] = [encode(dist, decode(dist, float(u))) for u in out[:, j]]
-    return out
-
-
-def _local_step_candidates(
-    x: np.ndarray, losses: np.ndarray, order: np.ndarray, space: dict[str, BaseDistribution]
-) -> tuple[np.ndarray | None, int | None]:
-    """Unseen one-parameter moves from the best of the target's top trials that has any, and
-    the row of ``x`` they start from; ``(None, None)`` if none has."""
-    for i in order[:LOCAL_STARTS]:
-        if not np.isfinite(losses[i]):
-            break
-        moves = neighbours(x[i], space, x)
-        if len(moves):
-            return moves, int(i)
-    return None, None
-
-
-def _target_observations(
-    study: Study, trials: list[FrozenTrial], space: dict[str, BaseDistribution]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Aligned target params, a loss per trial (lower is better; running trials = inf) and
-    the trial numbers."""
-    x = np.full((len(trials), len(space)), np.nan)
-    for i, t in enumerate(trials):
-        params = _params_with_running(t)
-        for j, (name, dist) in enumerate(space.items()):
-            if name in params:
-                x[i, j] = encode(dist, params[name])
-    losses = trial_losses(study, trials)
-    keep = ~np.all(np.isnan(x), axis=1)
-    numbers = np.array([t.number for t in trials], dtype=int)
-    return x[keep], losses[keep], numbers[keep]
-
-
-def _params_with_running(t: FrozenTrial) -> dict[str, Any]:
-    if t.state != TrialState.RUNNING:
-        return t.params
-    raw = get_chunked_system_attr(t, _RELATIVE_PARAMS_KEY)
-    try:
-        params = dict(json.loads(raw)) if raw else {}
-    except json.JSONDecodeError:
-        # Read while its worker was rewriting the chunks: only the suggested params are known.
-        params = {}
-    params.update(t.params)
-    return params
-
-
-def _uniform_unseen(
-    rng: np.random.RandomState, space: dict[str, BaseDistribution], seen: np.ndarray
-) -> np.ndarray:
-    """A uniform draw over ``space`` (choice indices for categoricals, unit coordinates else)
-    that is not a row of ``seen`` if a few draws find one; else the last draw."""
-    n_choices = choice_counts(space)
-    for _ in range(_MAX_RANDOM_DRAWS):
-        u = _canonical(
-            np.array([[rng.randint(c) if c > 0 else rng.uniform() for c in n_choices]]), space
-        )[0]
-        if not is_seen(u[None, :], seen)[0]:
-            break
-    return u
-
-
-def _derived_seed(seed: int, number: int) -> int:
-    # Not ``seed`` itself: cold TPE's random start-up draws would repeat this sampler's own.
-    return int(np.random.SeedSequence([seed, 1, number]).generate_state(1)[0])

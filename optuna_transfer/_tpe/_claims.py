@@ -1,0 +1,161 @@
+"""What TransferTPESampler records in the study, and its claims on shared work.
+
+Everything the sampler writes to or reads from trials' system attributes is here: the
+zero-shot portfolio and probe claims (parallel workers must not evaluate one entry twice),
+the running params other workers read (constant liar), and the per-trial weights and roles
+that :mod:`optuna_transfer.visualization` reads back. Nothing here ranks configurations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+import json
+from typing import Any
+
+from optuna.study import Study
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from optuna_transfer._optuna_compat import get_chunked_system_attr
+from optuna_transfer._optuna_compat import set_chunked_system_attr
+from optuna_transfer._optuna_compat import set_trial_system_attr
+
+
+WEIGHTS_ATTR_KEY = "transfer_tpe:weights"
+# The portfolio entry (its params as JSON) a zero-shot trial evaluates; "null" once withdrawn.
+ZERO_SHOT_ATTR_KEY = "transfer_tpe:zero_shot"
+PROBE_ATTR_KEY = "transfer_tpe:probe"
+# On a start-up trial sampled at random (the probe excepted).
+RANDOM_ATTR_KEY = "transfer_tpe:random"
+RELATIVE_PARAMS_KEY = "transfer_tpe:relative_params"
+WITHDRAWN = "null"
+# Claims a trial may lose to other workers before it gives up on the portfolio.
+MAX_CLAIMS = 10
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """The zero-shot configurations, best first, with the source each came from."""
+
+    entries: list[dict[str, Any]]
+    sources: list[int]
+
+    @property
+    def keys(self) -> list[str]:
+        return [config_key(e) for e in self.entries]
+
+
+def config_key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=repr)
+
+
+def claim_role(
+    study: Study,
+    trial: FrozenTrial,
+    portfolio: Portfolio,
+    unfit: Callable[[list[FrozenTrial]], set[int]],
+) -> tuple[int | None, bool, bool]:
+    """Claim the first portfolio entry no other trial has taken, else the probe if it has
+    not run yet. Returns the entry's index (or None), whether this trial is the probe, and
+    whether nothing is left to claim for any later trial.
+
+    Entries are claimed, not indexed by trial number, so trials the user enqueued or added
+    do not push them out. An entry is taken by a trial that claims it (whatever its state:
+    a failed zero-shot trial is not retried) or that evaluates the same params; ``unfit(trials)``
+    names entries not to evaluate at all. Two workers may claim one entry at the same moment:
+    each re-reads after writing its claim, and whichever wrote second sees the other and
+    withdraws (both may; the entry is then claimed by a later trial), so no entry is evaluated
+    twice. The probe is claimed the same way.
+    """
+    keys = portfolio.keys
+    lost: set[int] = set()
+    for _ in range(len(keys) + MAX_CLAIMS):
+        others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
+        taken = taken_entries(others, portfolio) | lost | unfit(others)
+        free = [i for i in range(len(keys)) if i not in taken]
+        if not free:
+            break
+        i = free[0]
+        if _claim(study, trial, ZERO_SHOT_ATTR_KEY, keys[i], WITHDRAWN):
+            return i, False, False
+        lost.add(i)
+    else:
+        return None, False, False
+    if any(t.system_attrs.get(PROBE_ATTR_KEY) for t in others):
+        # Nothing is left to claim once no trial that claimed can still withdraw; later
+        # trials then skip reading the study.
+        done = all(
+            t.state.is_finished()
+            for t in others
+            if ZERO_SHOT_ATTR_KEY in t.system_attrs or PROBE_ATTR_KEY in t.system_attrs
+        )
+        return None, False, done
+    return None, _claim(study, trial, PROBE_ATTR_KEY, True, False), False
+
+
+def _claim(study: Study, trial: FrozenTrial, key: str, value: Any, withdrawn: Any) -> bool:
+    """Write ``key = value`` on ``trial``; keep it only if no other trial holds the same."""
+    set_trial_system_attr(study, trial, key, value)
+    rivals = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.number != trial.number and t.system_attrs.get(key) == value
+    ]
+    if rivals:
+        set_trial_system_attr(study, trial, key, withdrawn)
+    return not rivals
+
+
+def taken_entries(trials: list[FrozenTrial], portfolio: Portfolio) -> set[int]:
+    keys = portfolio.keys
+    taken = set()
+    for t in trials:
+        claim = t.system_attrs.get(ZERO_SHOT_ATTR_KEY)
+        if claim is not None and claim in keys:
+            taken.add(keys.index(claim))
+        params = t.params or t.system_attrs.get("fixed_params") or {}
+        for i, entry in enumerate(portfolio.entries):
+            if all(n in params and params[n] == v for n, v in entry.items()):
+                taken.add(i)
+    return taken
+
+
+def record(study: Study, trial: FrozenTrial, key: str, value: Any) -> None:
+    """Record a value of the sampler's on ``trial`` (weights as JSON, role flags)."""
+    set_trial_system_attr(study, trial, key, value)
+
+
+def write_running_params(study: Study, trial: FrozenTrial, params: dict[str, Any]) -> None:
+    """Publish a running trial's relative params, which other workers read (constant liar);
+    chunked as Optuna's TPE does, for RDB backends with limited columns."""
+    set_chunked_system_attr(study, trial, RELATIVE_PARAMS_KEY, json.dumps(params))
+
+
+def is_taken(study: Study, trial: FrozenTrial, params: dict[str, Any]) -> bool:
+    """Whether another trial (finished, or running with known params) has ``params``."""
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+    for t in study.get_trials(deepcopy=False, states=states):
+        if t.number == trial.number:
+            continue
+        other = params_with_running(t)
+        if all(n in other and other[n] == v for n, v in params.items()):
+            return True
+    return False
+
+
+def is_zero_shot_trial(trial: FrozenTrial) -> bool:
+    return trial.system_attrs.get(ZERO_SHOT_ATTR_KEY, WITHDRAWN) != WITHDRAWN
+
+
+def params_with_running(t: FrozenTrial) -> dict[str, Any]:
+    if t.state != TrialState.RUNNING:
+        return t.params
+    raw = get_chunked_system_attr(t, RELATIVE_PARAMS_KEY)
+    try:
+        params = dict(json.loads(raw)) if raw else {}
+    except json.JSONDecodeError:
+        # Read while its worker was rewriting the chunks: only the suggested params are known.
+        params = {}
+    params.update(t.params)
+    return params

@@ -1,0 +1,168 @@
+"""Choosing one configuration: TransferTPE's candidates and the vote among them.
+
+Pure functions of the target's observations, the source models and a random generator: no
+storage access. The sampler (``_sampler.py``) gathers the observations and records the
+outcome.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.study import Study
+from optuna.trial import FrozenTrial
+
+from optuna_transfer._encoding import decode
+from optuna_transfer._encoding import encode
+from optuna_transfer._encoding import project
+from optuna_transfer._local_search import incumbent_is_recent
+from optuna_transfer._local_search import is_seen
+from optuna_transfer._local_search import LOCAL_STARTS
+from optuna_transfer._local_search import neighbours
+from optuna_transfer._ranking import trial_losses
+from optuna_transfer._schedule import one_of_best
+from optuna_transfer._similarity import vote
+from optuna_transfer._task_model import choice_counts
+from optuna_transfer._task_model import SourceEnsemble
+from optuna_transfer._task_model import TargetModel
+from optuna_transfer._tpe._claims import params_with_running
+
+
+# Scale of the random tie-break added to candidates' votes (votes are ranks in [0, n]).
+TIE_JITTER = 1e-9
+# Uniform draws tried for an exploration step before accepting a configuration already tried.
+MAX_RANDOM_DRAWS = 100
+
+
+def choose(
+    x: np.ndarray,
+    losses: np.ndarray,
+    numbers: np.ndarray,
+    space: dict[str, BaseDistribution],
+    ensemble: SourceEnsemble,
+    weights: list[float],
+    n_candidates: int,
+    local: bool,
+    attempt: int,
+    rng: np.random.RandomState,
+) -> tuple[np.ndarray, int | None, bool]:
+    """One configuration of ``space`` (as a row of unit coordinates), given the target's
+    observations ``x`` with their ``losses`` and trial ``numbers``, and each source's weight.
+
+    A local step around the target's best trials while they keep improving (if ``local``),
+    else a TPE step: ``n_candidates`` draws from each task's good density in proportion to its
+    weight. The target's density ratio and each voting source's smoothed ranking vote on the
+    candidates; after ``attempt`` lost claims, one of the ``attempt + 1`` best wins at random.
+    Also returns the row of ``x`` a local step starts from (or None) and whether every
+    candidate was one the target already has.
+    """
+    target = TargetModel(x, losses, choice_counts(space))
+    voting = [i for i, (w, m) in enumerate(zip(weights, ensemble.models)) if m.usable and w > 0]
+    cand, start = None, None
+    if local and incumbent_is_recent(losses, numbers):
+        cand, start = local_step_candidates(x, losses, target.order, space)
+    if cand is None:
+        mix = np.array([1.0] + [weights[i] for i in voting])
+        below = [target.below] + [ensemble.models[i].below for i in voting]
+        counts = rng.multinomial(n_candidates, mix / mix.sum())
+        draws = [b.sample(rng, k) for b, k in zip(below, counts) if k > 0]
+        cand = canonical(np.vstack(draws), space)
+    # A source votes with its smoothed ranking rather than its own l/g: between
+    # neighbouring configurations, which all lie in its good region, the ranking still
+    # tells them apart.
+    quantiles = ensemble.predicted_quantiles(cand, voting)
+    acq = vote(target.score(cand), [(weights[i], -quantiles[:, k]) for k, i in enumerate(voting)])
+    # Ties (common among a few discrete candidates) go to a random one, not the first.
+    acq += TIE_JITTER * rng.uniform(size=len(cand))
+    # Re-evaluating a configuration the target already has (or is running) teaches nothing
+    # new; in discrete spaces TPE would otherwise keep proposing its incumbent.
+    seen = is_seen(cand, x)
+    if seen.all():
+        # In a small discrete space every candidate may be a configuration already tried;
+        # an untried one, if there is any, teaches more than a repeat.
+        u = uniform_unseen(rng, space, x)
+        if not is_seen(u[None, :], x)[0]:
+            return u, None, False
+    else:
+        acq[seen] = -np.inf
+    best = cand[int(np.argmax(acq)) if attempt == 0 else one_of_best(acq, attempt, rng)]
+    return best, start, bool(seen.all())
+
+
+def local_step_candidates(
+    x: np.ndarray, losses: np.ndarray, order: np.ndarray, space: dict[str, BaseDistribution]
+) -> tuple[np.ndarray | None, int | None]:
+    """Unseen one-parameter moves from the best of the target's top trials that has any, and
+    the row of ``x`` they start from; ``(None, None)`` if none has."""
+    for i in order[:LOCAL_STARTS]:
+        if not np.isfinite(losses[i]):
+            break
+        moves = neighbours(x[i], space, x)
+        if len(moves):
+            return moves, int(i)
+    return None, None
+
+
+def target_observations(
+    study: Study, trials: list[FrozenTrial], space: dict[str, BaseDistribution]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Aligned target params, a loss per trial (lower is better; running trials = inf) and
+    the trial numbers."""
+    x = np.full((len(trials), len(space)), np.nan)
+    for i, t in enumerate(trials):
+        params = params_with_running(t)
+        for j, (name, dist) in enumerate(space.items()):
+            if name in params:
+                x[i, j] = encode(dist, params[name])
+    losses = trial_losses(study, trials)
+    keep = ~np.all(np.isnan(x), axis=1)
+    numbers = np.array([t.number for t in trials], dtype=int)
+    return x[keep], losses[keep], numbers[keep]
+
+
+def uniform_unseen(
+    rng: np.random.RandomState, space: dict[str, BaseDistribution], seen: np.ndarray
+) -> np.ndarray:
+    """A uniform draw over ``space`` (choice indices for categoricals, unit coordinates else)
+    that is not a row of ``seen`` if a few draws find one; else the last draw."""
+    n_choices = choice_counts(space)
+    for _ in range(MAX_RANDOM_DRAWS):
+        u = canonical(
+            np.array([[rng.randint(c) if c > 0 else rng.uniform() for c in n_choices]]), space
+        )[0]
+        if not is_seen(u[None, :], seen)[0]:
+            break
+    return u
+
+
+def canonical(cand: np.ndarray, space: dict[str, BaseDistribution]) -> np.ndarray:
+    """Move discrete coordinates to the coordinate of the value they decode to, so candidates
+    are scored where they will be evaluated and equal configurations compare equal."""
+    out = cand.copy()
+    for j, dist in enumerate(space.values()):
+        if isinstance(dist, CategoricalDistribution):
+            out[:, j] = np.round(out[:, j])
+        elif isinstance(dist, IntDistribution) or (
+            isinstance(dist, FloatDistribution) and dist.step is not None
+        ):
+            out[:, j] = [encode(dist, decode(dist, float(u))) for u in out[:, j]]
+    return out
+
+
+def decode_row(u: np.ndarray, space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    return {name: decode(dist, float(v)) for (name, dist), v in zip(space.items(), u)}
+
+
+def project_config(config: dict[str, Any], space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    out = {}
+    for name, dist in space.items():
+        if name in config:
+            value = project(dist, config[name])
+            if value is not None:
+                out[name] = value
+    return out
