@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 import logging
 
+import _support
 import optuna
 import pytest
 
 from optuna_transfer import WarmStartGridSampler
-from tests import _support
 
 
 GRID = {"x": [float(v) for v in range(-10, 11)], "y": [float(v) for v in range(-10, 11)]}

@@ -68,8 +68,13 @@ class Ranking(NamedTuple):
 
 
 class _DensityRatio(Protocol):
-    below: ParzenEstimator
-    above: ParzenEstimator
+    """A task model's good (``below``) and bad (``above``) densities."""
+
+    @property
+    def below(self) -> ParzenEstimator: ...
+
+    @property
+    def above(self) -> ParzenEstimator: ...
 
 
 class GridRanker:
