@@ -163,7 +163,10 @@ def encode_many(dist: BaseDistribution, values: Sequence[Any]) -> np.ndarray:
         return out
     if not isinstance(dist, (FloatDistribution, IntDistribution)):
         return np.full(len(values), np.nan)
-    x = np.array([float(v) if _is_number(v) else math.nan for v in values], dtype=float)
+    if set(map(type, values)) <= {float, int}:  # the usual case, converted in one call
+        x = np.array(values, dtype=float)
+    else:
+        x = np.array([float(v) if _is_number(v) else math.nan for v in values], dtype=float)
     ok = np.isfinite(x)
     if dist.log:
         ok &= x > 0

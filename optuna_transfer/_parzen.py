@@ -217,6 +217,20 @@ class StackedSmoother:
             if c > 0
         }
         self._values = np.concatenate(values) if estimators else np.zeros(0)
+        # For many estimators, the per-kernel terms are tabulated once: a kernel centre that
+        # is missing (uniform in that dimension) gets a zero term through mu = 0, 1/sigma = 0.
+        if estimators:
+            assert self._mus is not None and self._sigmas is not None
+            assert self._log_z is not None
+            missing = np.isnan(self._mus)
+            self._mu0 = np.where(missing, 0.0, self._mus)
+            self._inv_sigma = np.where(missing, 0.0, 1.0 / self._sigmas)
+            self._norm = np.where(
+                missing, 0.0, -_LOG_SQRT_2PI - np.log(self._sigmas) - self._log_z
+            )
+        self._log_cat = {
+            j: np.log(p + _EPS) + np.log(self._n_choices[j]) for j, p in self._cat_probs.items()
+        }
         sizes = [e.n_kernels - 1 for e in estimators]
         self._starts = np.cumsum([0] + sizes[:-1]).astype(np.intp)
         self._n = len(estimators)
@@ -242,18 +256,21 @@ class StackedSmoother:
         rows = max(1, _BLOCK // int(bounds[-1]))
         for start in range(0, len(x), rows):
             block = x[start : start + rows]
-            # Summed in the order ParzenEstimator.smooth sums, so the results are equal.
-            logk = np.zeros((len(block), int(bounds[-1])))
-            for j, c in enumerate(self._n_choices):
-                cat = self._cat_probs.get(j)
-                logk += _dimension_log_pdf(
-                    c,
-                    None if cat is None else cat[kernels],
-                    self._mus[kernels, j],
-                    self._sigmas[kernels, j],
-                    self._log_z[kernels, j],
-                    block[:, j],
-                )
+            if len(segments) > _LOOP_SEGMENTS:
+                logk = self._tabulated_log_kernels(block, kernels, int(bounds[-1]))
+            else:
+                # Summed in the order ParzenEstimator.smooth sums, so the results are equal.
+                logk = np.zeros((len(block), int(bounds[-1])))
+                for j, c in enumerate(self._n_choices):
+                    cat = self._cat_probs.get(j)
+                    logk += _dimension_log_pdf(
+                        c,
+                        None if cat is None else cat[kernels],
+                        self._mus[kernels, j],
+                        self._sigmas[kernels, j],
+                        self._log_z[kernels, j],
+                        block[:, j],
+                    )
             logk += self._log_w[None, kernels]
             values = self._values[kernels]
             if len(segments) <= _LOOP_SEGMENTS:
@@ -270,6 +287,24 @@ class StackedSmoother:
                 num = np.add.reduceat(k * values[None, :], first, axis=1)
                 out[start : start + rows] = num / np.add.reduceat(k, first, axis=1)
         return out
+
+    def _tabulated_log_kernels(
+        self, block: np.ndarray, kernels: np.ndarray | slice, n_kernels: int
+    ) -> np.ndarray:
+        """Sum over dimensions of each kernel's log density at each row of ``block``, from the
+        tables built in ``__init__`` (equal to ``_dimension_log_pdf`` up to rounding)."""
+        logk = np.zeros((len(block), n_kernels))
+        for j, c in enumerate(self._n_choices):
+            values = block[:, j]
+            known = ~np.isnan(values)
+            if not known.any():
+                continue
+            if c > 0:
+                logk[known] += self._log_cat[j][kernels][:, values[known].astype(int)].T
+            else:
+                z = (values[known, None] - self._mu0[kernels, j]) * self._inv_sigma[kernels, j]
+                logk[known] += self._norm[kernels, j] - 0.5 * z**2
+        return logk
 
 
 def _dimension_log_pdf(

@@ -44,9 +44,9 @@ def source_trusts(predictions: np.ndarray, losses: np.ndarray) -> list[float]:
     n, n_sources = predictions.shape
     k = max(min(MIN_JUDGED_TRIALS, n), n // 2)
     top = np.argsort(losses, kind="stable")[:k]
-    overall = rank_agreements(predictions, losses)
-    within = rank_agreements(predictions[top], losses[top])
-    return [min(trust(float(a), n), trust(float(b), k)) for a, b in zip(overall, within)]
+    overall = trusts(rank_agreements(predictions, losses), n)
+    within = trusts(rank_agreements(predictions[top], losses[top]), k)
+    return np.minimum(overall, within).tolist()
 
 
 def rank_agreement(source_scores: np.ndarray, target_losses: np.ndarray) -> float:
@@ -128,6 +128,14 @@ def trust(agreement: float, n: int) -> float:
     m = max(n, 2)
     stderr = math.sqrt(2.0 * (2 * m + 5) / (9.0 * m * (m - 1)))
     return float(ndtr((shrunk - MIN_AGREEMENT) / stderr))
+
+
+def trusts(agreements: np.ndarray, n: int) -> np.ndarray:
+    """:func:`trust` of each of ``agreements``, all judged on ``n`` trials."""
+    shrunk = (n * agreements + PRIOR_TRIALS * PRIOR_AGREEMENT) / (n + PRIOR_TRIALS)
+    m = max(n, 2)
+    stderr = math.sqrt(2.0 * (2 * m + 5) / (9.0 * m * (m - 1)))
+    return np.asarray(ndtr((shrunk - MIN_AGREEMENT) / stderr), dtype=float)
 
 
 def vote(target_score: np.ndarray, source_scores: list[tuple[float, np.ndarray]]) -> np.ndarray:
