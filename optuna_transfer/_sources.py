@@ -15,7 +15,6 @@ single warning per source that counts them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -124,17 +123,6 @@ class SourceTask:
     def best_trials(self) -> tuple[FrozenTrial, ...]:
         """COMPLETE trials, best first."""
         return self.trials[: self.n_complete]
-
-
-def round_robin_best(tasks: Sequence[SourceTask]) -> Iterator[FrozenTrial]:
-    """The sources' COMPLETE trials for a zero-shot portfolio: the best of each source in turn,
-    then the second best of each, and so on."""
-    depth = 0
-    while any(depth < t.n_complete for t in tasks):
-        for task in tasks:
-            if depth < task.n_complete:
-                yield task.best_trials[depth]
-        depth += 1
 
 
 def _state_counts(trials: Sequence[FrozenTrial]) -> str:
