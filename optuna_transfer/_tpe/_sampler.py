@@ -102,14 +102,15 @@ class TransferTPESampler(BaseSampler):
     weight is its *trust*: the confidence that its predictions rank the target's finished
     trials in agreement with the target (see ``optuna_transfer._similarity``), counted only
     above 1/2. A misleading source loses its vote within a few target trials; a related one
-    keeps helping. While the target's incumbent keeps improving (it is among the last 8
-    finished trials), the candidates are *local steps*: the configurations one parameter away
-    from the best of the target's top trials (``optuna_transfer._local_search``); otherwise they
-    are drawn from each task's good density, as in TPE. A configuration the target already has
-    is never proposed again. When no source keeps a
-    vote, the trial is sampled by an internal :class:`~optuna.samplers.TPESampler` with the same
-    options, so the search is then exactly cold TPE on the same history, less the zero-shot
-    trials of the refuted sources.
+    keeps helping. While the target's incumbent keeps improving (it is among the last
+    ``LOCAL_PATIENCE`` finished trials), the candidates are *local steps*: the configurations one
+    parameter away from the best of the target's top trials (``optuna_transfer._local_search``);
+    otherwise they are drawn from each task's good density, as in TPE. A failed trial ranks as
+    the target's worst observation, and a configuration the target already has (complete,
+    pruned or failed) is never proposed again while an untried one exists. When no source keeps
+    a vote, the trial is sampled by an internal :class:`~optuna.samplers.TPESampler` with the
+    same options (seeded per trial from ``seed``), so the search is then cold TPE on the same
+    history, less the zero-shot trials of the refuted sources.
 
     The per-source weights used for each trial are stored in the trial's system attributes
     (key ``"transfer_tpe:weights"``) and returned by :meth:`get_source_weights`.
