@@ -75,6 +75,10 @@ class TargetModel:
         """TPE's log density ratio at each row of ``x``: high where the target was good."""
         return self.below.log_pdf(x) - self.above.log_pdf(x)
 
+    def score_grid(self, columns: list[np.ndarray]) -> np.ndarray:
+        """:meth:`score` at every point of the Cartesian grid of ``columns`` (C order)."""
+        return self.below.log_pdf_grid(columns) - self.above.log_pdf_grid(columns)
+
 
 class SourceModel:
     """Good/bad Parzen estimators of one source in one target (sub)space, built once."""
@@ -119,6 +123,10 @@ class SourceModel:
     def score(self, x: np.ndarray) -> np.ndarray:
         """TPE's log density ratio: high where the source was good and rarely bad."""
         return self.below.log_pdf(x) - self.above.log_pdf(x)
+
+    def score_grid(self, columns: list[np.ndarray]) -> np.ndarray:
+        """:meth:`score` at every point of the Cartesian grid of ``columns`` (C order)."""
+        return self.below.log_pdf_grid(columns) - self.above.log_pdf_grid(columns)
 
     def predicted_quantile(self, x: np.ndarray) -> np.ndarray:
         """The source's quantile near each row of ``x``: its guess at how good ``x`` is."""

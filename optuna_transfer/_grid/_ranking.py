@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Sequence
 from typing import NamedTuple
-from typing import Protocol
 
 import numpy as np
 from optuna.trial import FrozenTrial
@@ -21,7 +20,6 @@ from optuna_transfer._encoding import aligned_matrix
 from optuna_transfer._grid._space import GridSpace
 from optuna_transfer._local_search import incumbent_is_recent
 from optuna_transfer._local_search import LOCAL_STARTS
-from optuna_transfer._parzen import ParzenEstimator
 from optuna_transfer._schedule import round_robin_portfolio
 from optuna_transfer._similarity import rank_agreement
 from optuna_transfer._similarity import trust
@@ -65,16 +63,6 @@ class Ranking(NamedTuple):
     score: np.ndarray
     max_trust: float
     recent: bool
-
-
-class _DensityRatio(Protocol):
-    """A task model's good (``below``) and bad (``above``) densities."""
-
-    @property
-    def below(self) -> ParzenEstimator: ...
-
-    @property
-    def above(self) -> ParzenEstimator: ...
 
 
 class GridRanker:
@@ -144,11 +132,10 @@ class GridRanker:
         alone puts a far-from-data point first."""
         return 0.5 * (self._ratio_percentile(model) + percentile(ranking))
 
-    def _ratio_percentile(self, model: _DensityRatio) -> np.ndarray:
+    def _ratio_percentile(self, model: SourceModel | TargetModel) -> np.ndarray:
         """Percentile among the grid's points of a model's density ratio ``l(x) / g(x)``,
         evaluated over the Cartesian grid at once."""
-        columns = self._space.columns
-        return percentile(model.below.log_pdf_grid(columns) - model.above.log_pdf_grid(columns))
+        return percentile(model.score_grid(self._space.columns))
 
     def prior_score(self) -> np.ndarray:
         """The sources' combined score before the target has judged them (prior trust)."""
