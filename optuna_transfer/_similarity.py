@@ -75,8 +75,9 @@ def rank_agreements(source_scores: np.ndarray, target_losses: np.ndarray) -> np.
     """:func:`rank_agreement` of each column of ``source_scores`` (n x n_sources), in
     O(n log n) per source rather than over all pairs.
 
-    With ``q`` the target's rank quantiles, a pair's term ``sign(dy) |q_i - q_j|`` is just
-    ``q_j - q_i`` (pairs tied on the target have ``q_i = q_j``), so the numerator is
+    With ``q`` the target's ranks (any positive multiple of them), a pair's term
+    ``sign(dy) |q_i - q_j|`` is just ``q_j - q_i`` (pairs tied on the target have
+    ``q_i = q_j``), so the numerator is
     ``sum_i q_i (#{j: s_j > s_i} - #{j: s_j < s_i})`` doubled, and the normaliser is the sum of
     ``|q_i - q_j|`` over all pairs less those tied in the source's score.
     """
@@ -85,7 +86,9 @@ def rank_agreements(source_scores: np.ndarray, target_losses: np.ndarray) -> np.
     n, n_sources = s.shape
     if n < 2:
         return np.zeros(n_sources)
-    q = rankdata(y) / n
+    # Twice the rank: whole numbers (ties share a half rank), so the sums below are exact and
+    # a target whose trials all tie gives exactly 0. The ratio is the same as with quantiles.
+    q = 2.0 * rankdata(y)
     # Every source's trials sorted by its score, ties by q; all sources at once.
     quantiles = np.broadcast_to(q[:, None], s.shape)
     order = np.lexsort((quantiles, s), axis=0)

@@ -102,10 +102,11 @@ param_sampler_name_with_seed[:] = [pytest.param(k) for k in _OT_SAMPLERS]
 
 for _ot_mark in test_sampler_reseed_rng.pytestmark:
     if _ot_mark.name == "parametrize":
-        # TransferTPESampler keeps a plain RandomState and wraps a TPESampler (its cold-start
-        # fallback), which reseed_rng must reseed too: no LazyRandomState, another sampler.
+        # TransferTPESampler keeps a plain RandomState, and makes its cold-fallback
+        # TPESampler per trial, seeded from a base that reseed_rng redraws: no
+        # LazyRandomState, no sampler held between trials.
         _ot_mark.args[1][:] = [
-            pytest.param(f, False, True, id=k) for k, f in _OT_SAMPLERS.items()
+            pytest.param(f, False, False, id=k) for k, f in _OT_SAMPLERS.items()
         ] + [
             # As optuna's GridSampler entry, but no LazyRandomState: the order must be the same
             # in every worker, so reseed_rng is a no-op and there is no RNG to find.
