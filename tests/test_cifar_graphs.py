@@ -12,12 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+# From the `vision` extra, which the test command installs: missing means failing, not skipping.
+from _cifar_support import CHEAP_PARAMS  # noqa: E402
+from _cifar_support import one_torch_thread  # noqa: E402,F401
 import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 import pytest
-
-# From the `vision` extra, which the test command installs: missing means failing, not skipping.
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -30,18 +31,7 @@ from optuna_transfer.objectives._cifar_model import build_resnet18  # noqa: E402
 from optuna_transfer.objectives._cifar_train import FastTrainer  # noqa: E402
 
 
-PARAMS: dict[str, Any] = {
-    "batch_size": 16, "optimizer": "adam", "lr": 1e-3, "frozen_stages": 0, "weight_decay": 1e-6,
-    "momentum": 0.9, "label_smoothing": 0.0, "warmup_fraction": 0.0, "augment_strength": 0.5,
-}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+PARAMS = CHEAP_PARAMS
 
 
 @pytest.fixture(scope="module")

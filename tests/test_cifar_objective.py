@@ -11,14 +11,15 @@ from typing import Any
 import urllib.error
 import weakref
 
+# From the `vision` extra, which the test command installs: missing means failing, not skipping.
+from _cifar_support import CHEAP_PARAMS  # noqa: E402
+from _cifar_support import one_torch_thread  # noqa: E402,F401
 import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 import pytest
-
-# From the `vision` extra, which the test command installs: missing means failing, not skipping.
 import torch  # noqa: E402
 import torchvision  # noqa: E402, F401
 
@@ -40,20 +41,7 @@ from optuna_transfer.objectives._device import resolve_device  # noqa: E402
 
 
 # The cheapest settings that still train every layer: 16 px, 8 steps of 16 images.
-CHEAP: dict[str, Any] = {
-    "batch_size": 16, "optimizer": "adam", "lr": 1e-3, "frozen_stages": 0, "weight_decay": 1e-6,
-    "momentum": 0.9, "label_smoothing": 0.0, "warmup_fraction": 0.0, "augment_strength": 0.5,
-}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Any:
-    # Tiny batches gain nothing from intra-op threads, and on a busy 2-core CI runner two
-    # spinning OpenMP threads made these tests 10x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+CHEAP = CHEAP_PARAMS
 
 
 @pytest.fixture(scope="module")
