@@ -22,6 +22,7 @@ from typing import TypeVar
 import weakref
 
 from optuna.distributions import BaseDistribution
+from optuna.samplers import TPESampler
 from optuna.study import Study
 
 # What ``BaseStorage.get_all_studies`` (public) returns; the class itself is not exported.
@@ -156,3 +157,10 @@ def distribution_contains(dist: BaseDistribution, value: Any) -> bool:
     """Whether ``value`` (external representation) is inside ``dist``, as Optuna checks it;
     a ValueError for a categorical choice ``dist`` does not list."""
     return bool(dist._contains(dist.to_internal_repr(value)))
+
+
+def seed_tpe_sampler(sampler: TPESampler, seed: int) -> None:
+    """Put ``sampler`` in the random state of ``TPESampler(seed=seed)``: its own generator and
+    its start-up RandomSampler's (``reseed_rng``, the public way, draws a fresh seed)."""
+    sampler._rng.rng.seed(seed)
+    sampler._random_sampler._rng.rng.seed(seed)

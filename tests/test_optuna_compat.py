@@ -188,3 +188,17 @@ def test_distribution_contains_takes_external_values() -> None:
     assert not distribution_contains(FloatDistribution(0.0, 1.0), 1.5)
     assert distribution_contains(IntDistribution(1, 64, log=True), 8)
     assert not distribution_contains(IntDistribution(1, 64, log=True), 65)
+
+
+def test_seed_tpe_sampler_gives_the_draws_of_a_fresh_sampler_with_that_seed() -> None:
+    from optuna_transfer._optuna_compat import seed_tpe_sampler
+
+    def draws(sampler: optuna.samplers.TPESampler) -> list[float]:
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2, n_trials=12)
+        return [t.params["x"] for t in study.trials]
+
+    used = optuna.samplers.TPESampler(seed=1, n_startup_trials=5)
+    draws(used)  # advance its random state
+    seed_tpe_sampler(used, 7)
+    assert draws(used) == draws(optuna.samplers.TPESampler(seed=7, n_startup_trials=5))

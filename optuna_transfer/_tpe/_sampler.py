@@ -23,6 +23,7 @@ from optuna_transfer._optuna_compat import fail_trial
 from optuna_transfer._optuna_compat import is_multi_objective
 from optuna_transfer._optuna_compat import PerStudy
 from optuna_transfer._optuna_compat import search_space_groups
+from optuna_transfer._optuna_compat import seed_tpe_sampler
 from optuna_transfer._optuna_compat import set_trial_user_attr
 from optuna_transfer._optuna_compat import StudyWithoutTrials
 from optuna_transfer._ranking import trial_losses
@@ -80,7 +81,9 @@ class _StudyState:
     # Per source, whether it may be used for this study (see TransferTPESampler.from_storage).
     active: list[bool] | None = None
     # trial number -> the cold TPE that samples it once every source is refuted.
-    cold: dict[int, optuna.samplers.TPESampler] = field(default_factory=dict)
+    cold: optuna.samplers.TPESampler | None = None
+    # The trial whose seed the cold TPE holds now.
+    cold_trial: int | None = None
 
 
 def _space_key(space: dict[str, BaseDistribution]) -> str:
@@ -425,14 +428,17 @@ class TransferTPESampler(BaseSampler):
         return self._sample(study, trial, {param_name: param_distribution})[param_name]
 
     def _cold(self, study: Study, trial: FrozenTrial) -> optuna.samplers.TPESampler:
-        """This trial's cold TPE (see ``_cold_seed``)."""
-        cold = self._state(study).cold
-        if trial.number not in cold:
-            if len(cold) > _MAX_CACHED_TRIALS:
-                cold.clear()  # entries of trials that ended in another process are never popped
-            seed = _derived_seed(self._cold_seed, trial.number)
-            cold[trial.number] = optuna.samplers.TPESampler(seed=seed, **self._cold_options)
-        return cold[trial.number]
+        """The study's cold TPE, seeded for this trial (see ``_cold_seed``). One sampler per
+        study keeps Optuna's incremental search-space cache; reseeding it gives exactly the
+        draws of a TPESampler created with this trial's seed."""
+        state = self._state(study)
+        seed = _derived_seed(self._cold_seed, trial.number)
+        if state.cold is None:
+            state.cold = optuna.samplers.TPESampler(seed=seed, **self._cold_options)
+        elif state.cold_trial != trial.number:
+            seed_tpe_sampler(state.cold, seed)
+        state.cold_trial = trial.number
+        return state.cold
 
     def _is_cold(self, study: Study, trial: FrozenTrial) -> bool:
         """Whether every source has lost its vote for this trial (the probe excepted)."""
@@ -470,7 +476,6 @@ class TransferTPESampler(BaseSampler):
         study_state = self._state(study)
         study_state.roles.pop(trial.number, None)
         study_state.weights.pop(trial.number, None)
-        study_state.cold.pop(trial.number, None)
 
     # -------------------------------------------------------------------------------------
     # Zero-shot portfolio and probe
