@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 from pathlib import Path
+import sys
 import traceback
+from typing import Any
 
 import numpy as np
 import optuna
@@ -137,9 +138,19 @@ def test_from_storage_error_keeps_its_cause(tmp_path: Path) -> None:
     assert info.value.__cause__ is not None
 
 
-def test_from_storage_missing_driver_names_the_module() -> None:
-    if importlib.util.find_spec("pg8000") is not None:
-        pytest.skip("pg8000 is installed here: no missing driver to report")
+class _NoPg8000:
+    """An import finder under which pg8000 is not installed, whatever this machine has."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pg8000" or name.startswith("pg8000."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+def test_from_storage_missing_driver_names_the_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [m for m in sys.modules if m == "pg8000" or m.startswith("pg8000.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_NoPg8000(), *sys.meta_path])
     url = "postgresql+pg8000://u:s3cret@127.0.0.1:1/db"
     with pytest.raises(ValueError, match="Could not open storage") as info:
         load_sources_from_storage(url, ["a"])  # the traceback shows this line, not the URL
