@@ -67,6 +67,27 @@ def _cifar_tasks(suite: str, data_dir: str) -> list[Task]:
     ]
 
 
+# HPOBench: the first 4 tables are the targets, each warm-started from the other 4, so one
+# seed's 4 source studies serve every target.
+HPOBENCH_TARGETS = ("australian", "blood_transfusion", "car", "credit_g")
+
+
+def _hpobench_tasks(suite: str, data_dir: str) -> list[Task]:
+    sources = [d for d in TABLE_BENCHES["hpobench"][3] if d not in HPOBENCH_TARGETS]
+    return [
+        Task(suite, Problem("hpobench", t), tuple(Problem("hpobench", s) for s in sources))
+        for t in HPOBENCH_TARGETS
+    ]
+
+
+def _continuous_tasks(suite: str, data_dir: str) -> list[Task]:
+    # Imported here: benchmarks.continuous builds on benchmarks.synthetic, which imports this
+    # module.
+    from benchmarks.continuous import continuous_tasks
+
+    return continuous_tasks(suite)
+
+
 _hpolib = functools.partial(_leave_one_out, "hpolib", False)
 _nb201 = functools.partial(_leave_one_out, "nb201", False)
 # Same pairing as ``hpolib`` but each source optimised the *negated* loss, so its best trials
@@ -83,6 +104,9 @@ SUITES: dict[str, Suite] = {
         Suite("cifar10", _cifar_tasks, TABLE_METHODS, "tpe"),
         Suite("misleading", _misleading, TABLE_METHODS, "tpe"),
         Suite("grid-misleading", _misleading, GRID_METHODS, "grid"),
+        Suite("hpobench", _hpobench_tasks, TABLE_METHODS, "tpe"),
+        Suite("grid-hpobench", _hpobench_tasks, GRID_METHODS, "grid"),
+        Suite("continuous", _continuous_tasks, TABLE_METHODS, "tpe"),
     )
 }
 

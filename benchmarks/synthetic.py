@@ -72,6 +72,9 @@ from benchmarks.tasks import Task
 
 N_DIMS = 4
 CHOICES = ("a", "b", "c")
+LR_RANGE = (1e-5, 1e-1)  # the log-scaled "learning rate"
+LR_WEIGHT = 0.3  # loss per squared decade away from the learning-rate optimum
+PENALTIES = (0.0, 0.3, 0.6)  # loss of each choice of ``opt``, permuted per task
 KINDS = ("related", "misleading", "unrelated")
 METHODS = ("tpe", "tpe+enqueue", "transfer-tpe")
 # A user's grid over the same space: coarser than the sources' continuous ranges.
@@ -94,11 +97,11 @@ def _bowl(centre: np.ndarray, lr_opt: float, penalty: np.ndarray, factor: float)
 
     def objective(trial: optuna.trial.BaseTrial) -> float:
         x = np.array([trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(N_DIMS)])
-        lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
+        lr = trial.suggest_float("lr", LR_RANGE[0], LR_RANGE[1], log=True)
         opt = trial.suggest_categorical("opt", CHOICES)
         loss = (
             np.sum(weights * (x - centre) ** 2)
-            + 0.3 * (np.log10(lr) - lr_opt) ** 2
+            + LR_WEIGHT * (np.log10(lr) - lr_opt) ** 2
             + penalty[CHOICES.index(opt)]
         )
         return float(factor * loss)
@@ -106,12 +109,17 @@ def _bowl(centre: np.ndarray, lr_opt: float, penalty: np.ndarray, factor: float)
     return objective
 
 
+def draw_lr_and_penalty(rng: np.random.RandomState) -> tuple[float, np.ndarray]:
+    """The log10 learning-rate optimum and the penalty per choice of ``opt`` of a task."""
+    lr_opt = rng.uniform(-4, -2)
+    penalty = np.array(PENALTIES)[rng.permutation(len(CHOICES))]
+    return lr_opt, penalty
+
+
 def _draw_task(rng: np.random.RandomState) -> tuple[np.ndarray, float, np.ndarray]:
     """A task of the family: centre, log10 learning-rate optimum, penalty per choice."""
     mu = rng.uniform(0.2, 0.8, N_DIMS)
-    lr_opt = rng.uniform(-4, -2)
-    penalty = np.array([0.0, 0.3, 0.6])[rng.permutation(3)]
-    return mu, lr_opt, penalty
+    return (mu, *draw_lr_and_penalty(rng))
 
 
 def make_task(seed: int, kind: str) -> tuple[list[Objective], Objective]:
@@ -151,7 +159,12 @@ class SyntheticProblem(Problem):
     @property
     def name(self) -> str:
         role = "target" if self.source is None else f"source{self.source}"
-        return f"synthetic-{self.dataset}-draw{self.draw}-{role}"
+        return f"{self.bench}-{self.dataset}-draw{self.draw}-{role}"
+
+    @property
+    def n_dims(self) -> int:
+        """Number of unit-range coordinates ``x0``, ``x1``, ... (besides ``lr`` and ``opt``)."""
+        return N_DIMS
 
     @property
     def direction(self) -> Direction:
@@ -159,8 +172,8 @@ class SyntheticProblem(Problem):
 
     def search_space(self, encoding: Encoding) -> dict[str, BaseDistribution]:
         return {
-            **{f"x{i}": FloatDistribution(0.0, 1.0) for i in range(N_DIMS)},
-            "lr": FloatDistribution(1e-5, 1e-1, log=True),
+            **{f"x{i}": FloatDistribution(0.0, 1.0) for i in range(self.n_dims)},
+            "lr": FloatDistribution(LR_RANGE[0], LR_RANGE[1], log=True),
             "opt": CategoricalDistribution(CHOICES),
         }
 
