@@ -81,10 +81,20 @@ def top_k_configs(sources: list[optuna.Study], k: int) -> list[dict[str, Any]]:
     return picked
 
 
-def _pooled_rank_trials(sources: list[optuna.Study]) -> list[FrozenTrial]:
+def _pooled_rank_trials(
+    sources: list[optuna.Study], search_space: dict[str, BaseDistribution]
+) -> list[FrozenTrial]:
     # CmaEsSampler takes one list of trials and keeps the best by raw value; pooling raw values
     # of sources with different loss scales would let the lowest-scale source win outright.
     # Replace each value by its per-source rank quantile (0 = best) so every source counts.
+    # CmaEsSampler searches only the float/int parameters (categorical ones go to its
+    # independent sampler) and accepts a source trial only if its parameters are exactly those,
+    # so categorical parameters are dropped from the source trials, as a user warm-starting a
+    # mixed space would have to.
+    numeric = {
+        name for name, d in search_space.items()
+        if not isinstance(d, CategoricalDistribution) and not d.single()
+    }
     pooled: list[FrozenTrial] = []
     for study in sources:
         ranked = _ranked_trials(study)
@@ -93,8 +103,8 @@ def _pooled_rank_trials(sources: list[optuna.Study]) -> list[FrozenTrial]:
             q = i / max(len(ranked) - 1, 1)
             pooled.append(
                 optuna.trial.create_trial(
-                    params=t.params,
-                    distributions=t.distributions,
+                    params={k: v for k, v in t.params.items() if k in numeric},
+                    distributions={k: v for k, v in t.distributions.items() if k in numeric},
                     # Target studies of a maximised problem maximise, so flip back.
                     value=sign * q,
                     state=TrialState.COMPLETE,
@@ -127,7 +137,7 @@ def _wscmaes(ctx: MethodContext) -> MethodSetup:
             "space is categorical: it would run as random search, ignoring source_trials."
         )
     sampler = optuna.samplers.CmaEsSampler(
-        seed=ctx.seed, source_trials=_pooled_rank_trials(ctx.sources)
+        seed=ctx.seed, source_trials=_pooled_rank_trials(ctx.sources, ctx.search_space)
     )
     return MethodSetup(sampler)
 
