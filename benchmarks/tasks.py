@@ -198,7 +198,7 @@ def table_search_space(
     return space
 
 
-def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+def suggest(trial: optuna.trial.BaseTrial, name: str, dist: BaseDistribution) -> Any:
     """Ask ``trial`` for ``name`` from ``dist`` through the public suggest API."""
     if isinstance(dist, CategoricalDistribution):
         return trial.suggest_categorical(name, dist.choices)
@@ -313,7 +313,7 @@ class Objective:
         factor = (-1.0 if problem.negate else 1.0) * sign
         return lambda params: factor * table.loss(params)
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.trial.BaseTrial) -> float:
         if self._external is not None:
             # External objectives suggest inside; their sampling time is negligible next to
             # training, so all of it is counted as evaluation.
