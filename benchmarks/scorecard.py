@@ -1,0 +1,486 @@
+"""The issue #17 scorecard: does the warm method beat its anchors, suite by suite?
+
+Reads the ``<suite>/curves.json`` files that ``python -m benchmarks.cold_vs_warm ... --out DIR``
+writes and prints one markdown report::
+
+    python -m benchmarks.scorecard results/a results/b [--out scorecard.md]
+
+Each argument is an output folder of ``cold_vs_warm`` (every ``*/curves.json`` under it is
+read), one suite's folder, or a ``curves.json`` file. A suite met twice is an error: which run
+would count is not obvious.
+
+Roles per suite. The *warm* method is ``transfer-tpe``, or ``warm-grid`` on grid suites (those
+that ran it). Its *anchors* are the ways a user warm-starts without this package:
+``tpe+enqueue`` and ``wscmaes`` (``grid+enqueue`` on grid suites); the *cold* method is ``tpe``
+(``grid``). For each task and budget in :data:`BUDGETS`:
+
+* the mean over seeds of each method's normalised regret (finished runs only; a method that
+  failed on every seed of a task has no value there);
+* the ratio of the warm method's mean to each anchor's, to the best anchor's (the lowest mean
+  among the anchors that ran) and to cold's, as ``(warm + EPS) / (other + EPS)``, since both
+  can be 0 (the table optimum found).
+
+Per suite, the geometric mean of those ratios over tasks; over all suites, the geometric mean
+of the per-suite ones. Then the issue's targets, one row each: target, measured, holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
+import json
+import math
+from pathlib import Path
+import sys
+from typing import Any
+
+import numpy as np
+
+
+if not __package__:
+    # Run as a file: make the repository root importable, as under `python -m`.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import provenance  # noqa: E402
+from benchmarks.report import first_trial_at_or_below  # noqa: E402
+
+
+BUDGETS: tuple[int, ...] = (3, 5, 10, 25, 50)
+# Normalised regret puts a median configuration at 1 on every suite (the tables, the continuous
+# family's median random configuration, CIFAR's median trial), so 1e-3 of the median
+# configuration's regret is this one constant everywhere.
+EPS = 1e-3
+
+# Targets of issue #17.
+ANCHOR_TARGET = 0.6  # geomean warm / best anchor, at every budget of ANCHOR_BUDGETS
+ANCHOR_BUDGETS = (10, 25, 50)
+EARLY_BUDGETS = (3, 5)  # no task above 1.0x the enqueue anchor
+FINAL_BUDGET = 50  # no task above cold
+MISLEADING_TARGETS = ((50, 1.1), (10, 1.15))  # geomean warm / cold on misleading suites
+GRID_TRIALS_TARGET = 10  # trials for warm-grid to reach grid's 50-trial median best
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which method plays which part on a suite."""
+
+    warm: str
+    enqueue: str
+    cold: str
+    anchors: tuple[str, ...]
+    grid: bool
+
+
+TABLE_ROLES = Roles("transfer-tpe", "tpe+enqueue", "tpe", ("tpe+enqueue", "wscmaes"), False)
+GRID_ROLES = Roles("warm-grid", "grid+enqueue", "grid", ("grid+enqueue",), True)
+
+
+def roles_for(methods: Sequence[str]) -> Roles:
+    """Grid roles where the suite ran ``warm-grid``, table roles otherwise."""
+    return GRID_ROLES if GRID_ROLES.warm in methods else TABLE_ROLES
+
+
+@dataclass
+class SuiteRuns:
+    """One suite's runs: per task and method, the finished runs' curves, seeds in rows."""
+
+    suite: str
+    path: Path
+    command: str | None
+    n_trials: int
+    tasks: list[str]
+    methods: list[str]
+    regret: dict[str, dict[str, np.ndarray]]  # task -> method -> (finished runs, n_trials)
+    best_loss: dict[str, dict[str, np.ndarray]]
+    n_runs: dict[str, int]  # method -> runs, over all tasks
+    n_failed: dict[str, int]
+    errors: dict[str, list[str]]  # method -> distinct error texts
+
+    @property
+    def roles(self) -> Roles:
+        return roles_for(self.methods)
+
+    def mean_regret(self, task: str, method: str, budget: int) -> float:
+        """Mean over finished seeds of ``method``'s regret after ``budget`` trials; nan where it
+        has no finished run on ``task`` or the runs are shorter than ``budget``."""
+        rows = self.regret.get(task, {}).get(method)
+        if rows is None or not len(rows) or budget > rows.shape[1]:
+            return math.nan
+        return float(rows[:, budget - 1].mean())
+
+
+def load_curves(path: Path) -> SuiteRuns:
+    """A ``curves.json`` of ``cold_vs_warm`` as :class:`SuiteRuns`."""
+    with open(path) as f:
+        doc: dict[str, Any] = json.load(f)
+    runs: list[dict[str, Any]] = doc["runs"]
+    n_trials = int(doc.get("n_trials") or max((len(r["normalised_regret"]) for r in runs),
+                                                default=0))
+    methods = list(dict.fromkeys(r["method"] for r in runs))
+    tasks = sorted({r["task"] for r in runs})
+    regret_rows: dict[str, dict[str, list[list[float]]]] = {t: {} for t in tasks}
+    loss_rows: dict[str, dict[str, list[list[float]]]] = {t: {} for t in tasks}
+    n_runs = dict.fromkeys(methods, 0)
+    n_failed = dict.fromkeys(methods, 0)
+    errors: dict[str, list[str]] = {m: [] for m in methods}
+    for r in runs:
+        m = r["method"]
+        n_runs[m] += 1
+        curve = r["normalised_regret"]
+        error = r["error"]
+        if error is None and len(curve) < n_trials:
+            error = f"only {len(curve)} of {n_trials} trials"
+        if error is not None:
+            n_failed[m] += 1
+            if error not in errors[m]:
+                errors[m].append(error)
+            continue
+        regret_rows[r["task"]].setdefault(m, []).append(curve[:n_trials])
+        loss_rows[r["task"]].setdefault(m, []).append(r["best_loss"][:n_trials])
+
+    def arrays(rows: dict[str, dict[str, list[list[float]]]]) -> dict[str, dict[str, np.ndarray]]:
+        return {t: {m: np.asarray(v, dtype=float) for m, v in by_m.items()}
+                for t, by_m in rows.items()}
+
+    return SuiteRuns(
+        suite=str(doc.get("suite") or path.parent.name),
+        path=path,
+        command=doc.get("command"),
+        n_trials=n_trials,
+        tasks=tasks,
+        methods=methods,
+        regret=arrays(regret_rows),
+        best_loss=arrays(loss_rows),
+        n_runs=n_runs,
+        n_failed=n_failed,
+        errors=errors,
+    )
+
+
+def find_curves(paths: Iterable[Path]) -> list[Path]:
+    """Every ``curves.json`` the arguments name: the file, a suite folder or an output folder."""
+    found: list[Path] = []
+    for p in paths:
+        if p.is_file():
+            found.append(p)
+        elif (p / "curves.json").is_file():
+            found.append(p / "curves.json")
+        else:
+            inside = sorted(p.glob("*/curves.json"))
+            if not inside:
+                raise FileNotFoundError(f"{p}: no curves.json in it or in its sub-folders.")
+            found.extend(inside)
+    return found
+
+
+def load_suites(paths: Iterable[Path]) -> list[SuiteRuns]:
+    suites: list[SuiteRuns] = []
+    for path in find_curves(paths):
+        data = load_curves(path)
+        for other in suites:
+            if other.suite == data.suite:
+                raise ValueError(
+                    f"suite {data.suite!r} is in both {other.path} and {path}; pass one of them."
+                )
+        suites.append(data)
+    return suites
+
+
+# A comparison: its label and, given the suite, task and budget, the other side's mean regret.
+Comparison = tuple[str, Callable[[SuiteRuns, str, int], float]]
+
+
+def _anchor_regret(method_of: Callable[[Roles], str | None]) -> Callable[
+    [SuiteRuns, str, int], float
+]:
+    def regret(data: SuiteRuns, task: str, budget: int) -> float:
+        method = method_of(data.roles)
+        return math.nan if method is None else data.mean_regret(task, method, budget)
+
+    return regret
+
+
+def best_anchor_regret(data: SuiteRuns, task: str, budget: int) -> float:
+    """The lowest mean regret among the suite's anchors that ran on ``task``; nan if none."""
+    values = [data.mean_regret(task, a, budget) for a in data.roles.anchors]
+    finite = [v for v in values if not math.isnan(v)]
+    return min(finite) if finite else math.nan
+
+
+COMPARISONS: tuple[Comparison, ...] = (
+    ("enqueue anchor", _anchor_regret(lambda r: r.enqueue)),
+    ("wscmaes", _anchor_regret(lambda r: None if r.grid else "wscmaes")),
+    ("best anchor", best_anchor_regret),
+    ("cold", _anchor_regret(lambda r: r.cold)),
+)
+COMPARISON_NAMES = tuple(name for name, _ in COMPARISONS)
+
+
+def ratio(warm: float, other: float) -> float:
+    """``(warm + EPS) / (other + EPS)``; nan when either side is missing."""
+    if math.isnan(warm) or math.isnan(other):
+        return math.nan
+    return (warm + EPS) / (other + EPS)
+
+
+def task_ratios(data: SuiteRuns, comparison: str, budget: int) -> dict[str, float]:
+    """Task -> ratio of the warm method to ``comparison`` at ``budget`` (tasks with both)."""
+    other_of = dict(COMPARISONS)[comparison]
+    out = {}
+    for t in data.tasks:
+        r = ratio(data.mean_regret(t, data.roles.warm, budget), other_of(data, t, budget))
+        if not math.isnan(r):
+            out[t] = r
+    return out
+
+
+def geomean(values: Iterable[float]) -> float:
+    """Geometric mean of the finite values; nan if there are none."""
+    logs = [math.log(v) for v in values if not math.isnan(v)]
+    return math.exp(sum(logs) / len(logs)) if logs else math.nan
+
+
+def suite_geomean(data: SuiteRuns, comparison: str, budget: int) -> float:
+    return geomean(task_ratios(data, comparison, budget).values())
+
+
+def overall_geomean(suites: Sequence[SuiteRuns], comparison: str, budget: int) -> float:
+    """Geometric mean over suites of the per-suite geometric means."""
+    return geomean(suite_geomean(s, comparison, budget) for s in suites)
+
+
+def trials_to_cold_final(data: SuiteRuns, task: str, budget: int = FINAL_BUDGET) -> float:
+    """First trial at which the warm method's median-over-seeds incumbent reaches the cold
+    method's median-over-seeds incumbent after ``budget`` trials (inf: never; nan: a side
+    has no finished run or the runs are shorter than ``budget``)."""
+    roles = data.roles
+    warm = data.best_loss[task].get(roles.warm)
+    cold = data.best_loss[task].get(roles.cold)
+    if warm is None or cold is None or budget > data.n_trials:
+        return math.nan
+    target = float(np.median(cold[:, budget - 1]))
+    return first_trial_at_or_below(np.median(warm, axis=0), target)
+
+
+@dataclass(frozen=True)
+class Check:
+    target: str
+    measured: str
+    holds: bool | None  # None: could not be measured
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    if math.isnan(x):
+        return "n/a"
+    if math.isinf(x):
+        return "never"
+    return f"{x:.{digits}f}"
+
+
+def _tasks_above(ratios: dict[str, float], limit: float) -> list[str]:
+    # Three decimals: a task just above the limit must not print as the limit itself.
+    return [f"{t} {r:.3f}" for t, r in sorted(ratios.items(), key=lambda kv: -kv[1])
+            if r > limit]
+
+
+def _short(data: SuiteRuns, budget: int) -> str | None:
+    if budget > data.n_trials:
+        return f"n/a: runs have {data.n_trials} trials"
+    return None
+
+
+def _geomean_check(data: SuiteRuns, comparison: str, budget: int, limit: float,
+                   what: str) -> Check:
+    target = f"`{data.suite}`: geomean {data.roles.warm} / {what} at {budget} <= {limit:g}x"
+    if (why := _short(data, budget)) is not None:
+        return Check(target, why, None)
+    g = suite_geomean(data, comparison, budget)
+    if math.isnan(g):
+        return Check(target, f"n/a: no task where both {data.roles.warm} and {what} finished",
+                     None)
+    return Check(target, f"{g:.3f}", g <= limit)
+
+
+def _per_task_check(data: SuiteRuns, comparison: str, budget: int, what: str) -> Check:
+    target = f"`{data.suite}`: no task above 1.0x {what} at {budget}"
+    if (why := _short(data, budget)) is not None:
+        return Check(target, why, None)
+    ratios = task_ratios(data, comparison, budget)
+    if not ratios:
+        return Check(target, f"n/a: no task where both {data.roles.warm} and {what} finished",
+                     None)
+    above = _tasks_above(ratios, 1.0)
+    measured = f"max {max(ratios.values()):.3f}" + (
+        f"; above: {', '.join(above)}" if above else ""
+    )
+    return Check(target, measured, not above)
+
+
+def checks(suites: Sequence[SuiteRuns]) -> list[Check]:
+    """The issue's targets on ``suites``, in the order the report lists them."""
+    out: list[Check] = []
+    for s in suites:
+        for b in ANCHOR_BUDGETS:
+            out.append(_geomean_check(s, "best anchor", b, ANCHOR_TARGET, "best anchor"))
+    for s in suites:
+        for b in EARLY_BUDGETS:
+            out.append(_per_task_check(s, "enqueue anchor", b, s.roles.enqueue))
+    for s in suites:
+        out.append(_per_task_check(s, "cold", FINAL_BUDGET, f"cold {s.roles.cold}"))
+    for s in suites:
+        if "misleading" in s.suite:
+            for b, limit in MISLEADING_TARGETS:
+                out.append(_geomean_check(s, "cold", b, limit, f"cold {s.roles.cold}"))
+    for s in suites:
+        if s.suite == "continuous":
+            out.append(_geomean_check(s, "wscmaes", FINAL_BUDGET, 1.0, "wscmaes"))
+    for s in suites:
+        if s.roles.grid:
+            out.append(_grid_check(s))
+    return out
+
+
+def _grid_check(data: SuiteRuns) -> Check:
+    roles = data.roles
+    target = (f"`{data.suite}`: trials for {roles.warm}'s median best to reach {roles.cold}'s "
+              f"{FINAL_BUDGET}-trial median best <= {GRID_TRIALS_TARGET} on every task")
+    if (why := _short(data, FINAL_BUDGET)) is not None:
+        return Check(target, why, None)
+    trials = {t: trials_to_cold_final(data, t) for t in data.tasks}
+    trials = {t: v for t, v in trials.items() if not math.isnan(v)}
+    if not trials:
+        return Check(target, "n/a: no task where both finished", None)
+    above = [f"{t} {_fmt(v, 0)}" for t, v in trials.items() if v > GRID_TRIALS_TARGET]
+    measured = f"max {_fmt(max(trials.values()), 0)}" + (
+        f"; above: {', '.join(above)}" if above else ""
+    )
+    return Check(target, measured, not above)
+
+
+def _holds(h: bool | None) -> str:
+    return "not measured" if h is None else ("yes" if h else "**no**")
+
+
+def _ratio_table(rows: list[tuple[str, list[float]]], budgets: Sequence[int]) -> list[str]:
+    lines = ["| warm / | " + " | ".join(str(b) for b in budgets) + " |",
+             "|---|" + "---:|" * len(budgets)]
+    for name, values in rows:
+        lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in values) + " |")
+    return lines
+
+
+def _suite_section(data: SuiteRuns) -> list[str]:
+    roles = data.roles
+    budgets = [b for b in BUDGETS if b <= data.n_trials]
+    anchors = [a for a in roles.anchors if a in data.methods]
+    lines = [
+        "",
+        f"## `{data.suite}`",
+        "",
+        f"From `{data.path}`" + (f", made by `{data.command}`" if data.command else "") + ". "
+        f"Warm: `{roles.warm}`; anchors: {', '.join(f'`{a}`' for a in roles.anchors)}; "
+        f"cold: `{roles.cold}`. Tasks: {len(data.tasks)}; trials per run: {data.n_trials}.",
+        "",
+        "Geometric mean over tasks of the warm method's ratio to each:",
+        "",
+    ]
+    names = [c for c in COMPARISON_NAMES if not (roles.grid and c == "wscmaes")]
+    labels = {"enqueue anchor": roles.enqueue, "cold": f"cold {roles.cold}"}
+    lines += _ratio_table(
+        [(labels.get(c, c), [suite_geomean(data, c, b) for b in budgets]) for c in names],
+        budgets,
+    )
+    shown = [m for m in (roles.warm, *anchors, roles.cold) if m in data.methods]
+    lines += [
+        "",
+        "Per task: mean regret over finished seeds, and the warm method's ratio to "
+        + ", ".join(labels.get(c, c) for c in names) + ":",
+        "",
+        "| task | trials | " + " | ".join(shown) + " | "
+        + " | ".join(f"/ {labels.get(c, c)}" for c in names) + " |",
+        "|---|---:|" + "---:|" * (len(shown) + len(names)),
+    ]
+    comparisons = dict(COMPARISONS)
+    for t in data.tasks:
+        for b in budgets:
+            warm = data.mean_regret(t, roles.warm, b)
+            cells = [_fmt(data.mean_regret(t, m, b), 4) for m in shown]
+            cells += [_fmt(ratio(warm, comparisons[c](data, t, b)), 2) for c in names]
+            lines.append(f"| {t} | {b} | " + " | ".join(cells) + " |")
+    failed = [m for m in data.methods if data.n_failed[m]]
+    if failed:
+        lines.append("")
+        for m in failed:
+            text = "; ".join(data.errors[m]).replace("|", "\\|").replace("\n", " ")
+            lines.append(f"* `{m}` failed in {data.n_failed[m]} of {data.n_runs[m]} runs "
+                         f"(left out of its means): `{text}`")
+    return lines
+
+
+def scorecard_markdown(suites: Sequence[SuiteRuns], command: str | None = None) -> str:
+    """The whole report."""
+    budgets = [b for b in BUDGETS if any(b <= s.n_trials for s in suites)]
+    results = checks(suites)
+    n_holds = sum(c.holds is True for c in results)
+    n_measured = sum(c.holds is not None for c in results)
+    lines = ["# Scorecard (issue #17)", ""]
+    if command is not None:
+        lines += [f"* Command: `{command}`", f"* Versions: {provenance.versions()}"]
+    lines += [
+        f"* Suites: {', '.join(f'`{s.suite}`' for s in suites)}",
+        "",
+        "Regret: the runs' normalised regret (0 = the optimum, 1 = a median configuration), "
+        "mean over the seeds whose run finished. Ratio: `(warm + ε) / (other + ε)` with "
+        f"ε = {EPS:g}, that is {EPS:g} x a median configuration's regret, so that a regret of 0 "
+        "(the optimum found) gives a finite ratio. Warm: `transfer-tpe` (`warm-grid` on grid "
+        "suites); enqueue anchor: `tpe+enqueue` (`grid+enqueue`); best anchor: per task and "
+        "budget the lowest mean regret among `tpe+enqueue` and `wscmaes` where it finished "
+        "(`grid+enqueue` alone on grid suites); cold: `tpe` (`grid`). Per suite: geometric mean "
+        "over tasks; below 1 the warm method is better.",
+        "",
+        "## Over all suites: geometric mean of the per-suite geometric means",
+        "",
+    ]
+    lines += _ratio_table(
+        [(c, [overall_geomean(suites, c, b) for b in budgets]) for c in COMPARISON_NAMES],
+        budgets,
+    )
+    lines += [
+        "",
+        f"## Targets: {n_holds} of {n_measured} measured hold",
+        "",
+        "Misleading targets apply to every suite whose name contains `misleading`.",
+        "",
+        "| target | measured | holds? |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {c.target} | {c.measured} | {_holds(c.holds)} |" for c in results]
+    for s in suites:
+        lines += _suite_section(s)
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.scorecard",
+        description="The issue #17 scorecard of cold_vs_warm output folders.",
+    )
+    p.add_argument("paths", nargs="+", type=Path,
+                   help="cold_vs_warm --out folders, suite folders or curves.json files")
+    p.add_argument("--out", type=Path, default=None, help="also write the report to this file")
+    args = p.parse_args(argv)
+    text = scorecard_markdown(load_suites(args.paths),
+                              provenance.command_line("benchmarks.scorecard", argv))
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,205 @@
+"""The #17 scorecard on hand-made curves.json files whose ratios can be worked out by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import scorecard
+from benchmarks.scorecard import EPS
+
+
+N = 50
+
+
+def _run(task: str, method: str, seed: int, regret: list[float] | None,
+         best_loss: list[float] | None = None, error: str | None = None) -> dict[str, Any]:
+    # A failed run has no curves, as the runner writes it.
+    regret = [] if regret is None else regret
+    return {
+        "suite": "", "task": task, "method": method, "seed": seed, "error": error,
+        "normalised_regret": regret,
+        "best_loss": best_loss if best_loss is not None else list(regret),
+    }
+
+
+def _flat(x: float) -> list[float]:
+    return [x] * N
+
+
+def _write(folder: Path, suite: str, runs: list[dict[str, Any]]) -> Path:
+    (folder / suite).mkdir(parents=True, exist_ok=True)
+    path = folder / suite / "curves.json"
+    for r in runs:
+        r["suite"] = suite
+    path.write_text(json.dumps({"suite": suite, "command": f"cold_vs_warm {suite}",
+                                "n_trials": N, "runs": runs}))
+    return path
+
+
+def _table_runs() -> list[dict[str, Any]]:
+    """Two tasks, two seeds. Means (trials >= 10): task a: tpe 0.3, tpe+enqueue 0.1,
+    transfer-tpe 0 (0.5 before trial 10), wscmaes failed on both seeds; task b: tpe 0.2,
+    tpe+enqueue 0.1, wscmaes 0.05, transfer-tpe 0.2."""
+    fail = "ValueError: No compatible source_trials"
+    late = [0.5] * 9 + [0.0] * (N - 9)
+    return [
+        _run("a", "tpe", 0, _flat(0.4)), _run("a", "tpe", 1, _flat(0.2)),
+        _run("a", "tpe+enqueue", 0, _flat(0.1)), _run("a", "tpe+enqueue", 1, _flat(0.1)),
+        _run("a", "wscmaes", 0, None, error=fail), _run("a", "wscmaes", 1, None, error=fail),
+        _run("a", "transfer-tpe", 0, late), _run("a", "transfer-tpe", 1, late),
+        _run("b", "tpe", 0, _flat(0.2)), _run("b", "tpe", 1, _flat(0.2)),
+        _run("b", "tpe+enqueue", 0, _flat(0.05)), _run("b", "tpe+enqueue", 1, _flat(0.15)),
+        _run("b", "wscmaes", 0, _flat(0.04)), _run("b", "wscmaes", 1, _flat(0.06)),
+        _run("b", "transfer-tpe", 0, _flat(0.3)), _run("b", "transfer-tpe", 1, _flat(0.1)),
+    ]
+
+
+def _steps(*points: tuple[int, float]) -> list[float]:
+    """A best-so-far curve: ``(first trial, value)`` steps, 1-based."""
+    curve = []
+    for i in range(1, N + 1):
+        curve.append([v for start, v in points if start <= i][-1])
+    return curve
+
+
+def _grid_runs() -> list[dict[str, Any]]:
+    """Task c: grid's median best at 50 is 2.0; warm-grid's median best curve is 5 (trials
+    1-3), 3.5 (4-11), 1.5 (12-): it reaches 2.0 at trial 12. Task d: at trial 4."""
+    runs = []
+    for task, slow_step in (("c", 12), ("d", 4)):
+        runs += [
+            _run(task, "grid", 0, _flat(0.5), _steps((1, 4.0), (20, 1.0))),
+            _run(task, "grid", 1, _flat(0.5), _steps((1, 4.0), (30, 3.0))),
+            _run(task, "grid+enqueue", 0, _flat(0.2)),
+            _run(task, "grid+enqueue", 1, _flat(0.2)),
+            _run(task, "warm-grid", 0, _flat(0.1), _steps((1, 5.0), (4, 2.0))),
+            _run(task, "warm-grid", 1, _flat(0.1), _steps((1, 5.0), (slow_step, 1.0))),
+        ]
+    return runs
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> scorecard.SuiteRuns:
+    return scorecard.load_curves(_write(tmp_path, "hpolib", _table_runs()))
+
+
+def test_mean_regret_is_over_finished_seeds_at_the_budget(table: scorecard.SuiteRuns) -> None:
+    assert table.mean_regret("a", "tpe", 50) == pytest.approx(0.3)
+    assert table.mean_regret("a", "transfer-tpe", 9) == pytest.approx(0.5)
+    assert table.mean_regret("a", "transfer-tpe", 10) == 0.0
+    assert math.isnan(table.mean_regret("a", "wscmaes", 10))
+    assert table.mean_regret("b", "wscmaes", 10) == pytest.approx(0.05)
+    assert table.n_failed == {"tpe": 0, "tpe+enqueue": 0, "wscmaes": 2, "transfer-tpe": 0}
+
+
+def test_ratios_add_epsilon_and_skip_a_failed_anchor(table: scorecard.SuiteRuns) -> None:
+    # Task a: zero regret against 0.1 is finite thanks to EPS.
+    assert scorecard.task_ratios(table, "enqueue anchor", 10) == pytest.approx(
+        {"a": EPS / (0.1 + EPS), "b": (0.2 + EPS) / (0.1 + EPS)}
+    )
+    # wscmaes failed on every seed of a: only b has a ratio.
+    assert scorecard.task_ratios(table, "wscmaes", 10) == pytest.approx(
+        {"b": (0.2 + EPS) / (0.05 + EPS)}
+    )
+    # Best anchor: tpe+enqueue on a (wscmaes did not run there), wscmaes on b.
+    best = scorecard.task_ratios(table, "best anchor", 25)
+    assert best == pytest.approx({"a": EPS / (0.1 + EPS), "b": (0.2 + EPS) / (0.05 + EPS)})
+    assert scorecard.suite_geomean(table, "best anchor", 25) == pytest.approx(
+        math.sqrt(best["a"] * best["b"])
+    )
+    assert scorecard.task_ratios(table, "cold", 50) == pytest.approx(
+        {"a": EPS / (0.3 + EPS), "b": 1.0}
+    )
+
+
+def test_checks_on_a_table_suite(table: scorecard.SuiteRuns) -> None:
+    by_target = {c.target: c for c in scorecard.checks([table])}
+    g = scorecard.suite_geomean(table, "best anchor", 10)
+    anchor = by_target["`hpolib`: geomean transfer-tpe / best anchor at 10 <= 0.6x"]
+    assert (anchor.measured, anchor.holds) == (f"{g:.3f}", g <= 0.6)
+    # At 3 trials task a is still at 0.5 (5x tpe+enqueue) and b is at 2x: both listed.
+    early = by_target["`hpolib`: no task above 1.0x tpe+enqueue at 3"]
+    assert early.holds is False
+    assert early.measured == "max 4.960; above: a 4.960, b 1.990"
+    # Task b ties cold TPE at 50 (ratio exactly 1): not above.
+    final = by_target["`hpolib`: no task above 1.0x cold tpe at 50"]
+    assert (final.measured, final.holds) == ("max 1.000", True)
+    # No misleading, continuous or grid check on this suite.
+    assert len(by_target) == 3 + 2 + 1
+
+
+def test_misleading_and_continuous_targets(tmp_path: Path) -> None:
+    mis = scorecard.load_curves(_write(tmp_path, "misleading", _table_runs()))
+    cont = scorecard.load_curves(_write(tmp_path, "continuous", _table_runs()))
+    by_target = {c.target: c for c in scorecard.checks([mis, cont])}
+    cold50 = math.sqrt(EPS / (0.3 + EPS) * 1.0)
+    c = by_target["`misleading`: geomean transfer-tpe / cold tpe at 50 <= 1.1x"]
+    assert (c.measured, c.holds) == (f"{cold50:.3f}", True)
+    assert "`misleading`: geomean transfer-tpe / cold tpe at 10 <= 1.15x" in by_target
+    ws = (0.2 + EPS) / (0.05 + EPS)
+    c = by_target["`continuous`: geomean transfer-tpe / wscmaes at 50 <= 1x"]
+    assert (c.measured, c.holds) == (f"{ws:.3f}", False)
+
+
+def test_grid_suite_roles_and_trials_to_cold_final(tmp_path: Path) -> None:
+    grid = scorecard.load_curves(_write(tmp_path, "grid", _grid_runs()))
+    assert grid.roles == scorecard.GRID_ROLES
+    assert scorecard.trials_to_cold_final(grid, "c") == 12.0
+    assert scorecard.trials_to_cold_final(grid, "d") == 4.0
+    # No wscmaes on grids: best anchor is grid+enqueue.
+    assert scorecard.task_ratios(grid, "wscmaes", 10) == {}
+    assert scorecard.task_ratios(grid, "best anchor", 10) == pytest.approx(
+        {"c": (0.1 + EPS) / (0.2 + EPS), "d": (0.1 + EPS) / (0.2 + EPS)}
+    )
+    (check,) = [c for c in scorecard.checks([grid]) if "median best" in c.target]
+    assert (check.measured, check.holds) == ("max 12; above: c 12", False)
+
+
+def test_overall_is_the_geomean_of_suite_geomeans(tmp_path: Path) -> None:
+    table = scorecard.load_curves(_write(tmp_path, "hpolib", _table_runs()))
+    grid = scorecard.load_curves(_write(tmp_path, "grid", _grid_runs()))
+    per_suite = [scorecard.suite_geomean(s, "enqueue anchor", 25) for s in (table, grid)]
+    assert per_suite[1] == pytest.approx((0.1 + EPS) / (0.2 + EPS))
+    assert scorecard.overall_geomean([table, grid], "enqueue anchor", 25) == pytest.approx(
+        math.sqrt(per_suite[0] * per_suite[1])
+    )
+
+
+def test_short_runs_are_not_measured(tmp_path: Path) -> None:
+    runs = _table_runs()
+    for r in runs:
+        r["normalised_regret"] = r["normalised_regret"][:20]
+        r["best_loss"] = r["best_loss"][:20]
+    path = _write(tmp_path, "hpolib", runs)
+    doc = json.loads(path.read_text())
+    doc["n_trials"] = 20
+    path.write_text(json.dumps(doc))
+    data = scorecard.load_curves(path)
+    by_target = {c.target: c for c in scorecard.checks([data])}
+    c = by_target["`hpolib`: no task above 1.0x cold tpe at 50"]
+    assert (c.measured, c.holds) == ("n/a: runs have 20 trials", None)
+
+
+def test_cli_reads_output_folders_and_writes_markdown(tmp_path: Path) -> None:
+    _write(tmp_path / "run1", "hpolib", _table_runs())
+    _write(tmp_path / "run1", "grid", _grid_runs())
+    _write(tmp_path / "run2", "misleading", _table_runs())
+    out = tmp_path / "card.md"
+    assert scorecard.main([str(tmp_path / "run1"), str(tmp_path / "run2"), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert f"ε = {EPS:g}" in text
+    for suite in ("grid", "hpolib", "misleading"):
+        assert f"## `{suite}`" in text
+    assert "`wscmaes` failed in 2 of 4 runs" in text
+    # Every check is a row of the targets table.
+    n_checks = len(scorecard.checks(scorecard.load_suites([tmp_path / "run1",
+                                                            tmp_path / "run2"])))
+    assert text.count("| yes |") + text.count("| **no** |") == n_checks
+    # A suite given twice is refused rather than silently picked.
+    with pytest.raises(ValueError, match="suite 'hpolib' is in both"):
+        scorecard.load_suites([tmp_path / "run1", tmp_path / "run1" / "hpolib"])
