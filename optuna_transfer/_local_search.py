@@ -40,10 +40,13 @@ LOCAL_STARTS = 3
 # 0.25 of the range on coarse tables, 0.25 was better: short moves spend trials on changes too
 # small to matter there (on a table, that decode to the same configuration).
 FIRST_STEP = 0.25
-N_STEP_LEVELS = 7
-# The smallest first step sources may set: a quarter of the largest one's smallest level
-# would leave a continuous search no room to halve.
-MIN_FIRST_STEP = FIRST_STEP / 2 ** (N_STEP_LEVELS - 4)
+N_STEP_LEVELS = 4
+# A continuous float halves further: its optimum is a point, not one of a few values, and on a
+# discrete parameter with a wide range (an int the objective rounds onto a coarse table) the
+# extra levels would only spend trials on moves that change nothing.
+CONTINUOUS_STEP_LEVELS = 7
+# The smallest first step sources may set.
+MIN_FIRST_STEP = FIRST_STEP / 8
 
 
 def first_steps(spreads: np.ndarray) -> np.ndarray:
@@ -82,7 +85,8 @@ def neighbours(
     starts at :data:`FIRST_STEP` of its range (``steps[j]`` for a continuous float, see
     :func:`first_steps`)
     and halves, for that parameter alone, once both moves at the current step have been
-    evaluated (up to :data:`N_STEP_LEVELS` steps): a compass search, one parameter at a time.
+    evaluated (up to :data:`N_STEP_LEVELS` steps, :data:`CONTINUOUS_STEP_LEVELS` for a
+    continuous float): a compass search, one parameter at a time.
     A move that improves makes the moved point the start, where no step is evaluated yet, so the
     step grows back to the first one. A discrete number moves by at least one grid step (a
     shorter move would decode to the same value). NaN coordinates (a parameter the trial did not
@@ -103,7 +107,8 @@ def neighbours(
             # short first move mostly lands on values no better than the incumbent's.
             continuous = isinstance(dist, FloatDistribution) and dist.step is None
             first = float(steps[j]) if steps is not None and continuous else FIRST_STEP
-            for level in range(N_STEP_LEVELS):
+            levels = CONTINUOUS_STEP_LEVELS if continuous else N_STEP_LEVELS
+            for level in range(levels):
                 step = first / 2**level
                 moved = _moved_rows(u, j, _numeric_moves(dist, float(u[j]), step))
                 fresh = [float(r[j]) for r in moved[~is_seen(moved, evaluated)]]
