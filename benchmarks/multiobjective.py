@@ -55,6 +55,7 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import provenance  # noqa: E402
+from benchmarks.methods import top_k_configs  # noqa: E402
 from benchmarks.runner import map_jobs  # noqa: E402
 from benchmarks.tasks import derive_seed  # noqa: E402
 from benchmarks.tasks import Direction  # noqa: E402
@@ -154,18 +155,18 @@ def ranked_by_front(study: optuna.Study) -> list[FrozenTrial]:
 def top_k_by_front(sources: Sequence[optuna.Study], k: int) -> list[dict[str, Any]]:
     """The best ``k`` distinct source configurations, round-robin across sources (every
     source's best, then every second best, ...), each source ordered by :func:`ranked_by_front`."""
-    ranked = [ranked_by_front(s) for s in sources]
-    picked: list[dict[str, Any]] = []
-    seen: set[tuple[tuple[str, str], ...]] = set()
-    for rank in range(max((len(r) for r in ranked), default=0)):
-        for trials in ranked:
-            if rank < len(trials) and len(picked) < k:
-                params = dict(trials[rank].params)
-                key = tuple(sorted((n, repr(v)) for n, v in params.items()))
-                if key not in seen:
-                    seen.add(key)
-                    picked.append(params)
-    return picked
+    # top_k_configs pools single-objective studies this way; give it each source as one whose
+    # value is the trial's position in the front order.
+    proxies = []
+    for source in sources:
+        proxy = optuna.create_study()
+        proxy.add_trials([
+            optuna.trial.create_trial(params=t.params, distributions=t.distributions,
+                                      value=float(i))
+            for i, t in enumerate(ranked_by_front(source))
+        ])
+        proxies.append(proxy)
+    return top_k_configs(proxies, k)
 
 
 class MOTable:
