@@ -12,6 +12,7 @@ from _grid_support import grid_source
 from _grid_support import GRID_X
 import numpy as np
 import optuna
+from optuna.distributions import FloatDistribution
 from optuna.trial import BaseTrial
 import pytest
 
@@ -113,3 +114,29 @@ def test_neighbourhood_grid_other_bad_arguments() -> None:
         neighbourhood_grid({"bs": 64, "lr": 1e-3}, {"lr": (1, 2)}, keep="bs")
     with pytest.raises(TypeError, match="`factors`"):
         neighbourhood_grid({"lr": 1e-3}, [("lr", (1, 2))])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("grid_values", "source_value", "expected"),
+    [
+        ([16, 32, 64, 128, 256, 512], 23, 32),  # doubling: nearest in log (23/16 > 32/23)
+        ([10, 20, 30, 40, 50], 23, 20),  # evenly spaced: nearest linearly
+        ([1e-4, 1e-3, 1e-2, 1e-1], 4e-3, 1e-2),  # wide span: log, as before
+    ],
+)
+def test_source_configs_land_on_the_nearest_grid_value_in_the_grids_scale(
+    grid_values: list[float], source_value: float, expected: float
+) -> None:
+    source = optuna.create_study()
+    source.add_trial(
+        optuna.trial.create_trial(
+            params={"u": source_value},
+            distributions={"u": FloatDistribution(min(grid_values), max(grid_values))},
+            value=0.0,
+        )
+    )
+    study = optuna.create_study(
+        sampler=WarmStartGridSampler(source, {"u": grid_values}, seed=0)
+    )
+    study.optimize(lambda t: t.suggest_float("u", min(grid_values), max(grid_values)), 1)
+    assert study.trials[0].params["u"] == expected

@@ -207,6 +207,17 @@ def grid_value_equal(a: Any, b: Any) -> bool:
     )
 
 
+def _log_spaced(values: list[Any]) -> bool:
+    """Whether positive ``values`` (three or more distinct) have steps more even in log than
+    linearly: a user who wrote 16, 32, 64, 128 means a log scale, and a source's 23 is then
+    nearer 32 than 16."""
+    xs = np.unique(np.asarray(values, dtype=float))
+    if len(xs) < 3 or xs[0] <= 0:
+        return False
+    linear, logs = np.diff(xs), np.diff(np.log(xs))
+    return bool(np.std(logs) / np.mean(logs) < np.std(linear) / np.mean(linear))
+
+
 def value_index(values: list[Any], value: Any) -> int | None:
     for i, v in enumerate(values):
         if grid_value_equal(v, value):
@@ -216,11 +227,13 @@ def value_index(values: list[Any], value: Any) -> int | None:
 
 def implied_distribution(values: list[Any]) -> BaseDistribution:
     """The distribution a grid column stands for: a FloatDistribution over ``[min, max]`` of a
-    numeric column (log scale when its positive values span :data:`LOG_SPAN`), else a
-    CategoricalDistribution of its values."""
+    numeric column (log scale when its positive values span :data:`LOG_SPAN` or are spaced
+    more evenly in log than linearly, as 16, 32, 64, ... are), else a CategoricalDistribution
+    of its values."""
     if all(is_numeric(v) for v in values) and len(set(values)) > 1:
         low, high = float(min(values)), float(max(values))
-        return FloatDistribution(low, high, log=low > 0 and high / low >= LOG_SPAN)
+        log = low > 0 and (high / low >= LOG_SPAN or _log_spaced(values))
+        return FloatDistribution(low, high, log=log)
     # Duplicates and unhashable values only need a stable index here.
     choices = tuple(values)
     return CategoricalDistribution(choices)
