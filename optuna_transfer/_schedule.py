@@ -1,10 +1,8 @@
 """The order of a warm-started search, shared by both samplers.
 
-1. **Zero-shot portfolio**: the first trials evaluate configurations the sources rate best,
-   chosen greedily so that every source sees one of its good ones early
-   (:func:`agreed_portfolio`): where the sources agree the portfolio is their joint favourites,
-   where they disagree it hedges across them. :func:`round_robin_portfolio` (the best of each
-   source in turn) is what a single source gets.
+1. **Zero-shot portfolio**: the first trials evaluate the sources' best configurations, the best
+   of each source in turn (:func:`round_robin_portfolio`), so every source gets its say before
+   any is judged.
 2. **Probe**: one random trial after the portfolio. Every portfolio configuration comes from the
    sources' good regions; without a point from elsewhere a misleading source cannot be told
    apart from a related one.
@@ -29,10 +27,6 @@ from optuna_transfer._sources import SourceTask
 # Portfolio size by default: one configuration per source, within these bounds.
 MIN_DEFAULT_PORTFOLIO = 2
 MAX_DEFAULT_PORTFOLIO = 5
-# Candidates of the agreed portfolio: each source's best few trials, at most MAX_POOL in all
-# (with many sources, the best of each).
-POOL_DEPTH = 10
-MAX_POOL = 200
 # Above this many scores, one_of_best partitions before it sorts.
 _PARTITION_ABOVE = 4096
 
@@ -50,21 +44,15 @@ def portfolio_size(n_zero_shot: int | None, n_sources: int) -> int:
 
 
 def round_robin_portfolio(
-    tasks: Sequence[SourceTask],
-    size: int,
-    key: Callable[[FrozenTrial], Hashable | None],
-    max_depth: int | None = None,
+    tasks: Sequence[SourceTask], size: int, key: Callable[[FrozenTrial], Hashable | None]
 ) -> list[tuple[int, FrozenTrial]]:
     """Up to ``size`` (source index, trial) pairs: the best trial of each source in turn, then
-    the second best, ... (down to the ``max_depth``-th best); a trial whose ``key`` is None (it
-    does not fit the target) or repeats an earlier one's is skipped."""
+    the second best, ...; a trial whose ``key`` is None (it does not fit the target) or repeats
+    an earlier one's is skipped."""
     portfolio: list[tuple[int, FrozenTrial]] = []
     seen: set[Hashable] = set()
     depth = 0
-    deepest = max((t.n_complete for t in tasks), default=0)
-    if max_depth is not None:
-        deepest = min(deepest, max_depth)
-    while len(portfolio) < size and depth < deepest:
+    while len(portfolio) < size and any(depth < t.n_complete for t in tasks):
         for i, task in enumerate(tasks):
             if depth >= task.n_complete or len(portfolio) >= size:
                 continue
@@ -75,47 +63,6 @@ def round_robin_portfolio(
                 portfolio.append((i, best))
         depth += 1
     return portfolio
-
-
-def agreed_portfolio(
-    tasks: Sequence[SourceTask],
-    size: int,
-    key: Callable[[FrozenTrial], Hashable | None],
-    predict: Callable[[list[FrozenTrial]], np.ndarray],
-) -> list[tuple[int, FrozenTrial]]:
-    """Up to ``size`` (source index, trial) pairs from the sources' best trials, chosen greedily
-    to minimise the sum over sources of the best predicted quantile in the portfolio.
-
-    ``predict(trials)`` is each source's predicted quantile (0 best, 1 worst) of each trial,
-    shape (len(trials), len(tasks)). This is the greedy portfolio of Auto-sklearn 2.0 (Feurer et
-    al., JMLR 2022) with the sources as its datasets: the first pick is the configuration the
-    sources rate best on average; each next one helps the sources the portfolio serves worst
-    so far. So sources that agree get their joint favourites (a config good for all rather than
-    one source's best, which another source may rate poorly), and sources that disagree each get
-    one of theirs. Candidates are each source's best :data:`POOL_DEPTH` trials (at most
-    :data:`MAX_POOL` in all); ``key`` as in :func:`round_robin_portfolio`. Ties go to the
-    earlier candidate in round-robin order. A single source's portfolio is its best trials.
-    """
-    if len(tasks) == 1:
-        # Nothing to agree on: a lone source's own ranking beats its smoothed version of it.
-        return round_robin_portfolio(tasks, size, key)
-    pool = round_robin_portfolio(tasks, MAX_POOL, key, max_depth=POOL_DEPTH)
-    if len(pool) <= 1:
-        return pool[:size]
-    quantiles = np.asarray(predict([t for _, t in pool]), dtype=float)
-    served = np.ones(quantiles.shape[1])
-    chosen: list[int] = []
-    available = np.ones(len(pool), dtype=bool)
-    for _ in range(min(size, len(pool))):
-        gain = np.maximum(served[None, :] - quantiles, 0.0).sum(axis=1)
-        # Once no candidate improves on what every source has, the lowest average rating wins.
-        score = gain - 1e-9 * quantiles.mean(axis=1)
-        score[~available] = -np.inf
-        pick = int(np.argmax(score))
-        chosen.append(pick)
-        available[pick] = False
-        served = np.minimum(served, quantiles[pick])
-    return [pool[i] for i in chosen]
 
 
 def startup_explore_probability(max_trust: float) -> float:

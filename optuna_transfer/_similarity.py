@@ -17,7 +17,6 @@ slowly, while rank agreement reacts to the first trials that contradict the sour
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 from scipy.special import ndtr
@@ -40,37 +39,14 @@ def source_trusts(predictions: np.ndarray, losses: np.ndarray) -> list[float]:
     A source must rank the target's trials both overall (a misleading source fails here) and
     within the better half, at least :data:`MIN_JUDGED_TRIALS` (once the search has found the
     promising region, what matters is whether a source still ranks configurations *there*).
-    Trust is the smaller of the two (see :func:`source_trust_parts`).
-    """
-    parts = source_trust_parts(predictions, losses)
-    return np.minimum(parts.overall, parts.within).tolist()
-
-
-class TrustParts(NamedTuple):
-    # Per source: trust over all the target's trials, and within its better half.
-    overall: np.ndarray
-    within: np.ndarray
-    # Per source: whether it ranks the target's trials no better than chance overall.
-    refuted: np.ndarray
-
-
-def source_trust_parts(predictions: np.ndarray, losses: np.ndarray) -> TrustParts:
-    """Each source's trust over all the target's trials and within its better half (see
-    :func:`source_trusts`), and whether the target refutes it.
-
-    A source trusted overall but not within found the target's promising region and cannot
-    tell configurations in it apart. Refuted is a lower bar than distrusted: the overall
-    agreement, shrunk towards the prior as in :func:`trust`, is at most 0. A related source
-    whose agreement fades towards :data:`MIN_AGREEMENT` as the target's trials crowd into its
-    good region loses its vote, but is not refuted.
+    Trust is the smaller of the two.
     """
     n, n_sources = predictions.shape
     k = max(min(MIN_JUDGED_TRIALS, n), n // 2)
     top = np.argsort(losses, kind="stable")[:k]
-    agreements = rank_agreements(predictions, losses)
-    overall = trusts(agreements, n)
+    overall = trusts(rank_agreements(predictions, losses), n)
     within = trusts(rank_agreements(predictions[top], losses[top]), k)
-    return TrustParts(overall, within, _shrunk(agreements, n) <= 0.0)
+    return np.minimum(overall, within).tolist()
 
 
 def rank_agreement(source_scores: np.ndarray, target_losses: np.ndarray) -> float:
@@ -151,19 +127,18 @@ def trust(agreement: float, n: int) -> float:
     uninformative one (agreement ~ 0) fades as evidence grows, a misleading one (agreement < 0)
     drops within a few trials, and a related one tends to 1.
     """
-    return float(trusts(np.array([agreement]), n)[0])
+    shrunk = (n * agreement + PRIOR_TRIALS * PRIOR_AGREEMENT) / (n + PRIOR_TRIALS)
+    m = max(n, 2)
+    stderr = math.sqrt(2.0 * (2 * m + 5) / (9.0 * m * (m - 1)))
+    return float(ndtr((shrunk - MIN_AGREEMENT) / stderr))
 
 
 def trusts(agreements: np.ndarray, n: int) -> np.ndarray:
     """:func:`trust` of each of ``agreements``, all judged on ``n`` trials."""
-    shrunk = _shrunk(agreements, n)
+    shrunk = (n * agreements + PRIOR_TRIALS * PRIOR_AGREEMENT) / (n + PRIOR_TRIALS)
     m = max(n, 2)
     stderr = math.sqrt(2.0 * (2 * m + 5) / (9.0 * m * (m - 1)))
     return np.asarray(ndtr((shrunk - MIN_AGREEMENT) / stderr), dtype=float)
-
-
-def _shrunk(agreements: np.ndarray, n: int) -> np.ndarray:
-    return (n * agreements + PRIOR_TRIALS * PRIOR_AGREEMENT) / (n + PRIOR_TRIALS)
 
 
 def vote(target_score: np.ndarray, source_scores: list[tuple[float, np.ndarray]]) -> np.ndarray:

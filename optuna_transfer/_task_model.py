@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 
 import numpy as np
 from optuna.distributions import BaseDistribution
@@ -153,33 +152,6 @@ class SourceEnsemble:
             [self.models[i]._all for i in self._usable],
             [self.models[i]._quantiles for i in self._usable],
         )
-
-    def good_spread(self, weights: list[float]) -> np.ndarray:
-        """Per parameter, the standard deviation of the sources' good configurations (unit
-        coordinates), pooled over sources with ``weights`` (one per model): each source's own
-        spread plus how far its good region lies from the others'. NaN where no source of
-        positive weight has two good configurations with the parameter."""
-        n_params = self.models[0]._good.shape[1] if self.models else 0
-        total = np.zeros(n_params)
-        mean = np.zeros(n_params)
-        second = np.zeros(n_params)
-        for w, model in zip(weights, self.models):
-            good = model._good
-            if w <= 0 or len(good) < 2:
-                continue
-            has = np.sum(~np.isnan(good), axis=0) >= 2
-            with np.errstate(invalid="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-                m = np.where(has, np.nanmean(good, axis=0), 0.0)
-                v = np.where(has, np.nanvar(good, axis=0), 0.0)
-            w_col = np.where(has, w, 0.0)
-            total += w_col
-            mean += w_col * m
-            second += w_col * (v + m**2)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean /= total
-            var = second / total - mean**2
-        return np.where(total > 0, np.sqrt(np.maximum(var, 0.0)), np.nan)
 
     def predicted_quantiles(self, x: np.ndarray, which: list[int] | None = None) -> np.ndarray:
         """(len(x), len(which)): the :meth:`SourceModel.predicted_quantile` of sources ``which``

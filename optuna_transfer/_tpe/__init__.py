@@ -5,7 +5,6 @@
 ``_claims`` everything it records in the study and claims there against other workers.
 """
 
-from optuna_transfer._tpe._claims import COLD_ATTR_KEY
 from optuna_transfer._tpe._claims import params_with_running
 from optuna_transfer._tpe._claims import PROBE_ATTR_KEY
 from optuna_transfer._tpe._claims import RANDOM_ATTR_KEY
@@ -15,7 +14,6 @@ from optuna_transfer._tpe._sampler import TransferTPESampler
 
 
 __all__ = [
-    "COLD_ATTR_KEY",
     "PROBE_ATTR_KEY",
     "RANDOM_ATTR_KEY",
     "TransferTPESampler",

@@ -28,8 +28,6 @@ ZERO_SHOT_ATTR_KEY = "transfer_tpe:zero_shot"
 PROBE_ATTR_KEY = "transfer_tpe:probe"
 # On a start-up trial sampled at random (the probe excepted).
 RANDOM_ATTR_KEY = "transfer_tpe:random"
-# Set on trials cold TPE sampled because the target refuted every source.
-COLD_ATTR_KEY = "transfer_tpe:cold"
 RELATIVE_PARAMS_KEY = "transfer_tpe:relative_params"
 WITHDRAWN = "null"
 # Claims a trial may lose to other workers before it gives up on the portfolio.

@@ -8,7 +8,6 @@ from dataclasses import field
 import json
 from typing import Any
 from typing import cast
-from typing import NamedTuple
 
 import numpy as np
 import optuna
@@ -28,11 +27,11 @@ from optuna_transfer._optuna_compat import seed_tpe_sampler
 from optuna_transfer._optuna_compat import set_trial_user_attr
 from optuna_transfer._optuna_compat import StudyWithoutTrials
 from optuna_transfer._ranking import trial_losses
-from optuna_transfer._schedule import agreed_portfolio
 from optuna_transfer._schedule import check_n_zero_shot
 from optuna_transfer._schedule import portfolio_size
+from optuna_transfer._schedule import round_robin_portfolio
 from optuna_transfer._schedule import startup_explore_probability
-from optuna_transfer._similarity import source_trust_parts
+from optuna_transfer._similarity import source_trusts
 from optuna_transfer._similarity import trust
 from optuna_transfer._similarity import vote_weight
 from optuna_transfer._sources import check_max_source_trials
@@ -42,7 +41,6 @@ from optuna_transfer._sources import load_sources_from_storage
 from optuna_transfer._sources import StudyFilter
 from optuna_transfer._task_model import SourceEnsemble
 from optuna_transfer._tpe._claims import claim_role
-from optuna_transfer._tpe._claims import COLD_ATTR_KEY
 from optuna_transfer._tpe._claims import config_key
 from optuna_transfer._tpe._claims import is_taken
 from optuna_transfer._tpe._claims import is_zero_shot_trial
@@ -67,21 +65,6 @@ _TARGET = "target"
 _MAX_CACHED_TRIALS = 64
 
 
-class _TrialPlan(NamedTuple):
-    """How one trial samples (see ``TransferTPESampler._trial_weights``)."""
-
-    # Label -> vote weight ("target" 1.0).
-    weights: dict[str, float]
-    # Sampled at random instead (the probe, or a start-up trial).
-    explore: bool
-    # Sampled by cold TPE: the target refuted every source.
-    cold: bool
-    # Label -> trust over all the target's trials, 0 if refuted: the sources whose good
-    # configurations set the local steps' sizes, also once they no longer tell the
-    # incumbent's neighbours apart.
-    confirmed: dict[str, float]
-
-
 @dataclass
 class _StudyState:
     """What the sampler remembers about one study (see :class:`PerStudy`)."""
@@ -89,8 +72,8 @@ class _StudyState:
     # trial number -> the portfolio entry it evaluates (None: not zero-shot) and whether it is
     # the probe; decided in ``before_trial``, read while the trial samples.
     roles: dict[int, tuple[dict[str, Any] | None, bool]] = field(default_factory=dict)
-    # trial number -> how that trial samples.
-    weights: dict[int, _TrialPlan] = field(default_factory=dict)
+    # trial number -> (weights, explore) for that trial.
+    weights: dict[int, tuple[dict[str, float], bool]] = field(default_factory=dict)
     # space key -> trial number -> each source's predicted quantile at that finished trial.
     predictions: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
     # Set once every portfolio entry has been evaluated and the probe has run.
@@ -231,17 +214,14 @@ class TransferTPESampler(BaseSampler):
         self._constant_liar = constant_liar
         self._n_startup_trials = n_startup_trials
         self._record_user_attrs = record_user_attrs
-        self._search_space = IntersectionSearchSpace(include_pruned=True)
-        self._models: dict[str, SourceEnsemble] = {}
-        best = agreed_portfolio(
-            tasks,
-            portfolio_size(n_zero_shot, len(tasks)),
-            lambda t: config_key(t.params),
-            self._rate_configs,
+        best = round_robin_portfolio(
+            tasks, portfolio_size(n_zero_shot, len(tasks)), lambda t: config_key(t.params)
         )
         self._portfolio = Portfolio([dict(t.params) for _, t in best], [i for i, _ in best])
         # Set by from_storage when it found the sources itself: the target may be among them.
         self._discovered = False
+        self._search_space = IntersectionSearchSpace(include_pruned=True)
+        self._models: dict[str, SourceEnsemble] = {}
         self._state = PerStudy(_StudyState)
         # Once every source is distrusted the sampler *is* cold TPE (public API, same options),
         # so a misleading source can cost the trials it took to detect, not convergence speed.
@@ -461,10 +441,11 @@ class TransferTPESampler(BaseSampler):
         return state.cold
 
     def _is_cold(self, study: Study, trial: FrozenTrial) -> bool:
-        """Whether the target has refuted every source for this trial (the probe excepted)."""
+        """Whether every source has lost its vote for this trial (the probe excepted)."""
         if self._role(study, trial)[1]:
             return False
-        return self._trial_weights(study, trial).cold
+        weights, _ = self._trial_weights(study, trial)
+        return all(weights[label] == 0.0 for label in self._labels)
 
     @staticmethod
     def _cold_history(study: Study) -> Study:
@@ -571,23 +552,6 @@ class TransferTPESampler(BaseSampler):
             self._models[key] = ensemble
         return ensemble
 
-    def _rate_configs(self, trials: list[FrozenTrial]) -> np.ndarray:
-        """Each source's predicted quantile of each of ``trials`` (source configurations), in
-        the space of the parameters they share with one distribution; 0.5 (no opinion) where
-        there is none. The ensemble is the one sampling uses when the target's space is the
-        same, so it is built once."""
-        space: dict[str, BaseDistribution] = {}
-        mixed: set[str] = set()
-        for t in trials:
-            for name, dist in t.distributions.items():
-                if name in space and space[name] != dist:
-                    mixed.add(name)
-                space.setdefault(name, dist)
-        space = {n: d for n, d in sorted(space.items()) if n not in mixed and not d.single()}
-        if not space:
-            return np.full((len(trials), len(self._tasks)), 0.5)
-        return self._sources(space).predicted_quantiles(aligned_matrix(trials, space))
-
     def _sample(
         self, study: Study, trial: FrozenTrial, space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
@@ -605,7 +569,7 @@ class TransferTPESampler(BaseSampler):
         they keep improving (``joint`` spaces only), else a TPE step over the whole space.
         After ``attempt`` lost claims, one of the ``attempt + 1`` best candidates at random.
         Also returns whether every candidate was one the target already has."""
-        weights, explore, _, confirmed = self._trial_weights(study, trial)
+        weights, explore = self._trial_weights(study, trial)
         # After a lost collision, a generator of this trial's own: workers built with the same
         # seed share their sampler's random state, and would otherwise collide again in step.
         rng = self._random if attempt == 0 else self._retry_rng(trial, attempt)
@@ -620,7 +584,6 @@ class TransferTPESampler(BaseSampler):
             space,
             self._sources(space),
             [weights[label] for label in self._labels],
-            [confirmed[label] for label in self._labels],
             self._n_ei_candidates,
             joint,
             attempt,
@@ -662,21 +625,13 @@ class TransferTPESampler(BaseSampler):
         keep = ~np.isnan(predictions).any(axis=1)
         return predictions[keep], losses[keep]
 
-    def _trial_weights(self, study: Study, trial: FrozenTrial) -> _TrialPlan:
-        """Per-source weights for this trial, whether it explores at random instead, whether
-        it is cold TPE's, and the sources confirmed overall.
+    def _trial_weights(self, study: Study, trial: FrozenTrial) -> tuple[dict[str, float], bool]:
+        """Per-source weights for this trial, and whether it explores at random instead.
 
         The trial after the zero-shot portfolio is always a random probe. While the target
         has fewer than ``n_startup_trials`` finished trials, a trial is sampled at random with
         probability (1 - largest source trust)²: with sources the target contradicts, the
         search starts like cold TPE rather than refining a bad region.
-
-        A source votes while the target confirms its ranking both overall and among the
-        target's better trials (``optuna_transfer._similarity``). Cold TPE takes over only
-        once the target refutes every source (no better than chance overall): a source that
-        led the search to the target's promising region but cannot rank configurations inside
-        it loses its vote, not the search it started, which goes on with the target's own
-        model and local steps.
 
         Sources are judged on the target's COMPLETE trials only. A failed trial says that its
         region fails on the target (out of memory, divergence), not that a source ranks the
@@ -688,9 +643,8 @@ class TransferTPESampler(BaseSampler):
         if cached is not None:
             return cached
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        trusts, overall = self._trusts(study, finished)
+        trusts = self._trusts(study, finished)
         weights = {_TARGET: 1.0, **{k: vote_weight(v) for k, v in trusts.items()}}
-        cold = all(v == 0.0 for v in overall.values())
         is_probe = self._role(study, trial)[1]
         # Zero-shot trials do not count towards the start-up phase: they explore nothing.
         n_explored = sum(not is_zero_shot_trial(t) for t in finished)
@@ -701,41 +655,24 @@ class TransferTPESampler(BaseSampler):
         )
         if len(cache) > _MAX_CACHED_TRIALS:
             cache.clear()  # entries of trials that ended in another process are never popped
-        confirmed = overall
-        plan = _TrialPlan(weights, explore, cold, confirmed)
-        cache[trial.number] = plan
+        cache[trial.number] = (weights, explore)
         if explore and not is_probe:
             record(study, trial, RANDOM_ATTR_KEY, True)
-        elif cold and not is_probe:
-            record(study, trial, COLD_ATTR_KEY, True)
         record(study, trial, WEIGHTS_ATTR_KEY, json.dumps(list(weights.items())))
-        return plan
+        return weights, explore
 
-    def _trusts(
-        self, study: Study, finished: list[FrozenTrial]
-    ) -> tuple[dict[str, float], dict[str, float]]:
+    def _trusts(self, study: Study, finished: list[FrozenTrial]) -> dict[str, float]:
         """Each source's trust (``optuna_transfer._similarity``) given the target's ``finished``
-        trials, and its trust over all of them alone, 0 where the target refutes it; the
-        prior's trust before two trials."""
+        trials; the prior's trust before two of them."""
         space = {n: d for n, d in self._search_space.calculate(study).items() if not d.single()}
-        active = self._active(study)
         if len(finished) < 2 or not space:
-            prior = trust(0.0, 0)
-            combined = overall = np.full(len(self._labels), prior)
-            refuted = np.zeros(len(self._labels), dtype=bool)
+            trusts = [trust(0.0, 0)] * len(self._labels)
         else:
             predictions, losses = self._predictions(study, finished, space)
             # Higher predicted quantile = worse, so the sources' scores are its negation.
-            parts = source_trust_parts(-predictions, losses)
-            combined = np.minimum(parts.overall, parts.within)
-            overall, refuted = parts.overall, parts.refuted
-        return (
-            {k: float(t) if a else 0.0 for k, t, a in zip(self._labels, combined, active)},
-            {
-                k: float(t) if a and not r else 0.0
-                for k, t, a, r in zip(self._labels, overall, active, refuted)
-            },
-        )
+            trusts = source_trusts(-predictions, losses)
+        active = self._active(study)
+        return {label: t if a else 0.0 for label, t, a in zip(self._labels, trusts, active)}
 
 
 def _derived_seed(seed: int, number: int) -> int:

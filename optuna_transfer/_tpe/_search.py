@@ -20,7 +20,6 @@ from optuna.trial import FrozenTrial
 from optuna_transfer._encoding import decode
 from optuna_transfer._encoding import encode
 from optuna_transfer._encoding import project
-from optuna_transfer._local_search import first_steps
 from optuna_transfer._local_search import incumbent_is_recent
 from optuna_transfer._local_search import is_seen
 from optuna_transfer._local_search import LOCAL_STARTS
@@ -47,15 +46,13 @@ def choose(
     space: dict[str, BaseDistribution],
     ensemble: SourceEnsemble,
     weights: list[float],
-    step_weights: list[float],
     n_candidates: int,
     local: bool,
     attempt: int,
     rng: np.random.RandomState,
 ) -> tuple[np.ndarray, int | None, bool]:
     """One configuration of ``space`` (as a row of unit coordinates), given the target's
-    observations ``x`` with their ``losses`` and trial ``numbers``, and each source's weight in
-    the vote and in setting the local steps' sizes (``step_weights``).
+    observations ``x`` with their ``losses`` and trial ``numbers``, and each source's weight.
 
     A local step around the target's best trials while they keep improving (if ``local``),
     else a TPE step: ``n_candidates`` draws from each task's good density in proportion to its
@@ -68,8 +65,7 @@ def choose(
     voting = [i for i, (w, m) in enumerate(zip(weights, ensemble.models)) if m.usable and w > 0]
     cand, start = None, None
     if local and incumbent_is_recent(losses, numbers):
-        steps = first_steps(ensemble.good_spread(step_weights))
-        cand, start = local_step_candidates(x, losses, target.order, space, steps)
+        cand, start = local_step_candidates(x, losses, target.order, space)
     if cand is None:
         mix = np.array([1.0] + [weights[i] for i in voting])
         below = [target.below] + [ensemble.models[i].below for i in voting]
@@ -99,19 +95,14 @@ def choose(
 
 
 def local_step_candidates(
-    x: np.ndarray,
-    losses: np.ndarray,
-    order: np.ndarray,
-    space: dict[str, BaseDistribution],
-    steps: np.ndarray | None = None,
+    x: np.ndarray, losses: np.ndarray, order: np.ndarray, space: dict[str, BaseDistribution]
 ) -> tuple[np.ndarray | None, int | None]:
-    """Unseen one-parameter moves (first ``steps`` as in
-    :func:`~optuna_transfer._local_search.neighbours`) from the best of the target's top trials
-    that has any, and the row of ``x`` they start from; ``(None, None)`` if none has."""
+    """Unseen one-parameter moves from the best of the target's top trials that has any, and
+    the row of ``x`` they start from; ``(None, None)`` if none has."""
     for i in order[:LOCAL_STARTS]:
         if not np.isfinite(losses[i]):
             break
-        moves = neighbours(x[i], space, x, steps)
+        moves = neighbours(x[i], space, x)
         if len(moves):
             return moves, int(i)
     return None, None

@@ -22,7 +22,6 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from optuna_transfer._tpe import COLD_ATTR_KEY
 from optuna_transfer._tpe import PROBE_ATTR_KEY
 from optuna_transfer._tpe import RANDOM_ATTR_KEY
 from optuna_transfer._tpe import WEIGHTS_ATTR_KEY
@@ -54,7 +53,6 @@ ROLE_RANDOM = "random"
 ROLE_ENQUEUED = "enqueued"
 ROLE_TRANSFER = "transfer"
 ROLE_COLD = "cold"
-ROLE_TARGET = "target"
 
 
 class _TrialRecord(NamedTuple):
@@ -132,9 +130,8 @@ def trial_records(study: Study, sampler: Any = None) -> list[_TrialRecord]:
     Roles: ``"zero-shot"`` (evaluates a source's best configuration), ``"probe"`` (the random
     trial after the portfolio), ``"random"`` (a start-up trial sampled at random, where the
     sampler records it), ``"enqueued"`` (user-fixed parameters), ``"transfer"`` (chosen by the
-    weighted vote with at least one source voting), ``"target"`` (no source votes, but one is
-    still confirmed overall: chosen by the target's own model and local steps), ``"cold"``
-    (every source refuted: chosen by cold TPE), or None (not sampled by TransferTPESampler).
+    weighted vote with at least one source voting), ``"cold"`` (no source kept a vote: chosen
+    by cold TPE), or None (not sampled by TransferTPESampler).
     """
     _check_sampler(sampler)
     trials = study.get_trials(deepcopy=False)
@@ -155,8 +152,7 @@ def _trial_record(t: FrozenTrial, probes: set[int]) -> _TrialRecord:
         role = ROLE_RANDOM
     elif weights is not None:
         voting = any(w > 0 for label, w in weights.items() if label != TARGET_LABEL)
-        cold = bool(t.system_attrs.get(COLD_ATTR_KEY))
-        role = ROLE_TRANSFER if voting else ROLE_COLD if cold else ROLE_TARGET
+        role = ROLE_TRANSFER if voting else ROLE_COLD
     else:
         role = None
     return _TrialRecord(t.number, role, weights)
@@ -246,8 +242,8 @@ def plot_source_weights(
     (a source's best configuration, evaluated as is) and the random probe after them are
     marked above the lines. Right axis: each finished trial's objective value and the
     incumbent (best so far), as in :func:`optuna.visualization.plot_optimization_history`.
-    A source whose line drops to 0 has lost its vote; once the target refutes every source
-    the sampler is cold TPE (trials marked ``cold`` in the roles).
+    A source whose line drops to 0 has lost its vote; once every source is at 0 the sampler is
+    cold TPE.
 
     Everything is read from the study's recorded trial attributes, so a study loaded with
     :func:`optuna.load_study` needs no sampler.
