@@ -205,58 +205,119 @@ class StackedSmoother:
     """
 
     def __init__(self, estimators: Sequence[ParzenEstimator], values: Sequence[np.ndarray]):
-        self._n_choices = estimators[0]._n_choices if estimators else []
+        n_choices = estimators[0]._n_choices if estimators else []
+        d = len(n_choices)
         # Observation kernels only: every estimator's last kernel is its prior.
-        self._mus = np.vstack([e._mus[:-1] for e in estimators]) if estimators else None
-        self._sigmas = np.vstack([e._sigmas[:-1] for e in estimators]) if estimators else None
-        self._log_z = np.vstack([e._log_z[:-1] for e in estimators]) if estimators else None
-        self._log_w = np.concatenate([e._log_w[:-1] for e in estimators]) if estimators else None
-        self._cat_probs = {
-            j: np.vstack([e._cat_probs[j][:-1] for e in estimators])
-            for j, c in enumerate(self._n_choices)
-            if c > 0
-        }
-        self._values = np.concatenate(values) if estimators else np.zeros(0)
+        self._set_kernels(
+            n_choices,
+            np.vstack([e._mus[:-1] for e in estimators]) if estimators else np.zeros((0, d)),
+            np.vstack([e._sigmas[:-1] for e in estimators]) if estimators else np.zeros((0, d)),
+            np.vstack([e._log_z[:-1] for e in estimators]) if estimators else np.zeros((0, d)),
+            np.concatenate([e._log_w[:-1] for e in estimators]) if estimators else np.zeros(0),
+            {
+                j: np.vstack([e._cat_probs[j][:-1] for e in estimators])
+                for j, c in enumerate(n_choices)
+                if c > 0 and estimators
+            },
+            np.array([e.n_kernels - 1 for e in estimators], dtype=np.intp),
+            values,
+        )
+
+    @classmethod
+    def from_observations(
+        cls,
+        observations: Sequence[np.ndarray],
+        n_choices: Sequence[int],
+        values: Sequence[np.ndarray],
+    ) -> StackedSmoother:
+        """``StackedSmoother([ParzenEstimator(o, n_choices) for o in observations], values)``
+        with equal kernels, computed for all estimators together: a thousand sources are a
+        few array operations per dimension instead of a thousand estimators."""
+        n_choices = list(n_choices)
+        d = len(n_choices)
+        sizes = np.array([len(o) for o in observations], dtype=np.intp)
+        mus = (
+            np.vstack([np.asarray(o, dtype=float).reshape(-1, d) for o in observations])
+            if len(observations)
+            else np.zeros((0, d))
+        )
+        # Each kernel's estimator has its observations plus the prior kernel, all of weight 1.
+        n_kernels = np.repeat(sizes + 1, sizes).astype(float)
+        log_w = np.log(1.0 / n_kernels + 1e-300)
+        sigmas = np.ones_like(mus)
+        cat_probs = {}
+        for j, c in enumerate(n_choices):
+            col = mus[:, j]
+            seen = ~np.isnan(col)
+            if c > 0:
+                probs = np.repeat((1.0 / n_kernels)[:, None], c, axis=1)
+                probs[np.flatnonzero(seen), col[seen].astype(int)] += 1.0
+                probs[~seen] = 1.0
+                cat_probs[j] = probs / probs.sum(axis=1, keepdims=True)
+            else:
+                sigmas[:, j] = _stacked_bandwidths(col, sizes, n_kernels)
+        mus0 = np.nan_to_num(mus, nan=0.5)
+        log_z = np.log(np.maximum(ndtr((1 - mus0) / sigmas) - ndtr(-mus0 / sigmas), _EPS))
+        out = cls.__new__(cls)
+        out._set_kernels(n_choices, mus, sigmas, log_z, log_w, cat_probs, sizes, values)
+        return out
+
+    def _set_kernels(
+        self,
+        n_choices: list[int],
+        mus: np.ndarray,
+        sigmas: np.ndarray,
+        log_z: np.ndarray,
+        log_w: np.ndarray,
+        cat_probs: dict[int, np.ndarray],
+        sizes: np.ndarray,
+        values: Sequence[np.ndarray],
+    ) -> None:
+        self._n_choices = n_choices
+        self._mus, self._sigmas, self._log_z, self._log_w = mus, sigmas, log_z, log_w
+        self._cat_probs = cat_probs
+        self._values = np.concatenate(values) if len(values) else np.zeros(0)
         # For many estimators, the per-kernel terms are tabulated once: a kernel centre that
         # is missing (uniform in that dimension) gets a zero term through mu = 0, 1/sigma = 0.
-        if estimators:
-            assert self._mus is not None and self._sigmas is not None
-            assert self._log_z is not None
-            missing = np.isnan(self._mus)
-            self._mu0 = np.where(missing, 0.0, self._mus)
-            self._inv_sigma = np.where(missing, 0.0, 1.0 / self._sigmas)
-            self._norm = np.where(
-                missing, 0.0, -_LOG_SQRT_2PI - np.log(self._sigmas) - self._log_z
-            )
+        # One contiguous row per dimension (dimension x kernel): a prediction reads every
+        # kernel of a dimension at once, which a column of a kernel x dimension array would
+        # gather with a stride. (Logarithms are taken before transposing: numpy may compute
+        # them another way, to the last bit, on non-contiguous arrays.)
+        missing = np.isnan(mus)
+        self._mu0 = np.ascontiguousarray(np.where(missing, 0.0, mus).T)
+        self._inv_sigma = np.ascontiguousarray(np.where(missing, 0.0, 1.0 / sigmas).T)
+        self._norm = np.ascontiguousarray(
+            np.where(missing, 0.0, -_LOG_SQRT_2PI - np.log(sigmas) - log_z).T
+        )
+        # (choice, kernel): a row per choice, gathered whole for each row of x.
         self._log_cat = {
-            j: np.log(p + _EPS) + np.log(self._n_choices[j]) for j, p in self._cat_probs.items()
+            j: np.ascontiguousarray((np.log(p + _EPS) + np.log(n_choices[j])).T)
+            for j, p in cat_probs.items()
         }
-        sizes = [e.n_kernels - 1 for e in estimators]
-        self._starts = np.cumsum([0] + sizes[:-1]).astype(np.intp)
-        self._n = len(estimators)
+        self._stops = np.cumsum(sizes).astype(np.intp)
+        self._starts = self._stops - sizes
+        self._n = len(sizes)
 
     def smooth(self, x: np.ndarray, which: Sequence[int] | None = None) -> np.ndarray:
         """(m, len(which)): the :meth:`ParzenEstimator.smooth` of estimators ``which`` (all by
         default) at rows of ``x``."""
         x = np.asarray(x, dtype=float).reshape(-1, len(self._n_choices))
-        which = range(self._n) if which is None else which
-        out = np.empty((len(x), len(which)))
-        if len(which) == 0 or len(x) == 0:
+        index = np.arange(self._n) if which is None else np.asarray(which, dtype=np.intp)
+        n_segments = len(index)
+        out = np.empty((len(x), n_segments))
+        if n_segments == 0 or len(x) == 0:
             return out
-        assert self._mus is not None and self._sigmas is not None
-        assert self._log_z is not None and self._log_w is not None
-        stops = np.append(self._starts[1:], len(self._log_w))
-        segments = [(int(self._starts[i]), int(stops[i])) for i in which]
+        starts, stops = self._starts[index], self._stops[index]
         kernels: np.ndarray | slice = (
             slice(None)
-            if len(which) == self._n and list(which) == list(range(self._n))
-            else np.concatenate([np.arange(lo, hi) for lo, hi in segments])
+            if n_segments == self._n and np.array_equal(index, np.arange(self._n))
+            else np.concatenate([np.arange(lo, hi) for lo, hi in zip(starts, stops)])
         )
-        bounds = np.cumsum([0] + [hi - lo for lo, hi in segments])
+        bounds = np.concatenate([[0], np.cumsum(stops - starts)])
         rows = max(1, _BLOCK // int(bounds[-1]))
         for start in range(0, len(x), rows):
             block = x[start : start + rows]
-            if len(segments) > _LOOP_SEGMENTS:
+            if n_segments > _LOOP_SEGMENTS:
                 logk = self._tabulated_log_kernels(block, kernels, int(bounds[-1]))
             else:
                 # Summed in the order ParzenEstimator.smooth sums, so the results are equal.
@@ -273,18 +334,20 @@ class StackedSmoother:
                     )
             logk += self._log_w[None, kernels]
             values = self._values[kernels]
-            if len(segments) <= _LOOP_SEGMENTS:
+            if n_segments <= _LOOP_SEGMENTS:
                 # As ParzenEstimator.smooth computes it, so the results are equal bit for bit.
                 for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
                     out[start : start + rows, i] = _kernel_average(
                         logk[:, lo:hi], values[lo:hi]
                     )
             else:
-                # The same average per segment, summed in another order.
+                # The same average per segment, summed in another order; in place, as these
+                # arrays hold every kernel of every source.
                 first = bounds[:-1]
                 peak = np.maximum.reduceat(logk, first, axis=1)
-                k = np.exp(logk - np.repeat(peak, np.diff(bounds), axis=1))
-                num = np.add.reduceat(k * values[None, :], first, axis=1)
+                logk -= np.repeat(peak, np.diff(bounds), axis=1)
+                k = np.exp(logk, out=logk)
+                num = np.add.reduceat(np.multiply(k, values[None, :]), first, axis=1)
                 out[start : start + rows] = num / np.add.reduceat(k, first, axis=1)
         return out
 
@@ -294,16 +357,28 @@ class StackedSmoother:
         """Sum over dimensions of each kernel's log density at each row of ``block``, from the
         tables built in ``__init__`` (equal to ``_dimension_log_pdf`` up to rounding)."""
         logk = np.zeros((len(block), n_kernels))
+        buffer = np.empty_like(logk)
         for j, c in enumerate(self._n_choices):
             values = block[:, j]
             known = ~np.isnan(values)
             if not known.any():
                 continue
+            every = bool(known.all())
+            values = values if every else values[known]
+            term = buffer[: len(values)]
             if c > 0:
-                logk[known] += self._log_cat[j][kernels][:, values[known].astype(int)].T
+                term[:] = self._log_cat[j][values.astype(int)][:, kernels]
             else:
-                z = (values[known, None] - self._mu0[kernels, j]) * self._inv_sigma[kernels, j]
-                logk[known] += self._norm[kernels, j] - 0.5 * z**2
+                # norm - ((x - mu) / sigma)^2 / 2, in place: these arrays hold every kernel.
+                np.subtract(values[:, None], self._mu0[j, kernels], out=term)
+                term *= self._inv_sigma[j, kernels]
+                np.square(term, out=term)
+                term *= 0.5
+                np.subtract(self._norm[j, kernels], term, out=term)
+            if every:
+                logk += term
+            else:
+                logk[known] += term
         return logk
 
 
@@ -368,5 +443,46 @@ def _bandwidths(col: np.ndarray, n_kernels: int) -> np.ndarray:
     sorted_sigmas = np.clip(gaps, min_sigma, 1.0)
     out = np.empty_like(values)
     out[order] = sorted_sigmas
+    sigmas[seen] = out
+    return sigmas
+
+
+def _stacked_bandwidths(col: np.ndarray, sizes: np.ndarray, n_kernels: np.ndarray) -> np.ndarray:
+    """:func:`_bandwidths` of each estimator's slice of ``col`` (consecutive slices of
+    ``sizes`` rows; ``n_kernels`` per row, its estimator's), equal to it, in array operations
+    over all estimators."""
+    sigmas = np.ones_like(col)
+    seen = np.flatnonzero(~np.isnan(col))
+    if seen.size == 0:
+        return sigmas
+    values = col[seen]
+    group = np.repeat(np.arange(len(sizes)), sizes)[seen]
+    # Each estimator's values stay where they were (estimators are consecutive), sorted.
+    order = np.lexsort((values, group))
+    sorted_values, sorted_group = values[order], group[order]
+    boundary = sorted_group[1:] != sorted_group[:-1]
+    tied = ~boundary & (sorted_values[1:] == sorted_values[:-1])
+    if tied.any():
+        # Which of several equal values gets which gap is np.argsort's choice in _bandwidths:
+        # those estimators are sorted exactly as it sorts them.
+        edges = np.flatnonzero(np.concatenate([[True], boundary, [True]]))
+        for k in np.unique(np.searchsorted(edges, np.flatnonzero(tied), side="right") - 1):
+            lo, hi = edges[k], edges[k + 1]
+            order[lo:hi] = lo + np.argsort(values[lo:hi])
+        sorted_values = values[order]
+    first = np.concatenate([[True], boundary])
+    last = np.concatenate([boundary, [True]])
+    below = np.where(first, 0.0, np.concatenate([[0.0], sorted_values[:-1]]))
+    above = np.where(last, 1.0, np.concatenate([sorted_values[1:], [1.0]]))
+    gaps = np.maximum(sorted_values - below, above - sorted_values)
+    # Like Optuna's consider_endpoints=False: the outermost kernels look inward only (in an
+    # estimator with two values or more).
+    head = np.flatnonzero(first & ~last)
+    gaps[head] = sorted_values[head + 1] - sorted_values[head]
+    tail = np.flatnonzero(last & ~first)
+    gaps[tail] = sorted_values[tail] - sorted_values[tail - 1]
+    min_sigma = 1.0 / np.minimum(100.0, 1.0 + n_kernels[seen][order])
+    out = np.empty_like(values)
+    out[order] = np.clip(gaps, min_sigma, 1.0)
     sigmas[seen] = out
     return sigmas

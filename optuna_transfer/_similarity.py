@@ -86,28 +86,58 @@ def rank_agreements(source_scores: np.ndarray, target_losses: np.ndarray) -> np.
     n, n_sources = s.shape
     if n < 2:
         return np.zeros(n_sources)
-    # Twice the rank: whole numbers (ties share a half rank), so the sums below are exact and
-    # a target whose trials all tie gives exactly 0. The ratio is the same as with quantiles.
+    # Twice the rank: whole numbers (ties share a half rank), so the sums below are exact
+    # (in any order) and a target whose trials all tie gives exactly 0. The ratio is the same
+    # as with quantiles.
     q = 2.0 * rankdata(y)
-    # Every source's trials sorted by its score, ties by q; all sources at once.
-    quantiles = np.broadcast_to(q[:, None], s.shape)
-    order = np.lexsort((quantiles, s), axis=0)
-    scores = np.take_along_axis(s, order, axis=0)
-    qs = np.take_along_axis(quantiles, order, axis=0)
-    index = np.arange(n)[:, None]
-    first = np.ones(s.shape, dtype=bool)
-    first[1:] = scores[1:] != scores[:-1]
-    last = np.ones(s.shape, dtype=bool)
-    last[:-1] = first[1:]
+    # Every source's trials sorted by its score, one contiguous row per source (sources x
+    # trials); the order within a tie group is settled below, where it matters.
+    rows = np.ascontiguousarray(s.T)
+    order = np.argsort(rows, axis=1)
+    scores = np.take_along_axis(rows, order, axis=1)
+    qs = q[order]
+    first = np.ones(scores.shape, dtype=bool)
+    first[:, 1:] = scores[:, 1:] != scores[:, :-1]
     # Where each trial's tie group (equal score) starts and ends in the sorted order.
-    start = np.maximum.accumulate(np.where(first, index, 0), axis=0)
-    end = np.minimum.accumulate(np.where(last, index, n - 1)[::-1], axis=0)[::-1]
-    below, above = start, n - 1 - end
-    num = 2.0 * np.sum(qs * (above - below), axis=0)
-    # Within a tie group sorted by q, sum |q_i - q_j| = sum q_(i) (2 pos - (size - 1)).
-    tied = np.sum(qs * (2.0 * (index - start) - (end - start)), axis=0)
+    # A trial's term is q (#trials scored above it - #below it). The terms are whole
+    # numbers, so the sums are exact in any order: matrix products, where there is no tie
+    # (then a trial's position is its count below).
+    position = np.arange(n)
+    tied = np.zeros(n_sources)
+    if first.all():
+        num = 2.0 * (qs @ (n - 1 - 2.0 * position))
+    else:
+        start, end = _tie_groups(first)
+        num = 2.0 * np.einsum("ij,ij->i", qs, (n - 1.0 - end) - start)
+        with_ties = np.flatnonzero(~first.all(axis=1))
+        s0, e0 = start[with_ties], end[with_ties]
+        # Within a tie group sorted by q, sum |q_i - q_j| = sum q_(i) (2 pos - (size - 1)).
+        # q is a whole number in [2, 2n], so sorting group start * (2n + 1) + q sorts each
+        # row's trials by group, then by q, and the groups keep their places.
+        stride = 2 * n + 1
+        key = np.sort(s0 * stride + qs[with_ties].astype(np.int64), axis=1)
+        qs_sorted = (key - s0 * stride).astype(float)
+        tied[with_ties] = np.einsum(
+            "ij,ij->i", qs_sorted, 2.0 * (position - s0) - (e0 - s0)
+        )
     total = 2.0 * (_sum_abs_differences(q) - tied)
     return np.where(total > 0, num / np.where(total > 0, total, 1.0), 0.0)
+
+
+def _tie_groups(first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of sorted scores, where each entry's group of equal scores starts and ends,
+    given ``first`` (whether an entry starts a new group; every row's first entry does).
+    Numbered over the flattened array, which is much faster than accumulating per row."""
+    n_rows, n = first.shape
+    flat = first.ravel()
+    starts = np.flatnonzero(flat)
+    group = np.cumsum(flat) - 1
+    ends = np.append(starts[1:], flat.size) - 1
+    offset = np.arange(0, n_rows * n, n)[:, None]
+    return (
+        starts[group].reshape(n_rows, n) - offset,
+        ends[group].reshape(n_rows, n) - offset,
+    )
 
 
 def _sum_abs_differences(values: np.ndarray) -> float:

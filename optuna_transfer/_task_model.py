@@ -106,8 +106,13 @@ class SourceModel:
         # smoothed over the space to predict how the source would rank any configuration.
         ranks = np.minimum(task.ranks, task.n_complete) / max(task.n_complete, 1)
         keep = spread(np.flatnonzero(informative), MAX_RANKING_KERNELS)
-        self._all = ParzenEstimator(x[keep], n_choices)
+        self._ranked = x[keep]
         self._quantiles = ranks[keep]
+
+    @functools.cached_property
+    def _all(self) -> ParzenEstimator:
+        """The kernels of the smoothed ranking (SourceEnsemble builds all sources' at once)."""
+        return ParzenEstimator(self._ranked, self._n_choices)
 
     # Built on first use: only sources that vote need them, and with many sources most never do.
     @functools.cached_property
@@ -148,20 +153,26 @@ class SourceEnsemble:
             SourceModel(task, space, x[lo:hi]) for task, lo, hi in zip(tasks, bounds, bounds[1:])
         ]
         self._usable = np.flatnonzero([m.usable for m in self.models])
-        self._smoother = StackedSmoother(
-            [self.models[i]._all for i in self._usable],
+        # Source index -> its position among the usable ones (the smoother's estimators).
+        self._position = {int(s): k for k, s in enumerate(self._usable)}
+        self._smoother = StackedSmoother.from_observations(
+            [self.models[i]._ranked for i in self._usable],
+            choice_counts(space),
             [self.models[i]._quantiles for i in self._usable],
         )
 
     def predicted_quantiles(self, x: np.ndarray, which: list[int] | None = None) -> np.ndarray:
         """(len(x), len(which)): the :meth:`SourceModel.predicted_quantile` of sources ``which``
         (all by default); 0.5 (no opinion) for a source without a usable model."""
-        which = list(range(len(self.models))) if which is None else which
+        if which is None:
+            out = np.full((len(x), len(self.models)), 0.5)
+            if len(self._usable):
+                out[:, self._usable] = self._smoother.smooth(x)
+            return out
         out = np.full((len(x), len(which)), 0.5)
-        position = {int(s): k for k, s in enumerate(self._usable)}
-        cols = [i for i, s in enumerate(which) if s in position]
+        cols = [i for i, s in enumerate(which) if s in self._position]
         if cols:
-            out[:, cols] = self._smoother.smooth(x, [position[which[i]] for i in cols])
+            out[:, cols] = self._smoother.smooth(x, [self._position[which[i]] for i in cols])
         return out
 
 
