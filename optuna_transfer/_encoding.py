@@ -64,33 +64,64 @@ def choice_index(dist: CategoricalDistribution, value: Any) -> int | None:
 
 def encode(dist: BaseDistribution, value: Any) -> float:
     """Unit coordinate (or choice index) of ``value`` in ``dist``; NaN when it does not fit."""
+    kind = type(dist)
+    # Exact types first: isinstance on Optuna's abstract distribution classes is slow, and
+    # this runs for every parameter of every target trial, every trial.
+    if kind is FloatDistribution or kind is IntDistribution:
+        return _encode_number(dist, value)  # type: ignore[arg-type]
     if isinstance(dist, CategoricalDistribution):
         idx = choice_index(dist, value)
         return math.nan if idx is None else float(idx)
     if isinstance(dist, (FloatDistribution, IntDistribution)):
-        if not _is_number(value):
-            return math.nan
-        x = float(value)
-        if not math.isfinite(x) or (dist.log and x <= 0) or not _inside(dist, x):
-            return math.nan
-        low, high = numeric_bounds(dist)
-        if dist.log:
-            x = math.log(x)
-        return min(max((x - low) / (high - low), 0.0), 1.0) if high > low else 0.5
+        return _encode_number(dist, value)
     return math.nan
 
 
-def _inside(dist: FloatDistribution | IntDistribution, x: float) -> bool:
-    """Whether ``x`` lies in ``[low, high]`` up to rounding noise.
+def _encode_number(dist: FloatDistribution | IntDistribution, value: Any) -> float:
+    kind = type(value)
+    if not (kind is float or kind is int or _is_number(value)):
+        return math.nan
+    x = float(value)
+    if not math.isfinite(x) or (dist.log and x <= 0):
+        return math.nan
+    scaled_low, scaled_high, tol, low, high = _constants(dist)
+    # Outside [low, high] (up to rounding noise, see _tolerance) says nothing of this range.
+    x = math.log(x) if dist.log else x
+    if not scaled_low - tol <= x <= scaled_high + tol:
+        return math.nan
+    return min(max((x - low) / (high - low), 0.0), 1.0) if high > low else 0.5
 
-    The tolerance is relative to the range in the encoded (linear or log) scale, so a range of
-    any width, 1e-15..1e-14 included, keeps its outside values missing; the second term covers
-    rounding at the bounds' own magnitude (a range narrow relative to it, or a single point).
-    """
+
+# id(dist) -> (dist, its _constants): the distribution is held, so its id is not reused.
+_CONSTANTS: dict[int, tuple[BaseDistribution, tuple[float, float, float, float, float]]] = {}
+_MAX_CONSTANTS = 1024
+
+
+def _constants(
+    dist: FloatDistribution | IntDistribution,
+) -> tuple[float, float, float, float, float]:
+    """What encoding a number needs from ``dist`` alone: its bounds in the encoded (linear
+    or log) scale, their tolerance, and :func:`numeric_bounds`."""
+    entry = _CONSTANTS.get(id(dist))
+    if entry is not None and entry[0] is dist:
+        return entry[1]
     scale = math.log if dist.log else float
-    low, high, x = scale(dist.low), scale(dist.high), scale(x)
-    tol = 1e-12 * (high - low) + 8 * sys.float_info.epsilon * max(abs(low), abs(high))
-    return low - tol <= x <= high + tol
+    low, high = scale(dist.low), scale(dist.high)
+    constants = (low, high, _tolerance(low, high), *numeric_bounds(dist))
+    if len(_CONSTANTS) >= _MAX_CONSTANTS:
+        _CONSTANTS.clear()
+    _CONSTANTS[id(dist)] = (dist, constants)
+    return constants
+
+
+def _tolerance(low: float, high: float) -> float:
+    """How far outside ``[low, high]`` (in the encoded scale) a value still counts as inside.
+
+    Relative to the range, so a range of any width, 1e-15..1e-14 included, keeps its outside
+    values missing; the second term covers rounding at the bounds' own magnitude (a range
+    narrow relative to it, or a single point).
+    """
+    return 1e-12 * (high - low) + 8 * sys.float_info.epsilon * max(abs(low), abs(high))
 
 
 def decode(dist: BaseDistribution, u: float) -> Any:
@@ -98,7 +129,7 @@ def decode(dist: BaseDistribution, u: float) -> Any:
     if isinstance(dist, CategoricalDistribution):
         return dist.choices[int(min(max(round(u), 0), len(dist.choices) - 1))]
     assert isinstance(dist, (FloatDistribution, IntDistribution))
-    low, high = numeric_bounds(dist)
+    low, high = _constants(dist)[3:]
     x = low + min(max(u, 0.0), 1.0) * (high - low)
     if dist.log:
         x = math.exp(x)
@@ -175,7 +206,7 @@ def encode_many(dist: BaseDistribution, values: Sequence[Any]) -> np.ndarray:
         low_s, high_s = math.log(dist.low), math.log(dist.high)
     else:
         low_s, high_s = float(dist.low), float(dist.high)
-    tol = 1e-12 * (high_s - low_s) + 8 * sys.float_info.epsilon * max(abs(low_s), abs(high_s))
+    tol = _tolerance(low_s, high_s)
     ok &= (low_s - tol <= x) & (x <= high_s + tol)
     low, high = numeric_bounds(dist)
     out = np.full(len(values), np.nan)

@@ -43,9 +43,20 @@ def source_trusts(predictions: np.ndarray, losses: np.ndarray) -> list[float]:
     """
     n, n_sources = predictions.shape
     k = max(min(MIN_JUDGED_TRIALS, n), n // 2)
-    top = np.argsort(losses, kind="stable")[:k]
-    overall = trusts(rank_agreements(predictions, losses), n)
-    within = trusts(rank_agreements(predictions[top], losses[top]), k)
+    # The trials best first: the better ones are the first k, and each source's order of
+    # them (by its score, ties best first) is its order of all trials restricted to them.
+    top = np.argsort(losses, kind="stable")
+    scores, order = _sorted_rows(predictions[top])
+    in_top = order < k
+    overall = trusts(_sorted_agreements(scores, order, losses[top]), n)
+    within = trusts(
+        _sorted_agreements(
+            scores[in_top].reshape(n_sources, k),
+            order[in_top].reshape(n_sources, k),
+            losses[top[:k]],
+        ),
+        k,
+    )
     return np.minimum(overall, within).tolist()
 
 
@@ -83,61 +94,52 @@ def rank_agreements(source_scores: np.ndarray, target_losses: np.ndarray) -> np.
     """
     s = np.asarray(source_scores, dtype=float)
     y = np.asarray(target_losses, dtype=float)
-    n, n_sources = s.shape
+    by_loss = np.argsort(y, kind="stable")
+    scores, order = _sorted_rows(s[by_loss])
+    return _sorted_agreements(scores, order, y[by_loss])
+
+
+def _sorted_rows(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column of ``s`` (trials x sources) sorted stably, one contiguous row per source:
+    the scores and the trials' order. With the trials in order of loss, each tie group of
+    scores is then in order of loss too."""
+    rows = np.ascontiguousarray(s.T)
+    order = np.argsort(rows, axis=1, kind="stable")
+    return np.take_along_axis(rows, order, axis=1), order
+
+
+def _sorted_agreements(scores: np.ndarray, order: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """:func:`rank_agreements` of trials in order of loss ``y``, given each source's scores
+    sorted stably and their ``order`` (from :func:`_sorted_rows`)."""
+    n_sources, n = scores.shape
     if n < 2:
         return np.zeros(n_sources)
     # Twice the rank: whole numbers (ties share a half rank), so the sums below are exact
     # (in any order) and a target whose trials all tie gives exactly 0. The ratio is the same
     # as with quantiles.
-    q = 2.0 * rankdata(y)
-    # Every source's trials sorted by its score, one contiguous row per source (sources x
-    # trials); the order within a tie group is settled below, where it matters.
-    rows = np.ascontiguousarray(s.T)
-    order = np.argsort(rows, axis=1)
-    scores = np.take_along_axis(rows, order, axis=1)
-    qs = q[order]
+    q = 2.0 * average_ranks(y)
+    qs = q[order].ravel()
     first = np.ones(scores.shape, dtype=bool)
     first[:, 1:] = scores[:, 1:] != scores[:, :-1]
-    # Where each trial's tie group (equal score) starts and ends in the sorted order.
-    # A trial's term is q (#trials scored above it - #below it). The terms are whole
-    # numbers, so the sums are exact in any order: matrix products, where there is no tie
-    # (then a trial's position is its count below).
-    position = np.arange(n)
-    tied = np.zeros(n_sources)
-    if first.all():
-        num = 2.0 * (qs @ (n - 1 - 2.0 * position))
-    else:
-        start, end = _tie_groups(first)
-        num = 2.0 * np.einsum("ij,ij->i", qs, (n - 1.0 - end) - start)
-        with_ties = np.flatnonzero(~first.all(axis=1))
-        s0, e0 = start[with_ties], end[with_ties]
-        # Within a tie group sorted by q, sum |q_i - q_j| = sum q_(i) (2 pos - (size - 1)).
-        # q is a whole number in [2, 2n], so sorting group start * (2n + 1) + q sorts each
-        # row's trials by group, then by q, and the groups keep their places.
-        stride = 2 * n + 1
-        key = np.sort(s0 * stride + qs[with_ties].astype(np.int64), axis=1)
-        qs_sorted = (key - s0 * stride).astype(float)
-        tied[with_ties] = np.einsum(
-            "ij,ij->i", qs_sorted, 2.0 * (position - s0) - (e0 - s0)
-        )
+    # Tie groups (equal scores) over the flattened rows; every row starts one. A group at
+    # positions start..end of its row; its trials are in order of q.
+    flat_first = first.ravel()
+    starts = np.flatnonzero(flat_first)
+    sizes = np.diff(np.append(starts, flat_first.size))
+    start = starts % n
+    row = starts // n
+    # A trial's term is q (#trials scored above it - #below it), shared by its group: per
+    # group, (n - 1 - end - start) times its q's sum. Within a group sorted by q,
+    # sum |q_i - q_j| = sum q_(k) (2 k - (size - 1)). All terms are whole numbers, so the
+    # sums are exact in any order.
+    group_q = np.add.reduceat(qs, starts)
+    num = 2.0 * np.bincount(row, (n - 2.0 * start - sizes) * group_q, n_sources)
+    group = np.cumsum(flat_first) - 1
+    k = np.arange(qs.size) - starts[group]
+    weight = 2.0 * k - (sizes[group] - 1)
+    tied = np.einsum("ij,ij->i", qs.reshape(n_sources, n), weight.reshape(n_sources, n))
     total = 2.0 * (_sum_abs_differences(q) - tied)
     return np.where(total > 0, num / np.where(total > 0, total, 1.0), 0.0)
-
-
-def _tie_groups(first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of sorted scores, where each entry's group of equal scores starts and ends,
-    given ``first`` (whether an entry starts a new group; every row's first entry does).
-    Numbered over the flattened array, which is much faster than accumulating per row."""
-    n_rows, n = first.shape
-    flat = first.ravel()
-    starts = np.flatnonzero(flat)
-    group = np.cumsum(flat) - 1
-    ends = np.append(starts[1:], flat.size) - 1
-    offset = np.arange(0, n_rows * n, n)[:, None]
-    return (
-        starts[group].reshape(n_rows, n) - offset,
-        ends[group].reshape(n_rows, n) - offset,
-    )
 
 
 def _sum_abs_differences(values: np.ndarray) -> float:
@@ -190,7 +192,7 @@ def _rank01(values: np.ndarray) -> np.ndarray:
     """Ranks of ``values`` scaled to [0, 1] (ties share their mean rank)."""
     if len(values) < 2:
         return np.zeros(len(values))
-    return np.asarray((rankdata(values) - 1.0) / (len(values) - 1.0))
+    return (average_ranks(values) - 1.0) / (len(values) - 1.0)
 
 
 def vote_weight(trust_value: float) -> float:
@@ -201,3 +203,19 @@ def vote_weight(trust_value: float) -> float:
     than fading out over many trials.
     """
     return trust_value if trust_value > 0.5 else 0.0
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """``scipy.stats.rankdata(values)`` (1-based, ties share their mean rank), with equal
+    values, without its per-call overhead: it runs several times per trial."""
+    v = np.asarray(values, dtype=float).ravel()
+    if np.isnan(v).any():
+        return np.asarray(rankdata(v), dtype=float)  # scipy's NaN policy
+    order = np.argsort(v, kind="stable")
+    ordered = v[order]
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    counts = np.diff(np.append(starts, len(v)))
+    out = np.empty(len(v))
+    # Whole and half numbers: exact, as scipy's.
+    out[order] = np.repeat(starts + 1 + (counts - 1) / 2, counts)
+    return out

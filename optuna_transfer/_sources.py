@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 import fnmatch
-import math
 import threading
 import traceback
 from typing import Any
@@ -73,19 +72,28 @@ class SourceTask:
     ) -> SourceTask:
         directions = tuple(directions)
         complete: list[FrozenTrial] = []
+        complete_values: list[list[float]] = []
         pruned: list[FrozenTrial] = []
-        n_nonfinite = 0
         n_wrong_arity = 0
+        # One pass over the trials, finiteness checked on all values at once: a thousand
+        # sources of a hundred trials are read when the sampler is built.
         for t in trials:
-            if t.state == TrialState.COMPLETE:
-                if t.values is None or len(t.values) != len(directions):
+            state = t.state
+            if state == TrialState.COMPLETE:
+                values = t.values
+                if values is None or len(values) != len(directions):
                     n_wrong_arity += 1
-                elif all(math.isfinite(v) for v in t.values):
-                    complete.append(t)
                 else:
-                    n_nonfinite += 1
-            elif t.state == TrialState.PRUNED:
+                    complete.append(t)
+                    complete_values.append(values)
+            elif state == TrialState.PRUNED:
                 pruned.append(t)
+        all_values = np.array(complete_values, dtype=float).reshape(-1, len(directions))
+        finite = np.isfinite(all_values).all(axis=1)
+        n_nonfinite = len(complete) - int(finite.sum())
+        if n_nonfinite:
+            complete = [t for t, ok in zip(complete, finite) if ok]
+            all_values = all_values[finite]
         if n_nonfinite:
             _logger.warning(
                 f"Source {name!r}: skipped {n_nonfinite} COMPLETE trial(s) whose value is NaN or "
@@ -103,9 +111,8 @@ class SourceTask:
                 f"{_state_counts(trials)}). Finish some trials in it or leave it out of `source`."
             )
 
-        values = np.array([t.values for t in complete], dtype=float)
         signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
-        order = rank_order(values * signs)
+        order = rank_order(all_values * signs)
         complete = [complete[i] for i in order]
         pruned = sorted(pruned, key=lambda t: t.number)
         if len(complete) + len(pruned) > max_trials:
