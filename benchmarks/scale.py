@@ -10,12 +10,19 @@ Three measurements, each against cold ``TPESampler`` in the same process and run
   and with 97 unrelated sources added (random-sampler studies of 100 trials from other draws of
   the family): mean regret at 10 and 25 trials over seeds.
 
+Timings on a shared machine drift with its load, so each timing is repeated (``--repeats``,
+``--long-repeats``) with cold TPE and TransferTPE alternating (which one goes first alternates
+too), each pair compared with itself; the tables show medians over repeats and the range of
+the ratios. Every repeat runs the same seeds, so it does exactly the same work.
+
     python -m benchmarks.scale --out benchmarks/figures/scale_table.md
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+import gc
 import json
 from pathlib import Path
 import resource
@@ -48,24 +55,73 @@ def _ms_per_trial(sampler: optuna.samplers.BaseSampler, n_trials: int) -> list[f
     return list(1000 * np.diff(stamps))
 
 
-def sources_row(n_sources: int, n_trials: int) -> dict[str, float]:
-    """One ``sources`` configuration; run in its own process by :func:`main`."""
-    sources = [_source(100, seed) for seed in range(n_sources)]
-    cold = float(np.mean(_ms_per_trial(optuna.samplers.TPESampler(seed=0), n_trials)))
+def _transfer_ms_per_trial(sources: list[optuna.Study], n_trials: int) -> list[float]:
+    """As :func:`_ms_per_trial` for a TransferTPESampler built from ``sources``, its build
+    time spread over the trials."""
     start = time.perf_counter()
     sampler = TransferTPESampler(sources, seed=0)
-    build = time.perf_counter() - start
-    warm = float(np.mean(_ms_per_trial(sampler, n_trials))) + 1000 * build / n_trials
+    build = 1000 * (time.perf_counter() - start)
+    return [ms + build / n_trials for ms in _ms_per_trial(sampler, n_trials)]
+
+
+def paired_runs(
+    cold: Callable[[], list[float]], transfer: Callable[[], list[float]], repeats: int
+) -> list[tuple[list[float], list[float]]]:
+    """``repeats`` pairs of (cold, transfer) per-trial times, run back to back so that both of
+    a pair see the same load; which runs first alternates, so a trend favours neither."""
+    pairs = []
+    for r in range(repeats):
+        order = (cold, transfer) if r % 2 == 0 else (transfer, cold)
+        runs = []
+        for run in order:
+            gc.collect()  # garbage of the previous run is not collected on this one's time
+            runs.append(run())
+        pairs.append((runs[0], runs[1]) if r % 2 == 0 else (runs[1], runs[0]))
+    return pairs
+
+
+def _summary(cold: list[float], transfer: list[float]) -> dict[str, float]:
+    """Medians over repeats of each sampler's ms/trial and of the paired ratios, and the
+    ratios' range."""
+    ratios = [w / c for c, w in zip(cold, transfer)]
+    return {
+        "cold": float(np.median(cold)),
+        "transfer": float(np.median(transfer)),
+        "ratio": float(np.median(ratios)),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+    }
+
+
+def sources_row(n_sources: int, n_trials: int, repeats: int = 5) -> dict[str, float]:
+    """One ``sources`` configuration; run in its own process by :func:`main`."""
+    sources = [_source(100, seed) for seed in range(n_sources)]
+    pairs = paired_runs(
+        lambda: _ms_per_trial(optuna.samplers.TPESampler(seed=0), n_trials),
+        lambda: _transfer_ms_per_trial(sources, n_trials),
+        repeats,
+    )
+    row = _summary([float(np.mean(c)) for c, _ in pairs], [float(np.mean(w)) for _, w in pairs])
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"sources": n_sources, "cold": cold, "transfer": warm, "peak_mib": peak_mib}
+    return {"sources": n_sources, **row, "peak_mib": peak_mib, "repeats": repeats}
 
 
-def long_rows(n_trials: int) -> list[tuple[int, float, float]]:
+def long_rows(n_trials: int, repeats: int = 3) -> list[dict[str, float]]:
+    """Per block of 100 trials of a long study with 3 sources, as :func:`_summary`."""
     sources = [_source(100, seed) for seed in range(3)]
-    cold = _ms_per_trial(optuna.samplers.TPESampler(seed=0), n_trials)
-    warm = _ms_per_trial(TransferTPESampler(sources, seed=0), n_trials)
+    pairs = paired_runs(
+        lambda: _ms_per_trial(optuna.samplers.TPESampler(seed=0), n_trials),
+        lambda: _ms_per_trial(TransferTPESampler(sources, seed=0), n_trials),
+        repeats,
+    )
     return [
-        (b, float(np.mean(cold[b : b + 100])), float(np.mean(warm[b : b + 100])))
+        {
+            "start": b,
+            **_summary(
+                [float(np.mean(c[b : b + 100])) for c, _ in pairs],
+                [float(np.mean(w[b : b + 100])) for _, w in pairs],
+            ),
+        }
         for b in range(0, n_trials, 100)
     ]
 
@@ -104,12 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--long-trials", type=int, default=1000, help="target trials, long part")
     p.add_argument("--seeds", type=int, default=8, help="seeds, unrelated part (default: 8)")
     p.add_argument("--unrelated", type=int, default=97, help="unrelated sources (default: 97)")
+    p.add_argument("--repeats", type=int, default=5, help="timings per source count (default: 5)")
+    p.add_argument(
+        "--long-repeats", type=int, default=3, help="timings of the long study (default: 3)"
+    )
     p.add_argument("--out", type=Path, default=None, help="also write the tables here")
     p.add_argument("--one-sources-row", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     if args.one_sources_row is not None:
-        print(json.dumps(sources_row(args.one_sources_row, args.n_trials)))
+        print(json.dumps(sources_row(args.one_sources_row, args.n_trials, args.repeats)))
         return 0
 
     lines = [
@@ -121,36 +181,42 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"## Many sources ({args.n_trials} target trials; sources of 100 trials)",
         "",
-        "| sources | cold TPE ms/trial | TransferTPE ms/trial | ratio | peak RSS MiB |",
-        "|---:|---:|---:|---:|---:|",
+        "| sources | cold TPE ms/trial | TransferTPE ms/trial | ratio | ratio range "
+        "| peak RSS MiB |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for n in (int(v) for v in args.sources.split(",")):
         # A fresh process per row: the peak RSS is then this configuration's.
         done = subprocess.run(
             [sys.executable, "-m", "benchmarks.scale", "--one-sources-row", str(n),
-             "--n-trials", str(args.n_trials)],
+             "--n-trials", str(args.n_trials), "--repeats", str(args.repeats)],
             check=True, capture_output=True, text=True,
             cwd=Path(__file__).resolve().parents[1],
         )
         row = json.loads(done.stdout.strip().splitlines()[-1])
         lines.append(
-            f"| {n} | {row['cold']:.1f} | {row['transfer']:.1f} | "
-            f"{row['transfer'] / row['cold']:.2f}x | {row['peak_mib']:.0f} |"
+            f"| {n} | {row['cold']:.1f} | {row['transfer']:.1f} | {row['ratio']:.2f}x | "
+            f"{row['ratio_min']:.2f}-{row['ratio_max']:.2f}x | {row['peak_mib']:.0f} |"
         )
     lines += [
         "",
         f"TransferTPE's time includes building the sampler, spread over the {args.n_trials} "
-        "trials.",
+        f"trials. Medians of {args.repeats} repeats, each cold TPE and TransferTPE back to "
+        "back; the ratio is the median of each repeat's own ratio, the range its smallest and "
+        "largest.",
         "",
         f"## A long study ({args.long_trials} target trials, 3 sources)",
         "",
-        "| trials | cold TPE ms/trial | TransferTPE ms/trial | ratio |",
-        "|---|---:|---:|---:|",
+        "| trials | cold TPE ms/trial | TransferTPE ms/trial | ratio | ratio range |",
+        "|---|---:|---:|---:|---:|",
     ]
-    for start, cold, warm in long_rows(args.long_trials):
+    for row in long_rows(args.long_trials, args.long_repeats):
+        start = int(row["start"])
         lines.append(
-            f"| {start}-{start + 100} | {cold:.1f} | {warm:.1f} | {warm / cold:.2f}x |"
+            f"| {start}-{start + 100} | {row['cold']:.1f} | {row['transfer']:.1f} | "
+            f"{row['ratio']:.2f}x | {row['ratio_min']:.2f}-{row['ratio_max']:.2f}x |"
         )
+    lines += ["", f"Medians of {args.long_repeats} repeats, as above."]
     budgets = [10, 25]
     results = [unrelated_regret(seed, args.unrelated, budgets) for seed in range(args.seeds)]
     lines += [

@@ -8,16 +8,37 @@ from benchmarks import scale
 
 
 def test_sources_row_measures_both_samplers_and_memory() -> None:
-    row = scale.sources_row(5, n_trials=8)
-    assert row["sources"] == 5
+    row = scale.sources_row(5, n_trials=8, repeats=3)
+    assert row["sources"] == 5 and row["repeats"] == 3
     assert row["cold"] > 0 and row["transfer"] > 0
+    assert row["ratio_min"] <= row["ratio"] <= row["ratio_max"]
     assert row["peak_mib"] > 10  # a Python process with numpy and optuna
 
 
+def test_paired_runs_alternate_which_sampler_goes_first() -> None:
+    calls: list[str] = []
+
+    def run(name: str, ms: float) -> list[float]:
+        calls.append(name)
+        return [ms]
+
+    pairs = scale.paired_runs(lambda: run("cold", 1.0), lambda: run("transfer", 2.0), 3)
+    assert calls == ["cold", "transfer", "transfer", "cold", "cold", "transfer"]
+    # Each pair is (cold, transfer) whichever ran first.
+    assert pairs == [([1.0], [2.0])] * 3
+
+
+def test_summary_takes_medians_and_the_paired_ratios_range() -> None:
+    row = scale._summary([1.0, 2.0, 4.0], [3.0, 2.0, 8.0])
+    assert row["cold"] == 2.0 and row["transfer"] == 3.0
+    assert row["ratio"] == 2.0  # ratios 3, 1, 2: the pairs' own, not median / median
+    assert (row["ratio_min"], row["ratio_max"]) == (1.0, 3.0)
+
+
 def test_long_rows_cover_every_block() -> None:
-    rows = scale.long_rows(200)
-    assert [start for start, _, _ in rows] == [0, 100]
-    assert all(cold > 0 and warm > 0 for _, cold, warm in rows)
+    rows = scale.long_rows(200, repeats=2)
+    assert [row["start"] for row in rows] == [0, 100]
+    assert all(row["cold"] > 0 and row["transfer"] > 0 for row in rows)
 
 
 def test_unrelated_regret_runs_both_source_sets_on_one_target() -> None:
