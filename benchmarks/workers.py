@@ -23,6 +23,11 @@ stressed to the end of the grid. Measured:
   any trial (no trial that ends up holding it had started its claim by then), or never visited
   at all. Must be 0. Repeats after that are what ``GridSampler`` does too (trials started while
   the last points were being claimed);
+* **repeats** (TransferTPE): trials with the exact params of an earlier one, and of those the
+  **unclaimed** ones: sampled one parameter at a time (no trial had finished yet, so the
+  relative search space was empty), which TransferTPE does not claim. Workers built with one
+  seed then draw the same value when they sample a parameter at the same moment; through the
+  gRPC proxy, slower per call, most of the first wave samples before any trial finishes;
 * **lost trials**: trials left RUNNING or WAITING, and trials finished in the storage that no
   worker reports having finished, or the other way round. Must be 0;
 * trials done (COMPLETE), wall time (first worker's start of ``optimize`` to the last one's
@@ -84,6 +89,9 @@ from benchmarks import provenance
 from optuna_transfer import redact_url
 from optuna_transfer import TransferTPESampler
 from optuna_transfer import WarmStartGridSampler
+from optuna_transfer._optuna_compat import get_chunked_system_attr
+from optuna_transfer._tpe._claims import is_zero_shot_trial
+from optuna_transfer._tpe._claims import RELATIVE_PARAMS_KEY
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -438,6 +446,9 @@ class Row:
     # gRPC backends: the proxy process's CPU time per trial (every storage call, not only the
     # sampler's).
     proxy_cpu_ms_per_trial: float | None = None
+    # TransferTPE only: repeats whose params were sampled one parameter at a time (no joint
+    # sample, so no claim), as in a study's first wave; see tpe_repeats.
+    repeats_unclaimed: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -488,6 +499,30 @@ def _config(trial: FrozenTrial) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(trial.params.items()))
 
 
+def tpe_repeats(trials: Sequence[FrozenTrial]) -> tuple[int, int, int]:
+    """TransferTPE's (distinct configurations, repeats, unclaimed repeats).
+
+    A repeat is a trial with the exact params of a lower-numbered one. It is unclaimed when
+    the trial is not zero-shot and has no joint sample recorded (TransferTPE writes one, and
+    re-reads the study for a rival with the same params, only for a joint sample): until a
+    trial finishes, the relative search space is empty and every parameter is sampled on its
+    own, unclaimed.
+    """
+    configs = [_config(t) for t in trials if t.params]
+    first: set[tuple[tuple[str, Any], ...]] = set()
+    repeats = unclaimed = 0
+    for t in sorted((t for t in trials if t.params), key=lambda t: t.number):
+        config = _config(t)
+        if config in first:
+            repeats += 1
+            # Zero-shot trials are claimed by the portfolio's own protocol.
+            unclaimed += get_chunked_system_attr(t, RELATIVE_PARAMS_KEY) is None and not (
+                is_zero_shot_trial(t)
+            )
+        first.add(config)
+    return len(set(configs)), repeats, unclaimed
+
+
 def measure(
     backend: str,
     sampler: str,
@@ -517,9 +552,10 @@ def measure(
     if sampler == "warm-grid":
         distinct, repeats, while_free = repeats_while_unvisited(trials, claims, grid)
         unvisited: int | None = while_free
+        unclaimed: int | None = None
     else:
-        configs = [_config(t) for t in trials if t.params]
-        distinct, repeats, unvisited = len(set(configs)), len(configs) - len(set(configs)), None
+        distinct, repeats, unclaimed = tpe_repeats(trials)
+        unvisited = None
     worker_s = sum(r["end"] - r["start"] for r in ok)
     sampler_s = sum(r["sampler_s"] for r in ok)
     n_trials = max(1, len(trials))
@@ -539,6 +575,7 @@ def measure(
         sampler_cpu_ms_per_trial=1e3 * sum(r["sampler_cpu_s"] for r in ok) / n_trials,
         setup_s=max((r["setup_s"] for r in ok), default=math.nan),
         errors=[f"worker {r['index']}: {r['error']}" for r in reports if "error" in r],
+        repeats_unclaimed=unclaimed,
     )
 
 
@@ -674,7 +711,10 @@ def table(rows: Sequence[Row], config: Config, command: str, info: dict[str, str
         "Repeats while unvisited: a grid trial taking a point another trial already held while "
         "some point was still free (must be 0). Lost: trials left RUNNING/WAITING or finished "
         "without a worker reporting it (must be 0). Repeats for TransferTPE: trials with the "
-        "exact params of an earlier one. Sampler share: time in the sampler's calls over the "
+        "exact params of an earlier one; unclaimed: of those, trials sampled one parameter at a "
+        "time (before any trial finished, the relative search space is empty), which "
+        "TransferTPE does not claim: workers with one seed that sample a parameter at the same "
+        "moment draw the same value. Sampler share: time in the sampler's calls over the "
         "workers' time in `optimize` (for the grid, waiting out other workers' claims "
         f"included); {config.workers} processes on {os.cpu_count()} cores, so it includes "
         "waiting for a core. Sampler CPU: the workers' CPU time in those calls (what they cost on "
@@ -682,16 +722,17 @@ def table(rows: Sequence[Row], config: Config, command: str, info: dict[str, str
         "proxy's, which is shown apart (all its storage calls, the workers' own included).",
         "",
         "| backend | sampler | workers | trials done | distinct configs | repeats | repeats "
-        "while unvisited | lost | failed | wall s | sampler share | sampler ms/trial | "
-        "sampler CPU ms/trial | proxy CPU ms/trial |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "while unvisited | repeats unclaimed | lost | failed | wall s | sampler share | "
+        "sampler ms/trial | sampler CPU ms/trial | proxy CPU ms/trial |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         unvisited = "n/a" if r.repeats_while_unvisited is None else str(r.repeats_while_unvisited)
+        unclaimed = "n/a" if r.repeats_unclaimed is None else str(r.repeats_unclaimed)
         proxy = "n/a" if r.proxy_cpu_ms_per_trial is None else f"{r.proxy_cpu_ms_per_trial:.0f}"
         lines.append(
             f"| {r.backend} | {r.sampler} | {r.workers} | {r.trials_done} | {r.distinct} | "
-            f"{r.repeats} | {unvisited} | {r.lost} | {r.failed} | {r.wall_s:.1f} | "
+            f"{r.repeats} | {unvisited} | {unclaimed} | {r.lost} | {r.failed} | {r.wall_s:.1f} | "
             f"{100 * r.sampler_share:.0f}% | {r.sampler_ms_per_trial:.0f} | "
             f"{r.sampler_cpu_ms_per_trial:.0f} | {proxy} |"
         )

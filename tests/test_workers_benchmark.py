@@ -7,12 +7,15 @@ import os
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
 from benchmarks import workers
+from optuna_transfer._tpe._claims import RELATIVE_PARAMS_KEY
+from optuna_transfer._tpe._claims import ZERO_SHOT_ATTR_KEY
 
 
 # 3 x 2 x 2 = 12 points: 4 workers x 6 trials run out of grid, so the claims are contested up
@@ -50,6 +53,8 @@ def _check(rows: list[workers.Row], config: workers.Config) -> None:
     # TransferTPE runs every trial it is given.
     assert tpe.trials_done == N_WORKERS * TRIALS_PER_WORKER
     assert tpe.repeats_while_unvisited is None
+    assert tpe.repeats_unclaimed is not None and 0 <= tpe.repeats_unclaimed <= tpe.repeats
+    assert grid.repeats_unclaimed is None
     # The grid: every point evaluated, none twice while another was free; the study stops
     # once every point is claimed, so only trials already started then run past the grid.
     assert grid.distinct == config.n_grid_points == 12
@@ -112,6 +117,26 @@ def test_repeats_while_unvisited_counts_only_repeats_with_a_free_point() -> None
     # Points being claimed (their claimants started before the repeat settled) are not free.
     claims[3], claims[4] = (2.4, 4.0), (2.2, 6.0)
     assert workers.repeats_while_unvisited(trials, claims, grid) == (4, 2, 0)
+
+
+def test_tpe_repeats_counts_later_copies_and_those_sampled_without_a_claim() -> None:
+    space: dict[str, BaseDistribution] = {"c": CategoricalDistribution(["a", "b"])}
+    claimed = {f"{RELATIVE_PARAMS_KEY}:0": '{"c": "a"}', f"{RELATIVE_PARAMS_KEY}:1": ""}
+    zero_shot = {ZERO_SHOT_ATTR_KEY: '{"c": "b"}'}
+    trials = [
+        optuna.trial.create_trial(params={"c": c}, distributions=space, value=0.0,
+                                  system_attrs=attrs)
+        for c, attrs in [
+            ("a", {}), ("a", claimed), ("b", {}), ("a", {}), ("b", claimed), ("b", zero_shot)
+        ]
+    ]
+    for number, t in enumerate(trials):
+        t.number = number
+    # #1, #3 repeat #0; #4, #5 repeat #2. Only #3 was sampled without a claim (#1 and #4
+    # claimed their joint sample, #5 its zero-shot entry).
+    assert workers.tpe_repeats(trials) == (2, 4, 1)
+    # Numbers, not list order, say which trial came first.
+    assert workers.tpe_repeats(trials[::-1]) == (2, 4, 1)
 
 
 def test_timed_sampler_delegates_and_times_every_call() -> None:
