@@ -26,11 +26,6 @@ def _objective(trial: Trial) -> float:
     return (trial.suggest_float("x", 0, 1) - 0.3) ** 2 + trial.suggest_float("y", 0, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the fix is in _tpe/_sampler.py (a parameter sampled on its own while other "
-    "trials run gets a generator of its trial's own); remove this mark with it",
-)
 def test_same_seed_workers_sampling_one_parameter_at_once_draw_different_values() -> None:
     storage = optuna.storages.InMemoryStorage()
     source = optuna.create_study(storage=storage, study_name="source")

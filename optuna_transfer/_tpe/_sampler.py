@@ -8,6 +8,7 @@ from dataclasses import field
 import json
 from typing import Any
 from typing import cast
+import zlib
 
 import numpy as np
 import optuna
@@ -570,9 +571,17 @@ class TransferTPESampler(BaseSampler):
         After ``attempt`` lost claims, one of the ``attempt + 1`` best candidates at random.
         Also returns whether every candidate was one the target already has."""
         weights, explore = self._trial_weights(study, trial)
-        # After a lost collision, a generator of this trial's own: workers built with the same
-        # seed share their sampler's random state, and would otherwise collide again in step.
-        rng = self._random if attempt == 0 else self._retry_rng(trial, attempt)
+        # Workers built with the same seed share their sampler's random state. A joint sample
+        # is claimed, and after a lost claim gets a generator of this trial's own. A parameter
+        # sampled on its own is never claimed, so while other trials run (a worker may be
+        # drawing the same parameter this moment) it gets a generator of this trial and
+        # parameter too. Alone, the study keeps the sampler's stream (seeded runs unchanged).
+        if attempt > 0:
+            rng = self._trial_rng(trial, attempt)
+        elif not joint and self._others_running(study, trial):
+            rng = self._trial_rng(trial, 0, *(zlib.crc32(n.encode()) for n in space))
+        else:
+            rng = self._random
         trials = self._target_trials(study, trial)
         x, losses, numbers = target_observations(study, trials, space)
         if explore:
@@ -600,10 +609,15 @@ class TransferTPESampler(BaseSampler):
                     params[name] = start_params[name]
         return params, exhausted
 
-    def _retry_rng(self, trial: FrozenTrial, attempt: int) -> np.random.RandomState:
+    def _trial_rng(self, trial: FrozenTrial, *keys: int) -> np.random.RandomState:
         entropy = self._seed if self._seed is not None else self._random.randint(2**31)
-        state = np.random.SeedSequence([entropy, trial.number, attempt]).generate_state(1)
+        state = np.random.SeedSequence([entropy, trial.number, *keys]).generate_state(1)
         return np.random.RandomState(int(state[0]))
+
+    @staticmethod
+    def _others_running(study: Study, trial: FrozenTrial) -> bool:
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return any(t.number != trial.number for t in running)
 
     def _predictions(
         self, study: Study, finished: list[FrozenTrial], space: dict[str, BaseDistribution]
