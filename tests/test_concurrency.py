@@ -389,7 +389,10 @@ def test_grid_killed_worker_point_is_retried_and_grid_completes(
         for t in trials
     ]
     repeats = [t for t in trials if REPEAT_ATTR_KEY in t.system_attrs]
-    assert len(repeats) <= N_WORKERS - 1
+    # Each reaping worker repeats a point at most twice: once when it finds every point held
+    # (the sampler then stops the study), and once when it saw the killed trial's retry
+    # WAITING but another worker popped it first, so its optimize(1) created a fresh trial.
+    assert len(repeats) <= 2 * (N_WORKERS - 1)
     # The grid ends complete: every point, the killed one included, has a COMPLETE trial.
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert set(_grid_ids(complete)) == set(range(_workers.N_GRID_POINTS))
