@@ -14,7 +14,6 @@ from __future__ import annotations
 import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import Trial
-import pytest
 
 from optuna_transfer import TransferTPESampler
 
