@@ -575,10 +575,11 @@ class TransferTPESampler(BaseSampler):
         # is claimed, and after a lost claim gets a generator of this trial's own. A parameter
         # sampled on its own is never claimed, so while other trials run (a worker may be
         # drawing the same parameter this moment) it gets a generator of this trial and
-        # parameter too. Alone, the study keeps the sampler's stream (seeded runs unchanged).
+        # parameter too. Alone, the study keeps the sampler's stream (seeded runs unchanged);
+        # unseeded samplers draw from OS entropy, which workers do not share.
         if attempt > 0:
             rng = self._trial_rng(trial, attempt)
-        elif not joint and self._others_running(study, trial):
+        elif not joint and self._seed is not None and self._others_running(study, trial):
             rng = self._trial_rng(trial, 0, *(zlib.crc32(n.encode()) for n in space))
         else:
             rng = self._random
