@@ -26,8 +26,9 @@ stressed to the end of the grid. Measured:
 * **repeats** (TransferTPE): trials with the exact params of an earlier one, and of those the
   **unclaimed** ones: sampled one parameter at a time (no trial had finished yet, so the
   relative search space was empty), which TransferTPE does not claim. Workers built with one
-  seed then draw the same value when they sample a parameter at the same moment; through the
-  gRPC proxy, slower per call, most of the first wave samples before any trial finishes;
+  seed used to draw the same value when they sampled a parameter at the same moment (through
+  the gRPC proxy, slower per call, most of the first wave samples before any trial finishes);
+  such a parameter now gets a generator of its own trial while other trials run;
 * **lost trials**: trials left RUNNING or WAITING, and trials finished in the storage that no
   worker reports having finished, or the other way round. Must be 0;
 * trials done (COMPLETE), wall time (first worker's start of ``optimize`` to the last one's
@@ -713,8 +714,9 @@ def table(rows: Sequence[Row], config: Config, command: str, info: dict[str, str
         "without a worker reporting it (must be 0). Repeats for TransferTPE: trials with the "
         "exact params of an earlier one; unclaimed: of those, trials sampled one parameter at a "
         "time (before any trial finished, the relative search space is empty), which "
-        "TransferTPE does not claim: workers with one seed that sample a parameter at the same "
-        "moment draw the same value. Sampler share: time in the sampler's calls over the "
+        "TransferTPE does not claim, so while other trials run such a parameter is drawn from "
+        "a generator of its own trial (same-seed workers sampling it at the same moment "
+        "otherwise draw the same value). Sampler share: time in the sampler's calls over the "
         "workers' time in `optimize` (for the grid, waiting out other workers' claims "
         f"included); {config.workers} processes on {os.cpu_count()} cores, so it includes "
         "waiting for a core. Sampler CPU: the workers' CPU time in those calls (what they cost on "
