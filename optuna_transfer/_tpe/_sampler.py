@@ -53,6 +53,7 @@ from optuna_transfer._tpe._claims import WEIGHTS_ATTR_KEY
 from optuna_transfer._tpe._claims import write_running_params
 from optuna_transfer._tpe._search import choose
 from optuna_transfer._tpe._search import decode_row
+from optuna_transfer._tpe._search import farthest_unseen
 from optuna_transfer._tpe._search import project_config
 from optuna_transfer._tpe._search import target_observations
 from optuna_transfer._tpe._search import uniform_unseen
@@ -98,7 +99,8 @@ class TransferTPESampler(BaseSampler):
 
     The first trials evaluate a small portfolio of the sources' best configurations (the best of
     each source in turn, deduplicated and projected into the target's search space), followed by
-    one random probe that gives the target a reference point; there is no random start-up
+    one probe, the farthest of ``n_ei_candidates`` random configurations from the target's
+    trials, that tests the sources' claim away from their region; there is no random start-up
     phase while the sources are trusted. From then on each trial is chosen among candidates by a
     weighted vote: the target (weight 1) with its TPE density ratio ``l(x) / g(x)``, every
     trusted source with its own ranking, smoothed over the space. Each source splits and ranks
@@ -586,7 +588,14 @@ class TransferTPESampler(BaseSampler):
         trials = self._target_trials(study, trial)
         x, losses, numbers = target_observations(study, trials, space)
         if explore:
-            return decode_row(uniform_unseen(rng, space, x), space), False
+            if self._role(study, trial)[1]:
+                # The probe tests the sources' claim where their portfolio is not: a random
+                # probe often landed in the portfolio's own region (a misleading source's
+                # diverging learning rates) and confirmed sources that were wrong.
+                u = farthest_unseen(rng, space, x, self._n_ei_candidates)
+            else:
+                u = uniform_unseen(rng, space, x)
+            return decode_row(u, space), False
         best, start, exhausted = choose(
             x,
             losses,
@@ -643,10 +652,10 @@ class TransferTPESampler(BaseSampler):
     def _trial_weights(self, study: Study, trial: FrozenTrial) -> tuple[dict[str, float], bool]:
         """Per-source weights for this trial, and whether it explores at random instead.
 
-        The trial after the zero-shot portfolio is always a random probe. While the target
-        has fewer than ``n_startup_trials`` finished trials, a trial is sampled at random with
-        probability (1 - largest source trust)²: with sources the target contradicts, the
-        search starts like cold TPE rather than refining a bad region.
+        The trial after the zero-shot portfolio is always the probe (see ``_choose``). While
+        the target has fewer than ``n_startup_trials`` finished trials, a trial is sampled at
+        random with probability (1 - largest source trust)²: with sources the target
+        contradicts, the search starts like cold TPE rather than refining a bad region.
 
         Sources are judged on the target's COMPLETE trials only. A failed trial says that its
         region fails on the target (out of memory, divergence), not that a source ranks the

@@ -140,6 +140,28 @@ def uniform_unseen(
     return u
 
 
+def farthest_unseen(
+    rng: np.random.RandomState,
+    space: dict[str, BaseDistribution],
+    seen: np.ndarray,
+    n_candidates: int,
+) -> np.ndarray:
+    """Of ``n_candidates`` uniform draws (as :func:`uniform_unseen`), the one farthest from
+    its nearest row of ``seen``: per parameter the distance in unit coordinates, 0 or 1 for a
+    categorical, averaged over the parameters both rows have."""
+    draws = np.array([uniform_unseen(rng, space, seen) for _ in range(max(1, n_candidates))])
+    if len(seen) == 0:
+        return draws[0]
+    is_cat = np.array([c > 0 for c in choice_counts(space)])
+    diff = np.abs(draws[:, None, :] - seen[None, :, :])
+    # Parameters a seen trial lacks (NaN) do not count towards its distance.
+    known = ~np.isnan(diff)
+    diff = np.where(known, diff, 0.0)
+    diff[..., is_cat] = diff[..., is_cat] > 0
+    distance = diff.sum(axis=2) / np.maximum(known.sum(axis=2), 1)
+    return draws[int(np.argmax(distance.min(axis=1)))]
+
+
 def canonical(cand: np.ndarray, space: dict[str, BaseDistribution]) -> np.ndarray:
     """Move discrete coordinates to the coordinate of the value they decode to, so candidates
     are scored where they will be evaluated and equal configurations compare equal."""
