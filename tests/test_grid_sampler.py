@@ -68,11 +68,14 @@ def test_zero_shot_portfolio_takes_each_sources_best_in_turn() -> None:
         WarmStartGridSampler(sources, {"x": GRID_X}, n_zero_shot=-1)
 
 
-def test_the_trial_after_the_portfolio_is_a_random_probe() -> None:
-    # The ranking would put a neighbour of 4 (3 or 5) third, every seed; the probe does not.
+def test_the_trial_after_the_portfolio_is_a_probe_far_from_it() -> None:
+    # The ranking would put a neighbour of 4 (3 or 5) third, every seed; the probe takes the
+    # point farthest from the portfolio instead.
     source = _grid_source(4.0)
-    third = {_xs_of(WarmStartGridSampler(source, {"x": GRID_X}, seed=s), 3)[2] for s in range(8)}
-    assert len(third - {3.0, 5.0}) >= 3, third
+    for s in range(8):
+        xs = _xs_of(WarmStartGridSampler(source, {"x": GRID_X}, seed=s), 3)
+        farthest = max(GRID_X, key=lambda x: min(abs(x - p) for p in xs[:2]))
+        assert xs[2] == farthest, xs
     ranked = [p["x"] for p in WarmStartGridSampler(source, {"x": GRID_X}).ranked_grid()]
     assert ranked[:3] in ([4.0, 3.0, 5.0], [4.0, 5.0, 3.0])
 

@@ -13,6 +13,10 @@ import optuna
 from optuna.trial import Trial
 
 from optuna_transfer import TransferTPESampler
+from optuna_transfer import WarmStartGridSampler
+from optuna_transfer._grid._claims import GRID_ID_ATTR_KEY
+from optuna_transfer._grid._claims import PROBE_ATTR_KEY as GRID_PROBE_ATTR_KEY
+from optuna_transfer._grid._space import GridSpace
 from optuna_transfer._tpe import PROBE_ATTR_KEY
 from optuna_transfer._tpe._search import farthest_unseen
 
@@ -25,6 +29,12 @@ def _corner(trial: Trial) -> float:
     x = trial.suggest_float("x", -10, 10)
     y = trial.suggest_float("y", -10, 10)
     return (x - 8) ** 2 + (y - 8) ** 2
+
+
+def _grid_corner(trial: Trial) -> float:
+    x = trial.suggest_int("x", 0, 9)
+    y = trial.suggest_int("y", 0, 9)
+    return float((x - 8) ** 2 + (y - 8) ** 2)
 
 
 def test_farthest_unseen_takes_the_draw_farthest_from_every_seen_row() -> None:
@@ -53,3 +63,34 @@ def test_transfer_tpe_probe_lands_away_from_the_portfolio() -> None:
         )
         # A uniform draw is this far from the corner's points about a third of the time.
         assert nearest > 20.0, (seed, probe.params, [t.params for t in zero_shot])
+
+
+def test_grid_probe_lands_away_from_the_portfolio() -> None:
+    source = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    source.optimize(_grid_corner, n_trials=40)
+    grid = {"x": list(range(10)), "y": list(range(10))}
+    for seed in range(5):
+        study = optuna.create_study(
+            sampler=WarmStartGridSampler(source, grid, seed=seed, n_zero_shot=2)
+        )
+        study.optimize(_grid_corner, n_trials=3)
+        zero_shot, probe = study.trials[:2], study.trials[2]
+        assert probe.system_attrs.get(GRID_PROBE_ATTR_KEY)
+        nearest = min(
+            sum(abs(probe.params[k] - t.params[k]) for k in ("x", "y")) for t in zero_shot
+        )
+        # A uniform draw is this far from the corner's points about a fifth of the time.
+        assert nearest >= 12, (seed, probe.params, [t.params for t in zero_shot])
+        assert int(probe.system_attrs[GRID_ID_ATTR_KEY]) >= 0
+
+
+def test_grid_distance_to_nearest_mixes_unit_and_categorical_distances() -> None:
+    space = GridSpace({"a": [1, 2, 3, 4, 5], "c": ["x", "y"], "k": [7]})
+    corner = space.id_of({"a": 5, "c": "x", "k": 7})
+    assert corner is not None
+    distance = space.distance_to_nearest([corner])
+    by_params = {tuple(space.params_of(i).values()): d for i, d in enumerate(distance)}
+    assert by_params[(5, "x", 7)] == 0.0
+    assert by_params[(1, "y", 7)] == 1.0  # both modelled columns at their farthest
+    assert by_params[(3, "x", 7)] == 0.25  # half the range on one of two columns
+    assert by_params[(5, "y", 7)] == 0.5

@@ -49,6 +49,8 @@ from optuna_transfer._sources import SourceTask
 # As TPESampler's n_startup_trials: below this many finished target trials, a trial walks the
 # grid at random with probability startup_explore_probability(largest source trust).
 DEFAULT_N_STARTUP_TRIALS = 10
+# Scale of the random tie-break among points equally far from every claimed one.
+_TIE_JITTER = 1e-9
 
 
 class _RankCache(NamedTuple):
@@ -104,10 +106,10 @@ class WarmStartGridSampler(BaseSampler):
       best of each source in turn, ``n_zero_shot`` points without repeats. A portfolio point a
       trial already claimed or evaluated (one the user enqueued or added, say) is not
       evaluated again; trials the user enqueued or added never push the others out.
-    * Probe: once every portfolio point is claimed, the next trial takes a point at random
-      (it carries the system attribute ``"warm_start_grid:probe"``). Every portfolio point
-      comes from the sources' good regions; without a point from elsewhere a misleading source
-      cannot be told apart from a related one.
+    * Probe: once every portfolio point is claimed, the next trial takes the point farthest
+      from every claimed one (it carries the system attribute ``"warm_start_grid:probe"``).
+      Every portfolio point comes from the sources' good regions; without a point from
+      elsewhere a misleading source cannot be told apart from a related one.
     * Local steps: while the target's incumbent keeps improving (it is among the last
       ``LOCAL_PATIENCE`` finished trials, ``optuna_transfer._local_search``), the unvisited points
       one move away from the target's best trials come first (the next smaller or larger value of
@@ -303,9 +305,13 @@ class WarmStartGridSampler(BaseSampler):
             # At random, but the grid neighbours of failed trials last: a failing region (out
             # of memory above a batch size, divergence above a learning rate) tends to extend
             # past its first failures.
-            score = rng.random(self._space.n_points) - self._ranker.near_failures(
-                claims.failed_ids()
-            )
+            score = rng.random(self._space.n_points)
+            if probe:
+                # The probe tests the sources away from their region: the point farthest from
+                # every claimed one, random only among ties. A random probe often landed in
+                # the portfolio's region and confirmed misleading sources.
+                score = self._space.distance_to_nearest(list(claims.by_id)) + _TIE_JITTER * score
+            score -= self._ranker.near_failures(claims.failed_ids())
         self._claims.claim(study, trial, score, rng, claims)
 
     def _schedule(

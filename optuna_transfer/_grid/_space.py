@@ -154,6 +154,32 @@ class GridSpace:
             axis=1,
         )
 
+    def distance_to_nearest(self, ids: Sequence[int]) -> np.ndarray:
+        """Per point, its distance to the nearest point of ``ids``: the mean over the modelled
+        columns of the distance in unit coordinates, 0 or 1 between a categorical's choices."""
+        nearest = np.full(self.n_points, np.inf)
+        modelled = [
+            (j, self._coords[n], isinstance(self.dists[n], CategoricalDistribution))
+            for j, n in enumerate(self.param_names)
+            if n in self._coords
+        ]
+        if not modelled:
+            return np.zeros(self.n_points)
+        for gid in ids:
+            own = np.unravel_index(int(gid), self.sizes)
+            # Summed column by column through broadcasting: one array of n_points, not one
+            # per column.
+            total = np.zeros(self.sizes)
+            for j, coords, is_cat in modelled:
+                column = (
+                    np.arange(len(coords)) != own[j] if is_cat else np.abs(coords - coords[own[j]])
+                )
+                shape = [1] * len(self.sizes)
+                shape[j] = len(coords)
+                total = total + column.reshape(shape)
+            nearest = np.minimum(nearest, total.ravel() / len(modelled))
+        return nearest
+
     def same_as(self, search_space: Any) -> bool:
         """Whether ``search_space`` (as a trial recorded it) is this grid's, value for value."""
         if not isinstance(search_space, Mapping):
