@@ -102,7 +102,7 @@ def _is_zero_shot(trial: FrozenTrial) -> bool:
 
 
 def _probe_numbers(trials: list[FrozenTrial]) -> set[int]:
-    """Trial numbers of the random probe after the zero-shot portfolio.
+    """Trial numbers of the probe after the zero-shot portfolio.
 
     The sampler records it as ``PROBE_KEY``. A study recorded before the sampler did has no
     such key; there the sampler probed at the trial number equal to the portfolio size, and
@@ -239,7 +239,7 @@ def plot_source_weights(
 
     Left axis: the weight of each source's vote (its trust when above 1/2, else 0) and of the
     target's own model, for every trial the sampler chose by its model. Zero-shot trials
-    (a source's best configuration, evaluated as is) and the random probe after them are
+    (a source's best configuration, evaluated as is) and the probe after them are
     marked above the lines. Right axis: each finished trial's objective value and the
     incumbent (best so far), as in :func:`optuna.visualization.plot_optimization_history`.
     A source whose line drops to 0 has lost its vote; once every source is at 0 the sampler is
