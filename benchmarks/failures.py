@@ -203,10 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{mean['regret@10']:.4g} | {mean['regret@end']:.4g} |"
         )
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    provenance.publish(text, args.out)
     return 0
 
 

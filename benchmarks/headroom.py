@@ -240,10 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         result = suite_headroom(suite, args.seeds, args.budget, args.source_trials, storage)
         parts += ["", markdown(suite, result, args.budget)]
     text = "\n".join(parts) + "\n"
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    provenance.publish(text, args.out)
     return 0
 
 

@@ -99,3 +99,11 @@ def command_line(module: str, argv: Sequence[str]) -> str:
     """How to rerun: ``python -m <module> <argv>``, with any credential in a storage URL
     given on the command line replaced by ``***``."""
     return f"python -m {module} {shlex.join(_redact_arg(a) for a in argv)}".rstrip()
+
+
+def publish(text: str, out: Path | None) -> None:
+    """Print a script's report and, when ``out`` is given, also write it there."""
+    print(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)

@@ -241,10 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     ratio = means["related+unrelated"] / means["related"]
     lines.append("| ratio | " + " | ".join(f"{v:.2f}x" for v in ratio) + " |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    provenance.publish(text, args.out)
     return 0
 
 

@@ -475,10 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     text = scorecard_markdown(load_suites(args.paths),
                               provenance.command_line("benchmarks.scorecard", argv))
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    provenance.publish(text, args.out)
     return 0
 
 
