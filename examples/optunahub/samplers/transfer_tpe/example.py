@@ -24,7 +24,7 @@ def objective(trial: optuna.Trial, shift: float = 0.0) -> float:
     return (x - 2 - shift) ** 2 + (y + 3) ** 2
 
 
-def main(n_source_trials: int = 40, n_trials: int = 15) -> optuna.Study:
+def main(n_source_trials: int = 40, n_trials: int = 30) -> optuna.Study:
     module = optunahub.load_local_module(
         package="samplers/transfer_tpe", registry_root=REGISTRY_ROOT
     )
