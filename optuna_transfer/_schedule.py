@@ -7,7 +7,8 @@
    sources' good regions; without a point from elsewhere a misleading source cannot be told
    apart from a related one.
 3. **Start-up**: while the target has few trials, a trial is random with a probability that
-   falls as the best source's trust rises (:func:`startup_explore_probability`).
+   falls as the best source's trust rises (:func:`startup_explore_probability`), and always
+   while the best trial so far is itself a random one (:func:`chance_leads`).
 4. The sampler's model after that; a worker that lost a collision with another worker over its
    pick takes one of the next best instead (:func:`one_of_best`).
 """
@@ -71,6 +72,26 @@ def startup_explore_probability(max_trust: float) -> float:
     0.8: 4%, not 20%) while refuted ones (trust near 0) leave the start to random search, where
     a model fitted on the points they chose would keep the search next to them."""
     return (1.0 - max_trust) ** 2
+
+
+def chance_leads(
+    finished: Sequence[FrozenTrial],
+    losses: np.ndarray,
+    is_random: Callable[[FrozenTrial], bool],
+) -> bool:
+    """Whether the best of the target's ``finished`` trials (lowest of ``losses``) was drawn at
+    random (``is_random``: the probe, or a random start-up trial); the start-up then goes on at
+    random.
+
+    Chance beat every configuration the sources and the model chose, so they do not know this
+    target's good region, even when a source ranks the few trials so far in the right order by
+    luck (on a plateau of diverged runs, say) and keeps its trust. Local steps from a random
+    point would crawl through the space one parameter at a time, where random sampling, as
+    cold TPE's start-up, finds a good region sooner.
+    """
+    if len(finished) == 0:
+        return False
+    return is_random(finished[int(np.argmin(losses))])
 
 
 def one_of_best(

@@ -94,3 +94,60 @@ def test_grid_distance_to_nearest_mixes_unit_and_categorical_distances() -> None
     assert by_params[(1, "y", 7)] == 1.0  # both modelled columns at their farthest
     assert by_params[(3, "x", 7)] == 0.25  # half the range on one of two columns
     assert by_params[(5, "y", 7)] == 0.5
+
+
+def _line(trial: Trial) -> float:
+    return (trial.suggest_float("x", 0, 1) - 0.95) ** 2
+
+
+def _source_with_best_at(best: float) -> list[optuna.trial.FrozenTrial]:
+    dist = optuna.distributions.FloatDistribution(0, 1)
+    return [
+        optuna.trial.create_trial(
+            params={"x": x}, distributions={"x": dist}, value=(x - best) ** 2
+        )
+        for x in np.linspace(0, 1, 41)
+    ]
+
+
+def test_start_up_is_random_while_the_probe_leads_even_if_a_source_keeps_its_trust() -> None:
+    # Source A's best (x = 0) is the target's worst, source B's (x = 0.6) is fair; the probe,
+    # far from both, lands near 1, beats both, and B, which ranks it second, keeps a vote by
+    # ranking the three in nearly the target's order. Chance beat every pick of the sources,
+    # so the start-up goes on at random, as cold TPE's, not in local steps from the probe.
+    sources = [
+        optuna.create_study(study_name=name, storage=None) for name in ("a", "b")
+    ]
+    for study, best in zip(sources, (0.0, 0.6)):
+        study.add_trials(_source_with_best_at(best))
+    n_startup = 8
+    led = 0
+    for seed in range(6):
+        sampler = TransferTPESampler(sources, seed=seed, n_startup_trials=n_startup)
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(_line, n_trials=3 + n_startup)
+        probe = study.trials[2]
+        assert probe.system_attrs.get(PROBE_ATTR_KEY)
+        assert probe.value is not None
+        if probe.value > min(t.value for t in study.trials[:2] if t.value is not None):
+            continue  # the farthest of the draws fell between the picks (about 1 seed in 10)
+        led += 1
+        weights = sampler.get_source_weights(study)
+        assert weights[3]["b"] > 0.5, weights[3]  # a source still votes
+        roles = [t.user_attrs["transfer:role"] for t in study.trials[3:]]
+        # Every start-up trial after the probe (the probe is the first of n_startup).
+        assert roles[: n_startup - 1] == ["random"] * (n_startup - 1), (seed, roles)
+    assert led >= 4
+
+
+def test_start_up_follows_the_sources_when_their_picks_beat_the_probe() -> None:
+    source = optuna.create_study()
+    source.add_trials(_source_with_best_at(0.9))
+    for seed in range(5):
+        sampler = TransferTPESampler(source, seed=seed, n_startup_trials=8)
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(_line, n_trials=8)
+        assert study.trials[2].system_attrs.get(PROBE_ATTR_KEY)
+        roles = [t.user_attrs["transfer:role"] for t in study.trials[3:]]
+        assert "random" not in roles, (seed, roles)
+        assert study.best_value < 1e-3

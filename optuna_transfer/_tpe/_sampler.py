@@ -28,6 +28,7 @@ from optuna_transfer._optuna_compat import seed_tpe_sampler
 from optuna_transfer._optuna_compat import set_trial_user_attr
 from optuna_transfer._optuna_compat import StudyWithoutTrials
 from optuna_transfer._ranking import trial_losses
+from optuna_transfer._schedule import chance_leads
 from optuna_transfer._schedule import check_n_zero_shot
 from optuna_transfer._schedule import portfolio_size
 from optuna_transfer._schedule import round_robin_portfolio
@@ -47,6 +48,7 @@ from optuna_transfer._tpe._claims import is_taken
 from optuna_transfer._tpe._claims import is_zero_shot_trial
 from optuna_transfer._tpe._claims import MAX_CLAIMS
 from optuna_transfer._tpe._claims import Portfolio
+from optuna_transfer._tpe._claims import PROBE_ATTR_KEY
 from optuna_transfer._tpe._claims import RANDOM_ATTR_KEY
 from optuna_transfer._tpe._claims import record
 from optuna_transfer._tpe._claims import WEIGHTS_ATTR_KEY
@@ -101,7 +103,8 @@ class TransferTPESampler(BaseSampler):
     each source in turn, deduplicated and projected into the target's search space), followed by
     one probe, the farthest of ``n_ei_candidates`` random configurations from the target's
     trials, that tests the sources' claim away from their region; there is no random start-up
-    phase while the sources are trusted. From then on each trial is chosen among candidates by a
+    phase while the sources are trusted and the probe has not beaten all they chose (if it has,
+    the start-up is random, as cold TPE's). From then on each trial is chosen among candidates by a
     weighted vote: the target (weight 1) with its TPE density ratio ``l(x) / g(x)``, every
     trusted source with its own ranking, smoothed over the space. Each source splits and ranks
     its own trials, so objective scales and directions may differ between tasks. A source's
@@ -172,7 +175,8 @@ class TransferTPESampler(BaseSampler):
             trials than this (zero-shot trials not counted), each trial is sampled at random
             with probability (1 - largest source trust)², so with sources the target
             contradicts the search starts like cold TPE. With trusted sources there is almost
-            no random phase (trust 0.8: 4% of those trials).
+            no random phase (trust 0.8: 4% of those trials). While the best trial so far was
+            itself sampled at random (the probe or such a trial), every such trial is random.
         max_source_trials:
             Usable trials kept per source; larger sources are subsampled (their best trials are
             always kept) with a logged warning, bounding memory and time per trial.
@@ -655,7 +659,9 @@ class TransferTPESampler(BaseSampler):
         The trial after the zero-shot portfolio is always the probe (see ``_choose``). While
         the target has fewer than ``n_startup_trials`` finished trials, a trial is sampled at
         random with probability (1 - largest source trust)²: with sources the target
-        contradicts, the search starts like cold TPE rather than refining a bad region.
+        contradicts, the search starts like cold TPE rather than refining a bad region. It is
+        random too while the best trial is a random one (``chance_leads``); with several
+        objectives there is no single best trial, and trust alone decides.
 
         Sources are judged on the target's COMPLETE trials only. A failed trial says that its
         region fails on the target (out of memory, divergence), not that a source ranks the
@@ -674,8 +680,14 @@ class TransferTPESampler(BaseSampler):
         n_explored = sum(not is_zero_shot_trial(t) for t in finished)
         explore = is_probe or bool(
             n_explored < self._n_startup_trials
-            and self._random.uniform()
-            < startup_explore_probability(max(trusts.values(), default=0.0))
+            and (
+                (
+                    not is_multi_objective(study)
+                    and chance_leads(finished, trial_losses(study, finished), _is_random_trial)
+                )
+                or self._random.uniform()
+                < startup_explore_probability(max(trusts.values(), default=0.0))
+            )
         )
         if len(cache) > _MAX_CACHED_TRIALS:
             cache.clear()  # entries of trials that ended in another process are never popped
@@ -697,6 +709,11 @@ class TransferTPESampler(BaseSampler):
             trusts = source_trusts(-predictions, losses)
         active = self._active(study)
         return {label: t if a else 0.0 for label, t, a in zip(self._labels, trusts, active)}
+
+
+def _is_random_trial(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` was sampled at random: the probe, or a random start-up trial."""
+    return bool(trial.system_attrs.get(PROBE_ATTR_KEY) or trial.system_attrs.get(RANDOM_ATTR_KEY))
 
 
 def _derived_seed(seed: int, number: int) -> int:
