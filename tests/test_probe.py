@@ -16,6 +16,7 @@ from optuna_transfer import TransferTPESampler
 from optuna_transfer import WarmStartGridSampler
 from optuna_transfer._grid._claims import GRID_ID_ATTR_KEY
 from optuna_transfer._grid._claims import PROBE_ATTR_KEY as GRID_PROBE_ATTR_KEY
+from optuna_transfer._grid._claims import WALK_ATTR_KEY
 from optuna_transfer._grid._space import GridSpace
 from optuna_transfer._tpe import PROBE_ATTR_KEY
 from optuna_transfer._tpe._search import farthest_unseen
@@ -151,3 +152,41 @@ def test_start_up_follows_the_sources_when_their_picks_beat_the_probe() -> None:
         roles = [t.user_attrs["transfer:role"] for t in study.trials[3:]]
         assert "random" not in roles, (seed, roles)
         assert study.best_value < 1e-3
+
+
+def _grid_line(trial: Trial) -> float:
+    return float((trial.suggest_int("x", 0, 20) - 19) ** 2)
+
+
+def test_grid_walks_at_random_while_the_probe_leads_even_if_a_source_keeps_its_trust() -> None:
+    # The grid version of the TransferTPE test above: on 0..20, source A's best (0) is the
+    # target's worst, B's (12) fair, and the probe (20, farthest from both) the best.
+    dist = optuna.distributions.IntDistribution(0, 20)
+    sources = []
+    for name, best in (("a", 0), ("b", 12)):
+        study = optuna.create_study(study_name=name)
+        study.add_trials(
+            [
+                optuna.trial.create_trial(
+                    params={"x": x}, distributions={"x": dist}, value=float((x - best) ** 2)
+                )
+                for x in range(21)
+            ]
+        )
+        sources.append(study)
+    n_startup = 8
+    near_probe = 0
+    for seed in range(5):
+        sampler = WarmStartGridSampler(
+            sources, {"x": list(range(21))}, seed=seed, n_startup_trials=n_startup
+        )
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(_grid_line, n_trials=n_startup)
+        assert [t.params["x"] for t in study.trials[:3]] == [0, 12, 20]
+        assert study.trials[2].system_attrs.get(GRID_PROBE_ATTR_KEY)
+        # From the third finished trial until the start-up ends, each trial walks.
+        walks = [bool(t.system_attrs.get(WALK_ATTR_KEY)) for t in study.trials[3:]]
+        assert all(walks), (seed, [t.params["x"] for t in study.trials])
+        near_probe += sum(t.params["x"] >= 17 for t in study.trials[3:])
+    # Local steps from the probe would take 19, 18, 17 first in every run (15 of these 25).
+    assert near_probe < 10

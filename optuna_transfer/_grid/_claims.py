@@ -36,6 +36,8 @@ REPEAT_ATTR_KEY = "warm_start_grid:repeat"
 SETTLED_ATTR_KEY = "warm_start_grid:settled"
 # Set on the trial that took the probe (the random point after the zero-shot portfolio).
 PROBE_ATTR_KEY = "warm_start_grid:probe"
+# Set on a trial that walked the grid at random (the probe excepted).
+WALK_ATTR_KEY = "warm_start_grid:walk"
 # Where Optuna records the params of an enqueued trial.
 _FIXED_PARAMS_KEY = "fixed_params"
 
@@ -60,6 +62,11 @@ def claimed_id(trial: FrozenTrial) -> int | None:
     if gid is None or int(gid) == _NO_CLAIM:
         return None
     return int(gid)
+
+
+def is_random_point(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` took its point at random: the probe, or a random walk."""
+    return bool(trial.system_attrs.get(PROBE_ATTR_KEY) or trial.system_attrs.get(WALK_ATTR_KEY))
 
 
 def is_enqueued(trial: FrozenTrial) -> bool:
@@ -146,6 +153,9 @@ class ClaimProtocol:
 
     def mark_probe(self, study: Study, trial: FrozenTrial) -> None:
         set_trial_system_attr(study, trial, PROBE_ATTR_KEY, True)
+
+    def mark_walk(self, study: Study, trial: FrozenTrial) -> None:
+        set_trial_system_attr(study, trial, WALK_ATTR_KEY, True)
 
     def claim(
         self,

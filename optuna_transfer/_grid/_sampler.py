@@ -28,14 +28,17 @@ from optuna_transfer._grid._claims import claimed_id
 from optuna_transfer._grid._claims import ClaimProtocol
 from optuna_transfer._grid._claims import Claims
 from optuna_transfer._grid._claims import is_enqueued
+from optuna_transfer._grid._claims import is_random_point
 from optuna_transfer._grid._ranking import GridRanker
 from optuna_transfer._grid._ranking import MIN_TARGET_TRIALS
 from optuna_transfer._grid._ranking import Ranking
 from optuna_transfer._grid._space import GridSpace
 from optuna_transfer._grid._space import GridValueType
 from optuna_transfer._optuna_compat import distribution_contains
+from optuna_transfer._optuna_compat import is_multi_objective
 from optuna_transfer._optuna_compat import study_key
 from optuna_transfer._ranking import trial_losses
+from optuna_transfer._schedule import chance_leads
 from optuna_transfer._schedule import check_n_zero_shot
 from optuna_transfer._schedule import portfolio_size
 from optuna_transfer._schedule import startup_explore_probability
@@ -119,10 +122,12 @@ class WarmStartGridSampler(BaseSampler):
       trust.
     * Random walk: until the target has ``n_startup_trials`` finished trials, a trial takes a
       random point with probability ``startup_explore_probability(largest source trust)``
-      (``optuna_transfer._schedule``), and once the incumbent is no longer recent with probability
-      1 - largest trust: with refuted sources the start is then GridSampler's rather than a model
-      of the points the sources chose, and a flat region the target's own model would keep
-      proposing is left rather than exhausted.
+      (``optuna_transfer._schedule``), or always while the best finished trial took its point
+      at random (the probe or a walk, which carries ``"warm_start_grid:walk"``), and once the
+      incumbent is no longer recent with probability 1 - largest trust: with refuted sources
+      the start is then GridSampler's rather than a model of the points the sources chose, and
+      a flat region the target's own model would keep proposing is left rather than
+      exhausted.
     * Otherwise the best unvisited point by the combined score.
 
     Parallel workers. A trial claims a point by recording its id in its system attributes
@@ -186,7 +191,8 @@ class WarmStartGridSampler(BaseSampler):
         n_startup_trials:
             As in :class:`~optuna_transfer.TransferTPESampler`: while the target has fewer
             finished trials than this, each trial walks the grid at random with a probability
-            that falls as the largest source trust rises.
+            that falls as the largest source trust rises, and always while the best finished
+            trial took its point at random.
         max_source_trials:
             Usable trials kept per source, as in :class:`~optuna_transfer.TransferTPESampler`:
             larger sources are subsampled (their best trials are always kept) with a logged
@@ -298,9 +304,14 @@ class WarmStartGridSampler(BaseSampler):
         finished = _finished(claims.trials)
         score, max_trust, recent = self._ranking_score(study, finished)
         rng = np.random.default_rng([self._seed, trial.number])
-        probe, walk = self._schedule(claims, len(finished), max_trust, recent, rng)
+        leads = not is_multi_objective(study) and chance_leads(
+            finished, trial_losses(study, finished), is_random_point
+        )
+        probe, walk = self._schedule(claims, len(finished), max_trust, recent, leads, rng)
         if probe:
             self._claims.mark_probe(study, trial)
+        elif walk:
+            self._claims.mark_walk(study, trial)
         if walk:
             # At random, but the grid neighbours of failed trials last: a failing region (out
             # of memory above a batch size, divergence above a learning rate) tends to extend
@@ -320,13 +331,15 @@ class WarmStartGridSampler(BaseSampler):
         n_finished: int,
         max_trust: float,
         recent: bool,
+        chance_leads: bool,
         rng: np.random.Generator,
     ) -> tuple[bool, bool]:
         """Whether this trial takes the probe, and whether it walks the grid at random (the
         probe, a start-up or a stale random walk); see "Order of the trials" in the class
-        docstring. Without the probe a grid-misleading run spent its whole budget on a
-        diverging plateau of the naval table; without the stale walk the target's own model
-        keeps proposing the flat region it is stuck in.
+        docstring. ``chance_leads``: the best finished trial took its point at random
+        (``optuna_transfer._schedule.chance_leads``). Without the probe a grid-misleading run
+        spent its whole budget on a diverging plateau of the naval table; without the stale
+        walk the target's own model keeps proposing the flat region it is stuck in.
 
         The phase follows what the study holds, not trial numbers: trials the user enqueued or
         added take numbers too, and would otherwise push the portfolio and the probe out.
@@ -338,7 +351,7 @@ class WarmStartGridSampler(BaseSampler):
         startup = (
             walks
             and MIN_TARGET_TRIALS <= n_finished < self._n_startup_trials
-            and rng.uniform() < startup_explore_probability(max_trust)
+            and (chance_leads or rng.uniform() < startup_explore_probability(max_trust))
         )
         # The stale walk's draw is made only when neither of the others walks.
         return probe, probe or startup or (walks and not recent and rng.uniform() > max_trust)
