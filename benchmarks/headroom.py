@@ -63,7 +63,7 @@ from optuna_transfer._local_search import grid_neighbours
 
 
 # Table suites the grid samplers run on; each target's sources are the other datasets.
-HEADROOM_SUITES = ("grid", "grid-nb201")
+HEADROOM_SUITES = ("grid", "grid-nb201", "grid-hpobench")
 COLUMNS = (
     "replay", "zero-shot", "one move", "moves by tables", "random moves", "tables: optima",
     "tables: consensus",
