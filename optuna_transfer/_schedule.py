@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
 
 from optuna_transfer._sources import SourceTask
 
@@ -78,20 +79,23 @@ def chance_leads(
     finished: Sequence[FrozenTrial],
     losses: np.ndarray,
     is_random: Callable[[FrozenTrial], bool],
+    is_pick: Callable[[FrozenTrial], bool],
 ) -> bool:
     """Whether the best of the target's ``finished`` trials (lowest of ``losses``) was drawn at
-    random (``is_random``: the probe, or a random start-up trial); the start-up then goes on at
-    random.
+    random (``is_random``: the probe, or a random start-up trial) and beat a completed pick of
+    the sources (``is_pick``: a zero-shot trial); the start-up then goes on at random.
 
     Chance beat every configuration the sources and the model chose, so they do not know this
     target's good region, even when a source ranks the few trials so far in the right order by
     luck (on a plateau of diverged runs, say) and keeps its trust. Local steps from a random
     point would crawl through the space one parameter at a time, where random sampling, as
-    cold TPE's start-up, finds a good region sooner.
+    cold TPE's start-up, finds a good region sooner. Picks that failed were not beaten on their
+    values: a failure says where the target fails (out of memory, divergence), not that the
+    sources rank it wrongly, so it does not count, as it does not count against their trust.
     """
-    if len(finished) == 0:
+    if len(finished) == 0 or not is_random(finished[int(np.argmin(losses))]):
         return False
-    return is_random(finished[int(np.argmin(losses))])
+    return any(t.state == TrialState.COMPLETE and is_pick(t) for t in finished)
 
 
 def one_of_best(

@@ -19,6 +19,7 @@ from optuna_transfer._grid._claims import PROBE_ATTR_KEY as GRID_PROBE_ATTR_KEY
 from optuna_transfer._grid._claims import WALK_ATTR_KEY
 from optuna_transfer._grid._space import GridSpace
 from optuna_transfer._tpe import PROBE_ATTR_KEY
+from optuna_transfer._tpe import RANDOM_ATTR_KEY
 from optuna_transfer._tpe._search import farthest_unseen
 
 
@@ -190,3 +191,33 @@ def test_grid_walks_at_random_while_the_probe_leads_even_if_a_source_keeps_its_t
         near_probe += sum(t.params["x"] >= 17 for t in study.trials[3:])
     # Local steps from the probe would take 19, 18, 17 first in every run (15 of these 25).
     assert near_probe < 10
+
+
+def _fails_above_half(trial: Trial) -> float:
+    # The sources' best region (x near 0.9) fails on the target, as an out-of-memory batch size
+    # would; the objective still improves towards the failing edge.
+    x = trial.suggest_float("x", 0, 1)
+    if x > 0.5:
+        raise RuntimeError("out of memory")
+    return (x - 0.45) ** 2
+
+
+def test_a_probe_that_completes_where_the_picks_failed_is_not_chance_beating_them() -> None:
+    # The picks were not beaten on their values: they failed, which says where the target
+    # fails, not that the sources rank it wrongly (as trust ignores failures). So the
+    # start-up keeps following the sources' prior trust, with a few random trials at most.
+    source = optuna.create_study()
+    source.add_trials(_source_with_best_at(0.9))
+    n_random = 0
+    for seed in range(5):
+        sampler = TransferTPESampler(source, seed=seed, n_zero_shot=2, n_startup_trials=10)
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(_fails_above_half, n_trials=10, catch=(RuntimeError,))
+        assert [t.state for t in study.trials[:2]] == [optuna.trial.TrialState.FAIL] * 2
+        probe = study.trials[2]
+        assert probe.system_attrs.get(PROBE_ATTR_KEY)
+        assert probe.state == optuna.trial.TrialState.COMPLETE
+        n_random += sum(bool(t.system_attrs.get(RANDOM_ATTR_KEY)) for t in study.trials[3:])
+    # With the prior trust (about 0.6) a start-up trial is random with probability about
+    # 0.15: some 5 of these 35; all 35 if the probe counted as having beaten the picks.
+    assert n_random < 20, n_random

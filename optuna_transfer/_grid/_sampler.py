@@ -304,8 +304,12 @@ class WarmStartGridSampler(BaseSampler):
         finished = _finished(claims.trials)
         score, max_trust, recent = self._ranking_score(study, finished)
         rng = np.random.default_rng([self._seed, trial.number])
+        picks = set(self._ranker.portfolio)
         leads = not is_multi_objective(study) and chance_leads(
-            finished, trial_losses(study, finished), is_random_point
+            finished,
+            trial_losses(study, finished),
+            is_random_point,
+            lambda t: claimed_id(t) in picks,
         )
         probe, walk = self._schedule(claims, len(finished), max_trust, recent, leads, rng)
         if probe:

@@ -683,7 +683,12 @@ class TransferTPESampler(BaseSampler):
             and (
                 (
                     not is_multi_objective(study)
-                    and chance_leads(finished, trial_losses(study, finished), _is_random_trial)
+                    and chance_leads(
+                        finished,
+                        trial_losses(study, finished),
+                        _is_random_trial,
+                        is_zero_shot_trial,
+                    )
                 )
                 or self._random.uniform()
                 < startup_explore_probability(max(trusts.values(), default=0.0))
