@@ -8,7 +8,8 @@
    apart from a related one.
 3. **Start-up**: while the target has few trials, a trial is random with a probability that
    falls as the best source's trust rises (:func:`startup_explore_probability`), and always
-   while the best trial so far is itself a random one (:func:`chance_leads`).
+   while the best trial so far is a random one that beat a completed pick
+   (:func:`chance_leads`).
 4. The sampler's model after that; a worker that lost a collision with another worker over its
    pick takes one of the next best instead (:func:`one_of_best`).
 """

@@ -305,11 +305,16 @@ class WarmStartGridSampler(BaseSampler):
         score, max_trust, recent = self._ranking_score(study, finished)
         rng = np.random.default_rng([self._seed, trial.number])
         picks = set(self._ranker.portfolio)
-        leads = not is_multi_objective(study) and chance_leads(
-            finished,
-            trial_losses(study, finished),
-            is_random_point,
-            lambda t: claimed_id(t) in picks,
+        # Read only in the start-up, so later trials skip the pass over the losses.
+        leads = (
+            len(finished) < self._n_startup_trials
+            and not is_multi_objective(study)
+            and chance_leads(
+                finished,
+                trial_losses(study, finished),
+                is_random_point,
+                lambda t: claimed_id(t) in picks,
+            )
         )
         probe, walk = self._schedule(claims, len(finished), max_trust, recent, leads, rng)
         if probe:
