@@ -21,9 +21,12 @@ from collections.abc import Hashable
 from collections.abc import Sequence
 
 import numpy as np
+from optuna.study import Study
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._optuna_compat import is_multi_objective
+from optuna_transfer._ranking import trial_losses
 from optuna_transfer._sources import SourceTask
 
 
@@ -77,14 +80,15 @@ def startup_explore_probability(max_trust: float) -> float:
 
 
 def chance_leads(
+    study: Study,
     finished: Sequence[FrozenTrial],
-    losses: np.ndarray,
     is_random: Callable[[FrozenTrial], bool],
     is_pick: Callable[[FrozenTrial], bool],
 ) -> bool:
-    """Whether the best of the target's ``finished`` trials (lowest of ``losses``) was drawn at
-    random (``is_random``: the probe, or a random start-up trial) and beat a completed pick of
-    the sources (``is_pick``: a zero-shot trial); the start-up then goes on at random.
+    """Whether the best of the target's ``finished`` trials was drawn at random (``is_random``:
+    the probe, or a random start-up trial) and beat a completed pick of the sources
+    (``is_pick``: a zero-shot trial); the start-up then goes on at random. Never with several
+    objectives: there is no single best trial, and trust alone decides.
 
     Chance beat every configuration the sources and the model chose, so they do not know this
     target's good region, even when a source ranks the few trials so far in the right order by
@@ -94,7 +98,10 @@ def chance_leads(
     values: a failure says where the target fails (out of memory, divergence), not that the
     sources rank it wrongly, so it does not count, as it does not count against their trust.
     """
-    if len(finished) == 0 or not is_random(finished[int(np.argmin(losses))]):
+    if len(finished) == 0 or is_multi_objective(study):
+        return False
+    best = finished[int(np.argmin(trial_losses(study, list(finished))))]
+    if not is_random(best):
         return False
     return any(t.state == TrialState.COMPLETE and is_pick(t) for t in finished)
 

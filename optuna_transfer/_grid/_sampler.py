@@ -35,7 +35,6 @@ from optuna_transfer._grid._ranking import Ranking
 from optuna_transfer._grid._space import GridSpace
 from optuna_transfer._grid._space import GridValueType
 from optuna_transfer._optuna_compat import distribution_contains
-from optuna_transfer._optuna_compat import is_multi_objective
 from optuna_transfer._optuna_compat import study_key
 from optuna_transfer._ranking import trial_losses
 from optuna_transfer._schedule import chance_leads
@@ -304,17 +303,9 @@ class WarmStartGridSampler(BaseSampler):
         finished = _finished(claims.trials)
         score, max_trust, recent = self._ranking_score(study, finished)
         rng = np.random.default_rng([self._seed, trial.number])
-        picks = set(self._ranker.portfolio)
         # Read only in the start-up, so later trials skip the pass over the losses.
-        leads = (
-            len(finished) < self._n_startup_trials
-            and not is_multi_objective(study)
-            and chance_leads(
-                finished,
-                trial_losses(study, finished),
-                is_random_point,
-                lambda t: claimed_id(t) in picks,
-            )
+        leads = len(finished) < self._n_startup_trials and chance_leads(
+            study, finished, is_random_point, self._is_pick
         )
         probe, walk = self._schedule(claims, len(finished), max_trust, recent, leads, rng)
         if probe:
@@ -333,6 +324,10 @@ class WarmStartGridSampler(BaseSampler):
                 score = self._space.distance_to_nearest(list(claims.by_id)) + _TIE_JITTER * score
             score -= self._ranker.near_failures(claims.failed_ids())
         self._claims.claim(study, trial, score, rng, claims)
+
+    def _is_pick(self, trial: FrozenTrial) -> bool:
+        """Whether ``trial`` holds a point of the zero-shot portfolio."""
+        return claimed_id(trial) in self._ranker.portfolio
 
     def _schedule(
         self,

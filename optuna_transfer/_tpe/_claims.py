@@ -148,6 +148,11 @@ def is_zero_shot_trial(trial: FrozenTrial) -> bool:
     return trial.system_attrs.get(ZERO_SHOT_ATTR_KEY, WITHDRAWN) != WITHDRAWN
 
 
+def is_random_trial(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` was sampled at random: the probe, or a random start-up trial."""
+    return bool(trial.system_attrs.get(PROBE_ATTR_KEY) or trial.system_attrs.get(RANDOM_ATTR_KEY))
+
+
 def params_with_running(t: FrozenTrial) -> dict[str, Any]:
     if t.state != TrialState.RUNNING:
         return t.params

@@ -44,11 +44,11 @@ from optuna_transfer._sources import StudyFilter
 from optuna_transfer._task_model import SourceEnsemble
 from optuna_transfer._tpe._claims import claim_role
 from optuna_transfer._tpe._claims import config_key
+from optuna_transfer._tpe._claims import is_random_trial
 from optuna_transfer._tpe._claims import is_taken
 from optuna_transfer._tpe._claims import is_zero_shot_trial
 from optuna_transfer._tpe._claims import MAX_CLAIMS
 from optuna_transfer._tpe._claims import Portfolio
-from optuna_transfer._tpe._claims import PROBE_ATTR_KEY
 from optuna_transfer._tpe._claims import RANDOM_ATTR_KEY
 from optuna_transfer._tpe._claims import record
 from optuna_transfer._tpe._claims import WEIGHTS_ATTR_KEY
@@ -678,21 +678,9 @@ class TransferTPESampler(BaseSampler):
         is_probe = self._role(study, trial)[1]
         # Zero-shot trials do not count towards the start-up phase: they explore nothing.
         n_explored = sum(not is_zero_shot_trial(t) for t in finished)
-        explore = is_probe or bool(
+        explore = is_probe or (
             n_explored < self._n_startup_trials
-            and (
-                (
-                    not is_multi_objective(study)
-                    and chance_leads(
-                        finished,
-                        trial_losses(study, finished),
-                        _is_random_trial,
-                        is_zero_shot_trial,
-                    )
-                )
-                or self._random.uniform()
-                < startup_explore_probability(max(trusts.values(), default=0.0))
-            )
+            and self._startup_explores(study, finished, max(trusts.values(), default=0.0))
         )
         if len(cache) > _MAX_CACHED_TRIALS:
             cache.clear()  # entries of trials that ended in another process are never popped
@@ -701,6 +689,15 @@ class TransferTPESampler(BaseSampler):
             record(study, trial, RANDOM_ATTR_KEY, True)
         record(study, trial, WEIGHTS_ATTR_KEY, json.dumps(list(weights.items())))
         return weights, explore
+
+    def _startup_explores(
+        self, study: Study, finished: list[FrozenTrial], max_trust: float
+    ) -> bool:
+        """Whether a start-up trial is sampled at random: always while a random trial leads
+        (``chance_leads``), else with ``startup_explore_probability(max_trust)``."""
+        if chance_leads(study, finished, is_random_trial, is_zero_shot_trial):
+            return True
+        return bool(self._random.uniform() < startup_explore_probability(max_trust))
 
     def _trusts(self, study: Study, finished: list[FrozenTrial]) -> dict[str, float]:
         """Each source's trust (``optuna_transfer._similarity``) given the target's ``finished``
@@ -714,11 +711,6 @@ class TransferTPESampler(BaseSampler):
             trusts = source_trusts(-predictions, losses)
         active = self._active(study)
         return {label: t if a else 0.0 for label, t, a in zip(self._labels, trusts, active)}
-
-
-def _is_random_trial(trial: FrozenTrial) -> bool:
-    """Whether ``trial`` was sampled at random: the probe, or a random start-up trial."""
-    return bool(trial.system_attrs.get(PROBE_ATTR_KEY) or trial.system_attrs.get(RANDOM_ATTR_KEY))
 
 
 def _derived_seed(seed: int, number: int) -> int:
