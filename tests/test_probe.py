@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.trial import Trial
+import pytest
 
 from optuna_transfer import TransferTPESampler
 from optuna_transfer import WarmStartGridSampler
@@ -20,7 +22,8 @@ from optuna_transfer._grid._claims import WALK_ATTR_KEY
 from optuna_transfer._grid._space import GridSpace
 from optuna_transfer._tpe import PROBE_ATTR_KEY
 from optuna_transfer._tpe import RANDOM_ATTR_KEY
-from optuna_transfer._tpe._search import farthest_unseen
+from optuna_transfer._tpe._search import distance_to_nearest
+from optuna_transfer._tpe._search import probe_row
 
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -39,17 +42,49 @@ def _grid_corner(trial: Trial) -> float:
     return float((x - 8) ** 2 + (y - 8) ** 2)
 
 
-def test_farthest_unseen_takes_the_draw_farthest_from_every_seen_row() -> None:
+def test_probe_row_without_source_opinion_takes_the_draw_farthest_from_every_seen_row() -> None:
     space = {
         "x": optuna.distributions.FloatDistribution(0, 1),
         "c": optuna.distributions.CategoricalDistribution(["a", "b"]),
     }
     # Seen near x = 0.9 with choice 0; the last row lacks "c" (a conditional parameter).
     seen = np.array([[0.9, 0.0], [0.95, 0.0], [0.85, np.nan]])
+
+    def no_opinion(rows: np.ndarray) -> np.ndarray:
+        return np.full((len(rows), 2), 0.5)
+
     for seed in range(5):
-        u = farthest_unseen(np.random.RandomState(seed), space, seen, 24)
+        u = probe_row(np.random.RandomState(seed), space, seen, 24, no_opinion)
         assert u[1] == 1.0  # the other choice
         assert u[0] < 0.3
+
+
+def test_probe_row_weighs_distance_and_the_sources_worst_prediction_by_rank() -> None:
+    space: dict[str, BaseDistribution] = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    seen = np.array([[0.5]])
+    draws = np.array([[0.0], [0.05], [0.9], [0.5 + 1e-3]])
+
+    def worst_at_the_top(rows: np.ndarray) -> np.ndarray:
+        return rows  # the predicted quantile rises with x
+
+    # Ranks of distance 4, 3, 2, 1 and of predicted badness 1, 2, 4, 3: the draw at 0.9 is
+    # not the farthest, but the best of both.
+    rng = _Replay(draws)
+    u = probe_row(rng, space, seen, len(draws), worst_at_the_top)  # type: ignore[arg-type]
+    assert u[0] == 0.9
+    assert distance_to_nearest(draws, seen, space).tolist() == pytest.approx(
+        [0.5, 0.45, 0.4, 1e-3]
+    )
+
+
+class _Replay:
+    """A stand-in for the random generator: ``uniform`` returns the given rows in turn."""
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self._values = iter(rows[:, 0].tolist())
+
+    def uniform(self) -> float:
+        return next(self._values)
 
 
 def test_transfer_tpe_probe_lands_away_from_the_portfolio() -> None:
@@ -221,3 +256,32 @@ def test_a_probe_that_completes_where_the_picks_failed_is_not_chance_beating_the
     # With the prior trust (about 0.6) a start-up trial is random with probability about
     # 0.15: some 5 of these 35; all 35 if the probe counted as having beaten the picks.
     assert n_random < 20, n_random
+
+
+def _lopsided_source() -> list[optuna.trial.FrozenTrial]:
+    # Best at x = 0.5; three times as bad per unit of distance above it as below it.
+    dist = optuna.distributions.FloatDistribution(0, 1)
+    return [
+        optuna.trial.create_trial(
+            params={"x": x},
+            distributions={"x": dist},
+            value=abs(x - 0.5) * (3.0 if x > 0.5 else 1.0),
+        )
+        for x in np.linspace(0.0, 1.0, 41)
+    ]
+
+
+def test_transfer_tpe_probe_goes_where_the_sources_predict_the_worst() -> None:
+    # The portfolio sits at x = 0.5, so the draws nearest 0 and nearest 1 are about as far from
+    # it; the source predicts the upper side worse, and that is where its claim is tested. A
+    # probe chosen by distance alone takes either side, about half the time each.
+    source = _lopsided_source()
+    upper = 0
+    for seed in range(10):
+        study = optuna.create_study(sampler=TransferTPESampler(source, seed=seed))
+        study.optimize(lambda t: (t.suggest_float("x", 0, 1) - 0.3) ** 2, n_trials=3)
+        probe = study.trials[2]
+        assert probe.system_attrs.get(PROBE_ATTR_KEY)
+        assert abs(probe.params["x"] - 0.5) > 0.25  # still away from the portfolio
+        upper += probe.params["x"] > 0.5
+    assert upper >= 9, upper

@@ -55,7 +55,7 @@ from optuna_transfer._tpe._claims import WEIGHTS_ATTR_KEY
 from optuna_transfer._tpe._claims import write_running_params
 from optuna_transfer._tpe._search import choose
 from optuna_transfer._tpe._search import decode_row
-from optuna_transfer._tpe._search import farthest_unseen
+from optuna_transfer._tpe._search import probe_row
 from optuna_transfer._tpe._search import project_config
 from optuna_transfer._tpe._search import target_observations
 from optuna_transfer._tpe._search import uniform_unseen
@@ -101,8 +101,10 @@ class TransferTPESampler(BaseSampler):
 
     The first trials evaluate a small portfolio of the sources' best configurations (the best of
     each source in turn, deduplicated and projected into the target's search space), followed by
-    one probe, the farthest of ``n_ei_candidates`` random configurations from the target's
-    trials, that tests the sources' claim away from their region; there is no random start-up
+    one probe that tests the sources' claim away from their region: of ``n_ei_candidates``
+    random configurations, the best by rank on both distance from the target's trials and how
+    badly the sources predict it to do (``optuna_transfer._tpe._search.probe_row``; a misleading
+    source predicts the worst where the target is good). There is no random start-up
     phase while the sources are trusted and the probe has not beaten all they chose (if it has,
     the start-up is random, as cold TPE's). From then on each trial is chosen among candidates by a
     weighted vote: the target (weight 1) with its TPE density ratio ``l(x) / g(x)``, every
@@ -593,10 +595,18 @@ class TransferTPESampler(BaseSampler):
         x, losses, numbers = target_observations(study, trials, space)
         if explore:
             if self._role(study, trial)[1]:
-                # The probe tests the sources' claim where their portfolio is not: a random
-                # probe often landed in the portfolio's own region (a misleading source's
-                # diverging learning rates) and confirmed sources that were wrong.
-                u = farthest_unseen(rng, space, x, self._n_ei_candidates)
+                # The probe tests the sources' claim where their portfolio is not, and where
+                # they predict the worst: a random probe often landed in the portfolio's own
+                # region (a misleading source's diverging learning rates) and confirmed
+                # sources that were wrong.
+                active = [i for i, a in enumerate(self._active(study)) if a]
+                u = probe_row(
+                    rng,
+                    space,
+                    x,
+                    self._n_ei_candidates,
+                    lambda rows: self._sources(space).predicted_quantiles(rows, active),
+                )
             else:
                 u = uniform_unseen(rng, space, x)
             return decode_row(u, space), False

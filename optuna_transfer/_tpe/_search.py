@@ -7,6 +7,7 @@ outcome.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from optuna_transfer._local_search import LOCAL_STARTS
 from optuna_transfer._local_search import neighbours
 from optuna_transfer._ranking import trial_losses
 from optuna_transfer._schedule import one_of_best
+from optuna_transfer._similarity import average_ranks
 from optuna_transfer._similarity import vote
 from optuna_transfer._task_model import choice_counts
 from optuna_transfer._task_model import SourceEnsemble
@@ -140,26 +142,45 @@ def uniform_unseen(
     return u
 
 
-def farthest_unseen(
+def probe_row(
     rng: np.random.RandomState,
     space: dict[str, BaseDistribution],
     seen: np.ndarray,
     n_candidates: int,
+    predicted_quantiles: Callable[[np.ndarray], np.ndarray],
 ) -> np.ndarray:
-    """Of ``n_candidates`` uniform draws (as :func:`uniform_unseen`), the one farthest from
-    its nearest row of ``seen``: per parameter the distance in unit coordinates, 0 or 1 for a
-    categorical, averaged over the parameters both rows have."""
+    """The probe: of ``n_candidates`` uniform draws (as :func:`uniform_unseen`), the one with
+    the highest sum of two ranks among them, its distance from its nearest row of ``seen``
+    (:func:`distance_to_nearest`) and the sources' mean ``predicted_quantiles`` there (rows x
+    sources; higher is worse).
+
+    Away from every trial so far, and where the sources predict the worst: the strongest test
+    of their ranking. Misleading sources predict the worst where the target is good, and lose
+    their trust at once; related ones see their prediction confirmed. Ranks, not raw values,
+    so neither criterion needs a scale; with no source opinion, distance alone decides.
+    """
     draws = np.array([uniform_unseen(rng, space, seen) for _ in range(max(1, n_candidates))])
     if len(seen) == 0:
         return draws[0]
+    quantiles = predicted_quantiles(draws)
+    worse = quantiles.mean(axis=1) if quantiles.shape[1] else np.zeros(len(draws))
+    score = average_ranks(distance_to_nearest(draws, seen, space)) + average_ranks(worse)
+    return draws[int(np.argmax(score))]
+
+
+def distance_to_nearest(
+    rows: np.ndarray, seen: np.ndarray, space: dict[str, BaseDistribution]
+) -> np.ndarray:
+    """Each row's distance from its nearest row of ``seen``: per parameter the distance in
+    unit coordinates, 0 or 1 for a categorical, averaged over the parameters both rows have."""
     is_cat = np.array([c > 0 for c in choice_counts(space)])
-    diff = np.abs(draws[:, None, :] - seen[None, :, :])
+    diff = np.abs(rows[:, None, :] - seen[None, :, :])
     # Parameters a seen trial lacks (NaN) do not count towards its distance.
     known = ~np.isnan(diff)
     diff = np.where(known, diff, 0.0)
     diff[..., is_cat] = diff[..., is_cat] > 0
     distance = diff.sum(axis=2) / np.maximum(known.sum(axis=2), 1)
-    return draws[int(np.argmax(distance.min(axis=1)))]
+    return np.asarray(distance.min(axis=1))
 
 
 def canonical(cand: np.ndarray, space: dict[str, BaseDistribution]) -> np.ndarray:
