@@ -79,5 +79,36 @@ def test_portfolio_is_unique_across_threads_after_added_trials() -> None:
     # The three first sampled trials (the threads ran them concurrently) took the portfolio.
     sampled = [t for t in study.trials[3:] if "fixed_params" not in t.system_attrs]
     assert {t.params["x"] for t in sampled[:3]} == set(portfolio), xs
-    assert sum(bool(t.system_attrs.get(PROBE_ATTR_KEY)) for t in study.trials) >= 1
+    assert sum(bool(t.system_attrs.get(PROBE_ATTR_KEY)) for t in study.trials) == 1
     assert not any(REPEAT_ATTR_KEY in t.system_attrs for t in study.trials)
+
+
+def test_the_trial_behind_slow_workers_takes_the_probe() -> None:
+    sources = [grid_source(4.0), grid_source(-6.0), grid_source(8.0)]
+    portfolio = _portfolio(sources)
+    assert sorted(portfolio) == [-6.0, 4.0, 8.0]
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(
+        storage=storage, study_name="s", sampler=WarmStartGridSampler(sources, {"x": GRID_X})
+    )
+    # Three other workers have started their trials, but their samplers have not run yet:
+    # the three portfolio points are theirs.
+    other = optuna.load_study(
+        storage=storage, study_name="s", sampler=optuna.samplers.RandomSampler(seed=0)
+    )
+    for _ in range(3):
+        other.ask()
+    trial = study.ask()
+    x = trial.suggest_float("x", -10, 10)
+    assert study.trials[-1].system_attrs.get(PROBE_ATTR_KEY) is True
+    # The point farthest from the portfolio: 5 from both 4 and -6.
+    assert x == -1.0
+
+
+def test_threads_take_the_probe_exactly_once() -> None:
+    sources = [grid_source(4.0), grid_source(-6.0), grid_source(8.0)]
+    for _ in range(20):
+        study = optuna.create_study(sampler=WarmStartGridSampler(sources, {"x": GRID_X}))
+        study.optimize(distance_to(4.0), n_trials=8, n_jobs=4)
+        probes = [t.number for t in study.trials if t.system_attrs.get(PROBE_ATTR_KEY)]
+        assert len(probes) == 1, probes

@@ -244,7 +244,7 @@ def test_claim_race_where_both_lose_the_last_point_still_evaluates_it(
     # C would see B still looking for a point and leave it the last one; workers that rank the
     # points differently (other seeds, random walks) still collide like this, so the test
     # turns that deference off to force the collision.
-    monkeypatch.setattr(_claims.ClaimProtocol, "_claimers_ahead", lambda *_: (0, 0))
+    monkeypatch.setattr(_claims.ClaimProtocol, "claimers_ahead", lambda *_: (0, 0))
     grid = {"x": [0.0, 1.0]}
     trials = _quadratic_source(0.0, n=10).trials
     study = optuna.create_study(sampler=WarmStartGridSampler(trials, grid, seed=0))

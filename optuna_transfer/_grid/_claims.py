@@ -151,8 +151,17 @@ class ClaimProtocol:
         only when they share the grid."""
         set_trial_system_attr(study, trial, SEARCH_SPACE_ATTR_KEY, self._space.values)
 
-    def mark_probe(self, study: Study, trial: FrozenTrial) -> None:
+    def claim_probe(self, study: Study, trial: FrozenTrial) -> bool:
+        """Mark ``trial`` as the probe; keep the mark only if no other trial of this grid holds
+        it. Two workers may decide on the probe at the same moment: each re-reads after
+        writing, and whichever wrote second sees the other and withdraws (both may; a later
+        trial then takes the probe), so at most one trial is the probe."""
         set_trial_system_attr(study, trial, PROBE_ATTR_KEY, True)
+        rivals = [t for t in self.read(study).trials if t.number != trial.number]
+        if self.probed(Claims(rivals, {})):
+            set_trial_system_attr(study, trial, PROBE_ATTR_KEY, False)
+            return False
+        return True
 
     def mark_walk(self, study: Study, trial: FrozenTrial) -> None:
         set_trial_system_attr(study, trial, WALK_ATTR_KEY, True)
@@ -164,9 +173,13 @@ class ClaimProtocol:
         score: np.ndarray,
         rng: np.random.Generator,
         claims: Claims,
+        shared: bool = True,
     ) -> None:
         """Claim the best point by ``score`` that no other trial holds, for ``trial``; once
-        every point is held, the best one not yet finished, else the best (a repeat)."""
+        every point is held, the best one not yet finished, else the best (a repeat).
+        ``shared``: the score is the ranking every worker computes alike, so earlier trials
+        still looking will take its best free points; a score of the trial's own (a random
+        walk, the probe) leaves them nothing."""
         n_points = self._space.n_points
         lost = np.zeros(n_points, dtype=bool)
         for attempt in range(_MAX_CLAIM_RETRIES + 1):
@@ -183,7 +196,7 @@ class ClaimProtocol:
             # a claim was overtaken by newer trials of faster workers until every point was
             # taken, and repeated one while a newer trial had a fresh point; with it, workers
             # that rank alike (the same seed) also spread over the best points at once.
-            ahead, unsettled = self._claimers_ahead(claims.trials, trial.number)
+            ahead, unsettled = self.claimers_ahead(claims.trials, trial.number)
             # Wait while the free points may all be needed by earlier claimers (those still
             # looking, and those whose claim may yet be given up in a collision), or while
             # every point is taken but some claim is not settled and may be given up in a
@@ -201,7 +214,7 @@ class ClaimProtocol:
                 pause = min(2 * pause, _SETTLE_POLL_S[1])
                 claims = self.read(study)
                 taken = self._taken(claims, trial.number)
-                ahead, unsettled = self._claimers_ahead(claims.trials, trial.number)
+                ahead, unsettled = self.claimers_ahead(claims.trials, trial.number)
             if taken.all():
                 gid = self._fallback(claims, score, trial.number)
                 set_trial_system_attr(study, trial, GRID_ID_ATTR_KEY, gid)
@@ -217,7 +230,8 @@ class ClaimProtocol:
             # (both claimants may have given one up; nobody holds it now).
             if not (taken | lost).all():
                 taken |= lost
-            gid = self._ranker.pick(score, taken, trial.number, attempt, skip=ahead)
+            skip = ahead if shared else 0
+            gid = self._ranker.pick(score, taken, trial.number, attempt, skip=skip)
             set_trial_system_attr(study, trial, GRID_ID_ATTR_KEY, gid)
             # Whichever of two claimants wrote second sees the other here, so at most one keeps
             # the point (both may give it up; it is then claimed again later).
@@ -233,7 +247,7 @@ class ClaimProtocol:
             "it evaluates its last pick, which may duplicate another trial."
         )
 
-    def _claimers_ahead(self, trials: list[FrozenTrial], number: int) -> tuple[int, int]:
+    def claimers_ahead(self, trials: list[FrozenTrial], number: int) -> tuple[int, int]:
         """How many running trials numbered below ``number`` are still looking for a point of
         this grid (no claim, not enqueued, with this grid's search space or just created: no
         system attributes or params yet, so their sampler has not run), and how many hold a

@@ -108,8 +108,9 @@ class WarmStartGridSampler(BaseSampler):
       best of each source in turn, ``n_zero_shot`` points without repeats. A portfolio point a
       trial already claimed or evaluated (one the user enqueued or added, say) is not
       evaluated again; trials the user enqueued or added never push the others out.
-    * Probe: once every portfolio point is claimed, the next trial takes the point farthest
-      from every claimed one (it carries the system attribute ``"warm_start_grid:probe"``).
+    * Probe: once every portfolio point is claimed (or left to earlier trials still looking
+      for a point), the next trial takes the point farthest from every claimed one (it carries
+      the system attribute ``"warm_start_grid:probe"``; one trial at most, also with workers).
       Every portfolio point comes from the sources' good regions; without a point from
       elsewhere a misleading source cannot be told apart from a related one.
     * Local steps: while the target's incumbent keeps improving (it is among the last
@@ -307,10 +308,15 @@ class WarmStartGridSampler(BaseSampler):
         leads = len(finished) < self._n_startup_trials and chance_leads(
             study, finished, is_random_point, self._is_pick
         )
-        probe, walk = self._schedule(claims, len(finished), max_trust, recent, leads, rng)
-        if probe:
-            self._claims.mark_probe(study, trial)
-        elif walk:
+        ahead = self._claims.claimers_ahead(claims.trials, trial.number)[0]
+        probed = self._claims.probed(claims)
+        args = (len(finished), max_trust, recent, leads, rng)
+        probe, walk = self._schedule(claims, ahead, probed, *args)
+        if probe and not self._claims.claim_probe(study, trial):
+            # Another worker took the probe a moment ago (or both gave it up, and a later trial
+            # takes it): this trial goes on as the one after the probe.
+            probe, walk = self._schedule(claims, ahead, True, *args)
+        if walk and not probe:
             self._claims.mark_walk(study, trial)
         if walk:
             # At random, but the grid neighbours of failed trials last: a failing region (out
@@ -319,11 +325,13 @@ class WarmStartGridSampler(BaseSampler):
             score = rng.random(self._space.n_points)
             if probe:
                 # The probe tests the sources away from their region: the point farthest from
-                # every claimed one, random only among ties. A random probe often landed in
+                # every claimed one and from the portfolio (slower workers may not have claimed
+                # their points yet), random only among ties. A random probe often landed in
                 # the portfolio's region and confirmed misleading sources.
-                score = self._space.distance_to_nearest(list(claims.by_id)) + _TIE_JITTER * score
+                near = sorted(set(claims.by_id) | set(self._ranker.portfolio))
+                score = self._space.distance_to_nearest(near) + _TIE_JITTER * score
             score -= self._ranker.near_failures(claims.failed_ids())
-        self._claims.claim(study, trial, score, rng, claims)
+        self._claims.claim(study, trial, score, rng, claims, shared=not walk)
 
     def _is_pick(self, trial: FrozenTrial) -> bool:
         """Whether ``trial`` holds a point of the zero-shot portfolio."""
@@ -332,6 +340,8 @@ class WarmStartGridSampler(BaseSampler):
     def _schedule(
         self,
         claims: Claims,
+        n_ahead: int,
+        probed: bool,
         n_finished: int,
         max_trust: float,
         recent: bool,
@@ -341,16 +351,22 @@ class WarmStartGridSampler(BaseSampler):
         """Whether this trial takes the probe, and whether it walks the grid at random (the
         probe, a start-up or a stale random walk); see "Order of the trials" in the class
         docstring. ``chance_leads``: the best finished trial took its point at random
-        (``optuna_transfer._schedule.chance_leads``). Without the probe a grid-misleading run
-        spent its whole budget on a diverging plateau of the naval table; without the stale
-        walk the target's own model keeps proposing the flat region it is stuck in.
+        (``optuna_transfer._schedule.chance_leads``); ``n_ahead``: earlier trials still looking
+        for a point, which take the best free points first; ``probed``: a trial holds the probe.
+        Without the probe a grid-misleading run spent its whole budget on a diverging plateau of
+        the naval table; without the stale walk the target's own model keeps proposing the flat
+        region it is stuck in.
 
         The phase follows what the study holds, not trial numbers: trials the user enqueued or
         added take numbers too, and would otherwise push the portfolio and the probe out.
         """
         portfolio = self._ranker.portfolio
-        in_portfolio = any(not claims.is_claimed(gid) for gid in portfolio)
-        probe = bool(portfolio) and not in_portfolio and not self._claims.probed(claims)
+        # Portfolio points the earlier trials still looking will take are not this trial's:
+        # with slow workers ahead, every later trial would otherwise wait for a portfolio
+        # point it never gets, and none would take the probe.
+        n_free = sum(not claims.is_claimed(gid) for gid in portfolio)
+        in_portfolio = n_free > n_ahead
+        probe = bool(portfolio) and not in_portfolio and not probed
         walks = not in_portfolio and not probe
         startup = (
             walks
