@@ -26,6 +26,10 @@ _LIBRARIES = (
 )
 
 
+# Names the commit of a checkout copied without its .git (see git_commit).
+COMMIT_ENV = "OPTUNA_TRANSFER_COMMIT"
+
+
 def cpu_model() -> str:
     """The CPU's model name (from ``/proc/cpuinfo`` where there is one)."""
     try:
@@ -65,7 +69,10 @@ def git_commit(where: Path | None = None) -> str:
             capture_output=True, text=True, check=True, timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return "git commit unknown"
+        # A copy without its .git (a bare GPU machine sent the working tree): the launcher
+        # may name the commit it sent.
+        sent = os.environ.get(COMMIT_ENV)
+        return f"git {sent} (from {COMMIT_ENV})" if sent else "git commit unknown"
     return f"git {commit}{' + uncommitted changes' if dirty else ''}"
 
 
@@ -77,7 +84,9 @@ def versions() -> str:
         try:
             version = importlib.metadata.version(distribution)
         except importlib.metadata.PackageNotFoundError:
-            continue
+            if label != "optuna_transfer":
+                continue
+            version = "not installed, run from the checkout"
         if label == "optuna_transfer":
             version += f" ({git_commit()})"
         parts.append(f"{label} {version}")
