@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from typing import Any
 
 
@@ -186,6 +187,7 @@ def _check(
                 try:
                     rows.append(_timed_run(name, data_dir, device, batch, graphs, sizes, n_fit))
                 except Exception as err:  # one broken configuration must not hide the rest
+                    traceback.print_exc()  # the table holds the first line only
                     failed = True
                     rows.append(_skipped(name, batch, graphs, f"{type(err).__name__}: {err}"))
         rows.append(_oom_run(data_dir, device, sizes))
