@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
@@ -121,6 +122,16 @@ def _tpe(ctx: MethodContext) -> MethodSetup:
     return MethodSetup(optuna.samplers.TPESampler(seed=ctx.seed))
 
 
+def _reseeded(ctx: MethodContext) -> int:
+    # Another stream than the cold baseline's own, also where a problem's target seed does not
+    # depend on the method's name.
+    return int(np.random.SeedSequence([ctx.seed, 1]).generate_state(1)[0])
+
+
+def _tpe_reseeded(ctx: MethodContext) -> MethodSetup:
+    return MethodSetup(optuna.samplers.TPESampler(seed=_reseeded(ctx)))
+
+
 def _tpe_enqueue(ctx: MethodContext) -> MethodSetup:
     return MethodSetup(
         optuna.samplers.TPESampler(seed=ctx.seed), top_k_configs(ctx.sources, ctx.top_k)
@@ -160,6 +171,12 @@ def _grid(ctx: MethodContext) -> MethodSetup:
     )
 
 
+def _grid_reseeded(ctx: MethodContext) -> MethodSetup:
+    return MethodSetup(
+        optuna.samplers.GridSampler(_require_grid(ctx), seed=_reseeded(ctx)), on_grid=True
+    )
+
+
 def _grid_enqueue(ctx: MethodContext) -> MethodSetup:
     return MethodSetup(
         optuna.samplers.GridSampler(_require_grid(ctx), seed=ctx.seed),
@@ -179,10 +196,14 @@ def _warm_grid(ctx: MethodContext) -> MethodSetup:
 METHODS: dict[str, MethodFactory] = {
     "random": _random,
     "tpe": _tpe,
+    # The cold baseline again with another seed: how far two runs of the same method differ on
+    # these seeds (the scorecard's noise reference). Run it by naming it in --methods.
+    "tpe-reseeded": _tpe_reseeded,
     "tpe+enqueue": _tpe_enqueue,
     "wscmaes": _wscmaes,
     "transfer-tpe": _transfer_tpe,
     "grid": _grid,
+    "grid-reseeded": _grid_reseeded,
     "grid+enqueue": _grid_enqueue,
     "warm-grid": _warm_grid,
 }
