@@ -22,6 +22,11 @@ that ran it). Its *anchors* are the ways a user warm-starts without this package
 
 Per suite, the geometric mean of those ratios over tasks; over all suites, the geometric mean
 of the per-suite ones. Then the issue's targets, one row each: target, measured, holds.
+
+Where the suite also ran the cold method with another seed stream (``tpe-reseeded``,
+``grid-reseeded``: name it in ``cold_vs_warm --methods``), each target against cold also says
+how that method fares against cold by the same measure: the noise of a few seeds, below which a
+target against cold cannot tell a worse search from a different draw.
 """
 
 from __future__ import annotations
@@ -72,10 +77,14 @@ class Roles:
     cold: str
     anchors: tuple[str, ...]
     grid: bool
+    # The cold method again with another seed stream, where it ran: the noise reference.
+    reseeded: str
 
 
-TABLE_ROLES = Roles("transfer-tpe", "tpe+enqueue", "tpe", ("tpe+enqueue", "wscmaes"), False)
-GRID_ROLES = Roles("warm-grid", "grid+enqueue", "grid", ("grid+enqueue",), True)
+TABLE_ROLES = Roles(
+    "transfer-tpe", "tpe+enqueue", "tpe", ("tpe+enqueue", "wscmaes"), False, "tpe-reseeded"
+)
+GRID_ROLES = Roles("warm-grid", "grid+enqueue", "grid", ("grid+enqueue",), True, "grid-reseeded")
 
 
 def roles_for(methods: Sequence[str]) -> Roles:
@@ -226,15 +235,40 @@ def ratio(warm: float, other: float) -> float:
     return (warm + EPS) / (other + EPS)
 
 
-def task_ratios(data: SuiteRuns, comparison: str, budget: int) -> dict[str, float]:
-    """Task -> ratio of the warm method to ``comparison`` at ``budget`` (tasks with both)."""
+def task_ratios(
+    data: SuiteRuns, comparison: str, budget: int, method: str | None = None
+) -> dict[str, float]:
+    """Task -> ratio of ``method`` (default: the warm method) to ``comparison`` at ``budget``
+    (tasks with both)."""
     other_of = dict(COMPARISONS)[comparison]
+    method = data.roles.warm if method is None else method
     out = {}
     for t in data.tasks:
-        r = ratio(data.mean_regret(t, data.roles.warm, budget), other_of(data, t, budget))
+        r = ratio(data.mean_regret(t, method, budget), other_of(data, t, budget))
         if not math.isnan(r):
             out[t] = r
     return out
+
+
+def noise_reference(data: SuiteRuns, budget: int, limit: float | None) -> str:
+    """What the cold method scores against itself with another seed stream (``Roles.reseeded``)
+    at ``budget``: the geometric mean over tasks, and with ``limit`` the tasks above it.
+    Empty where that method did not run. A target against cold that the cold method itself
+    misses on these seeds cannot tell a worse search from seed noise."""
+    reseeded = data.roles.reseeded
+    if reseeded not in data.methods:
+        return ""
+    ratios = task_ratios(data, "cold", budget, reseeded)
+    if not ratios:
+        return ""
+    text = (f"; noise reference, {reseeded} / {data.roles.cold}: "
+            f"geomean {geomean(ratios.values()):.3f}")
+    if limit is not None:
+        above = _tasks_above(ratios, limit)
+        text += f", max {max(ratios.values()):.3f}"
+        if above:
+            text += f", above: {', '.join(above)}"
+    return text
 
 
 def geomean(values: Iterable[float]) -> float:
@@ -294,6 +328,15 @@ def _short(data: SuiteRuns, budget: int) -> str | None:
 
 def _geomean_check(data: SuiteRuns, comparison: str, budget: int, limit: float,
                    what: str) -> Check:
+    check = _geomean_check_alone(data, comparison, budget, limit, what)
+    if comparison == "cold" and check.holds is not None:
+        return Check(check.target, check.measured + noise_reference(data, budget, None),
+                     check.holds)
+    return check
+
+
+def _geomean_check_alone(data: SuiteRuns, comparison: str, budget: int, limit: float,
+                         what: str) -> Check:
     target = f"`{data.suite}`: geomean {data.roles.warm} / {what} at {budget} <= {limit:g}x"
     if (why := _short(data, budget)) is not None:
         return Check(target, why, None)
@@ -316,6 +359,8 @@ def _per_task_check(data: SuiteRuns, comparison: str, budget: int, what: str) ->
     measured = f"max {max(ratios.values()):.3f}" + (
         f"; above: {', '.join(above)}" if above else ""
     )
+    if comparison == "cold":
+        measured += noise_reference(data, budget, 1.0)
     return Check(target, measured, not above)
 
 
@@ -393,7 +438,7 @@ def _suite_section(data: SuiteRuns) -> list[str]:
         [(labels.get(c, c), [suite_geomean(data, c, b) for b in budgets]) for c in names],
         budgets,
     )
-    shown = [m for m in (roles.warm, *anchors, roles.cold) if m in data.methods]
+    shown = [m for m in (roles.warm, *anchors, roles.cold, roles.reseeded) if m in data.methods]
     lines += [
         "",
         "Per task: mean regret over finished seeds, and the warm method's ratio to "

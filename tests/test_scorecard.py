@@ -146,6 +146,34 @@ def test_misleading_and_continuous_targets(tmp_path: Path) -> None:
     assert (c.measured, c.holds) == (f"{ws:.3f}", False)
 
 
+def test_cold_targets_show_the_reseeded_cold_method_as_noise_reference(tmp_path: Path) -> None:
+    # tpe-reseeded: 0.45 on task a (tpe 0.3), 0.1 on task b (tpe 0.2).
+    runs = _table_runs() + [
+        _run(t, "tpe-reseeded", seed, _flat(x)) for t, x in (("a", 0.45), ("b", 0.1))
+        for seed in (0, 1)
+    ]
+    mis = scorecard.load_curves(_write(tmp_path, "misleading", runs))
+    by_target = {c.target: c for c in scorecard.checks([mis])}
+    ra, rb = (0.45 + EPS) / (0.3 + EPS), (0.1 + EPS) / (0.2 + EPS)
+    final = by_target["`misleading`: no task above 1.0x cold tpe at 50"]
+    # The warm method's verdict is unchanged; the reference says how cold fares against itself.
+    assert final.holds is True
+    assert final.measured == (
+        f"max 1.000; noise reference, tpe-reseeded / tpe: geomean {math.sqrt(ra * rb):.3f}, "
+        f"max {ra:.3f}, above: a {ra:.3f}"
+    )
+    c = by_target["`misleading`: geomean transfer-tpe / cold tpe at 10 <= 1.15x"]
+    assert c.measured.endswith(f"; noise reference, tpe-reseeded / tpe: geomean "
+                               f"{math.sqrt(ra * rb):.3f}")
+    # Without the reseeded runs the rows say nothing of it.
+    plain = scorecard.load_curves(_write(tmp_path / "plain", "misleading", _table_runs()))
+    assert all("noise" not in c.measured for c in scorecard.checks([plain]))
+    # Its mean regret is a column of the suite's per-task table.
+    assert "| task | trials | transfer-tpe | tpe+enqueue | wscmaes | tpe | tpe-reseeded |" in (
+        scorecard.scorecard_markdown([mis])
+    )
+
+
 def test_grid_suite_roles_and_trials_to_cold_final(tmp_path: Path) -> None:
     grid = scorecard.load_curves(_write(tmp_path, "grid", _grid_runs()))
     assert grid.roles == scorecard.GRID_ROLES
