@@ -328,15 +328,6 @@ def _short(data: SuiteRuns, budget: int) -> str | None:
 
 def _geomean_check(data: SuiteRuns, comparison: str, budget: int, limit: float,
                    what: str) -> Check:
-    check = _geomean_check_alone(data, comparison, budget, limit, what)
-    if comparison == "cold" and check.holds is not None:
-        return Check(check.target, check.measured + noise_reference(data, budget, None),
-                     check.holds)
-    return check
-
-
-def _geomean_check_alone(data: SuiteRuns, comparison: str, budget: int, limit: float,
-                         what: str) -> Check:
     target = f"`{data.suite}`: geomean {data.roles.warm} / {what} at {budget} <= {limit:g}x"
     if (why := _short(data, budget)) is not None:
         return Check(target, why, None)
@@ -344,7 +335,10 @@ def _geomean_check_alone(data: SuiteRuns, comparison: str, budget: int, limit: f
     if math.isnan(g):
         return Check(target, f"n/a: no task where both {data.roles.warm} and {what} finished",
                      None)
-    return Check(target, f"{g:.3f}", g <= limit)
+    measured = f"{g:.3f}"
+    if comparison == "cold":
+        measured += noise_reference(data, budget, None)
+    return Check(target, measured, g <= limit)
 
 
 def _per_task_check(data: SuiteRuns, comparison: str, budget: int, what: str) -> Check:

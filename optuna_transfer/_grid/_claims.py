@@ -122,10 +122,11 @@ class ClaimProtocol:
         fixed = attrs.get(_FIXED_PARAMS_KEY)
         return self._space.id_of(fixed) if fixed else None
 
-    def probed(self, claims: Claims) -> bool:
-        """Whether a trial of this grid took the probe."""
+    def probed(self, claims: Claims, excluding: int | None = None) -> bool:
+        """Whether a trial of this grid (other than number ``excluding``) took the probe."""
         return any(
             t.system_attrs.get(PROBE_ATTR_KEY)
+            and t.number != excluding
             and self._space.same_as(t.system_attrs.get(SEARCH_SPACE_ATTR_KEY, {}))
             for t in claims.trials
         )
@@ -157,8 +158,7 @@ class ClaimProtocol:
         writing, and whichever wrote second sees the other and withdraws (both may; a later
         trial then takes the probe), so at most one trial is the probe."""
         set_trial_system_attr(study, trial, PROBE_ATTR_KEY, True)
-        rivals = [t for t in self.read(study).trials if t.number != trial.number]
-        if self.probed(Claims(rivals, {})):
+        if self.probed(self.read(study), excluding=trial.number):
             set_trial_system_attr(study, trial, PROBE_ATTR_KEY, False)
             return False
         return True
