@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import pickle
 
+import pytest
+
 from benchmarks import cold_vs_warm
 from benchmarks.suites import SUITES
 
@@ -52,3 +54,33 @@ def test_synthetic_grid_enqueue_runs_the_sources_best_on_the_grid() -> None:
     assert all(on_grid)
     # Regret against the best grid point: never below it.
     assert min(result.regret) >= 0.0 and result.regret == sorted(result.regret, reverse=True)
+
+
+def test_synthetic_reseeded_baselines_are_the_cold_methods_with_other_draws(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from benchmarks import synthetic
+
+    cold, reseeded, grid, grid_reseeded = synthetic.run_jobs([
+        (3, "misleading", "tpe", 4),
+        (3, "misleading", "tpe-reseeded", 4),
+        (3, "misleading", "grid", 4),
+        (3, "misleading", "grid-reseeded", 4),
+    ])
+    runs = (cold, reseeded, grid, grid_reseeded)
+    assert all(r.error is None and len(r.trials) == 4 for r in runs)
+    # Same sampler, another seed stream: other random start-up draws.
+    assert [t.params for t in cold.trials] != [t.params for t in reseeded.trials]
+    assert [t.params for t in grid.trials] != [t.params for t in grid_reseeded.trials]
+    assert all(
+        t.params[name] in values
+        for t in grid_reseeded.trials
+        for name, values in synthetic.GRID.items()
+    )
+    # The script accepts them and prints the grid one with the grid methods.
+    synthetic.main(["--seeds", "1", "--n-trials", "3", "--kinds", "related",
+                    "--methods", "tpe-reseeded,grid-reseeded", "--workers", "1"])
+    tables = capsys.readouterr().out.split("Seeds:")[1]
+    plain, on_grid = tables.split("over the 9,375-point grid")
+    assert "| tpe-reseeded |" in plain and "grid-reseeded" not in plain
+    assert "| grid-reseeded |" in on_grid
