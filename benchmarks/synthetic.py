@@ -62,6 +62,7 @@ from benchmarks.runner import RunResult
 from benchmarks.sources import run_source
 from benchmarks.sources import SourceJob
 from benchmarks.suites import GRID_METHODS
+from benchmarks.tasks import derive_seed
 from benchmarks.tasks import Direction
 from benchmarks.tasks import Encoding
 from benchmarks.tasks import nearest_choice
@@ -150,8 +151,10 @@ def make_task(seed: int, kind: str) -> tuple[list[Objective], Objective]:
 class SyntheticProblem(Problem):
     """One bowl of draw ``draw`` (a seed) of the family: its target, or source ``source``.
 
-    Seeds are the family's own (sources ``1000 * draw + source``, the target's method
-    ``draw``), not derived from names as for the tables, so its published numbers reproduce.
+    The samplers' seeds are derived from the draw and the problem's role, never the draw
+    itself: ``make_task`` draws the target's optimum from ``RandomState(draw)``, and a sampler
+    seeded with ``draw`` would make the same draws and start next to it. Every method of a
+    draw gets the same target seed (paired runs); each source study its own.
     """
 
     bench: str = "synthetic"
@@ -197,10 +200,10 @@ class SyntheticProblem(Problem):
     def source_seed(self, seed: int) -> int:
         if self.source is None:
             raise ValueError(f"{self.name} is a target: give a source number to seed its study.")
-        return 1000 * seed + self.source
+        return derive_seed(seed, "synthetic-source", str(self.source))
 
     def target_seed(self, seed: int, *keys: str) -> int:
-        return seed
+        return derive_seed(seed, "synthetic-target")
 
     def objective(self, encoding: Encoding) -> TimedObjective:
         sources, target = make_task(self.draw, self.dataset)

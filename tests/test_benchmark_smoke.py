@@ -231,3 +231,30 @@ def test_headroom_columns_keep_the_order_their_definitions_imply(tmp_path: Path)
     text = out.read_text()
     assert "Command: `python -m benchmarks.headroom --suites grid --seeds 1" in text
     assert text.count("| **mean** |") == 1 and "protein_structure" in text
+
+
+def test_synthetic_samplers_do_not_draw_the_task_itself() -> None:
+    """The benchmark's samplers must draw independently of the task. A sampler seeded with
+    the task's own seed repeats the draws that placed the target's optimum, so its first
+    random trial lands next to it: a head start no user has."""
+    from benchmarks import synthetic
+    from benchmarks.tasks import derive_seed
+
+    def first_loss(draw: int, sampler_seed: int) -> float:
+        _, target = synthetic.make_task(draw, "misleading")
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=sampler_seed))
+        study.optimize(target, n_trials=1)
+        return study.best_value
+
+    draws = range(40)
+    benchmark = []
+    for draw in draws:
+        task = synthetic.synthetic_task(draw, "misleading")
+        seed = task.target.target_seed(draw, "synthetic", "misleading", "tpe")
+        benchmark.append(first_loss(draw, seed))
+        # Nor may a source study replay the target's draws or another source's.
+        source_seeds = {p.source_seed(draw) for p in task.sources}
+        assert len(source_seeds) == len(task.sources) and seed not in source_seeds
+    independent = [first_loss(d, derive_seed(d, "an unrelated stream")) for d in draws]
+    # Independent draws: about equal on average (40 draws of a loss with a wide spread).
+    assert 0.7 < np.mean(benchmark) / np.mean(independent) < 1.4
