@@ -42,6 +42,7 @@ from benchmarks import provenance  # noqa: E402
 from benchmarks import synthetic  # noqa: E402
 from benchmarks.overhead import _objective  # noqa: E402
 from benchmarks.overhead import _source  # noqa: E402
+from benchmarks.tasks import derive_seed  # noqa: E402
 from optuna_transfer import TransferTPESampler  # noqa: E402
 
 
@@ -134,18 +135,23 @@ def _study(objective: synthetic.Objective, sampler: optuna.samplers.BaseSampler)
 
 def unrelated_regret(seed: int, n_unrelated: int, budgets: list[int]) -> dict[str, list[float]]:
     source_objectives, target = synthetic.make_task(seed, "related")
+    # The family's own sampler seeds: a sampler seeded with ``seed`` would replay the draws
+    # that placed the target's optimum.
+    task = synthetic.synthetic_task(seed, "related")
     related = [
-        _study(objective, optuna.samplers.TPESampler(seed=1000 * seed + k))
-        for k, objective in enumerate(source_objectives)
+        _study(objective, optuna.samplers.TPESampler(seed=problem.source_seed(seed)))
+        for problem, objective in zip(task.sources, source_objectives)
     ]
     unrelated = []
     for k in range(n_unrelated):
         # Another draw of the family: the target's shape, not its optimum.
         other = synthetic.make_task(10_000 + 100 * seed + k, "related")[1]
-        unrelated.append(_study(other, optuna.samplers.RandomSampler(seed=k)))
+        random = optuna.samplers.RandomSampler(seed=derive_seed(seed, "unrelated", str(k)))
+        unrelated.append(_study(other, random))
     out = {}
     for name, sources in (("related", related), ("related+unrelated", related + unrelated)):
-        study = optuna.create_study(sampler=TransferTPESampler(sources, seed=seed))
+        sampler = TransferTPESampler(sources, seed=task.target.target_seed(seed))
+        study = optuna.create_study(sampler=sampler)
         study.optimize(target, n_trials=max(budgets))
         best = np.minimum.accumulate([float(t.value) for t in study.trials])  # type: ignore[arg-type]
         out[name] = [float(best[b - 1]) for b in budgets]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+import optuna
+import pytest
+
 from benchmarks import scale
 
 
@@ -46,3 +49,27 @@ def test_unrelated_regret_runs_both_source_sets_on_one_target() -> None:
     assert set(out) == {"related", "related+unrelated"}
     for curve in out.values():
         assert len(curve) == 2 and curve[1] <= curve[0] and math.isfinite(curve[1])
+
+
+def test_unrelated_regret_samplers_do_not_replay_the_task_draws(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # make_task(seed) places the target's optimum with RandomState(seed): a sampler seeded
+    # with ``seed`` would start next to it (see the synthetic family's test of the same).
+    seeds: list[int | None] = []
+
+    def recording(cls: type) -> type:
+        class Recording(cls):
+            def __init__(self, *args: object, **kwargs: object) -> None:
+                seeds.append(kwargs.get("seed"))  # type: ignore[arg-type]
+                super().__init__(*args, **kwargs)
+
+        return Recording
+
+    monkeypatch.setattr(scale, "TransferTPESampler", recording(scale.TransferTPESampler))
+    for name in ("RandomSampler", "TPESampler"):
+        monkeypatch.setattr(optuna.samplers, name, recording(getattr(optuna.samplers, name)))
+    scale.unrelated_regret(5, n_unrelated=6, budgets=[2])
+    # 3 related sources, 6 unrelated ones, TransferTPE twice (and the samplers TPE builds).
+    assert len(seeds) >= 11 and None not in seeds
+    assert 5 not in seeds
