@@ -81,6 +81,8 @@ METHODS = ("tpe", "tpe+enqueue", "transfer-tpe")
 # Accepted by --methods, not run by default: the cold baselines with another seed stream, how
 # far two runs of the same method differ on these seeds (the noise reference).
 RESEEDED_METHODS = ("tpe-reseeded", "grid-reseeded")
+ALL_METHODS = METHODS + GRID_METHODS + RESEEDED_METHODS
+ON_GRID = (*GRID_METHODS, "grid-reseeded")  # reported against the best grid point
 # A user's grid over the same space: coarser than the sources' continuous ranges.
 GRID: dict[str, list[float | str]] = {
     **{f"x{i}": [0.0, 0.25, 0.5, 0.75, 1.0] for i in range(N_DIMS)},
@@ -280,32 +282,24 @@ def _target_grid_optimum(seed: int) -> float:
     return grid_optimum(make_task(seed, "related")[1])
 
 
-def _all_methods() -> tuple[str, ...]:
-    return METHODS + GRID_METHODS + RESEEDED_METHODS
-
-
-def _on_grid(method: str) -> bool:
-    return method in GRID_METHODS or method == "grid-reseeded"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=40, help="seeds 0..N-1")
     parser.add_argument("--n-trials", type=int, default=100)
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--methods", default=",".join(METHODS),
-                        help=f"from {', '.join(_all_methods())}")
+                        help=f"from {', '.join(ALL_METHODS)}")
     parser.add_argument("--workers", type=int, default=2)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     # Taken now, not when the tables are printed: the checkout may change during a long run.
     versions = provenance.versions()
     kinds, methods = args.kinds.split(","), args.methods.split(",")
-    unknown = sorted(set(kinds) - set(KINDS)) + sorted(set(methods) - set(_all_methods()))
+    unknown = sorted(set(kinds) - set(KINDS)) + sorted(set(methods) - set(ALL_METHODS))
     if unknown:
         parser.error(
             f"unknown {unknown}; kinds: {', '.join(KINDS)}; methods: "
-            f"{', '.join(_all_methods())}"
+            f"{', '.join(ALL_METHODS)}"
         )
     seeds = list(range(args.seeds))
     jobs = [(s, k, m, args.n_trials) for k in kinds for m in methods for s in seeds]
@@ -318,9 +312,9 @@ def main(argv: list[str] | None = None) -> None:
         f"Seeds: 0..{args.seeds - 1}\n"
     )
     groups = [
-        ("", [m for m in methods if not _on_grid(m)]),
+        ("", [m for m in methods if m not in ON_GRID]),
         (f" over the {math.prod(len(v) for v in GRID.values()):,}-point grid (regret against "
-         "its best point)", [m for m in methods if _on_grid(m)]),
+         "its best point)", [m for m in methods if m in ON_GRID]),
     ]
     for kind in kinds:
         for label, group in groups:
