@@ -59,6 +59,20 @@ def _leave_one_out(bench: str, negate_sources: bool, suite: str, data_dir: str) 
     ]
 
 
+def _mixed(bench: str, suite: str, data_dir: str) -> list[Task]:
+    # Each dataset in turn is the target; of the others, the one after it in the table's
+    # order (cyclically) is a plain source and the rest are negated. A user's old studies are
+    # rarely all good or all bad: one is the related task, others lead elsewhere. The related
+    # source's place among the sources varies with the target, so no position is favoured.
+    datasets = TABLE_BENCHES[bench][3]
+    tasks = []
+    for i, target in enumerate(datasets):
+        related = datasets[(i + 1) % len(datasets)]
+        sources = tuple(Problem(bench, d, d != related) for d in datasets if d != target)
+        tasks.append(Task(suite, Problem(bench, target), sources))
+    return tasks
+
+
 def _cifar_tasks(suite: str, data_dir: str) -> list[Task]:
     target = Problem("cifar", "cifar10", data_dir=data_dir)
     return [
@@ -93,6 +107,9 @@ _nb201 = functools.partial(_leave_one_out, "nb201", False)
 # Same pairing as ``hpolib`` but each source optimised the *negated* loss, so its best trials
 # are the worst configurations: a robust warm start must not be dragged there.
 _misleading = functools.partial(_leave_one_out, "hpolib", True)
+# One related source beside misleading ones: the sampler must follow the related one without
+# being dragged to the others' best configurations.
+_mixed_hpolib = functools.partial(_mixed, "hpolib")
 
 SUITES: dict[str, Suite] = {
     s.name: s
@@ -104,6 +121,8 @@ SUITES: dict[str, Suite] = {
         Suite("cifar10", _cifar_tasks, TABLE_METHODS, "tpe"),
         Suite("misleading", _misleading, TABLE_METHODS, "tpe"),
         Suite("grid-misleading", _misleading, GRID_METHODS, "grid"),
+        Suite("mixed", _mixed_hpolib, TABLE_METHODS, "tpe"),
+        Suite("grid-mixed", _mixed_hpolib, GRID_METHODS, "grid"),
         Suite("hpobench", _hpobench_tasks, TABLE_METHODS, "tpe"),
         Suite("grid-hpobench", _hpobench_tasks, GRID_METHODS, "grid"),
         Suite("continuous", _continuous_tasks, TABLE_METHODS, "tpe"),

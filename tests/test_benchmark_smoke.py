@@ -82,6 +82,34 @@ def test_grid_misleading_suite_negates_the_sources() -> None:
     assert cold_baseline("grid-misleading") == "grid"
 
 
+def test_mixed_suites_give_each_target_one_related_source_among_negated_ones() -> None:
+    from benchmarks.suites import default_methods
+    from benchmarks.suites import suite_tasks
+
+    for name, methods in (
+        ("mixed", ["random", "tpe", "tpe+enqueue", "wscmaes", "transfer-tpe"]),
+        ("grid-mixed", ["grid", "grid+enqueue", "warm-grid"]),
+    ):
+        tasks = suite_tasks(name)
+        assert [t.target.dataset for t in tasks] == [
+            "naval_propulsion", "parkinsons_telemonitoring", "protein_structure",
+            "slice_localization",
+        ]
+        related = []
+        for task in tasks:
+            assert not task.target.negate and len(task.sources) == 3
+            assert task.target.dataset not in [s.dataset for s in task.sources]
+            plain = [i for i, s in enumerate(task.sources) if not s.negate]
+            assert len(plain) == 1
+            related.append((plain[0], task.sources[plain[0]].dataset))
+        # The next table is the related one, so it sits at varying places among the sources.
+        assert related == [
+            (0, "parkinsons_telemonitoring"), (1, "protein_structure"),
+            (2, "slice_localization"), (0, "naval_propulsion"),
+        ]
+        assert default_methods(name) == methods
+
+
 def test_grid_nb201_suite_searches_the_whole_nb201_table_as_a_grid() -> None:
     from benchmarks.suites import cold_baseline
     from benchmarks.suites import default_methods
