@@ -15,6 +15,10 @@ from optuna_transfer._encoding import decode
 from optuna_transfer._encoding import encode
 from optuna_transfer._local_search import grid_neighbours
 from optuna_transfer._local_search import incumbent_is_recent
+from optuna_transfer._local_search import joint_columns
+from optuna_transfer._local_search import JOINT_FIRST_STEP
+from optuna_transfer._local_search import JOINT_HALVING_TRIALS
+from optuna_transfer._local_search import joint_moves
 from optuna_transfer._local_search import LOCAL_PATIENCE
 from optuna_transfer._local_search import neighbours
 from optuna_transfer._sources import load_sources
@@ -82,6 +86,50 @@ def test_neighbours_halve_a_parameters_step_once_both_moves_are_evaluated() -> N
     assert moved["act"] == {"gelu"}
 
 
+def test_neighbours_leave_fixed_columns_alone() -> None:
+    config = {"act": "relu", "lin": 0.5, "drop": 0.3, "units": 64}
+    u = _row(config)
+    rows = neighbours(u, SPACE, u[None, :], fixed=[1, 3])  # lin and units
+    assert len(rows) == len(neighbours(u, SPACE, u[None, :])) - 4
+    assert np.all(rows[:, [1, 3]] == u[[1, 3]])
+
+
+def test_joint_columns_are_the_unstepped_floats_when_there_are_several() -> None:
+    # lin and absent: unstepped floats; drop is stepped, units an int, act categorical.
+    assert joint_columns(SPACE) == [1, 4]
+    # One continuous parameter alone keeps the compass: a random direction is down or up.
+    assert joint_columns({k: SPACE[k] for k in ("act", "lin", "drop", "units")}) == []
+    log_float = FloatDistribution(1e-5, 1e-1, log=True)
+    assert joint_columns({"lr": log_float, "lin": SPACE["lin"]}) == [0, 1]
+
+
+def test_joint_moves_move_every_continuous_column_and_halve_their_length() -> None:
+    n = 60
+    u = np.full(n + 1, 0.5)
+    u[-1] = 0.25  # a column that is not continuous: it stays
+    cols = list(range(n))
+    rng = np.random.RandomState(0)
+    rows = joint_moves(u, cols, 0, rng)
+    assert rows.shape == (2 * n, n + 1)
+    assert np.all(rows[:, -1] == 0.25)
+    assert np.all(rows[:, :n] != 0.5)  # every continuous column moves at once
+    assert np.all((rows >= 0.0) & (rows <= 1.0))
+
+    def mean_length(n_failed: int) -> float:
+        moved = joint_moves(u, cols, n_failed, rng)
+        return float(np.mean(np.linalg.norm(moved[:, :n] - 0.5, axis=1)))
+
+    # Far enough from the bounds not to clip: the mean length is the documented one, and it
+    # halves with every JOINT_HALVING_TRIALS trials since the incumbent.
+    short = mean_length(3 * JOINT_HALVING_TRIALS)
+    assert abs(short - JOINT_FIRST_STEP / 8) < 0.05 * JOINT_FIRST_STEP / 8
+    shorter = mean_length(4 * JOINT_HALVING_TRIALS)
+    assert abs(short / shorter - 2.0) < 0.1
+    # A column the incumbent lacks (NaN) stays NaN.
+    u[0] = np.nan
+    assert np.all(np.isnan(joint_moves(u, cols, 0, rng)[:, 0]))
+
+
 def test_incumbent_is_recent_counts_finished_trials_since_the_best() -> None:
     losses = np.array([5.0, 1.0] + [2.0] * (LOCAL_PATIENCE - 1) + [np.inf])
     numbers = np.arange(len(losses))
@@ -113,26 +161,62 @@ def _objective(trial: Trial) -> float:
     return (x - 2) ** 2 + 3 * (y + 1) ** 2
 
 
+def _one_continuous(trial: Trial) -> float:
+    x = trial.suggest_float("x", -10, 10)
+    y = trial.suggest_int("y", -10, 10)
+    return (x - 2) ** 2 + 3 * (y + 1) ** 2
+
+
+def _rotated(trial: Trial) -> float:
+    x = np.array([trial.suggest_float(f"x{i}", -10, 10) for i in range(4)])
+    z = x - np.array([2.0, -1.0, 3.0, 0.5])
+    # A narrow valley along the diagonal of x0 and x1, not along any axis.
+    return float(0.5 * (z[0] + z[1]) ** 2 + 20.0 * (z[0] - z[1]) ** 2 + z[2] ** 2 + z[3] ** 2)
+
+
+def _moved_params(study: optuna.Study, start: int) -> list[int]:
+    """For each trial from ``start`` on, how many parameters differ from the best trial before
+    it."""
+    counts = []
+    for t in study.trials[start:]:
+        before = [p for p in study.trials[: t.number] if p.value is not None]
+        best = min(before, key=lambda p: float(p.value)).params  # type: ignore[arg-type]
+        counts.append(sum(t.params[k] != best[k] for k in best))
+    return counts
+
+
 def test_transfer_tpe_takes_local_steps_from_its_incumbent() -> None:
     source = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
-    source.optimize(_objective, n_trials=40)
+    source.optimize(_one_continuous, n_trials=40)
     one_param_moves = {}
     for name, sampler in [
         ("transfer", TransferTPESampler(source, seed=0)),
         ("cold", optuna.samplers.TPESampler(seed=0)),
     ]:
         study = optuna.create_study(sampler=sampler)
-        study.optimize(_objective, n_trials=20)
-        count = 0
-        for t in study.trials[3:]:  # after the 2-config portfolio and the random probe
-            before = [p for p in study.trials[: t.number]]
-            best = min(before, key=lambda p: float("inf") if p.value is None else p.value).params
-            count += sum(t.params[k] != best[k] for k in best) == 1
-        one_param_moves[name] = count
-    # Continuous TPE never keeps a coordinate exactly; local steps move one at a time, at
-    # least until the incumbent has not improved for LOCAL_PATIENCE trials.
-    assert one_param_moves["cold"] == 0
+        study.optimize(_one_continuous, n_trials=20)
+        # After the 2-config portfolio and the random probe.
+        one_param_moves[name] = _moved_params(study, 3).count(1)
+    # Cold TPE keeps the continuous x only by chance; local steps move one parameter at a
+    # time, at least until the incumbent has not improved for LOCAL_PATIENCE trials.
+    assert one_param_moves["cold"] <= 1
     assert one_param_moves["transfer"] >= 5, one_param_moves
+
+
+def test_transfer_tpe_moves_several_continuous_parameters_together() -> None:
+    source = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    source.optimize(_rotated, n_trials=40)
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=0, record_user_attrs=True))
+    study.optimize(_rotated, n_trials=20)
+    local = [
+        t.number for t in study.trials[3:] if t.user_attrs.get("transfer:role") == "transfer"
+    ]
+    moved = dict(zip(range(3, 20), _moved_params(study, 3)))
+    # No compass step along one axis: every local step moves all four coordinates at once.
+    assert 1 not in moved.values()
+    assert sum(moved[n] == 4 for n in local) >= 8, moved
+    values = [float(t.value) for t in study.trials]  # type: ignore[arg-type]
+    assert min(values) < min(values[:3])
 
 
 def test_warm_grid_visits_the_neighbours_of_its_best_points_first() -> None:

@@ -23,6 +23,8 @@ from optuna_transfer._encoding import encode
 from optuna_transfer._encoding import project
 from optuna_transfer._local_search import incumbent_is_recent
 from optuna_transfer._local_search import is_seen
+from optuna_transfer._local_search import joint_columns
+from optuna_transfer._local_search import joint_moves
 from optuna_transfer._local_search import LOCAL_STARTS
 from optuna_transfer._local_search import neighbours
 from optuna_transfer._ranking import trial_losses
@@ -67,7 +69,7 @@ def choose(
     voting = [i for i, (w, m) in enumerate(zip(weights, ensemble.models)) if m.usable and w > 0]
     cand, start = None, None
     if local and incumbent_is_recent(losses, numbers):
-        cand, start = local_step_candidates(x, losses, target.order, space)
+        cand, start = local_step_candidates(x, losses, numbers, target.order, space, rng)
     if cand is None:
         mix = np.array([1.0] + [weights[i] for i in voting])
         below = [target.below] + [ensemble.models[i].below for i in voting]
@@ -97,14 +99,25 @@ def choose(
 
 
 def local_step_candidates(
-    x: np.ndarray, losses: np.ndarray, order: np.ndarray, space: dict[str, BaseDistribution]
+    x: np.ndarray,
+    losses: np.ndarray,
+    numbers: np.ndarray,
+    order: np.ndarray,
+    space: dict[str, BaseDistribution],
+    rng: np.random.RandomState,
 ) -> tuple[np.ndarray | None, int | None]:
-    """Unseen one-parameter moves from the best of the target's top trials that has any, and
-    the row of ``x`` they start from; ``(None, None)`` if none has."""
+    """Unseen moves from the best of the target's top trials that has any, and the row of
+    ``x`` they start from; ``(None, None)`` if none has. Continuous parameters move together
+    when there are several (:func:`joint_moves`), the others one at a time."""
+    joint = joint_columns(space)
+    finished = np.isfinite(losses)
     for i in order[:LOCAL_STARTS]:
-        if not np.isfinite(losses[i]):
+        if not finished[i]:
             break
-        moves = neighbours(x[i], space, x)
+        moves = neighbours(x[i], space, x, fixed=joint)
+        if joint:
+            n_failed = int(np.sum(finished & (numbers > numbers[i])))
+            moves = np.vstack([moves, joint_moves(x[i], joint, n_failed, rng)])
         if len(moves):
             return moves, int(i)
     return None, None
