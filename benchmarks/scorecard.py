@@ -26,7 +26,10 @@ of the per-suite ones. Then the issue's targets, one row each: target, measured,
 Where the suite also ran the cold method with another seed stream (``tpe-reseeded``,
 ``grid-reseeded``: name it in ``cold_vs_warm --methods``), each target against cold also says
 how that method fares against cold by the same measure: the noise of a few seeds, below which a
-target against cold cannot tell a worse search from a different draw.
+target against cold cannot tell a worse search from a different draw. Where the runs recorded
+their sources, the geometric-mean targets against cold (the misleading ones) also give a delay
+reference (:func:`delay_reference`): what cold scores had it spent the warm method's zero-shot
+trials on nothing.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ if not __package__:
 
 from benchmarks import provenance  # noqa: E402
 from benchmarks.report import first_trial_at_or_below  # noqa: E402
+from optuna_transfer._schedule import portfolio_size  # noqa: E402
 
 
 BUDGETS: tuple[int, ...] = (3, 5, 10, 25, 50)
@@ -107,6 +111,7 @@ class SuiteRuns:
     n_runs: dict[str, int]  # method -> runs, over all tasks
     n_failed: dict[str, int]
     errors: dict[str, list[str]]  # method -> distinct error texts
+    n_sources: dict[str, int]  # task -> source studies, where the runs recorded them
 
     @property
     def roles(self) -> Roles:
@@ -135,9 +140,12 @@ def load_curves(path: Path) -> SuiteRuns:
     n_runs = dict.fromkeys(methods, 0)
     n_failed = dict.fromkeys(methods, 0)
     errors: dict[str, list[str]] = {m: [] for m in methods}
+    n_sources: dict[str, int] = {}
     for r in runs:
         m = r["method"]
         n_runs[m] += 1
+        if r.get("source_studies"):
+            n_sources[r["task"]] = max(n_sources.get(r["task"], 0), len(r["source_studies"]))
         curve = r["normalised_regret"]
         error = r["error"]
         if error is None and len(curve) < n_trials:
@@ -166,6 +174,7 @@ def load_curves(path: Path) -> SuiteRuns:
         n_runs=n_runs,
         n_failed=n_failed,
         errors=errors,
+        n_sources=n_sources,
     )
 
 
@@ -271,6 +280,37 @@ def noise_reference(data: SuiteRuns, budget: int, limit: float | None) -> str:
     return text
 
 
+def delay_reference(data: SuiteRuns, budget: int) -> str:
+    """What the cold method scores against itself had it started ``k`` trials late, ``k`` the
+    warm method's zero-shot trials (one per source by default): the geometric mean over tasks
+    of cold's mean regret at ``budget - k`` over its mean regret at ``budget``. Empty where the
+    runs did not record their sources.
+
+    Evaluating the sources' picks first is what keeps the warm method level with the replay in
+    its first trials; on misleading sources those trials say nothing of where the target is
+    good, so a warm method that afterwards searched as well as cold would score this. Not a
+    bound (a search better than cold's could do better), a measure of what the picks cost."""
+    cold = data.roles.cold
+    ratios: dict[str, float] = {}
+    delays: set[int] = set()
+    for t in data.tasks:
+        n = data.n_sources.get(t)
+        if not n:
+            continue
+        k = portfolio_size(None, n)
+        if k >= budget:
+            continue
+        r = ratio(data.mean_regret(t, cold, budget - k), data.mean_regret(t, cold, budget))
+        if not math.isnan(r):
+            ratios[t] = r
+            delays.add(k)
+    if not ratios:
+        return ""
+    k_text = ", ".join(str(k) for k in sorted(delays))
+    return (f"; delay reference, {cold} at {budget} - k (k = {k_text} zero-shot trials) / "
+            f"{cold}: geomean {geomean(ratios.values()):.3f}")
+
+
 def geomean(values: Iterable[float]) -> float:
     """Geometric mean of the finite values; nan if there are none."""
     logs = [math.log(v) for v in values if not math.isnan(v)]
@@ -337,7 +377,7 @@ def _geomean_check(data: SuiteRuns, comparison: str, budget: int, limit: float,
                      None)
     measured = f"{g:.3f}"
     if comparison == "cold":
-        measured += noise_reference(data, budget, None)
+        measured += noise_reference(data, budget, None) + delay_reference(data, budget)
     return Check(target, measured, g <= limit)
 
 

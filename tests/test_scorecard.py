@@ -231,3 +231,35 @@ def test_cli_reads_output_folders_and_writes_markdown(tmp_path: Path) -> None:
     # A suite given twice is refused rather than silently picked.
     with pytest.raises(ValueError, match="suite 'hpolib' is in both"):
         scorecard.load_suites([tmp_path / "run1", tmp_path / "run1" / "hpolib"])
+
+
+def test_misleading_cold_targets_show_what_the_zero_shot_trials_cost(tmp_path: Path) -> None:
+    # Three sources: three zero-shot trials by default. tpe's curve on task a falls from 0.9
+    # (trials 1-7) to 0.3 (8-), on task b from 0.8 (1-6) to 0.2 (7-9) to 0.1 (10-): started
+    # three trials late it would be at 0.9 and 0.2 at 10 trials (not 0.3 and 0.1), and at 50
+    # where it is.
+    runs = _table_runs()
+    runs[0]["normalised_regret"] = runs[1]["normalised_regret"] = _steps((1, 0.9), (8, 0.3))
+    runs[8]["normalised_regret"] = runs[9]["normalised_regret"] = _steps(
+        (1, 0.8), (7, 0.2), (10, 0.1))
+    for r in runs:
+        r["source_studies"] = ["s1", "s2", "s3"]
+    mis = scorecard.load_curves(_write(tmp_path, "misleading", runs))
+    assert mis.n_sources == {"a": 3, "b": 3}
+    by_target = {c.target: c for c in scorecard.checks([mis])}
+    at10 = math.sqrt((0.9 + EPS) / (0.3 + EPS) * (0.2 + EPS) / (0.1 + EPS))
+    c = by_target["`misleading`: geomean transfer-tpe / cold tpe at 10 <= 1.15x"]
+    assert c.measured.endswith(
+        f"; delay reference, tpe at 10 - k (k = 3 zero-shot trials) / tpe: geomean {at10:.3f}")
+    c = by_target["`misleading`: geomean transfer-tpe / cold tpe at 50 <= 1.1x"]
+    assert c.measured.endswith("(k = 3 zero-shot trials) / tpe: geomean 1.000")
+    # Two sources still give two zero-shot trials (the default's lower bound).
+    for r in runs:
+        r["source_studies"] = ["s1"]
+    one = scorecard.load_curves(_write(tmp_path / "one", "misleading", runs))
+    c = {c.target: c for c in scorecard.checks([one])}[
+        "`misleading`: geomean transfer-tpe / cold tpe at 10 <= 1.15x"]
+    assert "(k = 2 zero-shot trials)" in c.measured
+    # Runs that did not record their sources give no reference.
+    plain = scorecard.load_curves(_write(tmp_path / "plain", "misleading", _table_runs()))
+    assert all("delay" not in c.measured for c in scorecard.checks([plain]))
