@@ -29,7 +29,9 @@ how that method fares against cold by the same measure: the noise of a few seeds
 target against cold cannot tell a worse search from a different draw. Where the runs recorded
 their sources, the geometric-mean targets against cold (the misleading ones) also give a delay
 reference (:func:`delay_reference`): what cold scores had it spent the warm method's zero-shot
-trials on nothing.
+trials on nothing. The targets against the replay in the first trials name, for each task
+above it, what one trial less of the replay scores (:func:`one_trial_reference`): the cost of a
+probe that beat none of the picks.
 """
 
 from __future__ import annotations
@@ -311,6 +313,24 @@ def delay_reference(data: SuiteRuns, budget: int) -> str:
             f"{cold}: geomean {geomean(ratios.values()):.3f}")
 
 
+def one_trial_reference(data: SuiteRuns, budget: int, tasks: Iterable[str]) -> str:
+    """What one trial costs the replay on ``tasks``: the enqueue anchor's mean regret after
+    ``budget - 1`` trials over its own after ``budget``. Empty where no task has both.
+
+    A warm method that spends one of its first ``budget`` trials on a probe, and whose probe
+    beats none of the sources' picks, is behind the replay by exactly this much; above it, the
+    trials after the probe lost ground too."""
+    enqueue = data.roles.enqueue
+    parts = []
+    for t in tasks:
+        r = ratio(data.mean_regret(t, enqueue, budget - 1), data.mean_regret(t, enqueue, budget))
+        if not math.isnan(r):
+            parts.append(f"{t} {r:.3f}")
+    if not parts:
+        return ""
+    return f"; one trial less of {enqueue} on those tasks: {', '.join(parts)}"
+
+
 def geomean(values: Iterable[float]) -> float:
     """Geometric mean of the finite values; nan if there are none."""
     logs = [math.log(v) for v in values if not math.isnan(v)]
@@ -395,6 +415,9 @@ def _per_task_check(data: SuiteRuns, comparison: str, budget: int, what: str) ->
     )
     if comparison == "cold":
         measured += noise_reference(data, budget, 1.0)
+    if comparison == "enqueue anchor" and above:
+        worst_first = sorted((t for t in ratios if ratios[t] > 1.0), key=lambda t: -ratios[t])
+        measured += one_trial_reference(data, budget, worst_first)
     return Check(target, measured, not above)
 
 

@@ -125,7 +125,9 @@ def test_checks_on_a_table_suite(table: scorecard.SuiteRuns) -> None:
     # At 3 trials task a is still at 0.5 (5x tpe+enqueue) and b is at 2x: both listed.
     early = by_target["`hpolib`: no task above 1.0x tpe+enqueue at 3"]
     assert early.holds is False
-    assert early.measured == "max 4.960; above: a 4.960, b 1.990"
+    # tpe+enqueue is flat: one trial less of it costs nothing.
+    assert early.measured == ("max 4.960; above: a 4.960, b 1.990; one trial less of "
+                              "tpe+enqueue on those tasks: a 1.000, b 1.000")
     # Task b ties cold TPE at 50 (ratio exactly 1): not above.
     final = by_target["`hpolib`: no task above 1.0x cold tpe at 50"]
     assert (final.measured, final.holds) == ("max 1.000", True)
@@ -263,3 +265,23 @@ def test_misleading_cold_targets_show_what_the_zero_shot_trials_cost(tmp_path: P
     # Runs that did not record their sources give no reference.
     plain = scorecard.load_curves(_write(tmp_path / "plain", "misleading", _table_runs()))
     assert all("delay" not in c.measured for c in scorecard.checks([plain]))
+
+
+def test_early_targets_show_what_one_trial_less_of_the_replay_scores(tmp_path: Path) -> None:
+    # tpe+enqueue on task b: 0.4 for 4 trials, 0.1 from trial 5; transfer-tpe stays at 0.4
+    # until trial 6 (its fifth trial was a probe that beat nothing): behind by one trial.
+    runs = _table_runs()
+    for i in (10, 11):
+        runs[i]["normalised_regret"] = _steps((1, 0.4), (5, 0.1))
+    for i in (14, 15):
+        runs[i]["normalised_regret"] = _steps((1, 0.4), (6, 0.1))
+    data = scorecard.load_curves(_write(tmp_path, "hpobench", runs))
+    by_target = {c.target: c for c in scorecard.checks([data])}
+    at5 = by_target["`hpobench`: no task above 1.0x tpe+enqueue at 5"]
+    behind = (0.4 + EPS) / (0.1 + EPS)
+    assert at5.holds is False
+    assert at5.measured == (f"max 4.960; above: a 4.960, b {behind:.3f}; one trial less of "
+                            f"tpe+enqueue on those tasks: a 1.000, b {behind:.3f}")
+    # At 3 trials task b ties the replay: only a is listed, and only a gets a reference.
+    at3 = by_target["`hpobench`: no task above 1.0x tpe+enqueue at 3"]
+    assert at3.measured.endswith("on those tasks: a 1.000")
