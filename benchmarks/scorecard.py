@@ -31,7 +31,7 @@ their sources, the geometric-mean targets against cold (the misleading ones) als
 reference (:func:`delay_reference`): what cold scores had it spent the warm method's zero-shot
 trials on nothing. The targets against the replay in the first trials name, for each task
 above it, what one trial less of the replay scores (:func:`one_trial_reference`): the cost of a
-probe that beat none of the picks.
+probe that does not beat the best pick.
 """
 
 from __future__ import annotations
@@ -318,8 +318,8 @@ def one_trial_reference(data: SuiteRuns, budget: int, tasks: Iterable[str]) -> s
     ``budget - 1`` trials over its own after ``budget``. Empty where no task has both.
 
     A warm method that spends one of its first ``budget`` trials on a probe, and whose probe
-    beats none of the sources' picks, is behind the replay by exactly this much; above it, the
-    trials after the probe lost ground too."""
+    does not beat the best of the sources' picks, is behind the replay by exactly this much;
+    above it, the trials after the probe lost ground too."""
     enqueue = data.roles.enqueue
     parts = []
     for t in tasks:
