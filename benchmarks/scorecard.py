@@ -374,10 +374,14 @@ def _fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
+def _names_above(ratios: dict[str, float], limit: float) -> list[str]:
+    """The tasks whose ratio is above ``limit``, worst first."""
+    return [t for t, r in sorted(ratios.items(), key=lambda kv: -kv[1]) if r > limit]
+
+
 def _tasks_above(ratios: dict[str, float], limit: float) -> list[str]:
     # Three decimals: a task just above the limit must not print as the limit itself.
-    return [f"{t} {r:.3f}" for t, r in sorted(ratios.items(), key=lambda kv: -kv[1])
-            if r > limit]
+    return [f"{t} {ratios[t]:.3f}" for t in _names_above(ratios, limit)]
 
 
 def _short(data: SuiteRuns, budget: int) -> str | None:
@@ -416,8 +420,7 @@ def _per_task_check(data: SuiteRuns, comparison: str, budget: int, what: str) ->
     if comparison == "cold":
         measured += noise_reference(data, budget, 1.0)
     if comparison == "enqueue anchor" and above:
-        worst_first = sorted((t for t in ratios if ratios[t] > 1.0), key=lambda t: -ratios[t])
-        measured += one_trial_reference(data, budget, worst_first)
+        measured += one_trial_reference(data, budget, _names_above(ratios, 1.0))
     return Check(target, measured, not above)
 
 
