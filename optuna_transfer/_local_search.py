@@ -14,11 +14,19 @@ patience on coarse steps before any step halves. Once the
 incumbent has not improved for :data:`LOCAL_PATIENCE` finished trials (a plateau, or a local
 optimum), the samplers go back to their global ranking until a trial improves on it, so a local
 optimum costs a bounded number of trials.
+
+Where the sources' trials show that the objective tells nearby configurations apart (no ties
+between configurations, :func:`resolves_short_moves`), TransferTPE's joint moves behave more
+like an evolution strategy on a smooth function: they start from the length of the move that
+made the incumbent and persist longer (:func:`joint_first_step`, :func:`local_patience`). On a
+table, where a short move often returns the same value, they keep starting far.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from collections.abc import Hashable
+from collections.abc import Iterable
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,16 +67,76 @@ MIN_JOINT_PARAMS = 2
 # the moves started far and halved fast.
 JOINT_FIRST_STEP = 0.5
 JOINT_HALVING_TRIALS = 2
+# On an objective that resolves short moves (:func:`resolves_short_moves`), the moves after a
+# success start at this multiple of the move that made it (at most JOINT_FIRST_STEP), so the
+# step follows the distance that paid off, as an evolution strategy's grows after a success;
+# and the patience grows by one trial per continuous parameter, as an evolution strategy needs
+# trials in proportion to the dimension at each step length. Neither applies where the
+# objective ties: there a short move often returns the incumbent's value, and far moves that
+# halve fast did better (chosen on the continuous and hpobench suites, tuning seeds 0-15).
+JOINT_GROWTH = 2.0
+# The sources resolve short moves unless more than this fraction of their trials share their
+# value with a trial of another configuration: a table (or a metric over few validation
+# samples) maps nearby configurations to one value, a smooth objective never does.
+MAX_TIED_FRACTION = 0.1
 
 
-def incumbent_is_recent(losses: np.ndarray, numbers: np.ndarray) -> bool:
+def incumbent_is_recent(
+    losses: np.ndarray, numbers: np.ndarray, patience: int = LOCAL_PATIENCE
+) -> bool:
     """Whether the best finished trial (finite ``losses``, lower better) is among the last
-    :data:`LOCAL_PATIENCE` finished trials, ordered by trial ``numbers``."""
+    ``patience`` finished trials, ordered by trial ``numbers``."""
     finished = np.isfinite(losses)
     if not finished.any():
         return False
     incumbent = numbers[finished][int(np.argmin(losses[finished]))]
-    return int(np.sum(numbers[finished] > incumbent)) < LOCAL_PATIENCE
+    return int(np.sum(numbers[finished] > incumbent)) < patience
+
+
+def local_patience(space: dict[str, BaseDistribution], fine: bool) -> int:
+    """Finished trials without improvement before local steps stop: :data:`LOCAL_PATIENCE`,
+    plus one per jointly moved parameter where the objective resolves short moves (``fine``)."""
+    return LOCAL_PATIENCE + (len(joint_columns(space)) if fine else 0)
+
+
+def tied_fraction(configs: Sequence[Hashable], values: Sequence[Hashable]) -> float:
+    """The fraction of trials (one config key and one value each) whose value another trial
+    with a different config also has."""
+    seen: dict[Hashable, set[Hashable]] = {}
+    for config, value in zip(configs, values):
+        seen.setdefault(value, set()).add(config)
+    if not values:
+        return 0.0
+    return sum(len(seen[v]) > 1 for v in values) / len(values)
+
+
+def resolves_short_moves(studies: Iterable[tuple[Sequence[Hashable], Sequence[Hashable]]]) -> bool:
+    """Whether an objective tells nearby configurations apart, judged on finished studies of
+    it (per study, config keys and values): at most :data:`MAX_TIED_FRACTION` of their trials
+    tie with another configuration, ties counted within each study."""
+    n_tied, n = 0.0, 0
+    for configs, values in studies:
+        n_tied += tied_fraction(configs, values) * len(values)
+        n += len(values)
+    return n > 0 and n_tied <= MAX_TIED_FRACTION * n
+
+
+def joint_first_step(
+    x: np.ndarray, losses: np.ndarray, numbers: np.ndarray, i: int, columns: Sequence[int]
+) -> float:
+    """The first length of joint moves from row ``i`` of ``x`` on an objective that resolves
+    short moves: :data:`JOINT_GROWTH` times its distance, over ``columns``, from the best
+    finished trial before it (the move that made it), at most :data:`JOINT_FIRST_STEP`; that
+    maximum where no finished trial came before it."""
+    before = np.isfinite(losses) & (numbers < numbers[i])
+    if not before.any():
+        return JOINT_FIRST_STEP
+    prev = np.flatnonzero(before)[int(np.argmin(losses[before]))]
+    diff = x[i, list(columns)] - x[prev, list(columns)]
+    diff = diff[~np.isnan(diff)]
+    if len(diff) == 0:
+        return JOINT_FIRST_STEP
+    return min(JOINT_FIRST_STEP, JOINT_GROWTH * float(np.linalg.norm(diff)))
 
 
 def neighbours(
@@ -121,21 +189,25 @@ def joint_columns(space: dict[str, BaseDistribution]) -> list[int]:
 
 
 def joint_moves(
-    u: np.ndarray, columns: Sequence[int], n_failed: int, rng: np.random.RandomState
+    u: np.ndarray,
+    columns: Sequence[int],
+    n_failed: int,
+    rng: np.random.RandomState,
+    first_step: float = JOINT_FIRST_STEP,
 ) -> np.ndarray:
     """Two rows per column of ``columns`` (the count the compass would offer) that move all of
     them at once from the unit-coordinate row ``u``, by Gaussian steps clipped to [0, 1].
 
     An adaptive step size random search (Schumer and Steiglitz, IEEE Trans. Automatic Control
-    13(3), 1968) without its state: the expected length is :data:`JOINT_FIRST_STEP` and halves
-    with every :data:`JOINT_HALVING_TRIALS` of ``n_failed``, the finished trials since the
-    incumbent ``u``; a better trial makes a new incumbent and so the full length again.
-    Columns ``u`` lacks (NaN) stay as they are.
+    13(3), 1968) without its state: the expected length is ``first_step`` and halves with every
+    :data:`JOINT_HALVING_TRIALS` of ``n_failed``, the finished trials since the incumbent ``u``;
+    a better trial makes a new incumbent and so the first length again (see
+    :func:`joint_first_step`). Columns ``u`` lacks (NaN) stay as they are.
     """
     cols = np.array([j for j in columns if not np.isnan(u[j])], dtype=int)
     if len(cols) == 0:
         return np.empty((0, len(u)))
-    length = JOINT_FIRST_STEP * 2.0 ** (-n_failed / JOINT_HALVING_TRIALS)
+    length = first_step * 2.0 ** (-n_failed / JOINT_HALVING_TRIALS)
     rows = np.repeat(u[None, :], 2 * len(cols), axis=0)
     steps = rng.standard_normal((len(rows), len(cols))) * length / np.sqrt(len(cols))
     rows[:, cols] = np.clip(rows[:, cols] + steps, 0.0, 1.0)

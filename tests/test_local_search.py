@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.trial import Trial
+import pytest
 
 from optuna_transfer import TransferTPESampler
 from optuna_transfer import WarmStartGridSampler
@@ -17,12 +19,19 @@ from optuna_transfer._local_search import grid_neighbours
 from optuna_transfer._local_search import incumbent_is_recent
 from optuna_transfer._local_search import joint_columns
 from optuna_transfer._local_search import JOINT_FIRST_STEP
+from optuna_transfer._local_search import joint_first_step
+from optuna_transfer._local_search import JOINT_GROWTH
 from optuna_transfer._local_search import JOINT_HALVING_TRIALS
 from optuna_transfer._local_search import joint_moves
 from optuna_transfer._local_search import LOCAL_PATIENCE
+from optuna_transfer._local_search import local_patience
 from optuna_transfer._local_search import neighbours
+from optuna_transfer._local_search import resolves_short_moves
+from optuna_transfer._local_search import tied_fraction
 from optuna_transfer._sources import load_sources
+from optuna_transfer._task_model import SourceEnsemble
 from optuna_transfer._task_model import SourceModel
+from optuna_transfer._tpe._search import choose
 
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -137,6 +146,72 @@ def test_incumbent_is_recent_counts_finished_trials_since_the_best() -> None:
     stale = np.append(losses[:-1], 3.0)
     assert not incumbent_is_recent(stale, np.arange(len(stale)))
     assert not incumbent_is_recent(np.array([np.inf]), np.array([0]))
+
+
+def test_ties_between_configurations_tell_a_table_from_a_smooth_objective() -> None:
+    # The same configuration twice is no tie; two configurations with one value are.
+    assert tied_fraction(["a", "b", "c", "a"], [1.0, 2.0, 3.0, 1.0]) == 0.0
+    assert tied_fraction(["a", "b", "c", "d"], [1.0, 1.0, 3.0, 4.0]) == 0.5
+    assert resolves_short_moves([(["a", "b", "c"], [1.0, 2.0, 3.0])])
+    assert not resolves_short_moves([(["a", "b", "c", "d"], [1.0, 1.0, 1.0, 2.0])])
+    # Ties count within a study: two studies may share a value.
+    assert resolves_short_moves([(["a"], [1.0]), (["b"], [1.0])])
+    # Pooled over studies: one smooth study of 30 trials outweighs 2 tied ones.
+    smooth = ([str(i) for i in range(30)], [float(i) for i in range(30)])
+    assert resolves_short_moves([smooth, (["a", "b"], [0.5, 0.5])])
+    assert not resolves_short_moves([])
+
+
+def test_the_sampler_judges_the_objective_on_its_sources() -> None:
+    smooth = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    smooth.optimize(_rotated, n_trials=30)
+    # The same objective read off a coarse table: nearby configurations share a value.
+    table = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    table.optimize(lambda t: round(_rotated(t) / 100.0), n_trials=30)
+    assert TransferTPESampler(smooth)._fine
+    assert not TransferTPESampler(table)._fine
+
+
+def test_joint_moves_start_at_twice_the_move_that_made_the_incumbent() -> None:
+    cols = [0, 1, 2]
+    x = np.array([[0.5, 0.5, 0.5], [0.5, 0.5, 0.6], [0.9, 0.9, 0.9], [0.5, 0.53, 0.6]])
+    losses = np.array([2.0, 1.0, 5.0, 0.5])
+    numbers = np.arange(4)
+    # Trial 3 beat trial 1, the best before it, by a move of 0.03; trial 1 beat trial 0 by 0.1.
+    assert joint_first_step(x, losses, numbers, 3, cols) == pytest.approx(JOINT_GROWTH * 0.03)
+    assert joint_first_step(x, losses, numbers, 1, cols) == pytest.approx(JOINT_GROWTH * 0.1)
+    # The first trial has no move behind it, and a far move is capped.
+    assert joint_first_step(x, losses, numbers, 0, cols) == JOINT_FIRST_STEP
+    x[1] = [0.0, 0.0, 0.0]
+    assert joint_first_step(x, losses, numbers, 1, cols) == JOINT_FIRST_STEP
+    # Running trials (inf) are not the best before it.
+    losses[1] = np.inf
+    assert joint_first_step(x, losses, numbers, 3, cols) == pytest.approx(
+        JOINT_GROWTH * float(np.linalg.norm([0.0, 0.03, 0.1]))
+    )
+
+
+def test_local_steps_are_more_patient_where_the_objective_resolves_short_moves() -> None:
+    space: dict[str, BaseDistribution] = {f"x{i}": FloatDistribution(-10, 10) for i in range(4)}
+    assert local_patience(space, fine=True) == LOCAL_PATIENCE + 4
+    assert local_patience(space, fine=False) == LOCAL_PATIENCE
+    # One continuous parameter keeps the compass and its patience.
+    one: dict[str, BaseDistribution] = {"x0": space["x0"]}
+    one["c"] = CategoricalDistribution(["a", "b"])
+    assert local_patience(one, fine=True) == LOCAL_PATIENCE
+    source = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    source.optimize(_rotated, n_trials=30)
+    ensemble = SourceEnsemble(load_sources(source, 100), space)
+    # The incumbent (trial 0) has not improved for LOCAL_PATIENCE + 1 finished trials.
+    rng = np.random.RandomState(0)
+    x = rng.uniform(size=(LOCAL_PATIENCE + 2, 4))
+    losses = np.arange(LOCAL_PATIENCE + 2, dtype=float)
+    numbers = np.arange(len(x))
+    starts = {
+        fine: choose(x, losses, numbers, space, ensemble, [1.0], 24, True, 0, rng, fine)[1]
+        for fine in (True, False)
+    }
+    assert starts == {True: 0, False: None}
 
 
 def test_grid_neighbours_follow_value_order_not_list_order() -> None:

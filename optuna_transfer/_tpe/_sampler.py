@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_transfer._encoding import aligned_matrix
+from optuna_transfer._local_search import resolves_short_moves
 from optuna_transfer._optuna_compat import fail_trial
 from optuna_transfer._optuna_compat import is_multi_objective
 from optuna_transfer._optuna_compat import PerStudy
@@ -114,8 +115,10 @@ class TransferTPESampler(BaseSampler):
     trials in agreement with the target (see ``optuna_transfer._similarity``), counted only
     above 1/2. A misleading source loses its vote within a few target trials; a related one
     keeps helping. While the target's incumbent keeps improving (it is among the last
-    ``LOCAL_PATIENCE`` finished trials), the candidates are *local steps*: the configurations one
-    parameter away from the best of the target's top trials (``optuna_transfer._local_search``);
+    ``LOCAL_PATIENCE`` finished trials; more with several continuous parameters where no two
+    of the sources' configurations tie, see ``optuna_transfer._local_search``), the candidates
+    are *local steps*: the configurations one parameter away from the best of the target's top
+    trials, or, with several continuous parameters, moves of all of them together;
     otherwise they are drawn from each task's good density, as in TPE. A failed trial ranks as
     the target's worst observation, and a configuration the target already has (complete,
     pruned or failed) is never proposed again while an untried one exists. When no source keeps
@@ -227,6 +230,15 @@ class TransferTPESampler(BaseSampler):
             tasks, portfolio_size(n_zero_shot, len(tasks)), lambda t: config_key(t.params)
         )
         self._portfolio = Portfolio([dict(t.params) for _, t in best], [i for i, _ in best])
+        # Whether local steps may shorten and persist as on a smooth objective: judged on the
+        # sources, where the target has too few trials to tell yet.
+        self._fine = resolves_short_moves(
+            (
+                [config_key(t.params) for t in task.best_trials],
+                [tuple(t.values) for t in task.best_trials],
+            )
+            for task in tasks
+        )
         # Set by from_storage when it found the sources itself: the target may be among them.
         self._discovered = False
         self._search_space = IntersectionSearchSpace(include_pruned=True)
@@ -621,6 +633,7 @@ class TransferTPESampler(BaseSampler):
             joint,
             attempt,
             rng,
+            self._fine,
         )
         params = decode_row(best, space)
         if start is not None:

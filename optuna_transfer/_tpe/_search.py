@@ -24,7 +24,10 @@ from optuna_transfer._encoding import project
 from optuna_transfer._local_search import incumbent_is_recent
 from optuna_transfer._local_search import is_seen
 from optuna_transfer._local_search import joint_columns
+from optuna_transfer._local_search import JOINT_FIRST_STEP
+from optuna_transfer._local_search import joint_first_step
 from optuna_transfer._local_search import joint_moves
+from optuna_transfer._local_search import local_patience
 from optuna_transfer._local_search import LOCAL_STARTS
 from optuna_transfer._local_search import neighbours
 from optuna_transfer._ranking import trial_losses
@@ -54,6 +57,7 @@ def choose(
     local: bool,
     attempt: int,
     rng: np.random.RandomState,
+    fine: bool = False,
 ) -> tuple[np.ndarray, int | None, bool]:
     """One configuration of ``space`` (as a row of unit coordinates), given the target's
     observations ``x`` with their ``losses`` and trial ``numbers``, and each source's weight.
@@ -63,13 +67,17 @@ def choose(
     weight. The target's density ratio and each voting source's smoothed ranking vote on the
     candidates; after ``attempt`` lost claims, one of the ``attempt + 1`` best wins at random.
     Also returns the row of ``x`` a local step starts from (or None) and whether every
-    candidate was one the target already has.
+    candidate was one the target already has. ``fine``: the objective resolves short moves
+    (:func:`~optuna_transfer._local_search.resolves_short_moves`), so joint moves follow the
+    length of the last success and local steps are more patient.
     """
     target = TargetModel(x, losses, choice_counts(space))
     voting = [i for i, (w, m) in enumerate(zip(weights, ensemble.models)) if m.usable and w > 0]
     cand, start = None, None
-    if local and incumbent_is_recent(losses, numbers):
-        cand, start = local_step_candidates(x, losses, numbers, target.order, space, rng)
+    if local and incumbent_is_recent(losses, numbers, local_patience(space, fine)):
+        cand, start = local_step_candidates(
+            x, losses, numbers, target.order, space, rng, fine
+        )
     if cand is None:
         mix = np.array([1.0] + [weights[i] for i in voting])
         below = [target.below] + [ensemble.models[i].below for i in voting]
@@ -105,10 +113,12 @@ def local_step_candidates(
     order: np.ndarray,
     space: dict[str, BaseDistribution],
     rng: np.random.RandomState,
+    fine: bool = False,
 ) -> tuple[np.ndarray | None, int | None]:
     """Unseen moves from the best of the target's top trials that has any, and the row of
     ``x`` they start from; ``(None, None)`` if none has. Continuous parameters move together
-    when there are several (:func:`joint_moves`), the others one at a time."""
+    when there are several (:func:`joint_moves`; from :func:`joint_first_step` if ``fine``),
+    the others one at a time."""
     joint = joint_columns(space)
     finished = np.isfinite(losses)
     for i in order[:LOCAL_STARTS]:
@@ -117,7 +127,12 @@ def local_step_candidates(
         moves = neighbours(x[i], space, x, fixed=joint)
         if joint:
             n_failed = int(np.sum(finished & (numbers > numbers[i])))
-            moves = np.vstack([moves, joint_moves(x[i], joint, n_failed, rng)])
+            first = (
+                joint_first_step(x, losses, numbers, int(i), joint)
+                if fine
+                else JOINT_FIRST_STEP
+            )
+            moves = np.vstack([moves, joint_moves(x[i], joint, n_failed, rng, first)])
         if len(moves):
             return moves, int(i)
     return None, None
