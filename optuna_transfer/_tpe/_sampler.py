@@ -234,7 +234,7 @@ class TransferTPESampler(BaseSampler):
         # sources, where the target has too few trials to tell yet.
         self._fine = resolves_short_moves(
             (
-                [config_key(t.params) for t in task.best_trials],
+                [tuple(sorted(t.params.items())) for t in task.best_trials],
                 [tuple(t.values) for t in task.best_trials],
             )
             for task in tasks
