@@ -24,6 +24,7 @@ table, where a short move often returns the same value, they keep starting far.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Hashable
 from collections.abc import Iterable
@@ -99,24 +100,33 @@ def local_patience(space: dict[str, BaseDistribution], fine: bool) -> int:
     return LOCAL_PATIENCE + (len(joint_columns(space)) if fine else 0)
 
 
-def tied_fraction(configs: Sequence[Hashable], values: Sequence[Hashable]) -> float:
-    """The fraction of trials (one config key and one value each) whose value another trial
-    with a different config also has."""
-    seen: dict[Hashable, set[Hashable]] = {}
-    for config, value in zip(configs, values):
-        seen.setdefault(value, set()).add(config)
+def tied_fraction(values: Sequence[Hashable], config: Callable[[int], Hashable]) -> float:
+    """The fraction of trials (``values[i]`` and ``config(i)`` for trial ``i``) whose value
+    another trial with a different config also has. Configs are only built for trials whose
+    value repeats: on a smooth objective that is none."""
     if not values:
         return 0.0
-    return sum(len(seen[v]) > 1 for v in values) / len(values)
+    by_value: dict[Hashable, list[int]] = {}
+    for i, value in enumerate(values):
+        by_value.setdefault(value, []).append(i)
+    n_tied = sum(
+        len(group)
+        for group in by_value.values()
+        if len(group) > 1 and len({config(i) for i in group}) > 1
+    )
+    return n_tied / len(values)
 
 
-def resolves_short_moves(studies: Iterable[tuple[Sequence[Hashable], Sequence[Hashable]]]) -> bool:
+def resolves_short_moves(
+    studies: Iterable[tuple[Sequence[Hashable], Callable[[int], Hashable]]],
+) -> bool:
     """Whether an objective tells nearby configurations apart, judged on finished studies of
-    it (per study, config keys and values): at most :data:`MAX_TIED_FRACTION` of their trials
-    tie with another configuration, ties counted within each study."""
+    it (per study, its trials' values and their configs, as :func:`tied_fraction`): at most
+    :data:`MAX_TIED_FRACTION` of their trials tie with another configuration, ties counted
+    within each study."""
     n_tied, n = 0.0, 0
-    for configs, values in studies:
-        n_tied += tied_fraction(configs, values) * len(values)
+    for values, config in studies:
+        n_tied += tied_fraction(values, config) * len(values)
         n += len(values)
     return n > 0 and n_tied <= MAX_TIED_FRACTION * n
 

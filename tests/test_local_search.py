@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
@@ -149,16 +151,20 @@ def test_incumbent_is_recent_counts_finished_trials_since_the_best() -> None:
 
 
 def test_ties_between_configurations_tell_a_table_from_a_smooth_objective() -> None:
+    def study(configs: str, values: list[float]) -> tuple[list[float], Callable[[int], str]]:
+        return values, lambda i: configs[i]
+
     # The same configuration twice is no tie; two configurations with one value are.
-    assert tied_fraction(["a", "b", "c", "a"], [1.0, 2.0, 3.0, 1.0]) == 0.0
-    assert tied_fraction(["a", "b", "c", "d"], [1.0, 1.0, 3.0, 4.0]) == 0.5
-    assert resolves_short_moves([(["a", "b", "c"], [1.0, 2.0, 3.0])])
-    assert not resolves_short_moves([(["a", "b", "c", "d"], [1.0, 1.0, 1.0, 2.0])])
+    assert tied_fraction(*study("abca", [1.0, 2.0, 3.0, 1.0])) == 0.0
+    assert tied_fraction(*study("abcd", [1.0, 1.0, 3.0, 4.0])) == 0.5
+    assert tied_fraction(*study("aabc", [1.0, 1.0, 1.0, 4.0])) == 0.75
+    assert resolves_short_moves([study("abc", [1.0, 2.0, 3.0])])
+    assert not resolves_short_moves([study("abcd", [1.0, 1.0, 1.0, 2.0])])
     # Ties count within a study: two studies may share a value.
-    assert resolves_short_moves([(["a"], [1.0]), (["b"], [1.0])])
+    assert resolves_short_moves([study("a", [1.0]), study("b", [1.0])])
     # Pooled over studies: one smooth study of 30 trials outweighs 2 tied ones.
-    smooth = ([str(i) for i in range(30)], [float(i) for i in range(30)])
-    assert resolves_short_moves([smooth, (["a", "b"], [0.5, 0.5])])
+    smooth = study("abcdefghijklmnopqrstuvwxyz0123", [float(i) for i in range(30)])
+    assert resolves_short_moves([smooth, study("ab", [0.5, 0.5])])
     assert not resolves_short_moves([])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+import functools
 import json
 from typing import Any
 from typing import cast
@@ -234,8 +235,8 @@ class TransferTPESampler(BaseSampler):
         # sources, where the target has too few trials to tell yet.
         self._fine = resolves_short_moves(
             (
-                [tuple(sorted(t.params.items())) for t in task.best_trials],
                 [tuple(t.values) for t in task.best_trials],
+                functools.partial(_params_of, task.best_trials),
             )
             for task in tasks
         )
@@ -739,6 +740,11 @@ class TransferTPESampler(BaseSampler):
 def _derived_seed(seed: int, number: int) -> int:
     # Not ``seed`` itself: cold TPE's random start-up draws would repeat this sampler's own.
     return int(np.random.SeedSequence([seed, 1, number]).generate_state(1)[0])
+
+
+def _params_of(trials: Sequence[FrozenTrial], i: int) -> tuple[tuple[str, Any], ...]:
+    """Trial ``i``'s params as a hashable key."""
+    return tuple(sorted(trials[i].params.items()))
 
 
 def _unique_labels(names: list[str]) -> list[str]:
