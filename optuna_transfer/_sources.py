@@ -59,6 +59,8 @@ class SourceTask:
     directions: tuple[StudyDirection, ...]
     trials: tuple[FrozenTrial, ...]
     ranks: np.ndarray = field(repr=False)
+    # The COMPLETE trials' values, rows in the order of ``best_trials`` (n x objectives).
+    values: np.ndarray = field(repr=False)
     n_complete: int
 
     @classmethod
@@ -114,15 +116,20 @@ class SourceTask:
         signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
         order = rank_order(all_values * signs)
         complete = [complete[i] for i in order]
+        all_values = all_values[order]
         pruned = sorted(pruned, key=lambda t: t.number)
         if len(complete) + len(pruned) > max_trials:
-            complete, pruned = _subsample(name, complete, pruned, max_trials, seed)
+            complete, pruned, kept_complete = _subsample(
+                name, complete, pruned, max_trials, seed
+            )
+            all_values = all_values[kept_complete]
         kept = tuple(complete + pruned)
         return cls(
             name=name,
             directions=directions,
             trials=kept,
             ranks=np.arange(len(kept), dtype=float),
+            values=all_values,
             n_complete=len(complete),
         )
 
@@ -145,23 +152,25 @@ def _subsample(
     pruned: list[FrozenTrial],
     max_trials: int,
     seed: int,
-) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
+) -> tuple[list[FrozenTrial], list[FrozenTrial], np.ndarray]:
     # Keep the best 10% intact (they define the promising region) and a uniform random subset
-    # of the rest, so the bad-region density keeps its shape.
+    # of the rest, so the bad-region density keeps its shape. Also returns the kept complete
+    # trials' positions in ``complete``.
     n_total = len(complete) + len(pruned)
     n_head = max(1, min(len(complete), max_trials // 10))
     rng = np.random.default_rng(seed)
     rest = complete[n_head:] + pruned
     keep = np.sort(rng.choice(len(rest), size=max_trials - n_head, replace=False))
     n_rest_complete = len(complete) - n_head
-    kept_complete = complete[:n_head] + [rest[i] for i in keep if i < n_rest_complete]
+    kept_index = np.concatenate([np.arange(n_head), n_head + keep[keep < n_rest_complete]])
+    kept_complete = [complete[i] for i in kept_index]
     kept_pruned = [rest[i] for i in keep if i >= n_rest_complete]
     _logger.warning(
         f"Source {name!r} has {n_total} usable trials; using its best {n_head} and a random "
         f"{max_trials - n_head} of the rest (max_source_trials={max_trials}) to bound memory "
         "and time per trial."
     )
-    return kept_complete, kept_pruned
+    return kept_complete, kept_pruned, kept_index
 
 
 def load_sources(source: Any, max_trials: int = DEFAULT_MAX_SOURCE_TRIALS) -> list[SourceTask]:

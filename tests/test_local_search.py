@@ -151,8 +151,8 @@ def test_incumbent_is_recent_counts_finished_trials_since_the_best() -> None:
 
 
 def test_ties_between_configurations_tell_a_table_from_a_smooth_objective() -> None:
-    def study(configs: str, values: list[float]) -> tuple[list[float], Callable[[int], str]]:
-        return values, lambda i: configs[i]
+    def study(configs: str, values: list[float]) -> tuple[np.ndarray, Callable[[int], str]]:
+        return np.array(values)[:, None], lambda i: configs[i]
 
     # The same configuration twice is no tie; two configurations with one value are.
     assert tied_fraction(*study("abca", [1.0, 2.0, 3.0, 1.0])) == 0.0

@@ -70,6 +70,7 @@ def test_hygiene_states_and_nonfinite_values(caplog: pytest.LogCaptureFixture) -
         task = SourceTask.from_trials("s", trials, [optuna.study.StudyDirection.MINIMIZE])
     assert [t.params["x"] for t in task.trials] == [8.0, 1.0, 2.0]  # complete best-first, pruned
     assert task.n_complete == 2
+    assert task.values.tolist() == [[0.5], [1.0]]  # the complete trials' values, in that order
     warnings = [r.getMessage() for r in caplog.records if "NaN or infinite" in r.getMessage()]
     assert len(warnings) == 1 and "skipped 2" in warnings[0]
 
@@ -100,12 +101,16 @@ def test_few_trials_work_and_frozen_trials_are_one_source() -> None:
 
 def test_large_source_is_subsampled_keeping_the_best(caplog: pytest.LogCaptureFixture) -> None:
     trials = [_trial(float(i), x=float(i)) for i in range(500)]
+    trials += [_trial(None, TrialState.PRUNED, x=float(i)) for i in range(500, 700)]
     with caplog.at_level(logging.WARNING):
         task = SourceTask.from_trials(
             "big", trials, [optuna.study.StudyDirection.MINIMIZE], max_trials=100
         )
     assert len(task.trials) == 100
     assert [t.value for t in task.trials[:10]] == [float(i) for i in range(10)]
+    # The values follow the kept complete trials, whatever the subsample dropped.
+    assert 10 < task.n_complete < 100
+    assert task.values[:, 0].tolist() == [t.value for t in task.best_trials]
     assert any("max_source_trials=100" in r.getMessage() for r in caplog.records)
 
 

@@ -234,11 +234,7 @@ class TransferTPESampler(BaseSampler):
         # Whether local steps may shorten and persist as on a smooth objective: judged on the
         # sources, where the target has too few trials to tell yet.
         self._fine = resolves_short_moves(
-            (
-                [tuple(t.values) for t in task.best_trials],
-                functools.partial(_params_of, task.best_trials),
-            )
-            for task in tasks
+            (task.values, functools.partial(_params_of, task.best_trials)) for task in tasks
         )
         # Set by from_storage when it found the sources itself: the target may be among them.
         self._discovered = False
