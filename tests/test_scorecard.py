@@ -121,12 +121,17 @@ def test_checks_on_a_table_suite(table: scorecard.SuiteRuns) -> None:
     by_target = {c.target: c for c in scorecard.checks([table])}
     g = scorecard.suite_geomean(table, "best anchor", 10)
     anchor = by_target["`hpolib`: geomean transfer-tpe / best anchor at 10 <= 0.6x"]
-    assert (anchor.measured, anchor.holds) == (f"{g:.3f}", g <= 0.6)
-    # At 3 trials task a is still at 0.5 (5x tpe+enqueue) and b is at 2x: both listed.
+    assert anchor.measured.startswith(f"{g:.3f} (")
+    assert anchor.holds is (g <= 0.6)
+    # At 3 trials task a is still at 0.5 (5x tpe+enqueue) and b is at 2x: both listed. Task
+    # a's ratio is the same on either seed; b's is 0.67 on seed 1 (0.1 vs 0.15) and 5.9 on
+    # seed 0 (0.3 vs 0.05): the interval spans them.
     early = by_target["`hpolib`: no task above 1.0x tpe+enqueue at 3"]
     assert early.holds is False
+    b0, b1 = (0.1 + EPS) / (0.15 + EPS), (0.3 + EPS) / (0.05 + EPS)
     # tpe+enqueue is flat: one trial less of it costs nothing.
-    assert early.measured == ("max 4.960; above: a 4.960, b 1.990; one trial less of "
+    assert early.measured == (f"max 4.960; above: a 4.960 (4.960-4.960), b 1.990 "
+                              f"({b0:.3f}-{b1:.3f}); one trial less of "
                               "tpe+enqueue on those tasks: a 1.000, b 1.000")
     # Task b ties cold TPE at 50 (ratio exactly 1): not above.
     final = by_target["`hpolib`: no task above 1.0x cold tpe at 50"]
@@ -141,11 +146,13 @@ def test_misleading_and_continuous_targets(tmp_path: Path) -> None:
     by_target = {c.target: c for c in scorecard.checks([mis, cont])}
     cold50 = math.sqrt(EPS / (0.3 + EPS) * 1.0)
     c = by_target["`misleading`: geomean transfer-tpe / cold tpe at 50 <= 1.1x"]
-    assert (c.measured, c.holds) == (f"{cold50:.3f}", True)
+    assert c.holds is True
+    assert c.measured.startswith(f"{cold50:.3f} (")
     assert "`misleading`: geomean transfer-tpe / cold tpe at 10 <= 1.15x" in by_target
     ws = (0.2 + EPS) / (0.05 + EPS)
     c = by_target["`continuous`: geomean transfer-tpe / wscmaes at 50 <= 1x"]
-    assert (c.measured, c.holds) == (f"{ws:.3f}", False)
+    assert c.holds is False
+    assert c.measured.startswith(f"{ws:.3f} (")
 
 
 def test_cold_targets_show_the_reseeded_cold_method_as_noise_reference(tmp_path: Path) -> None:
@@ -280,8 +287,44 @@ def test_early_targets_show_what_one_trial_less_of_the_replay_scores(tmp_path: P
     at5 = by_target["`hpobench`: no task above 1.0x tpe+enqueue at 5"]
     behind = (0.4 + EPS) / (0.1 + EPS)
     assert at5.holds is False
-    assert at5.measured == (f"max 4.960; above: a 4.960, b {behind:.3f}; one trial less of "
+    assert at5.measured == (f"max 4.960; above: a 4.960 (4.960-4.960), b {behind:.3f} "
+                            f"({behind:.3f}-{behind:.3f}); one trial less of "
                             f"tpe+enqueue on those tasks: a 1.000, b {behind:.3f}")
     # At 3 trials task b ties the replay: only a is listed, and only a gets a reference.
     at3 = by_target["`hpobench`: no task above 1.0x tpe+enqueue at 3"]
     assert at3.measured.endswith("on those tasks: a 1.000")
+
+
+def test_intervals_draw_seeds_with_their_pairs(tmp_path: Path) -> None:
+    # One task, two seeds. transfer-tpe 0.1 / 0.3 and tpe 0.2 / 0.2 on seeds 0 / 1; a third
+    # seed only tpe finished, so it is never drawn: a draw keeps a seed's runs together.
+    runs = [
+        _run("a", "transfer-tpe", 0, _flat(0.1)), _run("a", "transfer-tpe", 1, _flat(0.3)),
+        _run("a", "transfer-tpe", 2, None, error="boom"),
+        _run("a", "tpe", 0, _flat(0.2)), _run("a", "tpe", 1, _flat(0.2)),
+        _run("a", "tpe", 2, _flat(0.2)),
+    ]
+    data = scorecard.load_curves(_write(tmp_path, "misleading", runs))
+    assert data.seeds["a"]["transfer-tpe"].tolist() == [0, 1]
+    draws = scorecard.bootstrap_replicates(data, n=400)
+    values = {round(scorecard.suite_geomean(d, "cold", 50), 6) for d in draws}
+    seed0, both, seed1 = ((x + EPS) / (0.2 + EPS) for x in (0.1, 0.2, 0.3))
+    # Both seeds once, or one of them twice: nothing else, and never the tpe-only seed 2.
+    assert values == {round(v, 6) for v in (seed0, both, seed1)}
+    assert {s for d in draws for s in d.seeds["a"]["tpe"].tolist()} == {0, 1}
+    assert scorecard.interval(scorecard.suite_geomean(d, "cold", 50) for d in draws) == (
+        pytest.approx(seed0), pytest.approx(seed1))
+    # The same draws every time: a report is reproducible.
+    again = scorecard.bootstrap_replicates(data, n=400)
+    assert [d.regret["a"]["tpe"][:, 0].tolist() for d in draws] == [
+        d.regret["a"]["tpe"][:, 0].tolist() for d in again]
+    c = {c.target: c for c in scorecard.checks([data])}[
+        "`misleading`: geomean transfer-tpe / cold tpe at 50 <= 1.1x"]
+    assert c.measured == f"{both:.3f} ({seed0:.3f}-{seed1:.3f} over seeds)"
+    assert c.holds is True
+
+
+def test_interval_of_nothing_is_nan() -> None:
+    lo, hi = scorecard.interval([math.nan, math.nan])
+    assert math.isnan(lo) and math.isnan(hi)
+    assert scorecard.interval([1.0, 2.0, 3.0], level=1.0) == (1.0, 3.0)
