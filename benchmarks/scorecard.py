@@ -36,7 +36,9 @@ probe that does not beat the best pick.
 Each geometric-mean target, and each task a per-task target lists above its limit, also gets an
 interval (:func:`bootstrap_replicates`): the central 90% of the same measure over draws of the
 seeds, pairs of runs of one seed kept together. Where it straddles the limit, more seeds, not
-the sampler, would settle the target.
+the sampler, would settle the target. It is only as wide as the runs that happened: where one
+rare run decides a mean, the interval is too narrow, and the noise reference shows it (the
+reseeded cold method, the same sampler as cold, far from 1 with a narrow interval of its own).
 """
 
 from __future__ import annotations
@@ -632,7 +634,9 @@ def scorecard_markdown(suites: Sequence[SuiteRuns], command: str | None = None) 
         f"Intervals: the central {INTERVAL:.0%} of the same measure over {N_BOOTSTRAP} "
         "draws of the seeds (each task's seeds drawn with replacement, one draw for every "
         "method of the task: a seed fixes its source studies). A target whose interval "
-        "straddles its limit is not settled by these seeds either way.",
+        "straddles its limit is not settled by these seeds either way. The interval knows "
+        "only the runs that happened: where a rare run decides a mean it is too narrow, and "
+        "the noise reference (cold reseeded against cold, the same sampler) says where.",
         "",
         "## Over all suites: geometric mean of the per-suite geometric means",
         "",
