@@ -108,6 +108,9 @@ class SourceModel:
         keep = spread(np.flatnonzero(informative), MAX_RANKING_KERNELS)
         self._ranked = x[keep]
         self._quantiles = ranks[keep]
+        # The source's best COMPLETE trial that has any of these parameters (unit coordinates).
+        complete = np.flatnonzero(informative[: task.n_complete])
+        self.best: np.ndarray | None = x[complete[0]] if len(complete) else None
 
     @functools.cached_property
     def _all(self) -> ParzenEstimator:

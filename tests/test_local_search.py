@@ -17,6 +17,7 @@ from optuna_transfer import TransferTPESampler
 from optuna_transfer import WarmStartGridSampler
 from optuna_transfer._encoding import decode
 from optuna_transfer._encoding import encode
+from optuna_transfer._local_search import consensus_move
 from optuna_transfer._local_search import grid_neighbours
 from optuna_transfer._local_search import incumbent_is_recent
 from optuna_transfer._local_search import joint_columns
@@ -27,6 +28,7 @@ from optuna_transfer._local_search import JOINT_HALVING_TRIALS
 from optuna_transfer._local_search import joint_moves
 from optuna_transfer._local_search import LOCAL_PATIENCE
 from optuna_transfer._local_search import local_patience
+from optuna_transfer._local_search import MIN_CONSENSUS_SOURCES
 from optuna_transfer._local_search import neighbours
 from optuna_transfer._local_search import resolves_short_moves
 from optuna_transfer._local_search import tied_fraction
@@ -332,3 +334,71 @@ def test_source_ranking_over_a_grid_matches_pointwise_prediction() -> None:
     np.testing.assert_allclose(
         model.predicted_quantile_grid(columns), model.predicted_quantile(points), atol=1e-12
     )
+
+
+def test_consensus_move_sets_the_continuous_parameters_to_the_sources_weighted_mean() -> None:
+    u = np.array([0.1, 0.2, 0.3, 1.0])  # the last column is a categorical's choice index
+    cols = [0, 1, 2]
+    bests: list[np.ndarray | None] = [
+        np.array([0.4, 0.4, 0.4, 0.0]),
+        np.array([0.7, 0.1, np.nan, 2.0]),  # lacks column 2: does not count
+        np.array([0.6, 0.8, 0.2, 1.0]),
+        None,  # a source without a best configuration in this space
+    ]
+    row = consensus_move(u, bests, [1.0, 5.0, 3.0, 2.0], cols)
+    assert row is not None
+    expected = (1.0 * np.array([0.4, 0.4, 0.4]) + 3.0 * np.array([0.6, 0.8, 0.2])) / 4.0
+    np.testing.assert_allclose(row[cols], expected)
+    # The other parameters stay as the start has them; the start itself is not changed.
+    assert row[3] == 1.0
+    np.testing.assert_array_equal(u, [0.1, 0.2, 0.3, 1.0])
+    # A source without a vote does not count, and one source alone makes no consensus.
+    assert MIN_CONSENSUS_SOURCES == 2
+    assert consensus_move(u, bests, [0.0, 5.0, 3.0, 2.0], cols) is None
+    assert consensus_move(u, bests, [1.0, 5.0, 3.0, 2.0], []) is None
+
+
+def _bowl(centre: np.ndarray) -> Callable[[Trial], float]:
+    def objective(trial: Trial) -> float:
+        x = np.array([trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(len(centre))])
+        return float(np.sum((x - centre) ** 2))
+
+    return objective
+
+
+def test_transfer_tpe_tries_the_mean_of_its_sources_best_configurations() -> None:
+    # Three related sources whose optima lie 0.15 from the target's, in directions that cancel:
+    # each source's best configuration (its optimum, enqueued) is a zero-shot pick, and their
+    # mean is the target's optimum.
+    centre = np.array([0.5, 0.4, 0.6, 0.5])
+    angles = 2.0 * np.pi * np.arange(3) / 3.0
+    shifts = 0.15 * np.stack([np.cos(angles), np.sin(angles), 0 * angles, 0 * angles], axis=1)
+    sources = []
+    for k, shift in enumerate(shifts):
+        study = optuna.create_study(
+            study_name=f"source{k}", sampler=optuna.samplers.RandomSampler(seed=k)
+        )
+        study.enqueue_trial({f"x{i}": float(v) for i, v in enumerate(centre + shift)})
+        study.optimize(_bowl(centre + shift), n_trials=40)
+        sources.append(study)
+    sampler = TransferTPESampler(sources, seed=0)
+    assert sampler._fine  # no ties between the sources' trials: a smooth objective
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_bowl(centre), n_trials=8)
+    weights = sampler.get_source_weights(study)
+    bests = np.array([centre + shift for shift in shifts])
+    consensus = []
+    for t in study.trials[4:]:  # after the three picks and the probe
+        w = np.array([weights[t.number][label] for label in sampler.source_names])
+        if w.sum() > 0:
+            consensus.append((w[:, None] * bests).sum(axis=0) / w.sum())
+    x = np.array([[t.params[f"x{i}"] for i in range(4)] for t in study.trials])
+    # One of the local steps is that weighted mean of the sources' best configurations, and
+    # it is closer to the target's optimum than every pick.
+    hits = [
+        n for n in range(4, len(x))
+        if any(np.allclose(x[n], c, atol=1e-9) for c in consensus)
+    ]
+    assert hits, x
+    pick_distance = np.linalg.norm(x[:3] - centre, axis=1).min()
+    assert np.linalg.norm(x[hits[0]] - centre) < pick_distance

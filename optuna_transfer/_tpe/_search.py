@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial
 from optuna_transfer._encoding import decode
 from optuna_transfer._encoding import encode
 from optuna_transfer._encoding import project
+from optuna_transfer._local_search import consensus_move
 from optuna_transfer._local_search import incumbent_is_recent
 from optuna_transfer._local_search import is_seen
 from optuna_transfer._local_search import joint_columns
@@ -69,7 +70,8 @@ def choose(
     Also returns the row of ``x`` a local step starts from (or None) and whether every
     candidate was one the target already has. ``fine``: the objective resolves short moves
     (:func:`~optuna_transfer._local_search.resolves_short_moves`), so joint moves follow the
-    length of the last success and local steps are more patient.
+    length of the last success, local steps are more patient, and the voting sources' consensus
+    (:func:`~optuna_transfer._local_search.consensus_move`) is one more local candidate.
     """
     target = TargetModel(x, losses, choice_counts(space))
     voting = [i for i, (w, m) in enumerate(zip(weights, ensemble.models)) if m.usable and w > 0]
@@ -78,6 +80,15 @@ def choose(
         cand, start = local_step_candidates(
             x, losses, numbers, target.order, space, rng, fine
         )
+        if fine and cand is not None and start is not None:
+            consensus = consensus_move(
+                x[start],
+                [ensemble.models[i].best for i in voting],
+                [weights[i] for i in voting],
+                joint_columns(space),
+            )
+            if consensus is not None:
+                cand = np.vstack([cand, consensus[None, :]])
     if cand is None:
         mix = np.array([1.0] + [weights[i] for i in voting])
         below = [target.below] + [ensemble.models[i].below for i in voting]
