@@ -20,8 +20,9 @@ between configurations, :func:`resolves_short_moves`), TransferTPE's joint moves
 like an evolution strategy on a smooth function: they start from the length of the move that
 made the incumbent and persist longer (:func:`joint_first_step`, :func:`local_patience`), and
 one more candidate joins each local step: the incumbent with its continuous parameters at the
-mean of the trusted sources' best configurations (:func:`consensus_move`). On a table, where a
-short move often returns the same value, they keep starting far.
+mean of the trusted sources' best configurations that the target confirmed
+(:func:`consensus_move`, :func:`confirmed_by_target`). On a table, where a short move often
+returns the same value, they keep starting far.
 """
 
 from __future__ import annotations
@@ -184,6 +185,32 @@ def consensus_move(
     row = u.copy()
     row[cols] = (w[:, None] * points).sum(axis=0) / w.sum()
     return row
+
+
+def confirmed_by_target(
+    rows: Sequence[np.ndarray | None], x: np.ndarray, losses: np.ndarray
+) -> list[bool]:
+    """For each of ``rows`` (a source's best configuration in unit coordinates, or None),
+    whether the target evaluated it (a row of ``x``) and it finished in the target's better
+    half: a finite loss at most the median of ``losses``' finite values.
+
+    A source's trust says how well it ranks the target's trials, not where its optimum lies
+    from the target's: sources of the same shape with optima elsewhere rank the target well
+    and keep their trust. Only a best configuration the target found good says that this
+    source's optimum is near.
+    """
+    finished = np.isfinite(losses)
+    if not finished.any():
+        return [False] * len(rows)
+    median = float(np.median(losses[finished]))
+    out = []
+    for row in rows:
+        if row is None:
+            out.append(False)
+            continue
+        hit = np.flatnonzero(is_seen(x, row[None, :]) & finished)
+        out.append(len(hit) > 0 and bool(losses[hit[0]] <= median))
+    return out
 
 
 def neighbours(

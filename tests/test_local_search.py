@@ -17,6 +17,7 @@ from optuna_transfer import TransferTPESampler
 from optuna_transfer import WarmStartGridSampler
 from optuna_transfer._encoding import decode
 from optuna_transfer._encoding import encode
+from optuna_transfer._local_search import confirmed_by_target
 from optuna_transfer._local_search import consensus_move
 from optuna_transfer._local_search import grid_neighbours
 from optuna_transfer._local_search import incumbent_is_recent
@@ -364,6 +365,20 @@ def _bowl(centre: np.ndarray) -> Callable[[Trial], float]:
         return float(np.sum((x - centre) ** 2))
 
     return objective
+
+
+def test_a_source_counts_towards_the_consensus_once_the_target_found_its_best_good() -> None:
+    x = np.array([[0.1, 0.1], [0.9, 0.9], [0.5, 0.5], [0.3, 0.3]])
+    losses = np.array([1.0, 9.0, 2.0, np.inf])  # the last trial is still running
+    rows: list[np.ndarray | None] = [
+        np.array([0.1, 0.1]),  # evaluated, the best: confirmed
+        np.array([0.9, 0.9]),  # evaluated, above the median (2.0): not
+        np.array([0.2, 0.2]),  # never evaluated: not
+        np.array([0.3, 0.3]),  # running, no loss yet: not
+        None,
+    ]
+    assert confirmed_by_target(rows, x, losses) == [True, False, False, False, False]
+    assert confirmed_by_target(rows, x, np.full(4, np.inf)) == [False] * 5
 
 
 def test_transfer_tpe_tries_the_mean_of_its_sources_best_configurations() -> None:

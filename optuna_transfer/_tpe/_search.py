@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial
 from optuna_transfer._encoding import decode
 from optuna_transfer._encoding import encode
 from optuna_transfer._encoding import project
+from optuna_transfer._local_search import confirmed_by_target
 from optuna_transfer._local_search import consensus_move
 from optuna_transfer._local_search import incumbent_is_recent
 from optuna_transfer._local_search import is_seen
@@ -70,7 +71,8 @@ def choose(
     Also returns the row of ``x`` a local step starts from (or None) and whether every
     candidate was one the target already has. ``fine``: the objective resolves short moves
     (:func:`~optuna_transfer._local_search.resolves_short_moves`), so joint moves follow the
-    length of the last success, local steps are more patient, and the voting sources' consensus
+    length of the last success, local steps are more patient, and the consensus of the voting
+    sources whose best configuration the target confirmed
     (:func:`~optuna_transfer._local_search.consensus_move`) is one more local candidate.
     """
     target = TargetModel(x, losses, choice_counts(space))
@@ -81,9 +83,11 @@ def choose(
             x, losses, numbers, target.order, space, rng, fine
         )
         if fine and cand is not None and start is not None:
+            bests = [ensemble.models[i].best for i in voting]
+            confirmed = confirmed_by_target(bests, x, losses)
             consensus = consensus_move(
                 x[start],
-                [ensemble.models[i].best for i in voting],
+                [b if ok else None for b, ok in zip(bests, confirmed)],
                 [weights[i] for i in voting],
                 joint_columns(space),
             )
