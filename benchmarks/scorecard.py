@@ -460,7 +460,7 @@ def _short(data: SuiteRuns, budget: int) -> str | None:
 
 
 def _geomean_check(data: SuiteRuns, comparison: str, budget: int, limit: float,
-                   what: str, replicates: Sequence[SuiteRuns] = ()) -> Check:
+                   what: str, replicates: Sequence[SuiteRuns]) -> Check:
     target = f"`{data.suite}`: geomean {data.roles.warm} / {what} at {budget} <= {limit:g}x"
     if (why := _short(data, budget)) is not None:
         return Check(target, why, None)
@@ -468,17 +468,15 @@ def _geomean_check(data: SuiteRuns, comparison: str, budget: int, limit: float,
     if math.isnan(g):
         return Check(target, f"n/a: no task where both {data.roles.warm} and {what} finished",
                      None)
-    measured = f"{g:.3f}"
-    if replicates:
-        lo, hi = interval(suite_geomean(r, comparison, budget) for r in replicates)
-        measured += f" ({_interval_text(lo, hi)} over seeds)"
+    lo, hi = interval(suite_geomean(r, comparison, budget) for r in replicates)
+    measured = f"{g:.3f} ({_interval_text(lo, hi)} over seeds)"
     if comparison == "cold":
         measured += noise_reference(data, budget, None) + delay_reference(data, budget)
     return Check(target, measured, g <= limit)
 
 
 def _per_task_check(data: SuiteRuns, comparison: str, budget: int, what: str,
-                    replicates: Sequence[SuiteRuns] = ()) -> Check:
+                    replicates: Sequence[SuiteRuns]) -> Check:
     target = f"`{data.suite}`: no task above 1.0x {what} at {budget}"
     if (why := _short(data, budget)) is not None:
         return Check(target, why, None)
@@ -486,20 +484,19 @@ def _per_task_check(data: SuiteRuns, comparison: str, budget: int, what: str,
     if not ratios:
         return Check(target, f"n/a: no task where both {data.roles.warm} and {what} finished",
                      None)
-    above = _tasks_above(ratios, 1.0)
-    if above and replicates:
-        drawn = [task_ratios(r, comparison, budget) for r in replicates]
-        above = [
-            f"{text} ({_interval_text(*interval(d.get(t, math.nan) for d in drawn))})"
-            for t, text in zip(_names_above(ratios, 1.0), above)
-        ]
+    names = _names_above(ratios, 1.0)
+    drawn = [task_ratios(r, comparison, budget) for r in replicates] if names else []
+    above = [
+        f"{t} {ratios[t]:.3f} ({_interval_text(*interval(d.get(t, math.nan) for d in drawn))})"
+        for t in names
+    ]
     measured = f"max {max(ratios.values()):.3f}" + (
         f"; above: {', '.join(above)}" if above else ""
     )
     if comparison == "cold":
         measured += noise_reference(data, budget, 1.0)
-    if comparison == "enqueue anchor" and above:
-        measured += one_trial_reference(data, budget, _names_above(ratios, 1.0))
+    if comparison == "enqueue anchor" and names:
+        measured += one_trial_reference(data, budget, names)
     return Check(target, measured, not above)
 
 

@@ -200,16 +200,15 @@ def confirmed_by_target(
     source's optimum is near.
     """
     finished = np.isfinite(losses)
-    if not finished.any():
-        return [False] * len(rows)
-    median = float(np.median(losses[finished]))
-    out = []
-    for row in rows:
-        if row is None:
-            out.append(False)
-            continue
-        hit = np.flatnonzero(is_seen(x, row[None, :]) & finished)
-        out.append(len(hit) > 0 and bool(losses[hit[0]] <= median))
+    present = [i for i, row in enumerate(rows) if row is not None]
+    out = [False] * len(rows)
+    if not finished.any() or not present:
+        return out
+    done = losses[finished]
+    median = float(np.median(done))
+    hit = first_match(np.array([rows[i] for i in present]), x[finished])
+    for i, h in zip(present, hit):
+        out[i] = bool(h >= 0 and done[h] <= median)
     return out
 
 
@@ -291,11 +290,18 @@ def joint_moves(
 def is_seen(rows: np.ndarray, seen: np.ndarray) -> np.ndarray:
     """Whether each row of ``rows`` equals a row of ``seen``; NaN (a parameter the trial did not
     have) equals NaN."""
+    return first_match(rows, seen) >= 0
+
+
+def first_match(rows: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """For each row of ``rows``, the index of the first row of ``seen`` equal to it (NaN equals
+    NaN), or -1 where there is none."""
     if len(seen) == 0 or len(rows) == 0:
-        return np.zeros(len(rows), dtype=bool)
+        return np.full(len(rows), -1, dtype=int)
     a, b = rows[:, None, :], seen[None, :, :]
     close = (np.abs(a - b) <= 1e-9) | (np.isnan(a) & np.isnan(b))
-    return np.asarray(np.all(close, axis=2).any(axis=1))
+    equal = np.all(close, axis=2)
+    return np.where(equal.any(axis=1), equal.argmax(axis=1), -1)
 
 
 def _moved_rows(u: np.ndarray, j: int, coords: Sequence[float]) -> np.ndarray:
