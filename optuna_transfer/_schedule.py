@@ -13,9 +13,6 @@
    (:func:`chance_leads`).
 4. The sampler's model after that; a worker that lost a collision with another worker over its
    pick takes one of the next best instead (:func:`one_of_best`).
-5. **Plateau**: once the search has stalled where the objective is flat
-   (:func:`stalled_on_plateau`), TransferTPE's sources step aside and cold TPE samples, until
-   the target improves again.
 """
 
 from __future__ import annotations
@@ -37,9 +34,6 @@ from optuna_transfer._sources import SourceTask
 # Portfolio size by default: one configuration per source, within these bounds.
 MIN_DEFAULT_PORTFOLIO = 2
 MAX_DEFAULT_PORTFOLIO = 5
-# Finished trials without improvement before a plateau hands the search to cold TPE: the
-# local steps' patience (``_local_search.LOCAL_PATIENCE``) and a few model-based steps more.
-PLATEAU_PATIENCE = 12
 # Above this many scores, one_of_best partitions before it sorts.
 _PARTITION_ABOVE = 4096
 
@@ -111,32 +105,6 @@ def chance_leads(
     if not is_random(best):
         return False
     return any(t.state == TrialState.COMPLETE and is_pick(t) for t in finished)
-
-
-def stalled_on_plateau(
-    study: Study, finished: Sequence[FrozenTrial], patience: int = PLATEAU_PATIENCE
-) -> bool:
-    """Whether the search stalled on a plateau: the best of the target's COMPLETE trials in
-    ``finished`` is followed by at least ``patience`` COMPLETE trials, and another trial with
-    different params has exactly its value. Never with several objectives: there is no single
-    best trial.
-
-    Where the objective is flat at the top (an accuracy on a small validation set, a table of
-    results) the target's values stop telling the configurations around its incumbent apart,
-    while the sources, which rank by their own objectives, keep voting for the same region
-    however long the search finds nothing better there. Cold TPE on the same history explores
-    as the target's own values say. Without ties (a smooth objective, a validation loss) the
-    sources keep their vote however long the search stalls: there they still tell apart what
-    the target's few trials cannot, and handing a stalled search to cold TPE costs more than
-    it gains.
-    """
-    complete = [t for t in finished if t.state == TrialState.COMPLETE]
-    if len(complete) <= patience or is_multi_objective(study):
-        return False
-    best = complete[int(np.argmin(trial_losses(study, complete)))]
-    if sum(t.number > best.number for t in complete) < patience:
-        return False
-    return any(t.values == best.values and t.params != best.params for t in complete)
 
 
 def one_of_best(

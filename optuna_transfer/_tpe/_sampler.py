@@ -34,7 +34,6 @@ from optuna_transfer._schedule import chance_leads
 from optuna_transfer._schedule import check_n_zero_shot
 from optuna_transfer._schedule import portfolio_size
 from optuna_transfer._schedule import round_robin_portfolio
-from optuna_transfer._schedule import stalled_on_plateau
 from optuna_transfer._schedule import startup_explore_probability
 from optuna_transfer._similarity import source_trusts
 from optuna_transfer._similarity import trust
@@ -72,18 +71,6 @@ _TARGET = "target"
 _MAX_CACHED_TRIALS = 64
 
 
-@dataclass(frozen=True)
-class _TrialPlan:
-    """How one trial is sampled, decided once (see ``TransferTPESampler._plan``)."""
-
-    # The vote's weight per source and for the target.
-    weights: dict[str, float]
-    # Sampled at random: the probe or a random start-up trial.
-    explore: bool
-    # The search stalled on a plateau: cold TPE on the whole history, the sources aside.
-    plateau: bool
-
-
 @dataclass
 class _StudyState:
     """What the sampler remembers about one study (see :class:`PerStudy`)."""
@@ -91,8 +78,8 @@ class _StudyState:
     # trial number -> the portfolio entry it evaluates (None: not zero-shot) and whether it is
     # the probe; decided in ``before_trial``, read while the trial samples.
     roles: dict[int, tuple[dict[str, Any] | None, bool]] = field(default_factory=dict)
-    # trial number -> how that trial is sampled.
-    plans: dict[int, _TrialPlan] = field(default_factory=dict)
+    # trial number -> (weights, explore) for that trial.
+    weights: dict[int, tuple[dict[str, float], bool]] = field(default_factory=dict)
     # space key -> trial number -> each source's predicted quantile at that finished trial.
     predictions: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
     # Set once every portfolio entry has been evaluated and the probe has run.
@@ -138,11 +125,7 @@ class TransferTPESampler(BaseSampler):
     pruned or failed) is never proposed again while an untried one exists. When no source keeps
     a vote, the trial is sampled by an internal :class:`~optuna.samplers.TPESampler` with the
     same options (seeded per trial from ``seed``), so the search is then cold TPE on the same
-    history, less the zero-shot trials of the refuted sources. The sources also step aside
-    (cold TPE on the whole history, until the target improves) once the search has stalled on a
-    plateau: no improvement in the last 12 finished trials, and another configuration has
-    exactly the best value, so the target's values no longer tell that region apart while the
-    sources, ranking by their own objectives, would keep the search there.
+    history, less the zero-shot trials of the refuted sources.
 
     The per-source weights used for each trial are stored in the trial's system attributes
     (key ``"transfer_tpe:weights"``) and returned by :meth:`get_source_weights`.
@@ -420,9 +403,8 @@ class TransferTPESampler(BaseSampler):
                 params.update(self._sample(study, trial, missing))
             return params
         if self._is_cold(study, trial):
-            # Every source is distrusted, or the search stalled on a plateau: this trial is
-            # exactly cold TPE's (see _cold_history).
-            cold_study = self._cold_history(study, trial)
+            # Every source is distrusted: this trial is exactly cold TPE's (see _cold_history).
+            cold_study = self._cold_history(study)
             cold = self._cold(study, trial)
             cold.infer_relative_search_space(cold_study, trial)
             return cold.sample_relative(cold_study, trial, search_space)
@@ -459,7 +441,7 @@ class TransferTPESampler(BaseSampler):
                 return projected[param_name]
         elif self._is_cold(study, trial):
             return self._cold(study, trial).sample_independent(
-                self._cold_history(study, trial), trial, param_name, param_distribution
+                self._cold_history(study), trial, param_name, param_distribution
             )
         return self._sample(study, trial, {param_name: param_distribution})[param_name]
 
@@ -477,25 +459,21 @@ class TransferTPESampler(BaseSampler):
         return state.cold
 
     def _is_cold(self, study: Study, trial: FrozenTrial) -> bool:
-        """Whether no source votes for this trial (the probe excepted): every source lost its
-        vote, or they step aside on a plateau (see ``_plan``)."""
+        """Whether every source has lost its vote for this trial (the probe excepted)."""
         if self._role(study, trial)[1]:
             return False
-        weights = self._plan(study, trial).weights
+        weights, _ = self._trial_weights(study, trial)
         return all(weights[label] == 0.0 for label in self._labels)
 
-    def _cold_history(self, study: Study, trial: FrozenTrial) -> Study:
-        """The history the internal cold TPE sees for ``trial``.
+    @staticmethod
+    def _cold_history(study: Study) -> Study:
+        """``study`` without its zero-shot trials, for the internal cold TPE.
 
-        Once every source is distrusted, i.e. the target refuted the region the portfolio
-        came from, ``study`` without its zero-shot trials: those sit far from where the search
-        goes, and keeping them measurably slows TPE down (on the ``misleading`` benchmark). A
-        study's own startup trials are what TPE expects, so it gets exactly those. On a
-        plateau the sources are not refuted (their picks may be among the target's best), so
-        cold TPE sees the whole study.
+        Cold TPE takes over only once every source is distrusted, i.e. the target refuted the
+        region the portfolio came from. Those trials then sit far from where the search goes,
+        and keeping them measurably slows TPE down (on the ``misleading`` benchmark). A
+        study's own startup trials are what TPE expects, so it gets exactly those.
         """
-        if self._plan(study, trial).plateau:
-            return study
         return cast(Study, StudyWithoutTrials(study, is_zero_shot_trial))
 
     def after_trial(
@@ -515,7 +493,7 @@ class TransferTPESampler(BaseSampler):
                 set_trial_user_attr(study, trial, key, value)
         study_state = self._state(study)
         study_state.roles.pop(trial.number, None)
-        study_state.plans.pop(trial.number, None)
+        study_state.weights.pop(trial.number, None)
 
     # -------------------------------------------------------------------------------------
     # Zero-shot portfolio and probe
@@ -609,8 +587,7 @@ class TransferTPESampler(BaseSampler):
         they keep improving (``joint`` spaces only), else a TPE step over the whole space.
         After ``attempt`` lost claims, one of the ``attempt + 1`` best candidates at random.
         Also returns whether every candidate was one the target already has."""
-        plan = self._plan(study, trial)
-        weights, explore = plan.weights, plan.explore
+        weights, explore = self._trial_weights(study, trial)
         # Workers built with the same seed share their sampler's random state. A joint sample
         # is claimed, and after a lost claim gets a generator of this trial's own. A parameter
         # sampled on its own is never claimed, so while other trials run (a worker may be
@@ -696,26 +673,22 @@ class TransferTPESampler(BaseSampler):
         keep = ~np.isnan(predictions).any(axis=1)
         return predictions[keep], losses[keep]
 
-    def _plan(self, study: Study, trial: FrozenTrial) -> _TrialPlan:
-        """How this trial is sampled: per-source weights, whether it explores at random
-        instead, and whether the sources step aside on a plateau.
+    def _trial_weights(self, study: Study, trial: FrozenTrial) -> tuple[dict[str, float], bool]:
+        """Per-source weights for this trial, and whether it explores at random instead.
 
         The trial after the zero-shot portfolio is always the probe (see ``_choose``). While
         the target has fewer than ``n_startup_trials`` finished trials, a trial is sampled at
         random with probability (1 - largest source trust)²: with sources the target
         contradicts, the search starts like cold TPE rather than refining a bad region. It is
         random too while the best trial is a random one (``chance_leads``); with several
-        objectives there is no single best trial, and trust alone decides. Once the search
-        stalled on a plateau (``stalled_on_plateau``) no source votes and cold TPE samples on
-        the whole history, until the target improves; the sources' trust is kept, so they vote
-        again from then on.
+        objectives there is no single best trial, and trust alone decides.
 
         Sources are judged on the target's COMPLETE trials only. A failed trial says that its
         region fails on the target (out of memory, divergence), not that a source ranks the
         objective wrongly; the target's own model ranks it worst and steers away from it.
         Judging sources on failures too hands the search to cold TPE, which ignores them.
         """
-        cache = self._state(study).plans
+        cache = self._state(study).weights
         cached = cache.get(trial.number)
         if cached is not None:
             return cached
@@ -729,18 +702,13 @@ class TransferTPESampler(BaseSampler):
             n_explored < self._n_startup_trials
             and self._startup_explores(study, finished, max(trusts.values(), default=0.0))
         )
-        plateau = not is_probe and stalled_on_plateau(study, finished)
-        if plateau:
-            explore = False
-            weights = {_TARGET: 1.0, **{label: 0.0 for label in self._labels}}
-        plan = _TrialPlan(weights, explore, plateau)
         if len(cache) > _MAX_CACHED_TRIALS:
             cache.clear()  # entries of trials that ended in another process are never popped
-        cache[trial.number] = plan
+        cache[trial.number] = (weights, explore)
         if explore and not is_probe:
             record(study, trial, RANDOM_ATTR_KEY, True)
         record(study, trial, WEIGHTS_ATTR_KEY, json.dumps(list(weights.items())))
-        return plan
+        return weights, explore
 
     def _startup_explores(
         self, study: Study, finished: list[FrozenTrial], max_trust: float

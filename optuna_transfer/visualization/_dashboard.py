@@ -128,10 +128,9 @@ def annotate_for_dashboard(study: Study, sampler: Any = None) -> None:
     Works on a finished study, also one loaded from storage. Roles: ``zero-shot`` (a source's
     best configuration, evaluated as is), ``probe`` (the random trial after those),
     ``enqueued`` (user-fixed parameters), ``transfer`` (chosen by the weighted vote, at least
-    one source voting), ``cold`` (no source voted: cold TPE, once every source lost its vote
-    or while the search is stalled on a plateau), ``random`` (a start-up trial sampled at
-    random, where the sampler records it). For per-trial user attributes use
-    :func:`with_transfer_attrs` while the study runs.
+    one source voting), ``cold`` (no source kept a vote: cold TPE), ``random`` (a start-up
+    trial sampled at random, where the sampler records it). For per-trial user attributes
+    use :func:`with_transfer_attrs` while the study runs.
 
     Args:
         study: The study, in a storage optuna-dashboard reads.

@@ -130,9 +130,8 @@ def trial_records(study: Study, sampler: Any = None) -> list[_TrialRecord]:
     Roles: ``"zero-shot"`` (evaluates a source's best configuration), ``"probe"`` (the random
     trial after the portfolio), ``"random"`` (a start-up trial sampled at random, where the
     sampler records it), ``"enqueued"`` (user-fixed parameters), ``"transfer"`` (chosen by the
-    weighted vote with at least one source voting), ``"cold"`` (no source voted: chosen by cold
-    TPE, once every source lost its vote or while the search is stalled on a plateau), or None
-    (not sampled by TransferTPESampler).
+    weighted vote with at least one source voting), ``"cold"`` (no source kept a vote: chosen
+    by cold TPE), or None (not sampled by TransferTPESampler).
     """
     _check_sampler(sampler)
     trials = study.get_trials(deepcopy=False)
