@@ -10,6 +10,11 @@ configurations, and runs cold TPE, TPE + the sources' top-5 enqueued, and Transf
 * ``oom-bs``: learning rate, batch size and optimiser, the learning rate's optimum moving with
   the batch size; the sources are best at batch size 256 and the target runs out of memory at
   256 and above (feasible optimum 0.3, at batch size 128).
+* ``oom-discrete``: three integer parameters of 5 values each (125 configurations), the sources
+  best at the centre; the target runs out of memory wherever the first two are at the centre
+  (5 configurations, the sources' best among them; feasible optimum 1, one step away). In a
+  space this small a sampler that ignores failures proposes the same failing configuration
+  again and again.
 * ``hpolib-oom-<table>``: each HPOLib table as the target, the other three as sources (as in
   the ``hpolib`` suite); the target runs out of memory at the batch size of the sources'
   pooled best configuration and above (at that batch size alone when it is the smallest).
@@ -89,6 +94,18 @@ def _oom_above_bs(trial: optuna.Trial) -> float:
     return value
 
 
+def _grid3(trial: optuna.Trial) -> float:
+    x, y, z = (trial.suggest_int(name, 0, 4) for name in ("x", "y", "z"))
+    return float((x - 2) ** 2 + (y - 2) ** 2 + (z - 2) ** 2)
+
+
+def _oom_at_centre(trial: optuna.Trial) -> float:
+    value = _grid3(trial)
+    if trial.params["x"] == 2 and trial.params["y"] == 2:
+        raise MemoryError("CUDA out of memory (simulated)")
+    return value
+
+
 def _tpe_source(objective: Objective, seed: int, n_trials: int, name: str) -> optuna.Study:
     study = optuna.create_study(
         study_name=name, sampler=optuna.samplers.TPESampler(seed=derive_seed(seed, name))
@@ -135,6 +152,8 @@ def scenarios(seed: int, source_trials: int) -> list[Scenario]:
                  0.25),
         Scenario("oom-bs", [_tpe_source(_lr_bs, seed, source_trials, "lr-bs")], _oom_above_bs,
                  0.3),
+        Scenario("oom-discrete", [_tpe_source(_grid3, seed, source_trials, "grid3")],
+                 _oom_at_centre, 1.0),
         *[_hpolib_scenario(t, seed, source_trials) for t in TABLE_BENCHES["hpolib"][3]],
     ]
 

@@ -5,7 +5,9 @@ Optuna has no public API for it, and its own samplers do the same. Optuna's samp
 study's history through ``Study._get_trials`` (private; its signature is that of Optuna 5.x,
 which ``pyproject.toml`` pins). :class:`StudyWithoutTrials` wraps a
 study so that some trials are invisible to a sampler, which is how the transfer sampler hands
-cold TPE a history without the zero-shot trials of sources it no longer trusts.
+cold TPE a history without the zero-shot trials of sources it no longer trusts; the same view
+can list failed trials as pruned ones that reported nothing, which Optuna's TPE ranks below
+every other trial (it ignores failed trials).
 ``tests/test_optuna_compat.py`` checks that a sampler given the view behaves exactly as on a
 study holding only the visible trials, so an Optuna change that breaks this fails a test.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Container
 from collections.abc import Sequence
+import copy
 import threading
 from typing import Any
 from typing import Generic
@@ -37,11 +40,25 @@ T = TypeVar("T")
 class StudyWithoutTrials:
     """Read-through view of ``study`` in which trials for which ``hide(trial)`` holds do not
     exist. Everything else (storage, directions, writes to the sampled trial) passes through to
-    ``study``; only the trial listings are filtered."""
+    ``study``; only the trial listings are filtered.
 
-    def __init__(self, study: Study, hide: Callable[[FrozenTrial], bool]) -> None:
+    With ``failed_as_pruned``, every FAIL trial is listed as a PRUNED trial without intermediate
+    values (a request for pruned trials returns them; one for failed trials does not). Optuna's
+    TPE ignores failed trials, so next to a region that fails it keeps proposing configurations
+    there; a pruned trial that reported nothing it ranks below every complete and pruned trial,
+    as the transfer sampler ranks a failure (``optuna.samplers._tpe.sampler``:
+    ``_get_pruned_trial_score``, ``_split_trials``).
+    """
+
+    def __init__(
+        self,
+        study: Study,
+        hide: Callable[[FrozenTrial], bool],
+        failed_as_pruned: bool = False,
+    ) -> None:
         self._study = study
         self._hide = hide
+        self._failed_as_pruned = failed_as_pruned
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
@@ -52,20 +69,43 @@ class StudyWithoutTrials:
         states: Container[TrialState] | None = None,
         use_cache: bool = False,
     ) -> list[FrozenTrial]:
-        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        trials = self._study._get_trials(
+            deepcopy=deepcopy, states=self._stored_states(states), use_cache=use_cache
+        )
         return self._visible(trials)
 
     def get_trials(
         self, deepcopy: bool = True, states: Container[TrialState] | None = None
     ) -> list[FrozenTrial]:
-        return self._visible(self._study.get_trials(deepcopy=deepcopy, states=states))
+        return self._visible(
+            self._study.get_trials(deepcopy=deepcopy, states=self._stored_states(states))
+        )
 
     @property
     def trials(self) -> list[FrozenTrial]:
         return self.get_trials()
 
+    def _stored_states(self, states: Container[TrialState] | None) -> Container[TrialState] | None:
+        """The states to read from ``study`` for a listing of ``states`` in this view."""
+        if not self._failed_as_pruned or states is None:
+            return states
+        wanted = tuple(s for s in TrialState if s in states and s != TrialState.FAIL)
+        return wanted + (TrialState.FAIL,) if TrialState.PRUNED in wanted else wanted
+
     def _visible(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-        return [t for t in trials if not self._hide(t)]
+        visible = [t for t in trials if not self._hide(t)]
+        if not self._failed_as_pruned:
+            return visible
+        return [_as_pruned(t) if t.state == TrialState.FAIL else t for t in visible]
+
+
+def _as_pruned(trial: FrozenTrial) -> FrozenTrial:
+    """A copy of the failed ``trial`` as a PRUNED trial that reported nothing (the listed
+    trials may be the storage's cached objects, never changed in place)."""
+    pruned = copy.copy(trial)
+    pruned.state = TrialState.PRUNED
+    pruned.intermediate_values = {}
+    return pruned
 
 
 # Optuna's own TPE splits long system attributes into chunks of this many characters, for RDB

@@ -7,6 +7,7 @@ transfer sampler silently handing cold TPE the wrong trials.
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 import optuna
 from optuna.distributions import CategoricalDistribution
@@ -67,34 +68,62 @@ def test_view_lists_only_visible_trials() -> None:
     assert view.directions == full.directions and view._study_id == full._study_id
 
 
+def _tpe_suggestion(study: Any, real: Study, multivariate: bool = True) -> dict[str, Any]:
+    """What a seeded TPE suggests for a new trial of ``real`` reading ``study`` (``real``
+    itself or a view of it)."""
+    sampler = optuna.samplers.TPESampler(seed=11, n_startup_trials=5, multivariate=multivariate)
+    trial = real._storage.get_trial(real.ask()._trial_id)
+    space = sampler.infer_relative_search_space(study, trial)
+    params = sampler.sample_relative(study, trial, space)
+    for name, dist in SPACE.items():
+        params.setdefault(name, sampler.sample_independent(study, trial, name, dist))
+    return params
+
+
 @pytest.mark.parametrize("multivariate", [True, False])
 def test_tpe_on_the_view_samples_as_on_a_study_of_the_visible_trials(multivariate: bool) -> None:
     full, visible = _history()
     # The same new trial in both studies, sampled by two identically seeded TPE samplers:
     # on the view it must see exactly what it sees on the study of the visible trials.
-    suggestions = []
-    for study in (StudyWithoutTrials(full, _hidden), visible):
-        sampler = optuna.samplers.TPESampler(seed=11, n_startup_trials=5,
-                                             multivariate=multivariate)
-        real = full if isinstance(study, StudyWithoutTrials) else visible
-        trial = real._storage.get_trial(real.ask()._trial_id)
-        space = sampler.infer_relative_search_space(study, trial)  # type: ignore[arg-type]
-        params = sampler.sample_relative(study, trial, space)  # type: ignore[arg-type]
-        for name, dist in SPACE.items():
-            if name not in params:
-                params[name] = sampler.sample_independent(
-                    study, trial, name, dist  # type: ignore[arg-type]
-                )
-        suggestions.append(params)
-    assert suggestions[0] == suggestions[1]
+    on_view = _tpe_suggestion(StudyWithoutTrials(full, _hidden), full, multivariate)
+    assert on_view == _tpe_suggestion(visible, visible, multivariate)
     # And the hidden trials matter: TPE on the full study suggests something else.
-    sampler = optuna.samplers.TPESampler(seed=11, n_startup_trials=5, multivariate=multivariate)
-    trial = full._storage.get_trial(full.ask()._trial_id)
-    space = sampler.infer_relative_search_space(full, trial)
-    params = sampler.sample_relative(full, trial, space)
-    for name, dist in SPACE.items():
-        params.setdefault(name, sampler.sample_independent(full, trial, name, dist))
-    assert params != suggestions[0]
+    assert on_view != _tpe_suggestion(full, full, multivariate)
+
+
+def test_failed_trials_are_listed_as_pruned_ones_that_reported_nothing() -> None:
+    # Optuna's TPE ignores failed trials. The cold fallback hands it a view in which they are
+    # pruned trials without intermediate values, which it ranks below every other trial.
+    full = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    pruned = optuna.create_study()
+    for i in range(20):
+        trial = full.ask(SPACE)
+        if i % 4 == 1:
+            trial.report(-100.0, step=0)  # a good value reported before it failed
+            full.tell(trial, state=TrialState.FAIL)
+            pruned.add_trial(
+                optuna.trial.create_trial(
+                    params=trial.params, distributions=SPACE, state=TrialState.PRUNED
+                )
+            )
+        else:
+            full.tell(trial, _objective(optuna.trial.FixedTrial(trial.params)))
+            pruned.add_trial(full.trials[-1])
+    view = StudyWithoutTrials(full, lambda t: False, failed_as_pruned=True)
+    states = (TrialState.COMPLETE, TrialState.PRUNED)
+    listed = view._get_trials(deepcopy=False, states=states, use_cache=True)
+    assert [t.state for t in listed] == [t.state for t in pruned.trials]
+    assert all(t.intermediate_values == {} for t in listed if t.state == TrialState.PRUNED)
+    assert view.get_trials(states=(TrialState.FAIL,)) == []
+    assert [t.state for t in view.trials] == [t.state for t in pruned.trials]
+    # The study itself is unchanged.
+    assert [t.number for t in full.trials if t.state == TrialState.FAIL] == [1, 5, 9, 13, 17]
+    assert full.trials[1].intermediate_values == {0: -100.0}
+    # TPE samples on the view as on the study whose failures were pruned without a report,
+    # and on the study itself (failures ignored) it samples something else.
+    on_view = _tpe_suggestion(view, full)
+    assert on_view == _tpe_suggestion(pruned, pruned)
+    assert on_view != _tpe_suggestion(full, full)
 
 
 def test_search_space_groups_are_optunas_decomposition() -> None:

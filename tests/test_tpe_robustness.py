@@ -337,3 +337,31 @@ def test_same_seed_workers_take_one_probe_and_never_repeat_a_config(tmp_path: Pa
     assert len(study.trials) == 40
     assert sum(bool(t.system_attrs.get(PROBE_ATTR_KEY)) for t in study.trials) == 1
     assert max(Counter(_configs(study)).values()) == 1
+
+
+def _grid3(trial: Trial) -> float:
+    x, y, z = (trial.suggest_int(n, 0, 4) for n in ("x", "y", "z"))
+    return float((x - 2) ** 2 + (y - 2) ** 2 + (z - 2) ** 2)
+
+
+def _fails_next_to_the_optimum(trial: Trial) -> float:
+    """Out of memory wherever x = y = 2: 5 of the 125 configurations, next to the optimum."""
+    value = _grid3(trial)
+    if trial.params["x"] == 2 and trial.params["y"] == 2:
+        raise MemoryError("CUDA out of memory (simulated)")
+    return value
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cold_fallback_never_repeats_a_configuration(seed: int) -> None:
+    # On main, once the misleading source lost its vote the trials were plain cold TPE, which
+    # ignores failed trials: the same failing configuration 40-56 times in 150 trials. Every
+    # configuration is tried once while untried ones exist (125 here), failing ones included.
+    source = finished_study(lambda t: -_grid3(t), 60, seed=seed)
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=seed))
+    study.optimize(_fails_next_to_the_optimum, n_trials=100, catch=(MemoryError,))
+    roles = Counter(t.user_attrs.get("transfer:role") for t in study.trials)
+    assert roles["cold"] >= 50
+    assert max(Counter(_configs(study)).values()) == 1
+    assert _fails(study) <= 5
+    assert study.best_value == 1.0

@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_transfer._encoding import aligned_matrix
+from optuna_transfer._local_search import is_seen
 from optuna_transfer._local_search import resolves_short_moves
 from optuna_transfer._optuna_compat import fail_trial
 from optuna_transfer._optuna_compat import is_multi_objective
@@ -57,6 +58,7 @@ from optuna_transfer._tpe._claims import WEIGHTS_ATTR_KEY
 from optuna_transfer._tpe._claims import write_running_params
 from optuna_transfer._tpe._search import choose
 from optuna_transfer._tpe._search import decode_row
+from optuna_transfer._tpe._search import encode_row
 from optuna_transfer._tpe._search import probe_row
 from optuna_transfer._tpe._search import project_config
 from optuna_transfer._tpe._search import target_observations
@@ -69,6 +71,9 @@ _TARGET = "target"
 # The per-trial weights are needed several times while one trial samples (relative, each
 # independent parameter): a few entries per study cover every trial in flight.
 _MAX_CACHED_TRIALS = 64
+# Draws of cold TPE, each seeded anew, before a configuration the target already has gives way
+# to an untried one at random.
+_MAX_COLD_DRAWS = 3
 
 
 @dataclass
@@ -125,7 +130,10 @@ class TransferTPESampler(BaseSampler):
     pruned or failed) is never proposed again while an untried one exists. When no source keeps
     a vote, the trial is sampled by an internal :class:`~optuna.samplers.TPESampler` with the
     same options (seeded per trial from ``seed``), so the search is then cold TPE on the same
-    history, less the zero-shot trials of the refuted sources.
+    history, less the zero-shot trials of the refuted sources, with two differences that keep
+    it from repeating itself: it sees failed trials as its worst ones (pruned trials that
+    reported nothing; plain TPE ignores them), and a configuration the target already has is
+    drawn again, or replaced by an untried one at random.
 
     The per-source weights used for each trial are stored in the trial's system attributes
     (key ``"transfer_tpe:weights"``) and returned by :meth:`get_source_weights`.
@@ -403,11 +411,7 @@ class TransferTPESampler(BaseSampler):
                 params.update(self._sample(study, trial, missing))
             return params
         if self._is_cold(study, trial):
-            # Every source is distrusted: this trial is exactly cold TPE's (see _cold_history).
-            cold_study = self._cold_history(study)
-            cold = self._cold(study, trial)
-            cold.infer_relative_search_space(cold_study, trial)
-            return cold.sample_relative(cold_study, trial, search_space)
+            return self._sample_cold(study, trial, search_space)
         for attempt in range(MAX_CLAIMS + 1):
             params = {}
             exhausted = False
@@ -441,7 +445,10 @@ class TransferTPESampler(BaseSampler):
                 return projected[param_name]
         elif self._is_cold(study, trial):
             return self._cold(study, trial).sample_independent(
-                self._cold_history(study), trial, param_name, param_distribution
+                self._cold_history(study, failed_as_pruned=True),
+                trial,
+                param_name,
+                param_distribution,
             )
         return self._sample(study, trial, {param_name: param_distribution})[param_name]
 
@@ -465,16 +472,47 @@ class TransferTPESampler(BaseSampler):
         weights, _ = self._trial_weights(study, trial)
         return all(weights[label] == 0.0 for label in self._labels)
 
+    def _sample_cold(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        """Cold TPE's sample of ``search_space`` for this trial, on the target's history with
+        failures as its worst trials (see ``_cold_history``), unless it is a configuration the
+        target already has (or another worker is running): then cold TPE reseeded, up to
+        ``_MAX_COLD_DRAWS`` draws in all. If every draw was one, or cold TPE is still in its
+        random start-up, a configuration the target does not have, drawn at random.
+
+        Optuna's TPE proposes its incumbent again in a discrete space; next to a region that
+        fails it proposed the same failing configuration dozens of times in a long study.
+        """
+        cold = self._cold(study, trial)
+        # The search space from the trials as they are: a trial that failed part-way lacks
+        # parameters, and listed as pruned it would shrink the space.
+        cold.infer_relative_search_space(self._cold_history(study), trial)
+        history = self._cold_history(study, failed_as_pruned=True)
+        x, _, _ = target_observations(study, self._target_trials(study, trial), search_space)
+        for draw in range(_MAX_COLD_DRAWS):
+            if draw > 0:
+                seed_tpe_sampler(cold, _derived_seed(self._cold_seed, trial.number, draw))
+            params = cold.sample_relative(history, trial, search_space)
+            if not params:
+                break  # cold TPE's random start-up
+            if not is_seen(encode_row(params, search_space)[None, :], x)[0]:
+                return params
+        return decode_row(uniform_unseen(self._trial_rng(trial), search_space, x), search_space)
+
     @staticmethod
-    def _cold_history(study: Study) -> Study:
-        """``study`` without its zero-shot trials, for the internal cold TPE.
+    def _cold_history(study: Study, failed_as_pruned: bool = False) -> Study:
+        """``study`` without its zero-shot trials, for the internal cold TPE; with
+        ``failed_as_pruned``, its failed trials listed as pruned ones that reported nothing.
 
         Cold TPE takes over only once every source is distrusted, i.e. the target refuted the
         region the portfolio came from. Those trials then sit far from where the search goes,
         and keeping them measurably slows TPE down (on the ``misleading`` benchmark). A
-        study's own startup trials are what TPE expects, so it gets exactly those.
+        study's own startup trials are what TPE expects, so it gets exactly those. Optuna's
+        TPE ignores failed trials; as pruned trials that reported nothing it ranks them below
+        every other, as this sampler ranks a failure, and steers away from where they failed.
         """
-        return cast(Study, StudyWithoutTrials(study, is_zero_shot_trial))
+        return cast(Study, StudyWithoutTrials(study, is_zero_shot_trial, failed_as_pruned))
 
     def after_trial(
         self,
@@ -733,9 +771,10 @@ class TransferTPESampler(BaseSampler):
         return {label: t if a else 0.0 for label, t, a in zip(self._labels, trusts, active)}
 
 
-def _derived_seed(seed: int, number: int) -> int:
+def _derived_seed(seed: int, number: int, draw: int = 0) -> int:
     # Not ``seed`` itself: cold TPE's random start-up draws would repeat this sampler's own.
-    return int(np.random.SeedSequence([seed, 1, number]).generate_state(1)[0])
+    keys = [seed, 1, number] + ([draw] if draw else [])
+    return int(np.random.SeedSequence(keys).generate_state(1)[0])
 
 
 def _params_of(trials: Sequence[FrozenTrial], i: int) -> tuple[tuple[str, Any], ...]:

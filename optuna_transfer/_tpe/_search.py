@@ -244,6 +244,14 @@ def decode_row(u: np.ndarray, space: dict[str, BaseDistribution]) -> dict[str, A
     return {name: decode(dist, float(v)) for (name, dist), v in zip(space.items(), u)}
 
 
+def encode_row(params: dict[str, Any], space: dict[str, BaseDistribution]) -> np.ndarray:
+    """``params`` as a row of unit coordinates over ``space`` (NaN where a parameter is
+    missing), comparable with :func:`target_observations`' rows."""
+    return np.array(
+        [encode(dist, params[name]) if name in params else np.nan for name, dist in space.items()]
+    )
+
+
 def project_config(config: dict[str, Any], space: dict[str, BaseDistribution]) -> dict[str, Any]:
     out = {}
     for name, dist in space.items():
