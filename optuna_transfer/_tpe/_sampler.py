@@ -132,8 +132,8 @@ class TransferTPESampler(BaseSampler):
     same options (seeded per trial from ``seed``), so the search is then cold TPE on the same
     history, less the zero-shot trials of the refuted sources, with two differences that keep
     it from repeating itself: it sees failed trials as its worst ones (pruned trials that
-    reported nothing; plain TPE ignores them), and a configuration the target already has is
-    drawn again, or replaced by an untried one at random.
+    reported nothing; plain TPE ignores them), and past its random start-up a configuration
+    the target already has is drawn again, or replaced by an untried one at random.
 
     The per-source weights used for each trial are stored in the trial's system attributes
     (key ``"transfer_tpe:weights"``) and returned by :meth:`get_source_weights`.
@@ -478,8 +478,9 @@ class TransferTPESampler(BaseSampler):
         """Cold TPE's sample of ``search_space`` for this trial, on the target's history with
         failures as its worst trials (see ``_cold_history``), unless it is a configuration the
         target already has (or another worker is running): then cold TPE reseeded, up to
-        ``_MAX_COLD_DRAWS`` draws in all. If every draw was one, or cold TPE is still in its
-        random start-up, a configuration the target does not have, drawn at random.
+        ``_MAX_COLD_DRAWS`` draws in all, and if every draw was one, a configuration the
+        target does not have, drawn at random. During cold TPE's random start-up this returns
+        nothing and the parameters are its random draws (``sample_independent``), as they are.
 
         Optuna's TPE proposes its incumbent again in a discrete space; next to a region that
         fails it proposed the same failing configuration dozens of times in a long study.
@@ -494,9 +495,7 @@ class TransferTPESampler(BaseSampler):
             if draw > 0:
                 seed_tpe_sampler(cold, _derived_seed(self._cold_seed, trial.number, draw))
             params = cold.sample_relative(history, trial, search_space)
-            if not params:
-                break  # cold TPE's random start-up
-            if not is_seen(encode_row(params, search_space)[None, :], x)[0]:
+            if not params or not is_seen(encode_row(params, search_space)[None, :], x)[0]:
                 return params
         return decode_row(uniform_unseen(self._trial_rng(trial), search_space, x), search_space)
 
