@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_transfer._encoding import aligned_matrix
+from optuna_transfer._encoding import encode
 from optuna_transfer._local_search import is_seen
 from optuna_transfer._local_search import resolves_short_moves
 from optuna_transfer._optuna_compat import fail_trial
@@ -51,6 +52,7 @@ from optuna_transfer._tpe._claims import is_random_trial
 from optuna_transfer._tpe._claims import is_taken
 from optuna_transfer._tpe._claims import is_zero_shot_trial
 from optuna_transfer._tpe._claims import MAX_CLAIMS
+from optuna_transfer._tpe._claims import params_with_running
 from optuna_transfer._tpe._claims import Portfolio
 from optuna_transfer._tpe._claims import RANDOM_ATTR_KEY
 from optuna_transfer._tpe._claims import record
@@ -127,7 +129,8 @@ class TransferTPESampler(BaseSampler):
     trials, or, with several continuous parameters, moves of all of them together;
     otherwise they are drawn from each task's good density, as in TPE. A failed trial ranks as
     the target's worst observation, and a configuration the target already has (complete,
-    pruned or failed) is never proposed again while an untried one exists. When no source keeps
+    pruned or failed) is never proposed again while an untried one exists (where parameters are
+    sampled one at a time, the last one avoids completing one). When no source keeps
     a vote, the trial is sampled by an internal :class:`~optuna.samplers.TPESampler` with the
     same options (seeded per trial from ``seed``), so the search is then cold TPE on the same
     history, less the zero-shot trials of the refuted sources, with two differences that keep
@@ -439,18 +442,49 @@ class TransferTPESampler(BaseSampler):
         param_distribution: BaseDistribution,
     ) -> Any:
         zero_shot = self._zero_shot_config(study, trial)
+        space = {param_name: param_distribution}
         if zero_shot is not None:
-            projected = project_config(zero_shot, {param_name: param_distribution})
+            projected = project_config(zero_shot, space)
             if param_name in projected:
                 return projected[param_name]
-        elif self._is_cold(study, trial):
-            return self._cold(study, trial).sample_independent(
-                self._cold_history(study, failed_as_pruned=True),
-                trial,
-                param_name,
-                param_distribution,
-            )
-        return self._sample(study, trial, {param_name: param_distribution})[param_name]
+        cold = zero_shot is None and self._is_cold(study, trial)
+        # Values that would make this trial a configuration the target already has: a
+        # parameter sampled on its own cannot see the others, so the last one to be sampled
+        # avoids them (the joint sample in ``sample_relative`` avoids repeats as a whole).
+        completing = self._completing_values(study, trial, param_name, param_distribution)
+        for draw in range(_MAX_COLD_DRAWS):
+            if cold:
+                sampler = self._cold(study, trial)
+                if draw > 0:
+                    seed_tpe_sampler(sampler, _derived_seed(self._cold_seed, trial.number, draw))
+                history = self._cold_history(study, failed_as_pruned=True)
+                value = sampler.sample_independent(history, trial, param_name, param_distribution)
+            else:
+                value = self._sample(study, trial, space)[param_name]
+            if not is_seen(encode_row({param_name: value}, space)[None, :], completing)[0]:
+                return value
+        rng = self._trial_rng(trial, zlib.crc32(param_name.encode()))
+        return decode_row(uniform_unseen(rng, space, completing), space)[param_name]
+
+    def _completing_values(
+        self, study: Study, trial: FrozenTrial, name: str, dist: BaseDistribution
+    ) -> np.ndarray:
+        """The values of parameter ``name`` (encoded in ``dist``, one per row) of the target's
+        trials whose parameters are exactly ``trial``'s so far plus this one."""
+        so_far = trial.params
+        rows = []
+        for t in self._target_trials(study, trial):
+            params = params_with_running(t)
+            if (
+                len(params) == len(so_far) + 1
+                and name in params
+                and all(
+                    k in params and type(params[k]) is type(v) and params[k] == v
+                    for k, v in so_far.items()
+                )
+            ):
+                rows.append(encode(dist, params[name]))
+        return np.array(rows).reshape(-1, 1)
 
     def _cold(self, study: Study, trial: FrozenTrial) -> optuna.samplers.TPESampler:
         """The study's cold TPE, seeded for this trial (see ``_cold_seed``). One sampler per
