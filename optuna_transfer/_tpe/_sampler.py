@@ -524,13 +524,15 @@ class TransferTPESampler(BaseSampler):
         # parameters, and listed as pruned it would shrink the space.
         cold.infer_relative_search_space(self._cold_history(study), trial)
         history = self._cold_history(study, failed_as_pruned=True)
-        x, _, _ = target_observations(study, self._target_trials(study, trial), search_space)
+        trials = self._target_trials(study, trial)
+        tried = [params_with_running(t) for t in trials]
         for draw in range(_MAX_COLD_DRAWS):
             if draw > 0:
                 seed_tpe_sampler(cold, _derived_seed(self._cold_seed, trial.number, draw))
             params = cold.sample_relative(history, trial, search_space)
-            if not params or not is_seen(encode_row(params, search_space)[None, :], x)[0]:
+            if not params or params not in tried:
                 return params
+        x, _, _ = target_observations(study, trials, search_space)
         return decode_row(uniform_unseen(self._trial_rng(trial), search_space, x), search_space)
 
     @staticmethod
