@@ -511,10 +511,11 @@ class TransferTPESampler(BaseSampler):
     ) -> dict[str, Any]:
         """Cold TPE's sample of ``search_space`` for this trial, on the target's history with
         failures as its worst trials (see ``_cold_history``), unless it is a configuration the
-        target already has (or another worker is running): then cold TPE reseeded, up to
-        ``_MAX_COLD_DRAWS`` draws in all, and if every draw was one, a configuration the
-        target does not have, drawn at random. During cold TPE's random start-up this returns
-        nothing and the parameters are its random draws (``sample_independent``), as they are.
+        target already has or another worker has just drawn (``_drawn_by_another``): then cold
+        TPE reseeded, up to ``_MAX_COLD_DRAWS`` draws in all, and if every draw was one, a
+        configuration the target does not have, drawn at random. During cold TPE's random
+        start-up this returns nothing and the parameters are its random draws
+        (``sample_independent``), as they are.
 
         Optuna's TPE proposes its incumbent again in a discrete space; next to a region that
         fails it proposed the same failing configuration dozens of times in a long study.
@@ -530,10 +531,24 @@ class TransferTPESampler(BaseSampler):
             if draw > 0:
                 seed_tpe_sampler(cold, _derived_seed(self._cold_seed, trial.number, draw))
             params = cold.sample_relative(history, trial, search_space)
-            if not params or params not in tried:
+            if not params:
+                return params  # cold TPE's random start-up
+            if params not in tried and not self._drawn_by_another(study, trial, params):
                 return params
         x, _, _ = target_observations(study, trials, search_space)
-        return decode_row(uniform_unseen(self._trial_rng(trial), search_space, x), search_space)
+        params = decode_row(uniform_unseen(self._trial_rng(trial), search_space, x), search_space)
+        self._drawn_by_another(study, trial, params)
+        return params
+
+    def _drawn_by_another(self, study: Study, trial: FrozenTrial, params: dict[str, Any]) -> bool:
+        """With constant liar, publish ``params`` as this running trial's (workers that start
+        later see them) and, while other trials run, say whether one of them has them too: of
+        two workers that drew the same configuration at the same moment, the one that wrote
+        second sees the other, as with the transfer path's claims."""
+        if not self._constant_liar:
+            return False
+        write_running_params(study, trial, params)
+        return self._others_running(study, trial) and is_taken(study, trial, params)
 
     @staticmethod
     def _cold_history(study: Study, failed_as_pruned: bool = False) -> Study:
