@@ -93,10 +93,10 @@ class StudyWithoutTrials:
         return wanted + (TrialState.FAIL,) if TrialState.PRUNED in wanted else wanted
 
     def _visible(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-        visible = [t for t in trials if not self._hide(t)]
         if not self._failed_as_pruned:
-            return visible
-        return [_as_pruned(t) if t.state == TrialState.FAIL else t for t in visible]
+            return [t for t in trials if not self._hide(t)]
+        fail = TrialState.FAIL
+        return [_as_pruned(t) if t.state == fail else t for t in trials if not self._hide(t)]
 
 
 def _as_pruned(trial: FrozenTrial) -> FrozenTrial:
