@@ -541,14 +541,15 @@ class TransferTPESampler(BaseSampler):
         return params
 
     def _drawn_by_another(self, study: Study, trial: FrozenTrial, params: dict[str, Any]) -> bool:
-        """With constant liar, publish ``params`` as this running trial's (workers that start
-        later see them) and, while other trials run, say whether one of them has them too: of
-        two workers that drew the same configuration at the same moment, the one that wrote
-        second sees the other, as with the transfer path's claims."""
-        if not self._constant_liar:
+        """With constant liar and other trials running, publish ``params`` as this running
+        trial's and say whether one of the others has them too: of two workers that drew the
+        same configuration at the same moment, the one that wrote second sees the other, as
+        with the transfer path's claims. Alone, nothing is written: every published attribute
+        is one more that Optuna's TPE reads on every trial, every trial (its constraints)."""
+        if not (self._constant_liar and self._others_running(study, trial)):
             return False
         write_running_params(study, trial, params)
-        return self._others_running(study, trial) and is_taken(study, trial, params)
+        return is_taken(study, trial, params)
 
     @staticmethod
     def _cold_history(study: Study, failed_as_pruned: bool = False) -> Study:
