@@ -73,8 +73,8 @@ _TARGET = "target"
 # The per-trial weights are needed several times while one trial samples (relative, each
 # independent parameter): a few entries per study cover every trial in flight.
 _MAX_CACHED_TRIALS = 64
-# Draws of cold TPE, each seeded anew, before a configuration the target already has gives way
-# to an untried one at random.
+# Draws (cold TPE's, each seeded anew, or the model's) before a configuration the target
+# already has gives way to an untried one at random.
 _MAX_COLD_DRAWS = 3
 
 
