@@ -75,7 +75,7 @@ _TARGET = "target"
 _MAX_CACHED_TRIALS = 64
 # Draws (cold TPE's, each seeded anew, or the model's) before a configuration the target
 # already has gives way to an untried one at random.
-_MAX_COLD_DRAWS = 3
+_MAX_DRAWS = 3
 
 
 @dataclass
@@ -452,7 +452,7 @@ class TransferTPESampler(BaseSampler):
         # parameter sampled on its own cannot see the others, so the last one to be sampled
         # avoids them (the joint sample in ``sample_relative`` avoids repeats as a whole).
         completing = self._completing_values(study, trial, param_name, param_distribution)
-        for draw in range(_MAX_COLD_DRAWS):
+        for draw in range(_MAX_DRAWS):
             if cold:
                 sampler = self._cold(study, trial)
                 if draw > 0:
@@ -512,7 +512,7 @@ class TransferTPESampler(BaseSampler):
         """Cold TPE's sample of ``search_space`` for this trial, on the target's history with
         failures as its worst trials (see ``_cold_history``), unless it is a configuration the
         target already has or another worker has just drawn (``_drawn_by_another``): then cold
-        TPE reseeded, up to ``_MAX_COLD_DRAWS`` draws in all, and if every draw was one, a
+        TPE reseeded, up to ``_MAX_DRAWS`` draws in all, and if every draw was one, a
         configuration the target does not have, drawn at random. During cold TPE's random
         start-up this returns nothing and the parameters are its random draws
         (``sample_independent``), as they are.
@@ -527,7 +527,7 @@ class TransferTPESampler(BaseSampler):
         history = self._cold_history(study, failed_as_pruned=True)
         trials = self._target_trials(study, trial)
         tried = [params_with_running(t) for t in trials]
-        for draw in range(_MAX_COLD_DRAWS):
+        for draw in range(_MAX_DRAWS):
             if draw > 0:
                 seed_tpe_sampler(cold, _derived_seed(self._cold_seed, trial.number, draw))
             params = cold.sample_relative(history, trial, search_space)
@@ -537,19 +537,25 @@ class TransferTPESampler(BaseSampler):
                 return params
         x, _, _ = target_observations(study, trials, search_space)
         params = decode_row(uniform_unseen(self._trial_rng(trial), search_space, x), search_space)
-        self._drawn_by_another(study, trial, params)
+        self._publish_cold(study, trial, params)
         return params
 
     def _drawn_by_another(self, study: Study, trial: FrozenTrial, params: dict[str, Any]) -> bool:
-        """With constant liar and other trials running, publish ``params`` as this running
-        trial's and say whether one of the others has them too: of two workers that drew the
-        same configuration at the same moment, the one that wrote second sees the other, as
-        with the transfer path's claims. Alone, nothing is written: every published attribute
-        is one more that Optuna's TPE reads on every trial, every trial (its constraints)."""
+        """Whether, once ``params`` are published as this trial's (``_publish_cold``), another
+        running trial has them too: of two workers that drew the same configuration at the
+        same moment, the one that wrote second sees the other, as with the transfer path's
+        claims."""
+        return self._publish_cold(study, trial, params) and is_taken(study, trial, params)
+
+    def _publish_cold(self, study: Study, trial: FrozenTrial, params: dict[str, Any]) -> bool:
+        """With constant liar and other trials running, write ``params`` as this running
+        trial's, for the other workers to read; whether it did. Alone, nothing is written:
+        every published attribute is one more that Optuna's TPE reads on every trial, every
+        trial (its constraints)."""
         if not (self._constant_liar and self._others_running(study, trial)):
             return False
         write_running_params(study, trial, params)
-        return is_taken(study, trial, params)
+        return True
 
     @staticmethod
     def _cold_history(study: Study, failed_as_pruned: bool = False) -> Study:
