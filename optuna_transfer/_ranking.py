@@ -2,8 +2,9 @@
 
 Samplers compare tasks by *ranks*, never raw values, so objective scales and even directions
 may differ between the target and its sources. COMPLETE trials rank by value (several
-objectives: by Pareto front), infeasible ones (a positive constraint violation) after every
-feasible one, PRUNED trials after those, FAIL trials last.
+objectives: by Pareto front), infeasible ones (a positive constraint violation, from
+``Trial.set_constraint``) after every feasible one, least violation first, as Optuna's TPE and
+``Study.best_trial`` rank them; PRUNED trials after those, FAIL trials last.
 """
 
 from __future__ import annotations
@@ -31,6 +32,21 @@ def rank_order(losses: np.ndarray) -> np.ndarray:
     # scale-free tie-break that favours balanced trade-offs.
     per_obj_rank = np.argsort(np.argsort(losses, axis=0), axis=0).sum(axis=1)
     return np.lexsort((per_obj_rank, fronts))
+
+
+def violation(trial: FrozenTrial) -> float:
+    """The total positive constraint violation of ``trial``; 0 where it is feasible (or has no
+    constraints)."""
+    return sum(v for v in trial.constraints.values() if v > 0)
+
+
+def feasible_first(losses: np.ndarray, violations: np.ndarray) -> np.ndarray:
+    """Indices of ``losses`` (n x m, minimised) best first, as :func:`rank_order`, except that
+    rows with a positive ``violations`` come after every other row, least violation first
+    (ties in the order of :func:`rank_order`)."""
+    by_value = np.empty(len(losses), dtype=int)
+    by_value[rank_order(losses)] = np.arange(len(losses))
+    return np.lexsort((by_value, np.maximum(violations, 0.0)))
 
 
 def non_domination_ranks(losses: np.ndarray) -> np.ndarray:
@@ -68,10 +84,12 @@ def trial_losses(study: Study, trials: list[FrozenTrial]) -> np.ndarray:
             rank = np.argsort(np.argsort(vals[:, 0], kind="stable"), kind="stable").astype(float)
         else:
             rank = non_domination_ranks(vals).astype(float)
-        penalty = np.array(
-            [sum(v for v in trials[i].constraints.values() if v > 0) for i in complete]
-        )
-        rank = rank + np.where(penalty > 0, n + penalty, 0.0)
+        penalty = np.array([violation(trials[i]) for i in complete])
+        infeasible = penalty > 0
+        if infeasible.any():
+            # After every feasible trial, least violation first (ties by value).
+            order = np.lexsort((rank[infeasible], penalty[infeasible]))
+            rank[np.flatnonzero(infeasible)[order]] = n + np.arange(int(infeasible.sum()))
         out[complete] = rank
     pruned = [i for i, t in enumerate(trials) if t.state == TrialState.PRUNED]
     out[pruned] = PRUNED_LOSS * n

@@ -33,7 +33,8 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_transfer._optuna_compat import FrozenStudy
-from optuna_transfer._ranking import rank_order
+from optuna_transfer._ranking import feasible_first
+from optuna_transfer._ranking import violation
 from optuna_transfer._redact import redact_text
 from optuna_transfer._redact import redact_url
 
@@ -50,8 +51,9 @@ class SourceTask:
     """The usable trials of one source study, ranked by that source's own objective(s).
 
     ``ranks[i]`` orders ``trials[i]`` within the source: 0 is the best. COMPLETE trials are ranked
-    by value (by non-domination rank for several objectives), PRUNED trials come after all of
-    them. Ranks make sources with different objective scales, and even opposite directions,
+    by value (by non-domination rank for several objectives), those that violate a constraint
+    after every feasible one (least violation first), and PRUNED trials after all of them.
+    Ranks make sources with different objective scales, and even opposite directions,
     comparable.
     """
 
@@ -114,7 +116,7 @@ class SourceTask:
             )
 
         signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in directions])
-        order = rank_order(all_values * signs)
+        order = feasible_first(all_values * signs, np.array([violation(t) for t in complete]))
         complete = [complete[i] for i in order]
         all_values = all_values[order]
         pruned = sorted(pruned, key=lambda t: t.number)

@@ -22,6 +22,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._ranking import violation
 from optuna_transfer._tpe import PROBE_ATTR_KEY
 from optuna_transfer._tpe import RANDOM_ATTR_KEY
 from optuna_transfer._tpe import WEIGHTS_ATTR_KEY
@@ -195,9 +196,14 @@ def _get_source_weights_info(
     if target is None:
         # As optuna.visualization.plot_optimization_history: no incumbent for a user-defined
         # target, whose direction is unknown.
-        pick = min if study.direction == StudyDirection.MINIMIZE else max
+        # Only feasible trials make an incumbent, as in plot_optimization_history: none yet is
+        # an infinite value, which neither backend draws.
+        minimize = study.direction == StudyDirection.MINIMIZE
+        pick = min if minimize else max
+        none_yet = math.inf if minimize else -math.inf
         best_values = []
-        for v in values:
+        for t, v in zip(finished, values):
+            v = v if violation(t) == 0 else none_yet
             best_values.append(v if not best_values else pick(best_values[-1], v))
     return _SourceWeightsInfo(
         labels=labels,
