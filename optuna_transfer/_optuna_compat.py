@@ -145,6 +145,20 @@ def fail_trial(study: Study, trial: FrozenTrial) -> None:
     study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
 
 
+def store_constraints(
+    constraints_func: Callable[[FrozenTrial], Sequence[float]],
+    study: Study,
+    trial: FrozenTrial,
+    state: TrialState,
+) -> None:
+    """What ``TPESampler(constraints_func=...)`` does after a trial: evaluate the function on a
+    COMPLETE or PRUNED ``trial`` and store its constraints where ``FrozenTrial.constraints``
+    (and so every sampler) reads them. Optuna's own helper, so the record is the same."""
+    from optuna.samplers._base import _process_constraints_after_trial
+
+    _process_constraints_after_trial(constraints_func, study, trial, state)
+
+
 def is_multi_objective(study: Study) -> bool:
     return len(study.directions) > 1
 

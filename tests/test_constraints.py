@@ -8,6 +8,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
+import pytest
 
 from optuna_transfer import TransferTPESampler
 from optuna_transfer import WarmStartGridSampler
@@ -112,3 +113,27 @@ def test_the_weights_plots_incumbent_is_optunas_feasible_incumbent() -> None:
     # An infeasible trial's lower value never becomes the incumbent.
     feasible = [_value(t) for t in study.trials if _violation(t) == 0]
     assert float(ours.y[-1]) == min(feasible)
+
+
+def test_constraints_func_is_accepted_as_tpe_sampler_accepts_it() -> None:
+    # Code written for TPESampler(constraints_func=...) switches samplers unchanged.
+    def unconstrained(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", -5, 5)
+        y = trial.suggest_float("y", -5, 5)
+        return (x - 2.0) ** 2 + (y - 2.0) ** 2
+
+    def constraints(t: FrozenTrial) -> tuple[float]:
+        return (t.params["x"] + t.params["y"] - 2.0,)
+
+    source = _constrained_source()
+    with pytest.warns(FutureWarning, match="set_constraint"):
+        sampler = TransferTPESampler(source, seed=0, constraints_func=constraints)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(unconstrained, n_trials=12)
+    for t in study.trials:
+        assert t.constraints == {"0": t.params["x"] + t.params["y"] - 2.0}
+    assert study.trials[0].params == source.best_trial.params
+    assert any(_violation(t) > 0 for t in study.trials)
+    losses = trial_losses(study, study.trials)
+    feasible = np.array([_violation(t) == 0 for t in study.trials])
+    assert losses[feasible].max() < losses[~feasible].min()

@@ -168,6 +168,37 @@ def test_fail_trial_leaves_nothing_running() -> None:
     assert [t.state for t in study.trials] == [TrialState.FAIL]
 
 
+def test_store_constraints_records_what_tpe_samplers_constraints_func_records() -> None:
+    from optuna_transfer._optuna_compat import store_constraints
+
+    def constraints(t: optuna.trial.FrozenTrial) -> tuple[float, float]:
+        return (t.params["x"] - 1.0, -t.params["x"])
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", -2, 2)
+        if x > 1.5:
+            raise optuna.TrialPruned()
+        return x**2
+
+    with pytest.warns(FutureWarning):
+        tpe = optuna.samplers.TPESampler(seed=0, constraints_func=constraints)
+    reference = optuna.create_study(sampler=tpe)
+    reference.optimize(objective, n_trials=12)
+    ours = optuna.create_study()
+    for t in reference.trials:
+        trial = ours.ask({"x": t.distributions["x"]})
+        ours._storage.set_trial_param(
+            trial._trial_id, "x", t.distributions["x"].to_internal_repr(t.params["x"]),
+            t.distributions["x"],
+        )
+        frozen = ours._storage.get_trial(trial._trial_id)
+        store_constraints(constraints, ours, frozen, t.state)
+        ours.tell(trial, t.value, state=t.state)
+    assert {t.state for t in reference.trials} == {TrialState.COMPLETE, TrialState.PRUNED}
+    assert [t.constraints for t in ours.trials] == [t.constraints for t in reference.trials]
+    assert all(len(t.constraints) == 2 for t in ours.trials)
+
+
 def test_per_study_state_tells_in_memory_studies_apart() -> None:
     from optuna_transfer._optuna_compat import PerStudy
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -9,6 +10,7 @@ import functools
 import json
 from typing import Any
 from typing import cast
+import warnings
 import zlib
 
 import numpy as np
@@ -30,6 +32,7 @@ from optuna_transfer._optuna_compat import PerStudy
 from optuna_transfer._optuna_compat import search_space_groups
 from optuna_transfer._optuna_compat import seed_tpe_sampler
 from optuna_transfer._optuna_compat import set_trial_user_attr
+from optuna_transfer._optuna_compat import store_constraints
 from optuna_transfer._optuna_compat import StudyWithoutTrials
 from optuna_transfer._ranking import trial_losses
 from optuna_transfer._schedule import chance_leads
@@ -203,6 +206,13 @@ class TransferTPESampler(BaseSampler):
             (``"transfer:role"``, ``"transfer:weight:<label>"``, ``"transfer:voters"``), where
             optuna-dashboard and ``study.trials_dataframe()`` show them. ``False`` leaves the
             user attributes to the user; the system attributes are recorded either way.
+        constraints_func:
+            As in TPESampler, for code written for it: computes a finished trial's constraints
+            (a sequence of floats, feasible where all are <= 0), stored as TPESampler stores
+            them. Deprecated in Optuna 5 (a ``FutureWarning``): prefer
+            ``trial.set_constraint`` in the objective, which needs nothing from the sampler.
+            Either way, trials that violate a constraint rank after every feasible one, in
+            the target as in the sources.
     """
 
     def __init__(
@@ -218,6 +228,7 @@ class TransferTPESampler(BaseSampler):
         n_startup_trials: int = 10,
         max_source_trials: int = DEFAULT_MAX_SOURCE_TRIALS,
         record_user_attrs: bool = True,
+        constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
     ) -> None:
         if n_ei_candidates < 1:
             raise ValueError(f"`n_ei_candidates` must be >= 1, got {n_ei_candidates}.")
@@ -227,6 +238,15 @@ class TransferTPESampler(BaseSampler):
         check_max_source_trials(max_source_trials)
         if group and multivariate is False:
             raise ValueError("`group=True` needs the multivariate TPE: drop multivariate=False.")
+        if constraints_func is not None:
+            warnings.warn(
+                "`constraints_func` is deprecated in Optuna 5 (TPESampler's, removal planned "
+                "for Optuna 7) and is supported here for code written for it. Use "
+                "`optuna.trial.Trial.set_constraint` in the objective instead.",
+                FutureWarning,
+                stacklevel=2,
+            )
+        self._constraints_func = constraints_func
         tasks = load_sources(source, max_source_trials)
         self._tasks = tasks
         self._labels = _unique_labels([t.name for t in tasks])
@@ -578,6 +598,8 @@ class TransferTPESampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
+        if self._constraints_func is not None:
+            store_constraints(self._constraints_func, study, trial, state)
         self._cold(study, trial).after_trial(study, trial, state, values)
         if self._record_user_attrs:
             # The trial is still RUNNING here (Optuna finishes it after this call), so its
