@@ -137,3 +137,24 @@ def test_constraints_func_is_accepted_as_tpe_sampler_accepts_it() -> None:
     losses = trial_losses(study, study.trials)
     feasible = np.array([_violation(t) == 0 for t in study.trials])
     assert losses[feasible].max() < losses[~feasible].min()
+
+
+def test_a_multi_objective_source_ranks_its_feasible_front_first() -> None:
+    def two_objectives(trial: optuna.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0, 1)
+        trial.set_constraint("x", x - 0.5)  # feasible for x <= 0.5
+        return x, 1.0 - x  # every trial is on the front
+
+    source = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
+    )
+    source.optimize(two_objectives, n_trials=20)
+    (task,) = load_sources(source)
+    violations = [_violation(t) for t in task.best_trials]
+    n_feasible = sum(v == 0 for v in violations)
+    assert 0 < n_feasible < len(violations)
+    assert violations[n_feasible:] == sorted(violations[n_feasible:])
+    assert all(v == 0 for v in violations[:n_feasible])
+    assert {t.number for t in task.best_trials[:n_feasible]} == {
+        t.number for t in source.best_trials
+    }
