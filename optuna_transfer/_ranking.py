@@ -68,8 +68,8 @@ def non_domination_ranks(losses: np.ndarray) -> np.ndarray:
 
 def trial_losses(study: Study, trials: list[FrozenTrial]) -> np.ndarray:
     """A scalar loss per trial, lower better: value (Pareto rank for several objectives);
-    infeasible trials after feasible, PRUNED after COMPLETE, FAIL after PRUNED, anything else
-    (RUNNING) last (inf).
+    infeasible trials after feasible (least violation first), PRUNED after COMPLETE, FAIL after
+    PRUNED, anything else (RUNNING) last (inf).
 
     A failed trial is evidence that its region is bad (out of memory, a diverging learning
     rate), so it ranks as the worst finished observation rather than being ignored: ignored,
