@@ -18,10 +18,16 @@ configurations, and runs cold TPE, TPE + the sources' top-5 enqueued, and Transf
 * ``hpolib-oom-<table>``: each HPOLib table as the target, the other three as sources (as in
   the ``hpolib`` suite); the target runs out of memory at the batch size of the sources'
   pooled best configuration and above (at that batch size alone when it is the smallest).
+* ``constrained-bs``: ``oom-bs``'s task with the memory limit reported as a constraint
+  (``trial.set_constraint``) rather than a crash, by the sources as by the target: the sources'
+  best values lie beyond the limit, their best feasible configurations at batch size 128.
+* ``constrained-bs-new``: the same target, the sources ``oom-bs``'s (run without the limit):
+  their best configurations are infeasible on the target.
 
-Per scenario and method: FAIL trials and distinct configurations among the first
-``--n-trials`` trials, and the regret of the best feasible value (0 = the best configuration
-that does not fail) at 10 trials and at the end, means over seeds.
+Per scenario and method: FAIL trials (and COMPLETE trials that violate a constraint) and
+distinct configurations among the first ``--n-trials`` trials, and the regret of the best
+feasible value (0 = the best configuration that neither fails nor violates a constraint) at
+10 trials and at the end, means over seeds.
 
 Usage: ``python -m benchmarks.failures --seeds 10 --out benchmarks/figures/failures_table.md``
 """
@@ -37,6 +43,7 @@ import sys
 
 import numpy as np
 import optuna
+from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 
@@ -91,6 +98,13 @@ def _oom_above_bs(trial: optuna.Trial) -> float:
     value = _lr_bs(trial)
     if trial.params["bs"] >= 256:
         raise MemoryError("CUDA out of memory (simulated)")
+    return value
+
+
+def _memory_limited_bs(trial: optuna.Trial) -> float:
+    value = _lr_bs(trial)
+    # Feasible up to batch size 128, the limit of ``_oom_above_bs`` reported instead of raised.
+    trial.set_constraint("memory", math.log2(trial.params["bs"] / 128))
     return value
 
 
@@ -155,7 +169,19 @@ def scenarios(seed: int, source_trials: int) -> list[Scenario]:
         Scenario("oom-discrete", [_tpe_source(_grid3, seed, source_trials, "grid3")],
                  _oom_at_centre, 1.0),
         *[_hpolib_scenario(t, seed, source_trials) for t in TABLE_BENCHES["hpolib"][3]],
+        Scenario(
+            "constrained-bs",
+            [_tpe_source(_memory_limited_bs, seed, source_trials, "lr-bs-limited")],
+            _memory_limited_bs,
+            0.3,
+        ),
+        Scenario("constrained-bs-new", [_tpe_source(_lr_bs, seed, source_trials, "lr-bs")],
+                 _memory_limited_bs, 0.3),
     ]
+
+
+def _infeasible(trial: FrozenTrial) -> bool:
+    return any(v > 0 for v in trial.constraints.values())
 
 
 def run_one(scenario: Scenario, method: str, seed: int, n_trials: int) -> dict[str, float]:
@@ -167,11 +193,15 @@ def run_one(scenario: Scenario, method: str, seed: int, n_trials: int) -> dict[s
     trials = study.trials[:n_trials]
 
     def regret_at(budget: int) -> float:
-        values = [t.values[0] for t in trials[:budget] if t.state == TrialState.COMPLETE]
+        values = [
+            t.values[0]
+            for t in trials[:budget]
+            if t.state == TrialState.COMPLETE and not _infeasible(t)
+        ]
         return (min(values) - scenario.feasible_optimum) if values else float("nan")
 
     return {
-        "fails": float(sum(t.state == TrialState.FAIL for t in trials)),
+        "fails": float(sum(t.state == TrialState.FAIL or _infeasible(t) for t in trials)),
         "distinct": float(len({tuple(sorted(t.params.items())) for t in trials})),
         "regret@10": regret_at(10),
         "regret@end": regret_at(n_trials),
@@ -207,9 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         f"* Seeds: 0-{args.seeds - 1}; source studies: TPE, {args.source_trials} trials",
         f"* Command: `{provenance.command_line('benchmarks.failures', argv)}`",
         "",
-        f"Means over seeds. FAIL and distinct: of the first {n} trials. Regret: the best value "
-        "found minus the best value of a configuration that does not fail (validation loss "
-        "for the tables).",
+        f"Means over seeds. FAIL and distinct: of the first {n} trials (FAIL counts the "
+        "trials that violate a constraint too). Regret: the best feasible value found minus "
+        "the best value of a configuration that neither fails nor violates a constraint "
+        "(validation loss for the tables).",
         "",
         f"| scenario | method | FAIL of {n} | distinct configs of {n} | regret at 10 | "
         f"regret at {n} |",

@@ -54,10 +54,16 @@ MethodFactory = Callable[[MethodContext], MethodSetup]
 
 
 def _ranked_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """COMPLETE trials of ``study``, best first in the study's own direction."""
+    """COMPLETE trials of ``study``, best first in the study's own direction; trials that
+    violate a constraint after every feasible one, least violation first (the order of
+    ``study.best_trial``: a user replaying a constrained study replays its feasible best)."""
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    reverse = study.direction == StudyDirection.MAXIMIZE
-    return sorted(trials, key=lambda t: float(t.value), reverse=reverse)  # type: ignore[arg-type]
+    sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
+
+    def key(t: FrozenTrial) -> tuple[float, float]:
+        return sum(v for v in t.constraints.values() if v > 0), sign * float(t.value)  # type: ignore[arg-type]
+
+    return sorted(trials, key=key)
 
 
 def top_k_configs(sources: list[optuna.Study], k: int) -> list[dict[str, Any]]:
