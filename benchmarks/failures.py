@@ -43,7 +43,6 @@ import sys
 
 import numpy as np
 import optuna
-from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 
@@ -59,6 +58,7 @@ from benchmarks.tasks import load_table  # noqa: E402
 from benchmarks.tasks import nearest_choice  # noqa: E402
 from benchmarks.tasks import Problem  # noqa: E402
 from benchmarks.tasks import TABLE_BENCHES  # noqa: E402
+from optuna_transfer._ranking import violation  # noqa: E402
 
 
 METHOD_NAMES = ("tpe", "tpe+enqueue", "transfer-tpe")
@@ -180,9 +180,6 @@ def scenarios(seed: int, source_trials: int) -> list[Scenario]:
     ]
 
 
-def _infeasible(trial: FrozenTrial) -> bool:
-    return any(v > 0 for v in trial.constraints.values())
-
 
 def run_one(scenario: Scenario, method: str, seed: int, n_trials: int) -> dict[str, float]:
     setup = METHODS[method](MethodContext({}, None, scenario.sources, seed, top_k=5))
@@ -196,12 +193,12 @@ def run_one(scenario: Scenario, method: str, seed: int, n_trials: int) -> dict[s
         values = [
             t.values[0]
             for t in trials[:budget]
-            if t.state == TrialState.COMPLETE and not _infeasible(t)
+            if t.state == TrialState.COMPLETE and not violation(t) > 0
         ]
         return (min(values) - scenario.feasible_optimum) if values else float("nan")
 
     return {
-        "fails": float(sum(t.state == TrialState.FAIL or _infeasible(t) for t in trials)),
+        "fails": float(sum(t.state == TrialState.FAIL or violation(t) > 0 for t in trials)),
         "distinct": float(len({tuple(sorted(t.params.items())) for t in trials})),
         "regret@10": regret_at(10),
         "regret@end": regret_at(n_trials),

@@ -22,6 +22,8 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._ranking import violation
+
 
 def _as_given(params: dict[str, Any]) -> dict[str, Any]:
     return params
@@ -61,7 +63,7 @@ def _ranked_trials(study: optuna.Study) -> list[FrozenTrial]:
     sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
 
     def key(t: FrozenTrial) -> tuple[float, float]:
-        return sum(v for v in t.constraints.values() if v > 0), sign * float(t.value)  # type: ignore[arg-type]
+        return violation(t), sign * float(t.value)  # type: ignore[arg-type]
 
     return sorted(trials, key=key)
 
