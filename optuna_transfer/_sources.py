@@ -15,11 +15,13 @@ single warning per source that counts them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 import fnmatch
+import logging
 import threading
 import traceback
 from typing import Any
@@ -139,6 +141,45 @@ class SourceTask:
     def best_trials(self) -> tuple[FrozenTrial, ...]:
         """COMPLETE trials, best first."""
         return self.trials[: self.n_complete]
+
+    @property
+    def param_names(self) -> frozenset[str]:
+        """Every parameter name of the kept trials."""
+        return frozenset(n for t in self.trials for n in t.params)
+
+
+def report_disjoint_sources(
+    tasks: Sequence[SourceTask],
+    labels: Sequence[str],
+    target_names: Collection[str],
+    target: str,
+    expected: bool = False,
+) -> None:
+    """Log each source of ``tasks`` (named by ``labels``) that shares no parameter name with
+    ``target_names``, the target's (described by ``target``): it cannot rank any of the
+    target's configurations, so it has no say. Usually a parameter was renamed since the source
+    ran, and the search is colder than the user thinks: a warning. INFO where such sources are
+    ``expected`` (found by ``from_storage`` among other models' studies), unless no source
+    shares a parameter.
+    """
+    names = set(target_names)
+    disjoint = [(label, t) for label, t in zip(labels, tasks) if not t.param_names & names]
+    if not disjoint:
+        return
+    level = logging.INFO if expected and len(disjoint) < len(tasks) else logging.WARNING
+    for label, task in disjoint:
+        _logger.log(
+            level,
+            f"Source {label!r} shares no parameter with {target} (its parameters: "
+            f"{_some(names)}; the source's: {_some(task.param_names)}), so it cannot rank any "
+            "configuration and is ignored. If parameters were renamed since the source ran, "
+            "suggest them under the source's names; else leave the source out.",
+        )
+
+
+def _some(names: Collection[str], limit: int = 8) -> str:
+    shown = sorted(names)
+    return str(shown) if len(shown) <= limit else f"{shown[:limit]} and {len(shown) - limit} more"
 
 
 def _state_counts(trials: Sequence[FrozenTrial]) -> str:

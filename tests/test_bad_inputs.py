@@ -238,6 +238,35 @@ def test_categorical_choices_renamed(name: str) -> None:
     _inside(study)
 
 
+def test_source_sharing_no_parameter_is_named_in_one_warning(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A parameter renamed since the old study (learning_rate -> lr) leaves that study unable to
+    # rank any configuration: the user should hear so once, not infer it from the results.
+    renamed = _source([({"learning_rate": v}, {"learning_rate": X01}, v) for v in (0.1, 0.5, 0.9)])
+    related = _source([({"lr": v}, {"lr": X01}, v) for v in (0.2, 0.6, 0.8)])
+    _run(name, [renamed, related], lambda t: t.suggest_float("lr", 0, 1), n_trials=6)
+    warned = [m for m in _support.records(caplog) if "shares no parameter" in m]
+    assert len(warned) == 1
+    assert repr(renamed.study_name) in warned[0]
+    assert repr(related.study_name) not in warned[0]
+    assert "['lr']" in warned[0] and "['learning_rate']" in warned[0]
+
+
+def test_sources_sharing_parameters_raise_no_overlap_warning(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A source with one of the target's parameters (and others it lacks) is informative.
+    both: dict[str, BaseDistribution] = {"lr": X01, "depth": X01}
+    source = _source([({"lr": v, "depth": v}, both, v) for v in (0.1, 0.5, 0.9)])
+
+    def objective(t: Trial) -> float:
+        return t.suggest_float("lr", 0, 1) + t.suggest_float("width", 0, 1)
+
+    _run(name, source, objective, n_trials=6)
+    assert not [m for m in _support.records(caplog, logging.INFO) if "shares no parameter" in m]
+
+
 def test_conditional_params_in_some_trials(name: str) -> None:
     kind = CategoricalDistribution(["svm", "rf"])
     c_dist = FloatDistribution(1e-3, 1e3, log=True)

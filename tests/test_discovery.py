@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -83,6 +84,29 @@ def test_a_source_of_another_model_gets_no_zero_shot_trial(tmp_path: Path) -> No
     assert all(set(p) == {"lr", "wd"} for p in portfolio_params)
     # xgboost's best config (depth, leaves) was in the portfolio but never evaluated.
     assert any("depth" in entry for entry in sampler._portfolio.entries)
+
+
+def test_discovered_sources_of_other_models_are_logged_at_info_not_warned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A team storage holds studies of other models by design: only a source the user named,
+    # or a storage where nothing shares a parameter, is worth a warning.
+    url = _team_storage(tmp_path)
+    optuna.logging.enable_propagation()
+    caplog.set_level(logging.INFO, logger="optuna_transfer")
+    try:
+        study = optuna.create_study(sampler=TransferTPESampler.from_storage(url, seed=0))
+        study.optimize(_lr_wd, n_trials=3)
+        overlap = [r for r in caplog.records if "shares no parameter" in r.getMessage()]
+        assert [r.levelno for r in overlap] == [logging.INFO]
+        assert "'xgboost'" in overlap[0].getMessage()
+        caplog.clear()
+        study = optuna.create_study(sampler=TransferTPESampler.from_storage(url, ["xgboost"]))
+        study.optimize(_lr_wd, n_trials=3)
+        overlap = [r for r in caplog.records if "shares no parameter" in r.getMessage()]
+        assert [r.levelno for r in overlap] == [logging.WARNING]
+    finally:
+        optuna.logging.disable_propagation()
 
 
 def test_empty_storage_is_a_clear_error(tmp_path: Path) -> None:

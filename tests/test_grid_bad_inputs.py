@@ -102,6 +102,20 @@ def _fx(t: Trial, values: list[Any]) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
+def test_source_sharing_no_parameter_is_named_in_a_warning_at_construction(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The grid's parameters are known up front, so a renamed parameter is reported at once.
+    related = _source([({"x": 0.2}, {"x": X01}, 0.0), ({"x": 0.4}, {"x": X01}, 1.0)])
+    _make(name, [_uninformed(), related], {"x": [0.2, 0.4]})
+    warned = [m for m in _support.records(caplog) if "shares no parameter" in m]
+    assert len(warned) == 1
+    assert "['x']" in warned[0] and "['other']" in warned[0]
+    caplog.clear()
+    _make(name, related, {"x": [0.2, 0.4], "y": [1, 2]})
+    assert not [m for m in _support.records(caplog, logging.INFO) if "shares no parameter" in m]
+
+
 def test_source_empty(name: str) -> None:
     study = optuna.create_study(study_name="empty-src")
     with pytest.raises(ValueError, match=r"'empty-src' has no usable trials.*0 trial\(s\)"):

@@ -45,6 +45,7 @@ from optuna_transfer._sources import check_max_source_trials
 from optuna_transfer._sources import DEFAULT_MAX_SOURCE_TRIALS
 from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
+from optuna_transfer._sources import report_disjoint_sources
 from optuna_transfer._sources import SourceTask
 
 
@@ -218,6 +219,9 @@ class WarmStartGridSampler(BaseSampler):
         self._seed = 0 if seed is None else seed
         self._n_startup_trials = n_startup_trials
         tasks: list[SourceTask] = load_sources(source, max_source_trials)
+        report_disjoint_sources(
+            tasks, [t.name for t in tasks], self._space.param_names, "the grid's search space"
+        )
         self._ranker = GridRanker(
             self._space, tasks, portfolio_size(n_zero_shot, len(tasks)), self._seed
         )

@@ -47,6 +47,7 @@ from optuna_transfer._sources import check_max_source_trials
 from optuna_transfer._sources import DEFAULT_MAX_SOURCE_TRIALS
 from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
+from optuna_transfer._sources import report_disjoint_sources
 from optuna_transfer._sources import StudyFilter
 from optuna_transfer._task_model import SourceEnsemble
 from optuna_transfer._tpe._claims import claim_role
@@ -96,6 +97,8 @@ class _StudyState:
     schedule_done: bool = False
     # Per source, whether it may be used for this study (see TransferTPESampler.from_storage).
     active: list[bool] | None = None
+    # Set once the sources' parameter names have been compared with the study's.
+    overlap_reported: bool = False
     # trial number -> the cold TPE that samples it once every source is refuted.
     cold: optuna.samplers.TPESampler | None = None
     # The trial whose seed the cold TPE holds now.
@@ -392,6 +395,8 @@ class TransferTPESampler(BaseSampler):
                 )
         self._cold(study, trial).before_trial(study, trial)
         state = self._state(study)
+        if not state.overlap_reported:
+            self._report_disjoint_sources(study, state)
         if len(state.roles) > _MAX_CACHED_TRIALS:
             # Entries of trials that ended in another worker's process are never removed there.
             state.roles.clear()
@@ -641,6 +646,25 @@ class TransferTPESampler(BaseSampler):
                     f"another number of objectives): {left_out}."
                 )
         return state.active
+
+    def _report_disjoint_sources(self, study: Study, state: _StudyState) -> None:
+        """Once the study has a finished trial (its parameter names known), log the sources
+        that share none of them (see ``report_disjoint_sources``)."""
+        finished = study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        )
+        names = {n for t in finished for n in t.params}
+        if not names:
+            return
+        state.overlap_reported = True
+        active = self._active(study)
+        report_disjoint_sources(
+            [t for t, a in zip(self._tasks, active) if a],
+            [label for label, a in zip(self._labels, active) if a],
+            names,
+            f"study {study.study_name!r}",
+            expected=self._discovered,
+        )
 
     def _unfit_entries(self, study: Study, trials: list[FrozenTrial]) -> set[int]:
         """Portfolio entries not to evaluate in ``study``: from a source left out for it, or
