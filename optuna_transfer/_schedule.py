@@ -44,7 +44,8 @@ def check_n_zero_shot(n_zero_shot: int | None) -> None:
 
 
 def portfolio_size(n_zero_shot: int | None, n_sources: int) -> int:
-    """``n_zero_shot``, or by default one per source within the default bounds."""
+    """``n_zero_shot``, or by default one per source (those that rank anything) within the
+    default bounds."""
     if n_zero_shot is not None:
         return n_zero_shot
     return min(MAX_DEFAULT_PORTFOLIO, max(MIN_DEFAULT_PORTFOLIO, n_sources))
@@ -55,13 +56,15 @@ def round_robin_portfolio(
 ) -> list[tuple[int, FrozenTrial]]:
     """Up to ``size`` (source index, trial) pairs: the best trial of each source in turn, then
     the second best, ...; a trial whose ``key`` is None (it does not fit the target) or repeats
-    an earlier one's is skipped."""
+    an earlier one's is skipped, and so is a source that ranks nothing (its "best" is merely
+    its first trial)."""
     portfolio: list[tuple[int, FrozenTrial]] = []
     seen: set[Hashable] = set()
     depth = 0
-    while len(portfolio) < size and any(depth < t.n_complete for t in tasks):
+    n_best = [0 if t.ranks_nothing else t.n_complete for t in tasks]
+    while len(portfolio) < size and any(depth < n for n in n_best):
         for i, task in enumerate(tasks):
-            if depth >= task.n_complete or len(portfolio) >= size:
+            if depth >= n_best[i] or len(portfolio) >= size:
                 continue
             best = task.best_trials[depth]
             k = key(best)

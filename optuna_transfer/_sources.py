@@ -9,7 +9,9 @@ How a source value maps onto the target's search space is in ``optuna_transfer._
 Trial hygiene: COMPLETE trials with finite values are used; PRUNED trials are used as *bad*
 observations (a pruner stopped them for underperforming; they never count as good); FAIL,
 RUNNING and WAITING trials are ignored. COMPLETE trials with NaN/inf values are skipped with a
-single warning per source that counts them.
+single warning per source that counts them. A source whose trials all tie ranks nothing
+(:attr:`SourceTask.ranks_nothing`): it is kept, named in a warning, and the samplers give it no
+zero-shot trial and no vote.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 import fnmatch
+import functools
 import logging
 import threading
 import traceback
@@ -142,6 +145,20 @@ class SourceTask:
         """COMPLETE trials, best first."""
         return self.trials[: self.n_complete]
 
+    @functools.cached_property
+    def ranks_nothing(self) -> bool:
+        """Whether the trials rank no configuration above another: COMPLETE trials of two or
+        more configurations, all with the same values and constraint violation, and no PRUNED
+        trial (an objective that returned a constant, or a failure value for every run). One
+        configuration, however often evaluated, is still one to try."""
+        complete = self.best_trials
+        return (
+            len(self.trials) == len(complete)
+            and bool(np.all(self.values == self.values[0]))
+            and len({violation(t) for t in complete}) == 1
+            and len({tuple(sorted(t.params.items())) for t in complete}) >= 2
+        )
+
     @property
     def param_names(self) -> frozenset[str]:
         """Every parameter name of the kept trials."""
@@ -223,6 +240,10 @@ def load_sources(source: Any, max_trials: int = DEFAULT_MAX_SOURCE_TRIALS) -> li
     :class:`~optuna.trial.FrozenTrial` (which counts as one source; its directions are inferred
     as minimisation, so pass a study when the source maximised).
     """
+    return _report_rankless(_load(source, max_trials))
+
+
+def _load(source: Any, max_trials: int) -> list[SourceTask]:
     if isinstance(source, optuna.Study):
         return [_from_study(source, max_trials)]
     if isinstance(source, list) and source and all(isinstance(s, SourceTask) for s in source):
@@ -247,6 +268,21 @@ def load_sources(source: Any, max_trials: int = DEFAULT_MAX_SOURCE_TRIALS) -> li
     raise TypeError(
         f"`source` mixes {kinds}: give either studies or FrozenTrial objects, not both."
     )
+
+
+def _report_rankless(tasks: list[SourceTask]) -> list[SourceTask]:
+    """``tasks``, with a warning for each that ranks nothing (:attr:`SourceTask.ranks_nothing`):
+    the samplers give it no zero-shot trial and no vote."""
+    for task in tasks:
+        if task.ranks_nothing:
+            _logger.warning(
+                f"Source {task.name!r} ranks no configuration above another: its "
+                f"{task.n_complete} COMPLETE trials all have the value(s) "
+                f"{task.values[0].tolist()} (an objective that returned a constant, or a "
+                "failure value for every run?). It gets no zero-shot trial and no vote; fix "
+                "its values or leave it out."
+            )
+    return tasks
 
 
 def _from_study(study: optuna.Study, max_trials: int) -> SourceTask:

@@ -101,7 +101,8 @@ class SourceModel:
         self._n_choices = n_choices
         self._good = spread(x[is_good & informative], MAX_GOOD_KERNELS)
         self._bad = spread(x[~is_good & informative], MAX_BAD_KERNELS)
-        self.usable = len(self._good) > 0 and len(self._bad) > 0
+        # A source that ranks nothing would vote with noise that can still win trust by chance.
+        self.usable = len(self._good) > 0 and len(self._bad) > 0 and not task.ranks_nothing
         # Quantile of each trial within the source (0 best, 1 worst; PRUNED count as worst),
         # smoothed over the space to predict how the source would rank any configuration.
         ranks = np.minimum(task.ranks, task.n_complete) / max(task.n_complete, 1)

@@ -91,6 +91,60 @@ def test_source_only_fail_running_pruned(name: str) -> None:
         assert part in msg
 
 
+def _constant(study_name: str, n: int = 6, pruned: bool = False) -> optuna.Study:
+    """A source whose objective returned one value for every configuration."""
+    study = optuna.create_study(study_name=study_name)
+    for i in range(n):
+        study.add_trial(_trial({"x": (i + 0.5) / n}, {"x": X01}, 1.0))
+    if pruned:
+        study.add_trial(_trial({"x": 0.99}, {"x": X01}, state=TrialState.PRUNED))
+    return study
+
+
+def test_source_with_one_value_for_every_trial_gets_no_pick_and_no_vote(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its trials rank no configuration above another: its "best" would be whichever ran
+    # first, and its smoothed ranking noise that could still win trust by chance.
+    flat = _constant("flat")
+    related = _source([({"x": 0.3}, {"x": X01}, 0.0), ({"x": 0.9}, {"x": X01}, 1.0)])
+    sampler: Any = _support.SAMPLERS[name]([flat, related], seed=0)
+    warned = [m for m in _support.records(caplog) if "'flat'" in m]
+    assert len(warned) == 1 and "[1.0]" in warned[0] and "6 COMPLETE" in warned[0]
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: abs(t.suggest_float("x", 0, 1) - 0.3), n_trials=8)
+    flat_xs = {t.params["x"] for t in flat.trials}
+    assert study.trials[0].params == {"x": 0.3}
+    assert not flat_xs & {t.params["x"] for t in study.trials}
+    assert all(w["flat"] == 0.0 for w in sampler.get_source_weights(study).values())
+
+
+def test_only_sources_with_one_value_start_cold(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The documented fallback, not an error: a search without usable sources.
+    flat = _constant("flat")
+    sampler: Any = _support.SAMPLERS[name](flat, seed=0)
+    assert any("'flat'" in m for m in _support.records(caplog))
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=6)
+    assert not {t.params["x"] for t in flat.trials} & {t.params["x"] for t in study.trials}
+    assert all(w["flat"] == 0.0 for w in sampler.get_source_weights(study).values())
+
+
+def test_source_with_one_value_still_ranks_by_its_pruned_and_single_trials(name: str) -> None:
+    # A PRUNED trial ranks below every COMPLETE one, and a lone configuration (however often
+    # it ran) is one to try: each is a zero-shot trial.
+    repeated = optuna.create_study(study_name="repeated")
+    for _ in range(3):
+        repeated.add_trial(_trial({"x": 0.4}, {"x": X01}, 1.0))
+    for source in (_constant("flat-pruned", pruned=True), _constant("single", n=1), repeated):
+        study = optuna.create_study(sampler=_support.SAMPLERS[name](source, seed=0))
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+        best = source.trials[0].params  # all tie; the first is ranked best
+        assert study.trials[0].params == best
+
+
 def _nonfinite_trials(bad: float) -> list[FrozenTrial]:
     good = [_trial({"x": x}, {"x": X01}, value=v) for x, v in ((0.3, 1.0), (0.8, 2.0))]
     # create_trial/add_trial refuse NaN, but FrozenTrial objects from elsewhere may hold it.

@@ -116,6 +116,23 @@ def test_source_sharing_no_parameter_is_named_in_a_warning_at_construction(
     assert not [m for m in _support.records(caplog, logging.INFO) if "shares no parameter" in m]
 
 
+def test_source_with_one_value_for_every_trial_gets_no_pick_with_a_warning(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    flat = optuna.create_study(study_name="flat")
+    for x in (0.2, 0.4, 0.6):
+        flat.add_trial(_trial({"x": x}, {"x": X01}, 1.0))
+    related = _source([({"x": 0.6}, {"x": X01}, 0.0), ({"x": 0.2}, {"x": X01}, 1.0)])
+    grid = [0.2, 0.4, 0.6]
+    study = _run(_make(name, [flat, related], {"x": grid}), lambda t: _fx(t, grid))
+    warned = [m for m in _support.records(caplog) if "'flat'" in m]
+    assert len(warned) == 1 and "3 COMPLETE" in warned[0]
+    assert _xs(study)[0] == 0.6  # the related source's best, not the flat one's first trial
+    # With no other source, the grid is visited as without sources: no error, each point once.
+    study = _run(_make(name, flat, {"x": grid}), lambda t: _fx(t, grid))
+    assert sorted(_xs(study)) == grid
+
+
 def test_source_empty(name: str) -> None:
     study = optuna.create_study(study_name="empty-src")
     with pytest.raises(ValueError, match=r"'empty-src' has no usable trials.*0 trial\(s\)"):

@@ -99,10 +99,13 @@ class GridRanker:
 
     def _score_source(self, task: SourceTask) -> tuple[np.ndarray, np.ndarray]:
         """A source's score of every grid point, and its smoothed ranking (higher better;
-        constant when the source has no usable model)."""
+        constant when the source has no usable model, and everywhere when it ranks nothing)."""
         space = self._space
         ranking = np.zeros(space.n_points)
         scores = np.full(space.n_points, NO_OPINION)
+        if task.ranks_nothing:
+            # Its "best" points would be whichever it evaluated first.
+            return scores, ranking
         if space.dists:
             model = SourceModel(task, space.dists)
             if model.usable:

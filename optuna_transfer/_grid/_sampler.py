@@ -223,7 +223,10 @@ class WarmStartGridSampler(BaseSampler):
             tasks, [t.name for t in tasks], self._space.param_names, "the grid's search space"
         )
         self._ranker = GridRanker(
-            self._space, tasks, portfolio_size(n_zero_shot, len(tasks)), self._seed
+            self._space,
+            tasks,
+            portfolio_size(n_zero_shot, sum(not t.ranks_nothing for t in tasks)),
+            self._seed,
         )
         self._claims = ClaimProtocol(self._space, self._ranker)
         # Read by Optuna's own grid tests (``_search_space``) and by this package's tests.

@@ -262,13 +262,17 @@ class TransferTPESampler(BaseSampler):
         self._n_startup_trials = n_startup_trials
         self._record_user_attrs = record_user_attrs
         best = round_robin_portfolio(
-            tasks, portfolio_size(n_zero_shot, len(tasks)), lambda t: config_key(t.params)
+            tasks,
+            portfolio_size(n_zero_shot, sum(not t.ranks_nothing for t in tasks)),
+            lambda t: config_key(t.params),
         )
         self._portfolio = Portfolio([dict(t.params) for _, t in best], [i for i, _ in best])
         # Whether local steps may shorten and persist as on a smooth objective: judged on the
         # sources, where the target has too few trials to tell yet.
         self._fine = resolves_short_moves(
-            (task.values, functools.partial(_params_of, task.best_trials)) for task in tasks
+            (task.values, functools.partial(_params_of, task.best_trials))
+            for task in tasks
+            if not task.ranks_nothing
         )
         # Set by from_storage when it found the sources itself: the target may be among them.
         self._discovered = False
@@ -629,17 +633,19 @@ class TransferTPESampler(BaseSampler):
         return self._role(study, trial)[0]
 
     def _active(self, study: Study) -> list[bool]:
-        """Per source, whether it is used for ``study``: a source that from_storage found is
-        left out when it is the target itself or has another number of objectives."""
+        """Per source, whether it is used for ``study``: not when it ranks nothing (a warning
+        said so when it was loaded), nor when from_storage found it and it is the target itself
+        or has another number of objectives."""
         state = self._state(study)
         if state.active is None:
             n_obj = len(study.directions)
-            state.active = [
+            fits = [
                 not self._discovered
                 or (task.name != study.study_name and len(task.directions) == n_obj)
                 for task in self._tasks
             ]
-            left_out = [label for label, a in zip(self._labels, state.active) if not a]
+            state.active = [f and not t.ranks_nothing for f, t in zip(fits, self._tasks)]
+            left_out = [label for label, f in zip(self._labels, fits) if not f]
             if left_out:
                 _logger.info(
                     f"Sources not used for study {study.study_name!r} (the study itself, or "
