@@ -45,7 +45,7 @@ def numeric_bounds(dist: FloatDistribution | IntDistribution) -> tuple[float, fl
     return low, high
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
         value, (bool, np.bool_)
     )
@@ -57,7 +57,7 @@ def choice_index(dist: CategoricalDistribution, value: Any) -> int | None:
         if type(c) is type(value) and c == value:
             return i
     for i, c in enumerate(dist.choices):
-        if _is_number(c) and _is_number(value) and float(c) == float(value):  # type: ignore[arg-type]
+        if is_number(c) and is_number(value) and float(c) == float(value):  # type: ignore[arg-type]
             return i
     return None
 
@@ -79,7 +79,7 @@ def encode(dist: BaseDistribution, value: Any) -> float:
 
 def _encode_number(dist: FloatDistribution | IntDistribution, value: Any) -> float:
     kind = type(value)
-    if not (kind is float or kind is int or _is_number(value)):
+    if not (kind is float or kind is int or is_number(value)):
         return math.nan
     x = float(value)
     if not math.isfinite(x) or (dist.log and x <= 0):
@@ -152,7 +152,7 @@ def project(dist: BaseDistribution, value: Any) -> Any | None:
     if isinstance(dist, CategoricalDistribution):
         idx = choice_index(dist, value)
         return None if idx is None else dist.choices[idx]
-    if isinstance(dist, (FloatDistribution, IntDistribution)) and _is_number(value):
+    if isinstance(dist, (FloatDistribution, IntDistribution)) and is_number(value):
         x = float(value)
         if not math.isfinite(x):
             return None
@@ -200,7 +200,7 @@ def encode_many(dist: BaseDistribution, values: Sequence[Any]) -> np.ndarray:
     if set(map(type, values)) <= {float, int}:  # the usual case, converted in one call
         x = np.array(values, dtype=float)
     else:
-        x = np.array([float(v) if _is_number(v) else math.nan for v in values], dtype=float)
+        x = np.array([float(v) if is_number(v) else math.nan for v in values], dtype=float)
     ok = np.isfinite(x)
     if dist.log:
         ok &= x > 0

@@ -25,6 +25,7 @@ from dataclasses import field
 import fnmatch
 import functools
 import logging
+import math
 import threading
 import traceback
 from typing import Any
@@ -33,10 +34,16 @@ import weakref
 
 import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._encoding import encode
+from optuna_transfer._encoding import is_number
 from optuna_transfer._optuna_compat import FrozenStudy
 from optuna_transfer._ranking import feasible_first
 from optuna_transfer._ranking import violation
@@ -180,7 +187,12 @@ def report_disjoint_sources(
     shares a parameter.
     """
     names = set(target_names)
-    disjoint = [(label, t) for label, t in zip(labels, tasks) if not t.param_names & names]
+    disjoint = [
+        (label, task)
+        for label, task in zip(labels, tasks)
+        # Stops at the first shared name: a related source's first trial has one.
+        if not any(n in names for t in task.trials for n in t.params)
+    ]
     if not disjoint:
         return
     level = logging.INFO if expected and len(disjoint) < len(tasks) else logging.WARNING
@@ -192,6 +204,63 @@ def report_disjoint_sources(
             "configuration and is ignored. If parameters were renamed since the source ran, "
             "suggest them under the source's names; else leave the source out.",
         )
+
+
+def report_unfitting_values(
+    tasks: Sequence[SourceTask],
+    labels: Sequence[str],
+    dists: Mapping[str, BaseDistribution],
+    target: str,
+    expected: bool = False,
+) -> None:
+    """Log each source of ``tasks`` (named by ``labels``) with a parameter of ``dists`` (the
+    target's distributions) none of whose values fits there: a categorical whose choices were
+    renamed, or a range moved past every value the source tried. For that parameter its trials
+    count as missing (the README's table of search-space changes), which may not be what the
+    user meant: a warning, INFO for ``expected`` sources (found by ``from_storage``)."""
+    for label, task in zip(labels, tasks):
+        unfitting = [
+            f"{name!r} (tried: {_describe_values(tried)}; now: {_describe_distribution(dist)})"
+            for name, dist in dists.items()
+            if (tried := _values_if_none_fits(task, name, dist))
+        ]
+        if unfitting:
+            _logger.log(
+                logging.INFO if expected else logging.WARNING,
+                f"Source {label!r}: no value it tried fits {target} for "
+                + ", ".join(unfitting)
+                + ". For these parameters its trials count as missing, so it says nothing "
+                "about them. If choices were renamed or a range moved, that may not be what "
+                "you meant.",
+            )
+
+
+def _values_if_none_fits(task: SourceTask, name: str, dist: BaseDistribution) -> list[Any]:
+    """The values of ``name`` in ``task``'s trials if none of them fits ``dist``, else (or if
+    it has none) an empty list. Stops at the first value that fits: nearly always the first."""
+    tried = []
+    for t in task.trials:
+        params = t.params
+        if name not in params:
+            continue
+        if not math.isnan(encode(dist, params[name])):
+            return []
+        tried.append(params[name])
+    return tried
+
+
+def _describe_values(values: Sequence[Any]) -> str:
+    if all(is_number(v) for v in values):
+        return f"values {min(values):g} to {max(values):g}"
+    distinct = sorted({repr(v) for v in values})
+    return f"values [{', '.join(distinct[:8])}{', ...' if len(distinct) > 8 else ''}]"
+
+
+def _describe_distribution(dist: BaseDistribution) -> str:
+    if isinstance(dist, CategoricalDistribution):
+        return f"choices {list(dist.choices)}"
+    assert isinstance(dist, (FloatDistribution, IntDistribution))
+    return f"range [{dist.low:g}, {dist.high:g}]"
 
 
 def _some(names: Collection[str], limit: int = 8) -> str:

@@ -244,12 +244,16 @@ def test_type_changed_float_to_int(name: str) -> None:
     _inside(study)
 
 
-def test_range_shrunk_clips_zero_shot(name: str) -> None:
+def test_range_shrunk_clips_zero_shot(name: str, caplog: pytest.LogCaptureFixture) -> None:
     dist = FloatDistribution(-10, 10)
     source = _source([({"x": 7.5}, {"x": dist}, 0.0), ({"x": -9.0}, {"x": dist}, 1.0)])
     study = _run(name, source, lambda t: t.suggest_float("x", -1, 1))
     assert [t.params["x"] for t in study.trials[:2]] == [1.0, -1.0]
     _inside(study)
+    # Every value the source tried lies outside the new range: one warning says so.
+    warned = [m for m in _support.records(caplog) if "fits" in m]
+    assert len(warned) == 1 and "'x'" in warned[0]
+    assert "-9 to 7.5" in warned[0] and "[-1, 1]" in warned[0]
 
 
 def test_range_grown(name: str) -> None:
@@ -278,18 +282,28 @@ def test_log_flag_changed(name: str, source_log: bool) -> None:
     _inside(study)
 
 
-def test_categorical_choices_renamed(name: str) -> None:
+def test_categorical_choices_renamed(name: str, caplog: pytest.LogCaptureFixture) -> None:
     old = CategoricalDistribution(["adam", "sgd"])
-    source = _source([({"opt": "adam"}, {"opt": old}, 0.0), ({"opt": "sgd"}, {"opt": old}, 1.0)])
+    source = _source(
+        [({"opt": v, "x": 0.5}, {"opt": old, "x": X01}, i) for i, v in enumerate(old.choices)]
+    )
     choices = ["Adam", "SGD", "rmsprop"]
 
     def objective(t: Trial) -> float:
-        return float(choices.index(t.suggest_categorical("opt", choices)))
+        return float(choices.index(t.suggest_categorical("opt", choices))) + t.suggest_float(
+            "x", 0, 1
+        )
 
     # A renamed choice is missing for the source (case matters): no error, and the zero-shot
     # trials fall back to ordinary sampling inside the new choices.
     study = _run(name, source, objective)
     _inside(study)
+    # No value of "opt" fits any more, so the source says nothing about it: worth one warning
+    # that names the parameter and both sets of choices ("x" still fits: not named).
+    warned = [m for m in _support.records(caplog) if "fits" in m]
+    assert len(warned) == 1 and repr(source.study_name) in warned[0]
+    assert "'opt'" in warned[0] and "'x'" not in warned[0]
+    assert "['adam', 'sgd']" in warned[0] and "['Adam', 'SGD', 'rmsprop']" in warned[0]
 
 
 def test_source_sharing_no_parameter_is_named_in_one_warning(

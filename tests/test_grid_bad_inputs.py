@@ -317,7 +317,7 @@ def test_log_flag_changed(name: str, source_log: bool) -> None:
     _exactly_once(study, 5)
 
 
-def test_categorical_choices_renamed(name: str) -> None:
+def test_categorical_choices_renamed(name: str, caplog: pytest.LogCaptureFixture) -> None:
     old = CategoricalDistribution(["adam", "sgd"])
     source = _source([({"opt": "adam"}, {"opt": old}, 0.0), ({"opt": "sgd"}, {"opt": old}, 1.0)])
     space = {"opt": ["Adam", "SGD", "rmsprop"]}
@@ -325,8 +325,11 @@ def test_categorical_choices_renamed(name: str) -> None:
     def objective(t: Trial) -> float:
         return float(space["opt"].index(t.suggest_categorical("opt", space["opt"])))
 
-    # A renamed choice is missing for the source (case matters): no error, seeded order.
+    # A renamed choice is missing for the source (case matters): no error, seeded order, and
+    # one warning at construction naming the parameter.
     study = _run(_make(name, source, space), objective)
+    warned = [m for m in _support.records(caplog) if "fits" in m]
+    assert len(warned) == 1 and "'opt'" in warned[0] and "['adam', 'sgd']" in warned[0]
     uninformed = cast(WarmStartGridSampler, _make(name, _uninformed(), space))
     expected = [p["opt"] for p in uninformed.ranked_grid()]
     assert _xs(study, "opt") == expected

@@ -46,6 +46,7 @@ from optuna_transfer._sources import DEFAULT_MAX_SOURCE_TRIALS
 from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
 from optuna_transfer._sources import report_disjoint_sources
+from optuna_transfer._sources import report_unfitting_values
 from optuna_transfer._sources import SourceTask
 
 
@@ -219,9 +220,9 @@ class WarmStartGridSampler(BaseSampler):
         self._seed = 0 if seed is None else seed
         self._n_startup_trials = n_startup_trials
         tasks: list[SourceTask] = load_sources(source, max_source_trials)
-        report_disjoint_sources(
-            tasks, [t.name for t in tasks], self._space.param_names, "the grid's search space"
-        )
+        names = [t.name for t in tasks]
+        report_disjoint_sources(tasks, names, self._space.param_names, "the grid's search space")
+        report_unfitting_values(tasks, names, self._space.dists, "the grid")
         self._ranker = GridRanker(
             self._space,
             tasks,

@@ -48,6 +48,7 @@ from optuna_transfer._sources import DEFAULT_MAX_SOURCE_TRIALS
 from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
 from optuna_transfer._sources import report_disjoint_sources
+from optuna_transfer._sources import report_unfitting_values
 from optuna_transfer._sources import StudyFilter
 from optuna_transfer._task_model import SourceEnsemble
 from optuna_transfer._tpe._claims import claim_role
@@ -654,23 +655,23 @@ class TransferTPESampler(BaseSampler):
         return state.active
 
     def _report_disjoint_sources(self, study: Study, state: _StudyState) -> None:
-        """Once the study has a finished trial (its parameter names known), log the sources
-        that share none of them (see ``report_disjoint_sources``)."""
+        """Once the study has a finished trial (its parameters known), log the sources that
+        share none of them, or whose values of one never fit (``report_disjoint_sources``,
+        ``report_unfitting_values``)."""
         finished = study.get_trials(
             deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
         )
-        names = {n for t in finished for n in t.params}
-        if not names:
+        # The latest distribution of each parameter, as the next trials will suggest it.
+        dists = {n: d for t in finished for n, d in t.distributions.items()}
+        if not dists:
             return
         state.overlap_reported = True
         active = self._active(study)
-        report_disjoint_sources(
-            [t for t, a in zip(self._tasks, active) if a],
-            [label for label, a in zip(self._labels, active) if a],
-            names,
-            f"study {study.study_name!r}",
-            expected=self._discovered,
-        )
+        tasks = [t for t, a in zip(self._tasks, active) if a]
+        labels = [label for label, a in zip(self._labels, active) if a]
+        target = f"study {study.study_name!r}"
+        report_disjoint_sources(tasks, labels, dists, target, expected=self._discovered)
+        report_unfitting_values(tasks, labels, dists, target, expected=self._discovered)
 
     def _unfit_entries(self, study: Study, trials: list[FrozenTrial]) -> set[int]:
         """Portfolio entries not to evaluate in ``study``: from a source left out for it, or
