@@ -309,7 +309,7 @@ def load_sources(source: Any, max_trials: int = DEFAULT_MAX_SOURCE_TRIALS) -> li
     :class:`~optuna.trial.FrozenTrial` (which counts as one source; its directions are inferred
     as minimisation, so pass a study when the source maximised).
     """
-    return _report_rankless(_load(source, max_trials))
+    return _report_rankless(_without_repeats(_load(source, max_trials)))
 
 
 def _load(source: Any, max_trials: int) -> list[SourceTask]:
@@ -337,6 +337,29 @@ def _load(source: Any, max_trials: int) -> list[SourceTask]:
     raise TypeError(
         f"`source` mixes {kinds}: give either studies or FrozenTrial objects, not both."
     )
+
+
+def _without_repeats(tasks: list[SourceTask]) -> list[SourceTask]:
+    """``tasks`` with each source counted once: the same study given twice would vote twice
+    and take two of the portfolio's picks. Same name, trial numbers and values is the same
+    study (or a copy of it); a namesake with other trials, from another storage, stays."""
+    kept: list[SourceTask] = []
+    seen: set[tuple[Any, ...]] = set()
+    for task in tasks:
+        key = (
+            task.name,
+            tuple(task.directions),
+            tuple((t.number, t.state) for t in task.trials),
+            task.values.tobytes(),
+        )
+        if key in seen:
+            _logger.warning(
+                f"Source {task.name!r} is given twice (the same trials); it counts once."
+            )
+            continue
+        seen.add(key)
+        kept.append(task)
+    return kept
 
 
 def _report_rankless(tasks: list[SourceTask]) -> list[SourceTask]:

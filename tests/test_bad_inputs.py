@@ -145,6 +145,23 @@ def test_source_with_one_value_still_ranks_by_its_pruned_and_single_trials(name:
         assert study.trials[0].params == best
 
 
+def test_the_same_source_given_twice_counts_once(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Passed twice (a list built from two places), it would vote twice and take two of the
+    # portfolio's picks; the same name with other trials (another storage) is another source.
+    old = _source([({"x": 0.3}, {"x": X01}, 0.0), ({"x": 0.9}, {"x": X01}, 1.0)])
+    namesake = optuna.create_study(study_name=old.study_name)
+    namesake.add_trial(_trial({"x": 0.6}, {"x": X01}, 0.0))
+    sampler: Any = _support.SAMPLERS[name]([old, namesake, old], seed=0)
+    warned = [m for m in _support.records(caplog) if "twice" in m]
+    assert len(warned) == 1 and repr(old.study_name) in warned[0]
+    assert len(sampler.source_names) == 2
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    assert [t.params["x"] for t in study.trials[:2]] == [0.3, 0.6]
+
+
 def _nonfinite_trials(bad: float) -> list[FrozenTrial]:
     good = [_trial({"x": x}, {"x": X01}, value=v) for x, v in ((0.3, 1.0), (0.8, 2.0))]
     # create_trial/add_trial refuse NaN, but FrozenTrial objects from elsewhere may hold it.

@@ -133,6 +133,17 @@ def test_source_with_one_value_for_every_trial_gets_no_pick_with_a_warning(
     assert sorted(_xs(study)) == grid
 
 
+def test_the_same_source_given_twice_counts_once(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = _source([({"x": 0.2}, {"x": X01}, 0.0), ({"x": 0.6}, {"x": X01}, 1.0)])
+    grid = [0.2, 0.4, 0.6]
+    sampler = cast(WarmStartGridSampler, _make(name, [old, old], {"x": grid}))
+    assert len([m for m in _support.records(caplog) if "twice" in m]) == 1
+    # One source, so the default portfolio is its best two points, then the probe.
+    assert [p["x"] for p in sampler.ranked_grid()][:2] == [0.2, 0.6]
+
+
 def test_source_empty(name: str) -> None:
     study = optuna.create_study(study_name="empty-src")
     with pytest.raises(ValueError, match=r"'empty-src' has no usable trials.*0 trial\(s\)"):

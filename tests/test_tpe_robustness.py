@@ -196,11 +196,12 @@ def test_portfolio_is_evaluated_once_by_parallel_threads() -> None:
     "names", [["target", "other"], ["target", "target_source"], ["target", "target", "target#0"]]
 )
 def test_source_labels_are_unique_and_never_the_targets(names: list[str]) -> None:
-    storage = optuna.storages.InMemoryStorage()
-    for i, name in enumerate(names):
-        if name not in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
-            finished_study(_lr_wd, 12, seed=i, storage=storage, study_name=name)
-    sources = [optuna.load_study(study_name=n, storage=storage) for n in names]
+    # Each in its own storage: a repeated name is a namesake with other trials, another source
+    # (the same study given twice counts once, tests/test_bad_inputs.py).
+    sources = [
+        finished_study(_lr_wd, 12, seed=i, storage=optuna.storages.InMemoryStorage(), study_name=n)
+        for i, n in enumerate(names)
+    ]
     sampler = TransferTPESampler(sources, seed=0)
     labels = sampler.source_names
     assert len(set(labels)) == len(names)
