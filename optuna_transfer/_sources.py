@@ -160,7 +160,8 @@ class SourceTask:
         configuration, however often evaluated, is still one to try."""
         complete = self.best_trials
         return (
-            len(self.trials) == len(complete)
+            len(complete) >= 2
+            and len(self.trials) == len(complete)
             and bool(np.all(self.values == self.values[0]))
             and len({violation(t) for t in complete}) == 1
             and len({tuple(sorted(t.params.items())) for t in complete}) >= 2

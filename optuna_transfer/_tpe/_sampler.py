@@ -98,7 +98,7 @@ class _StudyState:
     schedule_done: bool = False
     # Per source, whether it may be used for this study (see TransferTPESampler.from_storage).
     active: list[bool] | None = None
-    # Set once the sources' parameter names have been compared with the study's.
+    # Set once the sources' parameters have been compared with the study's.
     overlap_reported: bool = False
     # trial number -> the cold TPE that samples it once every source is refuted.
     cold: optuna.samplers.TPESampler | None = None
