@@ -176,7 +176,10 @@ class WarmStartGridSampler(BaseSampler):
         source:
             The source(s): an :class:`~optuna.study.Study`, a sequence of studies, or a sequence
             of :class:`~optuna.trial.FrozenTrial` (one source, minimised). Read once, when the
-            sampler is created; unusable sources raise a :class:`ValueError`.
+            sampler is created; unusable sources raise a :class:`ValueError`. A source given
+            twice counts once, and one that ranks nothing (every trial the same value), shares
+            no parameter with the grid or tried no value that fits one of its parameters is
+            named in a warning (the README's table of search-space changes says what follows).
         search_space:
             A dictionary from parameter name to its candidate values, as for
             :class:`~optuna.samplers.GridSampler`. Values are ``None``, ``bool``, ``int``,

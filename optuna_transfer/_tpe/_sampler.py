@@ -175,7 +175,10 @@ class TransferTPESampler(BaseSampler):
             The source(s): an :class:`~optuna.study.Study`, a sequence of studies, or a sequence
             of :class:`~optuna.trial.FrozenTrial` (one source, minimised). Source trials are
             read once, when the sampler is created. Use :meth:`from_storage` to name studies in
-            a storage. How changed search spaces are aligned is documented in the README.
+            a storage. How changed search spaces are aligned is documented in the README. A
+            source given twice counts once, and one that ranks nothing (every trial the same
+            value), shares no parameter with the study or tried no value that fits one of its
+            parameters is named in a warning.
         seed:
             Seed for the random number generator.
         n_ei_candidates:
@@ -310,7 +313,8 @@ class TransferTPESampler(BaseSampler):
         "resnet"}``), or a callable taking the :class:`~optuna.study.FrozenStudy`. A target
         study in the same storage is then left out of its own sources (found by its name), and
         so are studies with another number of objectives; a study that shares no parameter
-        with the target gets no zero-shot trial once the target has one, and never a vote.
+        with the target gets no zero-shot trial once the target has one, and never a vote
+        (logged at INFO, where a named source would get a warning).
 
         Each (storage, study) pair is read once per process and cached until the study changes
         (new, finished or recreated trials), so many samplers (or a sampler per worker) do not
