@@ -400,6 +400,37 @@ def test_parameters_sampled_one_at_a_time_avoid_a_configuration_already_tried(
             seen.add((x, y, z))
 
 
+def _branchy(trial: Trial) -> float:
+    """A conditional space whose best branch has no further parameter: depth 9 or 12 ends the
+    configuration; a fixed (single-valued) "momentum" is recorded between them."""
+    depth = trial.suggest_int("depth", 0, 12, step=3)
+    trial.suggest_float("momentum", 0.9, 0.9)
+    if depth > 6:
+        return 12.0 - depth
+    lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+    return 4.0 + abs(math.log10(lr) + 2)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(
+    "options", [{}, {"group": True}, {"multivariate": False}], ids=["joint", "group", "one"]
+)
+def test_a_branch_without_more_parameters_is_not_repeated(
+    seed: int, options: dict[str, Any]
+) -> None:
+    # depth=12 is a whole configuration by itself. A joint sample over {depth} counted every
+    # depth as tried once each had a trial (those of depths 0-6 go on with an lr), and the
+    # check that a parameter sampled alone avoids completing a tried configuration compared
+    # parameter counts, which the fixed "momentum" Optuna records made differ: on main,
+    # depth=12 (the optimum) up to 15 times in 30 trials, with untried lr values left.
+    source = finished_study(_branchy, 40, seed=seed)
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=seed, **options))
+    study.optimize(_branchy, n_trials=30)
+    ends = Counter(t.params["depth"] for t in study.trials if "lr" not in t.params)
+    assert max(ends.values()) == 1
+    assert study.best_value == 0.0
+
+
 def test_cold_fallback_with_parallel_workers_rarely_repeats_a_configuration() -> None:
     # Four threads share the study. Each publishes its cold proposal and draws again when a
     # running trial already has it. With the fallback as plain TPE (f4337e6): 33-54 repeats

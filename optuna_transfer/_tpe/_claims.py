@@ -153,6 +153,18 @@ def is_random_trial(trial: FrozenTrial) -> bool:
     return bool(trial.system_attrs.get(PROBE_ATTR_KEY) or trial.system_attrs.get(RANDOM_ATTR_KEY))
 
 
+def chosen_params(t: FrozenTrial) -> dict[str, Any]:
+    """:func:`params_with_running` without the single-valued parameters, which Optuna records
+    without asking a sampler: two trials with the same chosen parameters are the same
+    configuration, whatever fixed values were recorded between them."""
+    dists = t.distributions
+    return {
+        name: value
+        for name, value in params_with_running(t).items()
+        if name not in dists or not dists[name].single()
+    }
+
+
 def params_with_running(t: FrozenTrial) -> dict[str, Any]:
     if t.state != TrialState.RUNNING:
         return t.params

@@ -51,13 +51,13 @@ from optuna_transfer._sources import report_disjoint_sources
 from optuna_transfer._sources import report_unfitting_values
 from optuna_transfer._sources import StudyFilter
 from optuna_transfer._task_model import SourceEnsemble
+from optuna_transfer._tpe._claims import chosen_params
 from optuna_transfer._tpe._claims import claim_role
 from optuna_transfer._tpe._claims import config_key
 from optuna_transfer._tpe._claims import is_random_trial
 from optuna_transfer._tpe._claims import is_taken
 from optuna_transfer._tpe._claims import is_zero_shot_trial
 from optuna_transfer._tpe._claims import MAX_CLAIMS
-from optuna_transfer._tpe._claims import params_with_running
 from optuna_transfer._tpe._claims import Portfolio
 from optuna_transfer._tpe._claims import RANDOM_ATTR_KEY
 from optuna_transfer._tpe._claims import record
@@ -453,7 +453,9 @@ class TransferTPESampler(BaseSampler):
             params = {}
             exhausted = False
             for sub in self._groups(study, search_space):
-                sub_params, sub_exhausted = self._choose(study, trial, sub, True, attempt)
+                sub_params, sub_exhausted = self._choose(
+                    study, trial, sub, True, attempt, params
+                )
                 params.update(sub_params)
                 exhausted |= sub_exhausted
             if not (params and self._constant_liar):
@@ -504,11 +506,12 @@ class TransferTPESampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, name: str, dist: BaseDistribution
     ) -> np.ndarray:
         """The values of parameter ``name`` (encoded in ``dist``, one per row) of the target's
-        trials whose parameters are exactly ``trial``'s so far plus this one."""
-        so_far = trial.params
+        trials whose parameters are exactly ``trial``'s so far plus this one (single-valued
+        ones aside, see ``chosen_params``)."""
+        so_far = chosen_params(trial)
         rows = []
         for t in self._target_trials(study, trial):
-            params = params_with_running(t)
+            params = chosen_params(t)
             if (
                 len(params) == len(so_far) + 1
                 and name in params
@@ -560,17 +563,22 @@ class TransferTPESampler(BaseSampler):
         cold.infer_relative_search_space(self._cold_history(study), trial)
         history = self._cold_history(study, failed_as_pruned=True)
         trials = self._target_trials(study, trial)
-        tried = [params_with_running(t) for t in trials]
+        so_far = chosen_params(trial)
         for draw in range(_MAX_DRAWS):
             if draw > 0:
                 seed_tpe_sampler(cold, _derived_seed(self._cold_seed, trial.number, draw))
             params = cold.sample_relative(history, trial, search_space)
             if not params:
                 return params  # cold TPE's random start-up
-            if params not in tried and not self._drawn_by_another(study, trial, params):
+            if not _repeats({**so_far, **params}, trials) and not self._drawn_by_another(
+                study, trial, params
+            ):
                 return params
-        x, _, _ = target_observations(study, trials, search_space)
-        params = decode_row(uniform_unseen(self._trial_rng(trial), search_space, x), search_space)
+        x, _, numbers = target_observations(study, trials, search_space)
+        tried_rows = x[_completed_by(search_space, chosen_params(trial), trials, numbers)]
+        params = decode_row(
+            uniform_unseen(self._trial_rng(trial), search_space, tried_rows), search_space
+        )
         self._publish_cold(study, trial, params)
         return params
 
@@ -734,11 +742,13 @@ class TransferTPESampler(BaseSampler):
         space: dict[str, BaseDistribution],
         joint: bool,
         attempt: int,
+        chosen: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """One configuration of ``space``: a local step around the target's best trials while
         they keep improving (``joint`` spaces only), else a TPE step over the whole space.
         After ``attempt`` lost claims, one of the ``attempt + 1`` best candidates at random.
-        Also returns whether every candidate was one the target already has."""
+        Also returns whether every candidate was one the target already has. ``chosen``:
+        parameters this trial has been given in the same joint sample (earlier groups)."""
         weights, explore = self._trial_weights(study, trial)
         # Workers built with the same seed share their sampler's random state. A joint sample
         # is claimed, and after a lost claim gets a generator of this trial's own. A parameter
@@ -754,6 +764,11 @@ class TransferTPESampler(BaseSampler):
             rng = self._random
         trials = self._target_trials(study, trial)
         x, losses, numbers = target_observations(study, trials, space)
+        # Configurations the target already has, as rows of this space: trials whose other
+        # parameters are exactly this trial's so far (in a conditional space, a trial of a
+        # branch with more parameters is not repeated by matching its row here).
+        so_far = {**chosen_params(trial), **(chosen or {})}
+        tried = x[_completed_by(space, so_far, trials, numbers)]
         if explore:
             if self._role(study, trial)[1]:
                 # The probe tests the sources' claim where their portfolio is not, and where
@@ -769,7 +784,7 @@ class TransferTPESampler(BaseSampler):
                     lambda rows: self._sources(space).predicted_quantiles(rows, active),
                 )
             else:
-                u = uniform_unseen(rng, space, x)
+                u = uniform_unseen(rng, space, tried)
             return decode_row(u, space), False
         best, start, exhausted = choose(
             x,
@@ -783,6 +798,7 @@ class TransferTPESampler(BaseSampler):
             attempt,
             rng,
             self._fine,
+            tried,
         )
         params = decode_row(best, space)
         if start is not None:
@@ -883,6 +899,42 @@ class TransferTPESampler(BaseSampler):
             trusts = source_trusts(-predictions, losses)
         active = self._active(study)
         return {label: t if a else 0.0 for label, t, a in zip(self._labels, trusts, active)}
+
+
+def _repeats(params: dict[str, Any], trials: list[FrozenTrial]) -> bool:
+    """Whether a trial given ``params`` would repeat one of ``trials``: its chosen parameters
+    are exactly ``params``, or, for a COMPLETE trial, all among them. A joint sample of a
+    conditional space also holds values of branches the trial will not take; a COMPLETE
+    trial whose parameters it contains took the same branches and suggested nothing else."""
+    for t in trials:
+        chosen = chosen_params(t)
+        if chosen == params:
+            return True
+        if chosen and t.state == TrialState.COMPLETE and all(
+            k in params and type(params[k]) is type(v) and params[k] == v
+            for k, v in chosen.items()
+        ):
+            return True
+    return False
+
+
+def _completed_by(
+    space: dict[str, BaseDistribution],
+    so_far: dict[str, Any],
+    trials: list[FrozenTrial],
+    numbers: np.ndarray,
+) -> np.ndarray:
+    """For each trial number of ``numbers`` (of ``trials``), whether a row of ``space`` equal
+    to the trial's would make a trial with parameters ``so_far`` that configuration: its
+    chosen parameters outside ``space`` are exactly ``so_far`` (values of the same type)."""
+    done = set()
+    for t in trials:
+        outside = {k: v for k, v in chosen_params(t).items() if k not in space}
+        if outside.keys() == so_far.keys() and all(
+            type(v) is type(so_far[k]) and v == so_far[k] for k, v in outside.items()
+        ):
+            done.add(t.number)
+    return np.array([int(n) in done for n in numbers], dtype=bool)
 
 
 def _derived_seed(seed: int, number: int, draw: int = 0) -> int:

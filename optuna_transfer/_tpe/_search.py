@@ -60,6 +60,7 @@ def choose(
     attempt: int,
     rng: np.random.RandomState,
     fine: bool = False,
+    tried: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int | None, bool]:
     """One configuration of ``space`` (as a row of unit coordinates), given the target's
     observations ``x`` with their ``losses`` and trial ``numbers``, and each source's weight.
@@ -74,7 +75,11 @@ def choose(
     length of the last success, local steps are more patient, and the consensus of the voting
     sources whose best configuration the target confirmed
     (:func:`~optuna_transfer._local_search.consensus_move`) is one more local candidate.
+    ``tried``: the rows that are whole configurations the target has (default ``x``; in a
+    conditional space a row of ``x`` may be part of a longer one), never proposed again while
+    an untried candidate exists.
     """
+    tried = x if tried is None else tried
     target = TargetModel(x, losses, choice_counts(space))
     voting = [i for i, (w, m) in enumerate(zip(weights, ensemble.models)) if m.usable and w > 0]
     cand, start = None, None
@@ -108,12 +113,12 @@ def choose(
     acq += TIE_JITTER * rng.uniform(size=len(cand))
     # Re-evaluating a configuration the target already has (or is running) teaches nothing
     # new; in discrete spaces TPE would otherwise keep proposing its incumbent.
-    seen = is_seen(cand, x)
+    seen = is_seen(cand, tried)
     if seen.all():
         # In a small discrete space every candidate may be a configuration already tried;
         # an untried one, if there is any, teaches more than a repeat.
-        u = uniform_unseen(rng, space, x)
-        if not is_seen(u[None, :], x)[0]:
+        u = uniform_unseen(rng, space, tried)
+        if not is_seen(u[None, :], tried)[0]:
             return u, None, False
     else:
         acq[seen] = -np.inf
