@@ -58,6 +58,7 @@ from optuna_transfer._tpe._claims import is_random_trial
 from optuna_transfer._tpe._claims import is_taken
 from optuna_transfer._tpe._claims import is_zero_shot_trial
 from optuna_transfer._tpe._claims import MAX_CLAIMS
+from optuna_transfer._tpe._claims import params_with_running
 from optuna_transfer._tpe._claims import Portfolio
 from optuna_transfer._tpe._claims import RANDOM_ATTR_KEY
 from optuna_transfer._tpe._claims import record
@@ -405,7 +406,7 @@ class TransferTPESampler(BaseSampler):
         self._cold(study, trial).before_trial(study, trial)
         state = self._state(study)
         if not state.overlap_reported:
-            self._report_disjoint_sources(study, state)
+            self._report_source_mismatches(study, state)
         if len(state.roles) > _MAX_CACHED_TRIALS:
             # Entries of trials that ended in another worker's process are never removed there.
             state.roles.clear()
@@ -666,7 +667,7 @@ class TransferTPESampler(BaseSampler):
                 )
         return state.active
 
-    def _report_disjoint_sources(self, study: Study, state: _StudyState) -> None:
+    def _report_source_mismatches(self, study: Study, state: _StudyState) -> None:
         """Once the study has a finished trial (its parameters known), log the sources that
         share none of them, or whose values of one never fit (``report_disjoint_sources``,
         ``report_unfitting_values``)."""
@@ -907,7 +908,10 @@ def _repeats(params: dict[str, Any], trials: list[FrozenTrial]) -> bool:
     conditional space also holds values of branches the trial will not take; a COMPLETE
     trial whose parameters it contains took the same branches and suggested nothing else."""
     for t in trials:
-        chosen = chosen_params(t)
+        chosen = params_with_running(t)
+        if chosen.keys() != params.keys():
+            # Only where parameters differ can fixed ones be what differs (flat spaces skip it).
+            chosen = chosen_params(t)
         if chosen == params:
             return True
         if chosen and t.state == TrialState.COMPLETE and all(
@@ -929,7 +933,10 @@ def _completed_by(
     chosen parameters outside ``space`` are exactly ``so_far`` (values of the same type)."""
     done = set()
     for t in trials:
-        outside = {k: v for k, v in chosen_params(t).items() if k not in space}
+        if params_with_running(t).keys() <= space.keys():
+            outside = {}  # the usual case, a flat space: no parameter outside it
+        else:
+            outside = {k: v for k, v in chosen_params(t).items() if k not in space}
         if outside.keys() == so_far.keys() and all(
             type(v) is type(so_far[k]) and v == so_far[k] for k, v in outside.items()
         ):
