@@ -513,14 +513,7 @@ class TransferTPESampler(BaseSampler):
         rows = []
         for t in self._target_trials(study, trial):
             params = chosen_params(t)
-            if (
-                len(params) == len(so_far) + 1
-                and name in params
-                and all(
-                    k in params and type(params[k]) is type(v) and params[k] == v
-                    for k, v in so_far.items()
-                )
-            ):
+            if len(params) == len(so_far) + 1 and name in params and _holds(params, so_far):
                 rows.append(encode(dist, params[name]))
         return np.array(rows).reshape(-1, 1)
 
@@ -914,10 +907,7 @@ def _repeats(params: dict[str, Any], trials: list[FrozenTrial]) -> bool:
             chosen = chosen_params(t)
         if chosen == params:
             return True
-        if chosen and t.state == TrialState.COMPLETE and all(
-            k in params and type(params[k]) is type(v) and params[k] == v
-            for k, v in chosen.items()
-        ):
+        if chosen and t.state == TrialState.COMPLETE and _holds(params, chosen):
             return True
     return False
 
@@ -937,11 +927,17 @@ def _completed_by(
             outside = {}  # the usual case, a flat space: no parameter outside it
         else:
             outside = {k: v for k, v in chosen_params(t).items() if k not in space}
-        if outside.keys() == so_far.keys() and all(
-            type(v) is type(so_far[k]) and v == so_far[k] for k, v in outside.items()
-        ):
+        if outside.keys() == so_far.keys() and _holds(outside, so_far):
             done.add(t.number)
     return np.array([int(n) in done for n in numbers], dtype=bool)
+
+
+def _holds(params: dict[str, Any], part: dict[str, Any]) -> bool:
+    """Whether ``params`` has every parameter of ``part`` with the same value, of the same type
+    (``True`` is not ``1``)."""
+    return all(
+        k in params and type(params[k]) is type(v) and params[k] == v for k, v in part.items()
+    )
 
 
 def _derived_seed(seed: int, number: int, draw: int = 0) -> int:
