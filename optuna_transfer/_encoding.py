@@ -22,9 +22,11 @@ Alignment rules (documented in the README, tested in ``tests/test_sources.py``):
 from __future__ import annotations
 
 from collections.abc import Sequence
+import enum
 import math
 import sys
 from typing import Any
+from typing import Final
 
 import numpy as np
 from optuna.distributions import BaseDistribution
@@ -147,17 +149,26 @@ def snap(dist: FloatDistribution | IntDistribution, x: float) -> Any:
     return float(x)
 
 
-def project(dist: BaseDistribution, value: Any) -> Any | None:
-    """``value`` made valid for ``dist`` (numbers clipped/snapped), or None if impossible."""
+class _Unfit(enum.Enum):
+    UNFIT = enum.auto()
+
+
+# What :func:`project` returns for a value the distribution cannot take. Not None: ``None`` is
+# a valid categorical choice (``max_depth=None``).
+UNFIT: Final = _Unfit.UNFIT
+
+
+def project(dist: BaseDistribution, value: Any) -> Any:
+    """``value`` made valid for ``dist`` (numbers clipped/snapped), or :data:`UNFIT`."""
     if isinstance(dist, CategoricalDistribution):
         idx = choice_index(dist, value)
-        return None if idx is None else dist.choices[idx]
+        return UNFIT if idx is None else dist.choices[idx]
     if isinstance(dist, (FloatDistribution, IntDistribution)) and is_number(value):
         x = float(value)
         if not math.isfinite(x):
-            return None
+            return UNFIT
         return snap(dist, x)
-    return None
+    return UNFIT
 
 
 def aligned_matrix(

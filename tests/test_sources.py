@@ -24,6 +24,7 @@ from optuna_transfer._encoding import aligned_matrix
 from optuna_transfer._encoding import decode
 from optuna_transfer._encoding import encode
 from optuna_transfer._encoding import project
+from optuna_transfer._encoding import UNFIT
 from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
 from optuna_transfer._sources import SourceTask
@@ -212,8 +213,9 @@ def test_categorical_choices_renamed_or_mismatched() -> None:
     cat = CategoricalDistribution(["adam", "sgd", None, True])
     assert encode(cat, "sgd") == 1.0
     assert math.isnan(encode(cat, "rmsprop"))  # a choice that no longer exists
-    assert project(cat, "rmsprop") is None
+    assert project(cat, "rmsprop") is UNFIT
     assert encode(cat, None) == 2.0
+    assert project(cat, None) is None  # the choice None, not "does not fit"
     assert encode(cat, True) == 3.0 and math.isnan(encode(cat, 1))  # True is not 1
     assert math.isnan(encode(FloatDistribution(0, 1), "adam"))
     assert encode(CategoricalDistribution([1, 2, 4]), 2.0) == 1.0  # numbers match by value

@@ -254,3 +254,27 @@ def test_cold_tpe_does_not_see_the_refuted_zero_shot_trials(
     for numbers in seen:
         assert 0 not in numbers and 1 not in numbers
         assert set(range(2, max(numbers) + 1)) <= set(numbers)
+
+
+@pytest.mark.parametrize("multivariate", [True, False])
+def test_a_none_choice_is_a_value_not_a_gap(multivariate: bool) -> None:
+    # ``max_depth=None`` (grow fully) is a common choice; a source whose best configuration
+    # has it must be replayed with it, not filled in by the model as if the source lacked it.
+    # The source's other good trials have depth 4 and its bad ones None, so a model fill
+    # would choose 4.
+    penalty = {None: 0.0, 4: 0.05, 8: 1.0}
+
+    def objective(trial: Trial) -> float:
+        depth = trial.suggest_categorical("max_depth", [None, 4, 8])
+        return trial.suggest_float("x", 0, 1) + penalty[depth]
+
+    source = optuna.create_study()
+    source.enqueue_trial({"max_depth": None, "x": 0.01})
+    for i in range(8):
+        source.enqueue_trial({"max_depth": 4, "x": 0.02 + 0.01 * i})
+        source.enqueue_trial({"max_depth": None, "x": 0.9 + 0.01 * i})
+    source.optimize(objective, n_trials=17)
+    sampler = TransferTPESampler(source, seed=0, n_zero_shot=1, multivariate=multivariate)
+    target = optuna.create_study(sampler=sampler)
+    target.optimize(objective, n_trials=1)
+    assert target.trials[0].params == {"max_depth": None, "x": 0.01}

@@ -23,6 +23,7 @@ from optuna.distributions import FloatDistribution
 
 from optuna_transfer._encoding import encode
 from optuna_transfer._encoding import project
+from optuna_transfer._encoding import UNFIT
 from optuna_transfer._local_search import grid_neighbours
 
 
@@ -128,7 +129,7 @@ class GridSpace:
                 return None
             elif nearest and isinstance(dist, FloatDistribution):
                 value = project(dist, params[name])
-                if value is None:
+                if value is UNFIT:
                     return None
                 i = int(np.argmin(np.abs(self._coords[name] - encode(dist, value))))
             else:

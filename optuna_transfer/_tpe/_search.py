@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial
 from optuna_transfer._encoding import decode
 from optuna_transfer._encoding import encode
 from optuna_transfer._encoding import project
+from optuna_transfer._encoding import UNFIT
 from optuna_transfer._local_search import confirmed_by_target
 from optuna_transfer._local_search import consensus_move
 from optuna_transfer._local_search import incumbent_is_recent
@@ -262,6 +263,6 @@ def project_config(config: dict[str, Any], space: dict[str, BaseDistribution]) -
     for name, dist in space.items():
         if name in config:
             value = project(dist, config[name])
-            if value is not None:
+            if value is not UNFIT:
                 out[name] = value
     return out
