@@ -171,6 +171,18 @@ def project(dist: BaseDistribution, value: Any) -> Any:
     return UNFIT
 
 
+def project_config(config: dict[str, Any], space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    """``config`` as ``space`` would run it: each value projected, and the parameters that
+    ``space`` lacks or cannot take left out."""
+    out = {}
+    for name, dist in space.items():
+        if name in config:
+            value = project(dist, config[name])
+            if value is not UNFIT:
+                out[name] = value
+    return out
+
+
 def aligned_matrix(
     trials: Sequence[FrozenTrial], search_space: dict[str, BaseDistribution]
 ) -> np.ndarray:

@@ -67,6 +67,48 @@ def test_zero_shot_portfolio_is_deduplicated() -> None:
     assert [t.params for t in target.trials] == [{"x": 1.0, "y": 1.0}, {"x": 2.0, "y": 2.0}]
 
 
+def test_sources_bests_that_are_one_config_in_the_target_run_once() -> None:
+    # Two sources' best configurations that differ only where the target differs from them
+    # (a parameter since dropped, a value since out of range) are one configuration to run:
+    # the second is skipped, and the portfolio's next entry runs instead.
+    def source(best: dict[str, float], other: dict[str, float]) -> optuna.Study:
+        study = optuna.create_study()
+        study.enqueue_trial(best)
+        study.enqueue_trial(other)
+        study.optimize(
+            lambda t: (
+                t.suggest_float("x", 0, 10)
+                + t.suggest_float("y", 0, 10)
+                + t.suggest_float("batch", 0, 10)
+            ),
+            n_trials=2,
+        )
+        return study
+
+    a = source({"x": 1, "y": 1, "batch": 0}, {"x": 5, "y": 5, "batch": 5})
+    b = source({"x": 1, "y": 1, "batch": 3}, {"x": 6, "y": 6, "batch": 5})
+    c = source({"x": 9, "y": 1, "batch": 0}, {"x": 8, "y": 8, "batch": 8})
+
+    def without_batch(t: Trial) -> float:
+        return t.suggest_float("x", 0, 10) + t.suggest_float("y", 0, 10)
+
+    def x_shrunk(t: Trial) -> float:
+        return (
+            t.suggest_float("x", 0, 1)
+            + t.suggest_float("y", 0, 10)
+            + t.suggest_float("batch", 0, 10)
+        )
+
+    for sources, objective, expected in [
+        ([a, b], without_batch, [{"x": 1, "y": 1}, {"x": 5, "y": 5}]),
+        ([a, c], x_shrunk, [{"x": 1, "y": 1, "batch": 0}, {"x": 1, "y": 5, "batch": 5}]),
+    ]:
+        study = optuna.create_study(sampler=TransferTPESampler(sources, seed=0, n_zero_shot=3))
+        study.optimize(objective, 3)
+        assert [t.params for t in study.trials[:2]] == expected
+        assert study.trials[2].params not in expected  # the probe
+
+
 def test_zero_shot_is_projected_into_a_changed_space() -> None:
     source = optuna.create_study()
     source.enqueue_trial({"lr": 0.5, "layers": 7, "opt": "rmsprop", "dropped": 1.0})

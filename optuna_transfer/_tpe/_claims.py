@@ -17,6 +17,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._encoding import project_config
 from optuna_transfer._optuna_compat import get_chunked_system_attr
 from optuna_transfer._optuna_compat import set_chunked_system_attr
 from optuna_transfer._optuna_compat import set_trial_system_attr
@@ -109,13 +110,18 @@ def _claim(study: Study, trial: FrozenTrial, key: str, value: Any, withdrawn: An
 
 def taken_entries(trials: list[FrozenTrial], portfolio: Portfolio) -> set[int]:
     keys = portfolio.keys
+    # An entry runs as its projection onto the target's parameters (the latest distribution
+    # of each): two sources' best configurations may differ only in a parameter the target
+    # dropped, or in values clipped into a shrunk range, and are then one configuration.
+    space = {n: d for t in trials for n, d in t.distributions.items()}
+    entries = [project_config(e, space) if space else e for e in portfolio.entries]
     taken = set()
     for t in trials:
         claim = t.system_attrs.get(ZERO_SHOT_ATTR_KEY)
         if claim is not None and claim in keys:
             taken.add(keys.index(claim))
         params = t.params or t.system_attrs.get("fixed_params") or {}
-        for i, entry in enumerate(portfolio.entries):
+        for i, entry in enumerate(entries):
             if all(n in params and params[n] == v for n, v in entry.items()):
                 taken.add(i)
     return taken

@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 
 from optuna_transfer._encoding import aligned_matrix
 from optuna_transfer._encoding import encode
+from optuna_transfer._encoding import project_config
 from optuna_transfer._local_search import is_seen
 from optuna_transfer._local_search import resolves_short_moves
 from optuna_transfer._optuna_compat import fail_trial
@@ -68,7 +69,6 @@ from optuna_transfer._tpe._search import choose
 from optuna_transfer._tpe._search import decode_row
 from optuna_transfer._tpe._search import encode_row
 from optuna_transfer._tpe._search import probe_row
-from optuna_transfer._tpe._search import project_config
 from optuna_transfer._tpe._search import target_observations
 from optuna_transfer._tpe._search import uniform_unseen
 
@@ -117,7 +117,8 @@ class TransferTPESampler(BaseSampler):
     """TPE sampler that starts from what finished source studies learned.
 
     The first trials evaluate a small portfolio of the sources' best configurations (the best of
-    each source in turn, deduplicated and projected into the target's search space), followed by
+    each source in turn, projected into the target's search space; one that the target would
+    run as a configuration it already has is skipped), followed by
     one probe that tests the sources' claim away from their region: of ``n_ei_candidates``
     random configurations, the best by rank on both distance from the target's trials and how
     badly the sources predict it to do (``optuna_transfer._tpe._search.probe_row``; a misleading

@@ -20,8 +20,6 @@ from optuna.trial import FrozenTrial
 
 from optuna_transfer._encoding import decode
 from optuna_transfer._encoding import encode
-from optuna_transfer._encoding import project
-from optuna_transfer._encoding import UNFIT
 from optuna_transfer._local_search import confirmed_by_target
 from optuna_transfer._local_search import consensus_move
 from optuna_transfer._local_search import incumbent_is_recent
@@ -258,11 +256,3 @@ def encode_row(params: dict[str, Any], space: dict[str, BaseDistribution]) -> np
     )
 
 
-def project_config(config: dict[str, Any], space: dict[str, BaseDistribution]) -> dict[str, Any]:
-    out = {}
-    for name, dist in space.items():
-        if name in config:
-            value = project(dist, config[name])
-            if value is not UNFIT:
-                out[name] = value
-    return out
