@@ -47,6 +47,17 @@ def numeric_bounds(dist: FloatDistribution | IntDistribution) -> tuple[float, fl
     return low, high
 
 
+def n_values(dist: BaseDistribution) -> int | None:
+    """How many values ``dist`` can take; None for a continuous range."""
+    if isinstance(dist, CategoricalDistribution):
+        return len(dist.choices)
+    if isinstance(dist, IntDistribution):
+        return (dist.high - dist.low) // dist.step + 1
+    if isinstance(dist, FloatDistribution) and dist.step is not None:
+        return int(round((dist.high - dist.low) / dist.step)) + 1
+    return None
+
+
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
         value, (bool, np.bool_)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from dataclasses import field
 import functools
 import json
+import math
 from typing import Any
 from typing import cast
 import warnings
@@ -24,6 +25,7 @@ from optuna.trial import TrialState
 
 from optuna_transfer._encoding import aligned_matrix
 from optuna_transfer._encoding import encode
+from optuna_transfer._encoding import n_values
 from optuna_transfer._encoding import project_config
 from optuna_transfer._local_search import is_seen
 from optuna_transfer._local_search import resolves_short_moves
@@ -139,13 +141,14 @@ class TransferTPESampler(BaseSampler):
     otherwise they are drawn from each task's good density, as in TPE. A failed trial ranks as
     the target's worst observation, and a configuration the target already has (complete,
     pruned or failed) is never proposed again while an untried one exists (where parameters are
-    sampled one at a time, the last one avoids completing one). When no source keeps
+    sampled one at a time, each avoids the values that can only make one). When no source keeps
     a vote, the trial is sampled by an internal :class:`~optuna.samplers.TPESampler` with the
     same options (seeded per trial from ``seed``), so the search is then cold TPE on the same
     history, less the zero-shot trials of the refuted sources, with two differences that keep
     it from repeating itself: it sees failed trials as its worst ones (pruned trials that
-    reported nothing; plain TPE ignores them), and past its random start-up a configuration
-    the target already has is drawn again, or replaced by an untried one at random.
+    reported nothing; plain TPE ignores them), and a configuration the target already has is
+    drawn again, or replaced by an untried one at random (parameter by parameter in its random
+    start-up).
 
     The per-source weights used for each trial are stored in the trial's system attributes
     (key ``"transfer_tpe:weights"``) and returned by :meth:`get_source_weights`.
@@ -507,15 +510,26 @@ class TransferTPESampler(BaseSampler):
     def _completing_values(
         self, study: Study, trial: FrozenTrial, name: str, dist: BaseDistribution
     ) -> np.ndarray:
-        """The values of parameter ``name`` (encoded in ``dist``, one per row) of the target's
-        trials whose parameters are exactly ``trial``'s so far plus this one (single-valued
-        ones aside, see ``chosen_params``)."""
+        """The values of parameter ``name`` (encoded in ``dist``, one per row) that make this
+        trial a configuration the target already has (single-valued parameters aside, see
+        ``chosen_params``): those of the trials whose parameters are exactly ``trial``'s so far
+        plus this one, and those with which the target has tried every combination of the
+        parameters still to come (``_exhausted_values``)."""
         so_far = chosen_params(trial)
-        rows = []
-        for t in self._target_trials(study, trial):
-            params = chosen_params(t)
-            if len(params) == len(so_far) + 1 and name in params and _holds(params, so_far):
-                rows.append(encode(dist, params[name]))
+        tried = [chosen_params(t) for t in self._target_trials(study, trial)]
+        rows = [
+            encode(dist, params[name])
+            for params in tried
+            if len(params) == len(so_far) + 1 and name in params and _holds(params, so_far)
+        ]
+        # The parameters every trial has had and this one has not yet: still to come.
+        rest = {
+            n: d
+            for n, d in self._search_space.calculate(study).items()
+            if n != name and n not in so_far and not d.single()
+        }
+        if rest:
+            rows += _exhausted_values(name, dist, so_far, rest, tried)
         return np.array(rows).reshape(-1, 1)
 
     def _cold(self, study: Study, trial: FrozenTrial) -> optuna.samplers.TPESampler:
@@ -939,6 +953,37 @@ def _holds(params: dict[str, Any], part: dict[str, Any]) -> bool:
     return all(
         k in params and type(params[k]) is type(v) and params[k] == v for k, v in part.items()
     )
+
+
+def _exhausted_values(
+    name: str,
+    dist: BaseDistribution,
+    so_far: dict[str, Any],
+    rest: dict[str, BaseDistribution],
+    tried: list[dict[str, Any]],
+) -> list[float]:
+    """The values of ``name`` (encoded in ``dist``) with which ``tried`` holds every
+    combination of ``rest``'s values beside ``so_far``: whatever the later parameters draw,
+    the configuration is one the target has. None while a parameter of ``rest`` is
+    continuous. Parameters drawn one at a time (cold TPE's random start-up, or
+    ``multivariate=False``) otherwise make a repeat certain in a small discrete space."""
+    sizes = [n_values(d) for d in rest.values()]
+    if any(size is None for size in sizes):
+        return []
+    combinations = math.prod(size for size in sizes if size is not None)
+    if combinations > len(tried):
+        return []
+    names = {*so_far, name, *rest}
+    seen: dict[float, set[tuple[float, ...]]] = {}
+    for params in tried:
+        if params.keys() != names or not _holds(params, so_far):
+            continue
+        u = encode(dist, params[name])
+        combination = tuple(encode(d, params[n]) for n, d in rest.items())
+        # A value outside today's distributions (a range since changed) is no combination.
+        if not np.isnan(u) and not np.isnan(combination).any():
+            seen.setdefault(u, set()).add(combination)
+    return [u for u, combos in seen.items() if len(combos) == combinations]
 
 
 def _derived_seed(seed: int, number: int, draw: int = 0) -> int:
