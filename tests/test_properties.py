@@ -11,6 +11,7 @@ from typing import Any
 from typing import cast
 
 import _support
+from hypothesis import assume
 from hypothesis import given
 from hypothesis import HealthCheck
 from hypothesis import settings
@@ -25,6 +26,7 @@ from optuna.distributions import IntDistribution
 from optuna.trial import Trial
 import pytest
 
+from optuna_transfer import TransferTPESampler
 from optuna_transfer import WarmStartGridSampler
 
 
@@ -248,3 +250,90 @@ def test_rank_agreements_equal_the_pairwise_definition(
     fast = rank_agreements(columns, np.array(losses, dtype=float))
     slow = [rank_agreement(columns[:, k], np.array(losses, dtype=float)) for k in range(2)]
     assert np.allclose(fast, slow, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small discrete spaces: every configuration is tried before any is repeated.
+# ---------------------------------------------------------------------------------------------
+
+
+@st.composite
+def small_discrete_spaces(draw: st.DrawFn) -> dict[str, BaseDistribution]:
+    names = draw(st.lists(st.sampled_from("pqrs"), min_size=1, max_size=3, unique=True))
+    space: dict[str, BaseDistribution] = {}
+    for name in names:
+        kind = draw(st.sampled_from(["cat", "int", "fstep"]))
+        if kind == "cat":
+            # Not both True and 1: Optuna records 1 as True when both are choices.
+            pool: list[CategoricalChoiceType] = ["a", "b", None, True, 3, 2.5]
+            n = draw(st.integers(2, 4))
+            space[name] = CategoricalDistribution(draw(st.permutations(pool))[:n])
+        elif kind == "int":
+            low = draw(st.integers(-3, 3))
+            space[name] = IntDistribution(low, low + draw(st.integers(1, 3)))
+        else:
+            space[name] = FloatDistribution(0.0, draw(st.sampled_from([0.5, 1.0, 1.5])), step=0.5)
+    assume(math.prod(_n_values(d) for d in space.values()) <= 24)
+    return space
+
+
+def _n_values(dist: BaseDistribution) -> int:
+    if isinstance(dist, CategoricalDistribution):
+        return len(dist.choices)
+    low, high, step = cast(Any, dist).low, cast(Any, dist).high, cast(Any, dist).step
+    return int(round((high - low) / step)) + 1
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(
+    space=small_discrete_spaces(),
+    source_change=st.sampled_from(["same", "dropped", "extra"]),
+    sign=st.sampled_from([1.0, -1.0]),
+    options=st.sampled_from([{}, {"multivariate": False}, {"n_zero_shot": 3}]),
+    n_objectives=st.sampled_from([1, 2]),
+    seed=st.integers(0, 2**16),
+)
+def test_small_discrete_space_tried_whole_before_a_repeat(
+    space: dict[str, BaseDistribution],
+    source_change: str,
+    sign: float,
+    options: dict[str, Any],
+    n_objectives: int,
+    seed: int,
+) -> None:
+    # Sources with the target's space, one parameter fewer or one more (zero-shot picks that
+    # are one configuration for the target), related or negated (then refuted: cold TPE's
+    # random start-up), joint or one parameter at a time, one or two objectives.
+    _support.quiet()
+    source_space = dict(space)
+    if source_change == "dropped" and len(space) > 1:
+        source_space.pop(next(iter(space)))
+    elif source_change == "extra":
+        source_space["extra"] = IntDistribution(0, 3)
+
+    def objective(source: bool) -> Any:
+        def f(trial: Trial) -> Any:
+            dists = source_space if source else space
+            total = sum(_score(trial._suggest(n, d), seed) for n, d in dists.items())
+            value = sign * total if source else total
+            return (value, -value) if n_objectives == 2 else value
+
+        return f
+
+    directions = ["minimize"] * n_objectives
+    source = optuna.create_study(
+        directions=directions, sampler=optuna.samplers.RandomSampler(seed=seed)
+    )
+    source.optimize(objective(True), n_trials=12)
+    study = optuna.create_study(
+        directions=directions, sampler=TransferTPESampler(source, seed=seed, **options)
+    )
+    n = math.prod(_n_values(d) for d in space.values())
+    study.optimize(objective(False), n_trials=n)
+    configs = {tuple((k, repr(v)) for k, v in sorted(t.params.items())) for t in study.trials}
+    assert len(configs) == n
