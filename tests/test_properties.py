@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 from typing import cast
+from typing import Literal
 
 import _support
 from hypothesis import assume
@@ -325,7 +326,7 @@ def test_small_discrete_space_tried_whole_before_a_repeat(
 
         return f
 
-    directions = ["minimize"] * n_objectives
+    directions: list[Literal["minimize", "maximize"]] = ["minimize"] * n_objectives
     source = optuna.create_study(
         directions=directions, sampler=optuna.samplers.RandomSampler(seed=seed)
     )

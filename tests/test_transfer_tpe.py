@@ -304,7 +304,7 @@ def test_a_none_choice_is_a_value_not_a_gap(multivariate: bool) -> None:
     # has it must be replayed with it, not filled in by the model as if the source lacked it.
     # The source's other good trials have depth 4 and its bad ones None, so a model fill
     # would choose 4.
-    penalty = {None: 0.0, 4: 0.05, 8: 1.0}
+    penalty: dict[Any, float] = {None: 0.0, 4: 0.05, 8: 1.0}
 
     def objective(trial: Trial) -> float:
         depth = trial.suggest_categorical("max_depth", [None, 4, 8])
