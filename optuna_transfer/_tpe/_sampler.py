@@ -964,7 +964,7 @@ def _exhausted_values(
 ) -> list[float]:
     """The values of ``name`` (encoded in ``dist``) with which ``tried`` holds every
     combination of ``rest``'s values beside ``so_far``: whatever the later parameters draw,
-    the configuration is one the target has. None while a parameter of ``rest`` is
+    the configuration is one the target has. Empty while a parameter of ``rest`` is
     continuous. Parameters drawn one at a time (cold TPE's random start-up, or
     ``multivariate=False``) otherwise make a repeat certain in a small discrete space."""
     sizes = [n_values(d) for d in rest.values()]

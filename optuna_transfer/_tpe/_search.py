@@ -254,5 +254,3 @@ def encode_row(params: dict[str, Any], space: dict[str, BaseDistribution]) -> np
     return np.array(
         [encode(dist, params[name]) if name in params else np.nan for name, dist in space.items()]
     )
-
-
