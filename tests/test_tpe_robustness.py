@@ -138,6 +138,32 @@ def test_one_sampler_serves_two_studies() -> None:
         assert ZERO_SHOT_ATTR_KEY in study.trials[0].system_attrs
 
 
+def test_one_sampler_serves_two_studies_of_one_storage_and_of_other_spaces(
+    tmp_path: Path,
+) -> None:
+    # On main the sampler kept one incremental intersection search space for every study:
+    # the second study of an RDB storage raised "IntersectionSearchSpace cannot handle multiple
+    # studies" (its first trial FAIL), and a second in-memory study (id 0 too) got the first
+    # one's space intersected with its own.
+    source = finished_study(_lr_wd, 40)
+    sampler = TransferTPESampler(source, seed=0)
+    storage = f"sqlite:///{tmp_path / 'two.db'}"
+    for name in ("first", "second"):
+        study = optuna.create_study(storage=storage, study_name=name, sampler=sampler)
+        study.optimize(_lr_wd, n_trials=6)
+        assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
+
+    def other_space(trial: Trial) -> float:
+        return _lr_wd(trial) + trial.suggest_int("layers", 1, 4)
+
+    in_memory = optuna.create_study(sampler=sampler)
+    in_memory.optimize(_lr_wd, n_trials=6)
+    other = optuna.create_study(sampler=sampler)
+    other.optimize(other_space, n_trials=6)
+    space = sampler.infer_relative_search_space(other, other.trials[-1])
+    assert sorted(space) == ["layers", "lr", "wd"]
+
+
 def test_enqueued_and_added_trials_do_not_push_out_the_portfolio() -> None:
     # On main the portfolio was indexed by trial number: three added trials skipped it all.
     sources = [finished_study(_lr_wd, 30, seed=s) for s in range(3)]

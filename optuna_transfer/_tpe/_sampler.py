@@ -107,6 +107,11 @@ class _StudyState:
     cold: optuna.samplers.TPESampler | None = None
     # The trial whose seed the cold TPE holds now.
     cold_trial: int | None = None
+    # The study's intersection search space, kept incrementally: one per study, as Optuna's
+    # IntersectionSearchSpace requires.
+    search_space: IntersectionSearchSpace = field(
+        default_factory=lambda: IntersectionSearchSpace(include_pruned=True)
+    )
 
 
 def _space_key(space: dict[str, BaseDistribution]) -> str:
@@ -285,7 +290,6 @@ class TransferTPESampler(BaseSampler):
         )
         # Set by from_storage when it found the sources itself: the target may be among them.
         self._discovered = False
-        self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._models: dict[str, SourceEnsemble] = {}
         self._state = PerStudy(_StudyState)
         # Once every source is distrusted the sampler *is* cold TPE (public API, same options),
@@ -434,7 +438,7 @@ class TransferTPESampler(BaseSampler):
             # The union of the groups: conditional parameters are sampled jointly within theirs.
             space = {n: d for group in search_space_groups(study) for n, d in group.items()}
         else:
-            space = self._search_space.calculate(study)
+            space = self._state(study).search_space.calculate(study)
         return {n: d for n, d in space.items() if not d.single()}
 
     def sample_relative(
@@ -525,7 +529,7 @@ class TransferTPESampler(BaseSampler):
         # The parameters every trial has had and this one has not yet: still to come.
         rest = {
             n: d
-            for n, d in self._search_space.calculate(study).items()
+            for n, d in self._state(study).search_space.calculate(study).items()
             if n != name and n not in so_far and not d.single()
         }
         if rest:
@@ -899,7 +903,8 @@ class TransferTPESampler(BaseSampler):
     def _trusts(self, study: Study, finished: list[FrozenTrial]) -> dict[str, float]:
         """Each source's trust (``optuna_transfer._similarity``) given the target's ``finished``
         trials; the prior's trust before two of them."""
-        space = {n: d for n, d in self._search_space.calculate(study).items() if not d.single()}
+        space = self._state(study).search_space.calculate(study)
+        space = {n: d for n, d in space.items() if not d.single()}
         if len(finished) < 2 or not space:
             trusts = [trust(0.0, 0)] * len(self._labels)
         else:
