@@ -526,12 +526,10 @@ class TransferTPESampler(BaseSampler):
             for params in tried
             if len(params) == len(so_far) + 1 and name in params and _holds(params, so_far)
         ]
-        # The parameters every trial has had and this one has not yet: still to come.
-        rest = {
-            n: d
-            for n, d in self._state(study).search_space.calculate(study).items()
-            if n != name and n not in so_far and not d.single()
-        }
+        # The parameters every trial has had and this one has not yet: still to come. The
+        # trials as this one's first read saw them (use_cache), not a storage read per parameter.
+        space = self._state(study).search_space.calculate(study, use_cache=True)
+        rest = {n: d for n, d in space.items() if n != name and n not in so_far and not d.single()}
         if rest:
             rows += _exhausted_values(name, dist, so_far, rest, tried)
         return np.array(rows).reshape(-1, 1)
