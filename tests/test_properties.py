@@ -29,6 +29,19 @@ import pytest
 
 from optuna_transfer import TransferTPESampler
 from optuna_transfer import WarmStartGridSampler
+from optuna_transfer._encoding import n_values
+
+
+# Every sampler run: reproducible examples, no deadline (a study takes a while).
+SAMPLER_RUNS = settings(
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.filter_too_much,
+    ],
+)
 
 
 @st.composite
@@ -110,12 +123,7 @@ def _run(name: str, source: optuna.Study, target: Space, seed: int) -> list[dict
 
 
 @pytest.mark.parametrize("name", _support.SAMPLER_NAMES)
-@settings(
-    max_examples=80,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@settings(SAMPLER_RUNS, max_examples=80)
 @given(
     source_space=spaces(),
     target_space=spaces(),
@@ -205,12 +213,7 @@ def _run_grid(name: str, source: optuna.Study, grid: Grid, seed: int) -> list[di
 
 
 @pytest.mark.parametrize("name", _support.GRID_SAMPLER_NAMES)
-@settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@settings(SAMPLER_RUNS, max_examples=60)
 @given(
     source_space=spaces(),
     grid=grids(),
@@ -274,23 +277,15 @@ def small_discrete_spaces(draw: st.DrawFn) -> dict[str, BaseDistribution]:
             space[name] = IntDistribution(low, low + draw(st.integers(1, 3)))
         else:
             space[name] = FloatDistribution(0.0, draw(st.sampled_from([0.5, 1.0, 1.5])), step=0.5)
-    assume(math.prod(_n_values(d) for d in space.values()) <= 24)
+    assume(_size(space) <= 24)
     return space
 
 
-def _n_values(dist: BaseDistribution) -> int:
-    if isinstance(dist, CategoricalDistribution):
-        return len(dist.choices)
-    low, high, step = cast(Any, dist).low, cast(Any, dist).high, cast(Any, dist).step
-    return int(round((high - low) / step)) + 1
+def _size(space: dict[str, BaseDistribution]) -> int:
+    return math.prod(cast(int, n_values(d)) for d in space.values())
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+@settings(SAMPLER_RUNS, max_examples=60)
 @given(
     space=small_discrete_spaces(),
     source_change=st.sampled_from(["same", "dropped", "extra"]),
@@ -334,7 +329,7 @@ def test_small_discrete_space_tried_whole_before_a_repeat(
     study = optuna.create_study(
         directions=directions, sampler=TransferTPESampler(source, seed=seed, **options)
     )
-    n = math.prod(_n_values(d) for d in space.values())
+    n = _size(space)
     study.optimize(objective(False), n_trials=n)
     configs = {tuple((k, repr(v)) for k, v in sorted(t.params.items())) for t in study.trials}
     assert len(configs) == n
