@@ -50,18 +50,25 @@ def feasible_first(losses: np.ndarray, violations: np.ndarray) -> np.ndarray:
 
 
 def non_domination_ranks(losses: np.ndarray) -> np.ndarray:
-    """Pareto front index (0 = non-dominated) of each row of ``losses`` (minimised)."""
+    """Pareto front index (0 = non-dominated) of each row of ``losses`` (minimised).
+
+    The dominance relation is built once and the fronts peeled off by counting each row's
+    dominators (as a topological sort): a long multi-objective study has dozens of fronts,
+    and comparing the remaining rows anew for each front costs a pass over all pairs per
+    front."""
     n = len(losses)
+    le = np.all(losses[:, None, :] <= losses[None, :, :], axis=2)
+    lt = np.any(losses[:, None, :] < losses[None, :, :], axis=2)
+    dominates = le & lt  # [i, j]: row i dominates row j
+    n_dominators = dominates.sum(axis=0)
     ranks = np.full(n, -1, dtype=int)
-    remaining = np.arange(n)
+    current = np.flatnonzero(n_dominators == 0)
     front = 0
-    while remaining.size:
-        sub = losses[remaining]
-        le = np.all(sub[:, None, :] <= sub[None, :, :], axis=2)
-        lt = np.any(sub[:, None, :] < sub[None, :, :], axis=2)
-        dominated = np.any(le & lt, axis=0)
-        ranks[remaining[~dominated]] = front
-        remaining = remaining[dominated]
+    while current.size:
+        ranks[current] = front
+        n_dominators = n_dominators - dominates[current].sum(axis=0)
+        n_dominators[current] = -1
+        current = np.flatnonzero(n_dominators == 0)
         front += 1
     return ranks
 
