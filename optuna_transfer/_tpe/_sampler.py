@@ -112,6 +112,9 @@ class _StudyState:
     search_space: IntersectionSearchSpace = field(
         default_factory=lambda: IntersectionSearchSpace(include_pruned=True)
     )
+    # trial number -> chosen_params of that finished trial, which can no longer change: a
+    # parameter sampled on its own (several objectives, ``multivariate=False``) reads them all.
+    chosen: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def _space_key(space: dict[str, BaseDistribution]) -> str:
@@ -520,7 +523,7 @@ class TransferTPESampler(BaseSampler):
         plus this one, and those with which the target has tried every combination of the
         parameters still to come (``_exhausted_values``)."""
         so_far = chosen_params(trial)
-        tried = [chosen_params(t) for t in self._target_trials(study, trial)]
+        tried = [self._chosen_params(study, t) for t in self._target_trials(study, trial)]
         rows = [
             encode(dist, params[name])
             for params in tried
@@ -533,6 +536,15 @@ class TransferTPESampler(BaseSampler):
         if rest:
             rows += _exhausted_values(name, dist, so_far, rest, tried)
         return np.array(rows).reshape(-1, 1)
+
+    def _chosen_params(self, study: Study, t: FrozenTrial) -> dict[str, Any]:
+        """``chosen_params(t)``, kept for a finished trial."""
+        if not t.state.is_finished():
+            return chosen_params(t)
+        cache = self._state(study).chosen
+        if t.number not in cache:
+            cache[t.number] = chosen_params(t)
+        return cache[t.number]
 
     def _cold(self, study: Study, trial: FrozenTrial) -> optuna.samplers.TPESampler:
         """The study's cold TPE, seeded for this trial (see ``_cold_seed``). One sampler per
