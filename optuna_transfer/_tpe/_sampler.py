@@ -523,7 +523,7 @@ class TransferTPESampler(BaseSampler):
         plus this one, and those with which the target has tried every combination of the
         parameters still to come (``_exhausted_values``)."""
         so_far = chosen_params(trial)
-        tried = [self._chosen_params(study, t) for t in self._target_trials(study, trial)]
+        tried = self._chosen_params(study, self._target_trials(study, trial))
         rows = [
             encode(dist, params[name])
             for params in tried
@@ -537,14 +537,18 @@ class TransferTPESampler(BaseSampler):
             rows += _exhausted_values(name, dist, so_far, rest, tried)
         return np.array(rows).reshape(-1, 1)
 
-    def _chosen_params(self, study: Study, t: FrozenTrial) -> dict[str, Any]:
-        """``chosen_params(t)``, kept for a finished trial."""
-        if not t.state.is_finished():
-            return chosen_params(t)
+    def _chosen_params(self, study: Study, trials: list[FrozenTrial]) -> list[dict[str, Any]]:
+        """``chosen_params`` of each of ``trials``, kept for the finished ones."""
         cache = self._state(study).chosen
-        if t.number not in cache:
-            cache[t.number] = chosen_params(t)
-        return cache[t.number]
+        out = []
+        for t in trials:
+            if not t.state.is_finished():
+                out.append(chosen_params(t))
+                continue
+            if t.number not in cache:
+                cache[t.number] = chosen_params(t)
+            out.append(cache[t.number])
+        return out
 
     def _cold(self, study: Study, trial: FrozenTrial) -> optuna.samplers.TPESampler:
         """The study's cold TPE, seeded for this trial (see ``_cold_seed``). One sampler per
