@@ -8,6 +8,7 @@ outcome.
 from __future__ import annotations
 
 from collections.abc import Callable
+import math
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,8 @@ from optuna.trial import FrozenTrial
 
 from optuna_transfer._encoding import decode
 from optuna_transfer._encoding import encode
+from optuna_transfer._encoding import encode_many
+from optuna_transfer._encoding import n_values
 from optuna_transfer._local_search import confirmed_by_target
 from optuna_transfer._local_search import consensus_move
 from optuna_transfer._local_search import incumbent_is_recent
@@ -43,8 +46,11 @@ from optuna_transfer._tpe._claims import params_with_running
 
 # Scale of the random tie-break added to candidates' votes (votes are ranks in [0, n]).
 TIE_JITTER = 1e-9
-# Uniform draws tried for an exploration step before accepting a configuration already tried.
+# Uniform draws tried for an exploration step before listing the configurations not tried.
 MAX_RANDOM_DRAWS = 100
+# Above this many configurations the untried ones are not listed: uniform draws miss them only
+# once nearly all were tried, which no study of a space that large reaches.
+MAX_LISTED_CONFIGS = 100_000
 
 
 def choose(
@@ -178,15 +184,45 @@ def uniform_unseen(
     rng: np.random.RandomState, space: dict[str, BaseDistribution], seen: np.ndarray
 ) -> np.ndarray:
     """A uniform draw over ``space`` (choice indices for categoricals, unit coordinates else)
-    that is not a row of ``seen`` if a few draws find one; else the last draw."""
+    that is not a row of ``seen``: if a few draws find none, one of the finite space's
+    configurations that ``seen`` lacks (:func:`unseen_rows`), drawn uniformly; the last draw
+    where there is none, or the space is too large to list."""
     n_choices = choice_counts(space)
     for _ in range(MAX_RANDOM_DRAWS):
         u = canonical(
             np.array([[rng.randint(c) if c > 0 else rng.uniform() for c in n_choices]]), space
         )[0]
         if not is_seen(u[None, :], seen)[0]:
-            break
-    return u
+            return u
+    # Draws miss only once nearly every configuration was tried: then there are few left.
+    left = unseen_rows(space, seen)
+    return u if left is None or len(left) == 0 else left[rng.randint(len(left))]
+
+
+def unseen_rows(space: dict[str, BaseDistribution], seen: np.ndarray) -> np.ndarray | None:
+    """Every configuration of a finite ``space`` (as canonical rows) that is not a row of
+    ``seen``; None where a parameter is continuous or there are more than
+    :data:`MAX_LISTED_CONFIGS` configurations."""
+    sizes = [n_values(d) for d in space.values()]
+    if any(size is None for size in sizes):
+        return None
+    if math.prod(size for size in sizes if size is not None) > MAX_LISTED_CONFIGS:
+        return None
+    columns = [_value_coordinates(d) for d in space.values()]
+    rows = np.array(np.meshgrid(*columns, indexing="ij")).reshape(len(columns), -1).T
+    tried = {tuple(r) for r in np.round(seen, 9) if not np.isnan(r).any()}
+    return rows[[tuple(r) not in tried for r in np.round(rows, 9)]]
+
+
+def _value_coordinates(dist: BaseDistribution) -> np.ndarray:
+    """The canonical coordinate of each value of a discrete ``dist``."""
+    if isinstance(dist, CategoricalDistribution):
+        return np.arange(len(dist.choices), dtype=float)
+    assert isinstance(dist, (IntDistribution, FloatDistribution)) and dist.step is not None
+    size = n_values(dist)
+    assert size is not None
+    values = [dist.low + k * dist.step for k in range(size)]
+    return canonical(encode_many(dist, values)[:, None], {"_": dist})[:, 0]
 
 
 def probe_row(
