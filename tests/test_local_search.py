@@ -21,6 +21,7 @@ from optuna_transfer._local_search import confirmed_by_target
 from optuna_transfer._local_search import consensus_move
 from optuna_transfer._local_search import grid_neighbours
 from optuna_transfer._local_search import incumbent_is_recent
+from optuna_transfer._local_search import is_seen
 from optuna_transfer._local_search import joint_columns
 from optuna_transfer._local_search import JOINT_FIRST_STEP
 from optuna_transfer._local_search import joint_first_step
@@ -432,3 +433,6 @@ def test_uniform_unseen_finds_the_one_configuration_left() -> None:
     for seed in range(10):
         u = uniform_unseen(np.random.RandomState(seed), space, seen)
         np.testing.assert_allclose(u, rows[left])
+    # Nothing left: a tried configuration, as before; an empty space has only the empty one.
+    assert is_seen(uniform_unseen(np.random.RandomState(0), space, rows)[None, :], rows)[0]
+    assert uniform_unseen(np.random.RandomState(0), {}, np.empty((1, 0))).shape == (0,)

@@ -201,10 +201,10 @@ def uniform_unseen(
 
 def unseen_rows(space: dict[str, BaseDistribution], seen: np.ndarray) -> np.ndarray | None:
     """Every configuration of a finite ``space`` (as canonical rows) that is not a row of
-    ``seen``; None where a parameter is continuous or there are more than
-    :data:`MAX_LISTED_CONFIGS` configurations."""
+    ``seen``; None where there is no parameter, a parameter is continuous or there are more
+    than :data:`MAX_LISTED_CONFIGS` configurations."""
     sizes = [n_values(d) for d in space.values()]
-    if any(size is None for size in sizes):
+    if not sizes or any(size is None for size in sizes):
         return None
     if math.prod(size for size in sizes if size is not None) > MAX_LISTED_CONFIGS:
         return None
