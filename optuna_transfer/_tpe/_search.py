@@ -204,23 +204,20 @@ def unseen_rows(space: dict[str, BaseDistribution], seen: np.ndarray) -> np.ndar
     ``seen``; None where there is no parameter, a parameter is continuous or there are more
     than :data:`MAX_LISTED_CONFIGS` configurations."""
     sizes = [n_values(d) for d in space.values()]
-    if not sizes or any(size is None for size in sizes):
+    known = [size for size in sizes if size is not None]
+    if not sizes or len(known) < len(sizes) or math.prod(known) > MAX_LISTED_CONFIGS:
         return None
-    if math.prod(size for size in sizes if size is not None) > MAX_LISTED_CONFIGS:
-        return None
-    columns = [_value_coordinates(d) for d in space.values()]
+    columns = [_value_coordinates(d, size) for d, size in zip(space.values(), known)]
     rows = np.array(np.meshgrid(*columns, indexing="ij")).reshape(len(columns), -1).T
     tried = {tuple(r) for r in np.round(seen, 9) if not np.isnan(r).any()}
     return rows[[tuple(r) not in tried for r in np.round(rows, 9)]]
 
 
-def _value_coordinates(dist: BaseDistribution) -> np.ndarray:
-    """The canonical coordinate of each value of a discrete ``dist``."""
+def _value_coordinates(dist: BaseDistribution, size: int) -> np.ndarray:
+    """The canonical coordinate of each of the ``size`` values of a discrete ``dist``."""
     if isinstance(dist, CategoricalDistribution):
-        return np.arange(len(dist.choices), dtype=float)
+        return np.arange(size, dtype=float)
     assert isinstance(dist, (IntDistribution, FloatDistribution)) and dist.step is not None
-    size = n_values(dist)
-    assert size is not None
     values = [dist.low + k * dist.step for k in range(size)]
     return canonical(encode_many(dist, values)[:, None], {"_": dist})[:, 0]
 
