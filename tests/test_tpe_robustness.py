@@ -19,6 +19,7 @@ import pytest
 
 from optuna_transfer import TransferTPESampler
 from optuna_transfer._optuna_compat import SYSTEM_ATTR_MAX_LENGTH
+from optuna_transfer._tpe import _sampler
 from optuna_transfer._tpe import params_with_running
 from optuna_transfer._tpe import PROBE_ATTR_KEY
 from optuna_transfer._tpe import ZERO_SHOT_ATTR_KEY
@@ -470,6 +471,43 @@ def test_cold_fallback_with_parallel_workers_rarely_repeats_a_configuration() ->
     assert roles["cold"] >= 50
     assert len(study.trials) - len(set(_configs(study))) <= 3
     assert _fails(study) <= 6
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+@pytest.mark.parametrize("finishes", [False, True], ids=["running", "finished"])
+def test_two_workers_drawing_the_last_configurations_at_once_take_different_ones(
+    seed: int, finishes: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two of the 125 configurations are left and cold TPE proposes tried ones, so both workers
+    # draw one of the two at random. The second worker samples (and publishes) while the first
+    # is drawing, and is still running or has finished when the first one's draw is made. On
+    # main the draw was not checked: both took one configuration with these seeds, and the
+    # other was never tried.
+    source = finished_study(lambda t: -_grid3(t), 60, seed=seed)
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=seed))
+    study.optimize(_grid3, n_trials=123)
+    assert len(set(_configs(study))) == 123
+
+    first = study.ask()
+    second: list[Trial] = []
+    draw = _sampler.uniform_unseen
+
+    def draw_beside_another_worker(*args: Any, **kwargs: Any) -> Any:
+        if not second:
+            second.append(study.ask())
+            value = _grid3(second[0])
+            if finishes:
+                study.tell(second[0], value)
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(_sampler, "uniform_unseen", draw_beside_another_worker)
+    study.tell(first, _grid3(first))
+    assert second, "the first worker never drew from the untried configurations"
+    if not finishes:
+        study.tell(second[0], _grid3(second[0]))
+    roles = [t.user_attrs.get("transfer:role") for t in study.trials[-2:]]
+    assert roles == ["cold", "cold"]
+    assert len(set(_configs(study))) == 125
 
 
 def _small(trial: Trial) -> float:

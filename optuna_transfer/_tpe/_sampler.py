@@ -577,9 +577,9 @@ class TransferTPESampler(BaseSampler):
         failures as its worst trials (see ``_cold_history``), unless it is a configuration the
         target already has or another worker has just drawn (``_drawn_by_another``): then cold
         TPE reseeded, up to ``_MAX_DRAWS`` draws in all, and if every draw was one, a
-        configuration the target does not have, drawn at random. During cold TPE's random
-        start-up this returns nothing and the parameters are its random draws
-        (``sample_independent``), as they are.
+        configuration the target does not have, drawn at random and claimed the same way.
+        During cold TPE's random start-up this returns nothing and the parameters are its
+        random draws (``sample_independent``), as they are.
 
         Optuna's TPE proposes its incumbent again in a discrete space; next to a region that
         fails it proposed the same failing configuration dozens of times in a long study.
@@ -601,12 +601,23 @@ class TransferTPESampler(BaseSampler):
                 study, trial, params
             ):
                 return params
-        x, _, numbers = target_observations(study, trials, search_space)
-        tried_rows = x[_completed_by(search_space, chosen_params(trial), trials, numbers)]
-        params = decode_row(
-            uniform_unseen(self._trial_rng(trial), search_space, tried_rows), search_space
-        )
-        self._publish_cold(study, trial, params)
+        # Near the end of a small space every worker draws from the same few untried
+        # configurations, so a draw is claimed as cold TPE's are: of two workers with the same
+        # draw, the one that published second sees the other and draws again.
+        for attempt in range(MAX_CLAIMS + 1):
+            trials = self._target_trials(study, trial)
+            x, _, numbers = target_observations(study, trials, search_space)
+            tried_rows = x[_completed_by(search_space, so_far, trials, numbers)]
+            rng = self._trial_rng(trial, attempt) if attempt else self._trial_rng(trial)
+            u = uniform_unseen(rng, search_space, tried_rows)
+            params = decode_row(u, search_space)
+            self._publish_cold(study, trial, params)
+            if is_seen(u[None, :], tried_rows)[0]:
+                break  # every configuration is tried or running: a repeat cannot be avoided
+            # Taken since the trials were read: by a running trial's published draw, or by a
+            # trial that has finished meanwhile.
+            if not _repeats({**so_far, **params}, self._target_trials(study, trial)):
+                break
         return params
 
     def _drawn_by_another(self, study: Study, trial: FrozenTrial, params: dict[str, Any]) -> bool:
