@@ -2,6 +2,8 @@
 
 Each case is the upstream one with ``GridSampler(space)`` replaced by
 ``WarmStartGridSampler(source, space)``; the system-attribute keys are the sampler's own.
+One case asserts a deliberate difference: the last ``tell`` of an ask-and-tell loop does not
+raise (``test_ask_and_tell_records_the_last_point_without_raising``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.testing.objectives import fail_objective
 from optuna.testing.objectives import pruned_objective
 from optuna.trial import Trial
+from optuna.trial import TrialState
 import pytest
 
 from optuna_transfer import WarmStartGridSampler
@@ -259,11 +262,17 @@ def test_pickle_round_trip() -> None:
     assert sorted(t.params["a"] for t in study.trials) == [0, 20, 40, 60]
 
 
-def test_ask_and_tell_stops_after_last_point() -> None:
-    # As GridSampler: tell() on the last point calls study.stop(), which ask-and-tell rejects.
+def test_ask_and_tell_records_the_last_point_without_raising() -> None:
+    # GridSampler's tell() on the last point calls study.stop(), which raises outside an
+    # optimize loop (optuna#5141; on main, this sampler did the same): an ask-and-tell loop
+    # over the whole grid crashed on its last tell.
     study = optuna.create_study(sampler=Grid({"a": [0, 50]}))
-    trial = study.ask()
-    study.tell(trial, trial.suggest_int("a", 0, 100))
-    trial = study.ask()
-    with pytest.raises(RuntimeError):
+    for _ in range(2):
+        trial = study.ask()
         study.tell(trial, trial.suggest_int("a", 0, 100))
+    assert sorted(t.params["a"] for t in study.trials) == [0, 50]
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    # Within optimize, the last point still stops the loop.
+    study = optuna.create_study(sampler=Grid({"a": [0, 50]}))
+    study.optimize(lambda trial: trial.suggest_int("a", 0, 100), n_trials=10)
+    assert len(study.trials) == 2

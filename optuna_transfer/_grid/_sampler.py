@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
+import contextlib
 from typing import Any
 from typing import NamedTuple
 import warnings
@@ -144,7 +145,8 @@ class WarmStartGridSampler(BaseSampler):
     workers built with the same seed spread over the best points at once instead of colliding,
     and a trial that lost a collision is not overtaken: the first trials, by number, take the
     grid's points once each. Failed, pruned and running trials keep their claims, as in
-    ``GridSampler``. The study is stopped once every point has been claimed. A worker that dies
+    ``GridSampler``. ``optimize`` stops once every point has been claimed (with ask-and-tell,
+    ``tell`` on the last point does not raise, unlike ``GridSampler``'s). A worker that dies
     leaves its point claimed by a RUNNING trial; use heartbeats with
     :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback` (the retried trial keeps the
     point) or re-run the study to evaluate it.
@@ -429,9 +431,12 @@ class WarmStartGridSampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
-        # Stop once every point is evaluated or held by a settled claim.
+        # Stop once every point is evaluated or held by a settled claim. Only an optimize loop
+        # can be stopped: with ask-and-tell, Study.stop raises (as GridSampler's last tell
+        # does, optuna#5141), and the caller's loop decides when to stop.
         if self._claims.n_held(study) >= self._space.n_points:
-            study.stop()
+            with contextlib.suppress(RuntimeError):
+                study.stop()
 
 
 def _finished(trials: list[FrozenTrial]) -> list[FrozenTrial]:
