@@ -210,6 +210,16 @@ def test_errors() -> None:
         WarmStartGridSampler([], {"x": [1, 2]})
 
 
+def test_a_partly_enqueued_trial_names_the_missing_parameter() -> None:
+    # On main the error (GridSampler's) said only that all parameters must be specified.
+    sampler = WarmStartGridSampler(_quadratic_source(0.0, n=3), {"x": [0.0, 1.0], "y": [1, 2]})
+    study = optuna.create_study(sampler=sampler)
+    study.enqueue_trial({"x": 0.0})
+    with pytest.raises(ValueError, match="no value for 'y'.*parameters \\('x', 'y'\\)"):
+        study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_int("y", 1, 2), 1)
+    assert study.trials[0].state == optuna.trial.TrialState.FAIL
+
+
 def test_claim_race_second_writer_gives_way() -> None:
     # Trial 0 picks a point; before its write lands, trial 1 runs its whole claim on the same
     # point. Trial 0 (the lower number, but the second writer) must see trial 1 and move on.

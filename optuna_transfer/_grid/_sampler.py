@@ -408,9 +408,11 @@ class WarmStartGridSampler(BaseSampler):
     ) -> Any:
         grid_id = claimed_id(trial)
         if grid_id is None:
+            names = ", ".join(repr(n) for n in self._space.param_names)
             raise ValueError(
                 "All parameters must be specified when using WarmStartGridSampler with "
-                "enqueue_trial."
+                f"enqueue_trial: the enqueued trial has no value for {param_name!r}. Enqueue "
+                f"a value for each of the grid's parameters ({names})."
             )
         if param_name not in self._space.values:
             raise ValueError(f"The parameter name, {param_name}, is not found in the given grid.")
