@@ -12,6 +12,7 @@ from wsgiref.simple_server import make_server
 from wsgiref.simple_server import WSGIRequestHandler
 
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import Trial
 import optuna_dashboard
 import pytest
@@ -120,3 +121,39 @@ def test_annotate_without_weights_says_so(storage_url: str, dashboard: str) -> N
     annotate_for_dashboard(optuna.load_study(study_name="related", storage=storage_url))
     note = _study_detail(dashboard, "related")["note"]["body"]
     assert "not run with TransferTPESampler" in note
+
+
+def _two_objectives(trial: Trial) -> tuple[float, float]:
+    value = _objective(trial)
+    return value, 1.0 / (1.0 + value)
+
+
+def test_annotate_a_multi_objective_study_draws_the_chosen_objective(
+    storage_url: str, dashboard: str
+) -> None:
+    # On main annotate_for_dashboard had no `target`, and plot_source_weights (which it calls)
+    # refuses a multi-objective study without one: such a study could not be annotated.
+    directions: list[StudyDirection] = [StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE]
+    source = optuna.create_study(
+        study_name="mo-source", storage=storage_url, directions=directions
+    )
+    source.optimize(_two_objectives, n_trials=20)
+    sampler = TransferTPESampler(source, seed=0)
+    study = optuna.create_study(
+        study_name="mo-target", storage=storage_url, directions=directions, sampler=sampler
+    )
+    study.optimize(_two_objectives, n_trials=8)
+
+    with pytest.raises(ValueError, match="pass `target`"):
+        annotate_for_dashboard(study)
+    assert _study_detail(dashboard, "mo-target")["note"]["body"] == ""  # nothing written
+
+    annotate_for_dashboard(study, target=lambda t: t.values[1], target_name="accuracy")
+    detail = _study_detail(dashboard, "mo-target")
+    first = study.trials[0]
+    assert f"| 0 | zero-shot | {first.values[0]:.4g}, {first.values[1]:.4g} |" in (
+        detail["note"]["body"]
+    )
+    figure = json.loads(detail["plotly_graph_objects"][0]["graph_object"])
+    drawn = next(t for t in figure["data"] if t.get("name") == "accuracy")
+    assert drawn["y"] == [t.values[1] for t in study.trials]

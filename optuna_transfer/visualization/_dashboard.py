@@ -116,7 +116,13 @@ def trial_user_attrs(trial: FrozenTrial) -> dict[str, Any]:
     return transfer_user_attrs(_trial_record(trial, probes))
 
 
-def annotate_for_dashboard(study: Study, sampler: Any = None) -> None:
+def annotate_for_dashboard(
+    study: Study,
+    sampler: Any = None,
+    *,
+    target: Callable[[FrozenTrial], float] | None = None,
+    target_name: str = "Objective Value",
+) -> None:
     """Write what TransferTPESampler believed where optuna-dashboard shows it.
 
     Adds to ``study`` (replacing what an earlier call wrote):
@@ -135,6 +141,10 @@ def annotate_for_dashboard(study: Study, sampler: Any = None) -> None:
     Args:
         study: The study, in a storage optuna-dashboard reads.
         sampler: Optional, as in :func:`~optuna_transfer.visualization.plot_source_weights`.
+        target: The value drawn beside the weights in the figure, as in
+            :func:`~optuna_transfer.visualization.plot_source_weights`; needed for a
+            multi-objective study (the note lists every objective's value).
+        target_name: The name of that value, for the figure's axis label.
     """
     try:
         import optuna_dashboard
@@ -143,11 +153,12 @@ def annotate_for_dashboard(study: Study, sampler: Any = None) -> None:
             "annotate_for_dashboard needs optuna-dashboard: "
             "`pip install 'optuna-transfer[dashboard]'`."
         ) from e
+    # The figure first: a multi-objective study without ``target`` is refused before anything
+    # is written.
+    figure = plot_source_weights(study, sampler, target=target, target_name=target_name)
     records = trial_records(study, sampler)
     optuna_dashboard.save_note(study, transfer_note(study, records))
-    optuna_dashboard.save_plotly_graph_object(
-        study, plot_source_weights(study, sampler), graph_object_id=GRAPH_OBJECT_ID
-    )
+    optuna_dashboard.save_plotly_graph_object(study, figure, graph_object_id=GRAPH_OBJECT_ID)
 
 
 def source_summary(study: Study, top: int | None = None) -> str:
