@@ -605,7 +605,6 @@ class TransferTPESampler(BaseSampler):
         # configurations, so a draw is claimed as cold TPE's are: of two workers with the same
         # draw, the one that published second sees the other and draws again.
         for attempt in range(MAX_CLAIMS + 1):
-            trials = self._target_trials(study, trial)
             x, _, numbers = target_observations(study, trials, search_space)
             tried_rows = x[_completed_by(search_space, so_far, trials, numbers)]
             rng = self._trial_rng(trial, attempt) if attempt else self._trial_rng(trial)
@@ -615,8 +614,9 @@ class TransferTPESampler(BaseSampler):
             if is_seen(u[None, :], tried_rows)[0]:
                 break  # every configuration is tried or running: a repeat cannot be avoided
             # Taken since the trials were read: by a running trial's published draw, or by a
-            # trial that has finished meanwhile.
-            if not _repeats({**so_far, **params}, self._target_trials(study, trial)):
+            # trial that has finished meanwhile. The next draw avoids it.
+            trials = self._target_trials(study, trial)
+            if not _repeats({**so_far, **params}, trials):
                 break
         return params
 
