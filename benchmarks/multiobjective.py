@@ -12,7 +12,9 @@ benchmark are the sources: two-objective studies of ``--source-trials`` trials r
 * ``tpe+enqueue``: ``TPESampler`` with the sources' ``--top-k`` best configurations enqueued,
   taken round-robin across sources, each source's trials ordered by non-dominated rank and,
   within a front, by crowding distance (NSGA-II's order, extremes first);
-* ``transfer-tpe``: ``TransferTPESampler(sources, seed=...)``.
+* ``transfer-tpe``: ``TransferTPESampler(sources, seed=...)``;
+* ``transfer-tpe-joint``: the same with ``multivariate=True`` (each trial's configuration
+  sampled, and claimed by parallel workers, as a whole); not run unless named in ``--methods``.
 
 Metric: the hypervolume of the target's finished points after n trials (enqueued and
 zero-shot trials count). Each objective is mapped to [0, 1] per table, 0 the table's best value;
@@ -71,6 +73,7 @@ OBJECTIVES: dict[str, tuple[tuple[str, Direction], tuple[str, Direction]]] = {
     "nb201": (("val_acc", "maximize"), ("train_time", "minimize")),
 }
 METHOD_NAMES = ("random", "tpe", "tpe+enqueue", "transfer-tpe")
+EXTRA_METHOD_NAMES = ("transfer-tpe-joint",)
 BASELINE = "tpe"
 WARM = "transfer-tpe"
 BUDGETS = (3, 5, 10, 20, 30)
@@ -303,17 +306,20 @@ class MOResult:
 
 def _sampler(job: MOJob, sources: list[optuna.Study]) -> tuple[optuna.samplers.BaseSampler,
                                                                list[dict[str, Any]]]:
-    seed = derive_seed(job.seed, "mo-target", job.bench, job.target, job.method)
+    # The joint variant draws with transfer-tpe's seed: the two differ only in multivariate.
+    stream = "transfer-tpe" if job.method == "transfer-tpe-joint" else job.method
+    seed = derive_seed(job.seed, "mo-target", job.bench, job.target, stream)
     if job.method == "random":
         return optuna.samplers.RandomSampler(seed=seed), []
     if job.method == "tpe":
         return optuna.samplers.TPESampler(seed=seed), []
     if job.method == "tpe+enqueue":
         return optuna.samplers.TPESampler(seed=seed), top_k_by_front(sources, job.top_k)
-    if job.method == "transfer-tpe":
+    if job.method in ("transfer-tpe", "transfer-tpe-joint"):
         from optuna_transfer import TransferTPESampler
 
-        return TransferTPESampler(sources, seed=seed), []
+        joint = job.method == "transfer-tpe-joint"
+        return TransferTPESampler(sources, seed=seed, multivariate=True if joint else None), []
     raise ValueError(f"unknown method {job.method!r}")
 
 
@@ -459,8 +465,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--benches", default="hpolib,nb201",
                    help=f"comma-separated, from {list(OBJECTIVES)} (default: both)")
     p.add_argument("--methods", default=",".join(METHOD_NAMES),
-                   help=f"comma-separated, from {list(METHOD_NAMES)} (default: all)")
-    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default: 5)")
+                   help=f"comma-separated, from {list(METHOD_NAMES + EXTRA_METHOD_NAMES)} "
+                   f"(default: {','.join(METHOD_NAMES)})")
+    p.add_argument("--seeds", type=int, default=5, help="how many seeds (default: 5)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="seeds FIRST..FIRST+N-1, e.g. held-out ones (default: 0)")
     p.add_argument("--n-trials", type=int, default=30, help="target trials (default: 30)")
     p.add_argument("--source-trials", type=int, default=100, help="trials per source study")
     p.add_argument("--top-k", type=int, default=5, help="configurations tpe+enqueue enqueues")
@@ -470,8 +479,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     benches = [b for b in args.benches.split(",") if b]
     methods = [m for m in args.methods.split(",") if m]
-    bad = [b for b in benches if b not in OBJECTIVES] + [m for m in methods if m not in
-                                                           METHOD_NAMES]
+    bad = [b for b in benches if b not in OBJECTIVES] + [
+        m for m in methods if m not in METHOD_NAMES + EXTRA_METHOD_NAMES
+    ]
     if bad or BASELINE not in methods:
         p.error(f"unknown {bad}" if bad else f"--methods must include {BASELINE!r}")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -480,7 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     storage = optuna.storages.RDBStorage(f"sqlite:///{(args.out / 'studies.db').resolve()}")
 
     jobs: list[MOJob] = []
-    for seed in range(args.seeds):
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    for seed in seeds:
         for bench in benches:
             datasets = TABLE_BENCHES[bench][3]
             trials = {d: tuple(source_trials(bench, d, args.source_trials, seed, storage))
@@ -498,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     header = [
         f"* Machine: {provenance.machine()}",
         f"* Versions: {versions}",
-        f"* Seeds: 0-{args.seeds - 1}; target trials: {args.n_trials}; source studies: cold "
+        f"* Seeds: {seeds[0]}-{seeds[-1]}; target trials: {args.n_trials}; source studies: cold "
         f"multi-objective TPESampler, {args.source_trials} trials, stored in "
         f"`{args.out / 'studies.db'}`; tpe+enqueue enqueues {args.top_k}",
         f"* Command: `{provenance.command_line('benchmarks.multiobjective', argv)}`",

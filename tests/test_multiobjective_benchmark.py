@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks import multiobjective as mo
 from benchmarks.tasks import load_table
+from optuna_transfer import TransferTPESampler
 
 
 def _brute_hypervolume(points: np.ndarray, ref: tuple[float, float]) -> float:
@@ -154,3 +155,37 @@ def test_enqueue_run_starts_with_the_sources_best(naval: mo.MOTable) -> None:
     # Hypervolume per budget never shrinks as trials are added.
     hv = mo.hypervolumes(result, [1, 2, 3, 4], "rank")
     assert hv == sorted(hv) and hv[0] > 0
+
+
+def test_joint_variant_differs_from_transfer_tpe_only_in_multivariate() -> None:
+    srcs = tuple(
+        (d, tuple(mo.source_trials("hpolib", d, 10, 0, None)))
+        for d in ("parkinsons_telemonitoring", "protein_structure")
+    )
+    studies = []
+    for _, trials in srcs:
+        s = optuna.create_study(directions=["minimize", "minimize"])
+        s.add_trials(list(trials))
+        studies.append(s)
+    samplers = {}
+    for m in ("transfer-tpe", "transfer-tpe-joint"):
+        sampler = mo._sampler(mo.MOJob("hpolib", "naval_propulsion", m, 0, 4, 3, srcs), studies)[0]
+        assert isinstance(sampler, TransferTPESampler)
+        samplers[m] = sampler
+    assert samplers["transfer-tpe"]._multivariate is None  # the default: per parameter
+    assert samplers["transfer-tpe-joint"]._multivariate is True
+    # One seed stream for both, so a comparison of the two is paired.
+    assert samplers["transfer-tpe"]._seed == samplers["transfer-tpe-joint"]._seed
+
+
+def test_first_seed_runs_held_out_seeds(tmp_path: Path) -> None:
+    out = tmp_path / "mo"
+    argv = ["--benches", "hpolib", "--methods", "tpe,transfer-tpe-joint", "--seeds", "1",
+            "--first-seed", "3", "--n-trials", "3", "--source-trials", "6", "--out", str(out)]
+    assert mo.main(argv) == 0
+    text = (out / "table.md").read_text()
+    assert "* Seeds: 3-3;" in text
+    assert "| hpolib/naval_propulsion | transfer-tpe-joint |" in text
+    storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'studies.db'}")
+    names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    assert mo.source_study_name("hpolib", "naval_propulsion", 6, 3) in names
