@@ -484,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if bad or BASELINE not in methods:
         p.error(f"unknown {bad}" if bad else f"--methods must include {BASELINE!r}")
+    if args.seeds < 1 or args.first_seed < 0:
+        p.error("--seeds must be at least 1 and --first-seed at least 0")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     args.out.mkdir(parents=True, exist_ok=True)
     versions = provenance.versions()

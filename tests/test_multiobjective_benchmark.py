@@ -189,3 +189,12 @@ def test_first_seed_runs_held_out_seeds(tmp_path: Path) -> None:
     storage = optuna.storages.RDBStorage(f"sqlite:///{out / 'studies.db'}")
     names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
     assert mo.source_study_name("hpolib", "naval_propulsion", 6, 3) in names
+
+
+@pytest.mark.parametrize("bad", [["--seeds", "0"], ["--first-seed", "-1"]])
+def test_an_empty_or_negative_seed_range_is_refused(
+    bad: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        mo.main(["--benches", "hpolib", *bad])
+    assert "--seeds must be at least 1 and --first-seed at least 0" in capsys.readouterr().err
