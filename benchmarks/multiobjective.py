@@ -73,7 +73,9 @@ OBJECTIVES: dict[str, tuple[tuple[str, Direction], tuple[str, Direction]]] = {
     "nb201": (("val_acc", "maximize"), ("train_time", "minimize")),
 }
 METHOD_NAMES = ("random", "tpe", "tpe+enqueue", "transfer-tpe")
-EXTRA_METHOD_NAMES = ("transfer-tpe-joint",)
+# TransferTPE with multivariate=True; run only when named.
+JOINT = "transfer-tpe-joint"
+EXTRA_METHOD_NAMES = (JOINT,)
 BASELINE = "tpe"
 WARM = "transfer-tpe"
 BUDGETS = (3, 5, 10, 20, 30)
@@ -307,7 +309,7 @@ class MOResult:
 def _sampler(job: MOJob, sources: list[optuna.Study]) -> tuple[optuna.samplers.BaseSampler,
                                                                list[dict[str, Any]]]:
     # The joint variant draws with transfer-tpe's seed: the two differ only in multivariate.
-    stream = "transfer-tpe" if job.method == "transfer-tpe-joint" else job.method
+    stream = WARM if job.method == JOINT else job.method
     seed = derive_seed(job.seed, "mo-target", job.bench, job.target, stream)
     if job.method == "random":
         return optuna.samplers.RandomSampler(seed=seed), []
@@ -315,11 +317,11 @@ def _sampler(job: MOJob, sources: list[optuna.Study]) -> tuple[optuna.samplers.B
         return optuna.samplers.TPESampler(seed=seed), []
     if job.method == "tpe+enqueue":
         return optuna.samplers.TPESampler(seed=seed), top_k_by_front(sources, job.top_k)
-    if job.method in ("transfer-tpe", "transfer-tpe-joint"):
+    if job.method in (WARM, JOINT):
         from optuna_transfer import TransferTPESampler
 
-        joint = job.method == "transfer-tpe-joint"
-        return TransferTPESampler(sources, seed=seed, multivariate=True if joint else None), []
+        multivariate = True if job.method == JOINT else None
+        return TransferTPESampler(sources, seed=seed, multivariate=multivariate), []
     raise ValueError(f"unknown method {job.method!r}")
 
 
