@@ -209,6 +209,33 @@ def test_portfolio_entry_the_user_enqueued_is_not_evaluated_twice() -> None:
     assert PROBE_ATTR_KEY in study.trials[2].system_attrs
 
 
+def _lr_wd_narrowed(trial: Trial) -> float:
+    """``_lr_wd`` with the learning rate's range cut at 0.1, below the old optimum (~0.32)."""
+    lr = trial.suggest_float("lr", 1e-5, 0.1, log=True)
+    wd = trial.suggest_float("wd", 1e-6, 1e-2, log=True)
+    return (math.log10(lr) + 0.5) ** 2 + (math.log10(wd) + 4) ** 2
+
+
+@pytest.mark.parametrize("options", [{}, {"group": True}], ids=["multivariate", "group"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_an_enqueued_best_outside_the_range_does_not_stop_the_local_steps(
+    options: dict[str, Any], seed: int
+) -> None:
+    # Optuna runs an enqueued value outside the range (with a warning). As the incumbent it
+    # has no coordinate in today's range, and local steps from it decoded to NaN.
+    source = finished_study(_lr_wd, 40)
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=seed, **options))
+    study.enqueue_trial({"lr": 10**-0.5, "wd": 1e-4})
+    study.optimize(_lr_wd_narrowed, n_trials=20)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 20
+    assert study.best_trial.number == 0
+    sampled = study.trials[1:]
+    assert all(1e-5 <= t.params["lr"] <= 0.1 for t in sampled)
+    # The search refines around the best trial inside the range: the optimum there is 0.25
+    # (lr = 0.1, wd = 1e-4), a median configuration's value about 6.
+    assert min(t.value for t in sampled if t.value is not None) < 0.3
+
+
 def test_portfolio_is_evaluated_once_by_parallel_threads() -> None:
     sources = [finished_study(_lr_wd, 30, seed=s) for s in range(5)]
     sampler = TransferTPESampler(sources, seed=0)

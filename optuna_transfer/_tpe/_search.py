@@ -140,15 +140,17 @@ def local_step_candidates(
     rng: np.random.RandomState,
     fine: bool = False,
 ) -> tuple[np.ndarray | None, int | None]:
-    """Unseen moves from the best of the target's top trials that has any, and the row of
-    ``x`` they start from; ``(None, None)`` if none has. Continuous parameters move together
+    """Unseen moves from the best of the target's top finished trials that has any, and the
+    row of ``x`` they start from; ``(None, None)`` if none has. Only trials with every
+    parameter of ``space`` inside its range count. Continuous parameters move together
     when there are several (:func:`joint_moves`; from :func:`joint_first_step` if ``fine``),
     the others one at a time."""
     joint = joint_columns(space)
     finished = np.isfinite(losses)
-    for i in order[:LOCAL_STARTS]:
-        if not finished[i]:
-            break
+    # A row with a NaN coordinate is no configuration of this space (a value outside today's
+    # range, such as an enqueued trial from an older search): no move from it decodes.
+    starts = [i for i in order if finished[i] and not np.isnan(x[i]).any()]
+    for i in starts[:LOCAL_STARTS]:
         moves = neighbours(x[i], space, x, fixed=joint)
         if joint:
             n_failed = int(np.sum(finished & (numbers > numbers[i])))
