@@ -467,7 +467,8 @@ def load_sources_from_storage(
     study_filter: StudyFilter = None,
 ) -> list[SourceTask]:
     """Load named source studies from a storage; with ``study_names=None``, every study in it
-    that has a COMPLETE trial and passes ``study_filter`` (see :func:`discover_study_names`).
+    that has a COMPLETE trial of finite values and passes ``study_filter`` (see
+    :func:`discover_study_names`).
 
     Snapshots are cached per process by (storage, study name, ``max_trials``), so building many
     samplers (one per worker thread, or one per study in a loop) does not re-read an unchanged
@@ -504,7 +505,7 @@ def load_sources_from_storage(
         ) from _safe_cause(e, storage)
     if not names:
         raise ValueError(
-            f"Storage {shown} has no study with a COMPLETE trial"
+            f"Storage {shown} has no study with a COMPLETE trial of finite values"
             + ("" if study_filter is None else " that passes `study_filter`")
             + ": finish a source study there first, or name the studies to use."
         )
@@ -514,8 +515,8 @@ def load_sources_from_storage(
 def discover_study_names(
     backend: optuna.storages.BaseStorage, study_filter: StudyFilter = None
 ) -> list[str]:
-    """Names of the studies in ``backend`` with at least one COMPLETE trial that pass
-    ``study_filter``, in creation order.
+    """Names of the studies in ``backend`` with at least one COMPLETE trial of finite values
+    that pass ``study_filter``, in creation order.
 
     ``study_filter`` is a shell-style pattern on the name (``"resnet-*"``), a mapping of user
     attributes a study must have with those values (``{"model": "resnet"}``), or a callable
@@ -527,7 +528,9 @@ def discover_study_names(
         if not match(frozen):
             continue
         study_id = backend.get_study_id_from_name(frozen.study_name)
-        if backend.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,)):
+        complete = backend.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,))
+        # Optuna stores an infinite value as COMPLETE; a study of only those ranks nothing.
+        if any(t.values is not None and np.isfinite(t.values).all() for t in complete):
             names.append(frozen.study_name)
     return names
 

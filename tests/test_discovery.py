@@ -118,6 +118,23 @@ def test_empty_storage_is_a_clear_error(tmp_path: Path) -> None:
         TransferTPESampler.from_storage(url, ["a"], study_filter="a*")
 
 
+def test_a_study_without_a_finite_value_is_not_discovered(tmp_path: Path) -> None:
+    # Optuna stores an infinite value as a COMPLETE trial; such a study ranks nothing and,
+    # found rather than named, must not stop the sampler from being built.
+    url = _team_storage(tmp_path)
+    diverged = optuna.create_study(storage=url, study_name="resnet-diverged")
+    diverged.optimize(lambda t: math.inf * (1 + t.suggest_float("lr", 1e-5, 1.0, log=True)), 3)
+    assert [t.state for t in diverged.trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert discover_study_names(optuna.storages.RDBStorage(url), "resnet-*") == [
+        "resnet-a", "resnet-b", "resnet-two-objectives"
+    ]
+    built = TransferTPESampler.from_storage(url, study_filter="resnet-*", seed=0)
+    assert built.source_names == ["resnet-a", "resnet-b", "resnet-two-objectives"]
+    # Named, it is refused as before: the user asked for it.
+    with pytest.raises(ValueError, match="'resnet-diverged' has no usable trials"):
+        TransferTPESampler.from_storage(url, ["resnet-diverged"])
+
+
 def test_source_summary_says_who_voted_until_when(tmp_path: Path) -> None:
     from optuna_transfer.visualization import source_summary
 

@@ -320,13 +320,13 @@ class TransferTPESampler(BaseSampler):
         """Build the sampler from source studies in a storage (URL or storage object).
 
         ``study_names`` names them. Without it, every study in the storage that has a COMPLETE
-        trial is a source, or those that pass ``study_filter``: a shell-style name pattern
-        (``"resnet-*"``), a mapping of user attributes they must have (``{"model":
-        "resnet"}``), or a callable taking the :class:`~optuna.study.FrozenStudy`. A target
-        study in the same storage is then left out of its own sources (found by its name), and
-        so are studies with another number of objectives; a study that shares no parameter
-        with the target gets no zero-shot trial once the target has one, and never a vote
-        (logged at INFO, where a named source would get a warning).
+        trial of finite values is a source, or those that pass ``study_filter``: a shell-style
+        name pattern (``"resnet-*"``), a mapping of user attributes they must have
+        (``{"model": "resnet"}``), or a callable taking the :class:`~optuna.study.FrozenStudy`.
+        A target study in the same storage is then left out of its own sources (found by its
+        name), and so are studies with another number of objectives; a study that shares no
+        parameter with the target gets no zero-shot trial once the target has one, and never a
+        vote (logged at INFO, where a named source would get a warning).
 
         Each (storage, study) pair is read once per process and cached until the study changes
         (new, finished or recreated trials), so many samplers (or a sampler per worker) do not
