@@ -226,7 +226,8 @@ def test_an_enqueued_best_outside_the_range_does_not_stop_the_local_steps(
     source = finished_study(_lr_wd, 40)
     study = optuna.create_study(sampler=TransferTPESampler(source, seed=seed, **options))
     study.enqueue_trial({"lr": 10**-0.5, "wd": 1e-4})
-    study.optimize(_lr_wd_narrowed, n_trials=20)
+    with pytest.warns(UserWarning, match="Fixed parameter lr .* is out of range"):
+        study.optimize(_lr_wd_narrowed, n_trials=20)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 20
     assert study.best_trial.number == 0
     sampled = study.trials[1:]
