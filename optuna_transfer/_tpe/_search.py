@@ -149,8 +149,8 @@ def local_step_candidates(
     finished = np.isfinite(losses)
     # A row with a NaN coordinate is no configuration of this space (a value outside today's
     # range, such as an enqueued trial from an older search): no move from it decodes.
-    starts = [i for i in order if finished[i] and not np.isnan(x[i]).any()]
-    for i in starts[:LOCAL_STARTS]:
+    whole = finished & ~np.isnan(x).any(axis=1)
+    for i in order[whole[order]][:LOCAL_STARTS]:
         moves = neighbours(x[i], space, x, fixed=joint)
         if joint:
             n_failed = int(np.sum(finished & (numbers > numbers[i])))
