@@ -39,6 +39,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.study import StudyDirection
+from optuna.study import StudySummary
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
@@ -334,10 +335,30 @@ def _load(source: Any, max_trials: int) -> list[SourceTask]:
         return [_from_trials(items, max_trials)]
     if all(isinstance(s, optuna.Study) for s in items):
         return [_from_study(s, max_trials) for s in items]
+    raise TypeError(_wrong_items(items))
+
+
+def _wrong_items(items: list[Any]) -> str:
+    """What is wrong with a ``source`` sequence that is neither studies nor FrozenTrials, and
+    what to pass instead."""
     kinds = sorted({type(s).__name__ for s in items})
-    raise TypeError(
-        f"`source` mixes {kinds}: give either studies or FrozenTrial objects, not both."
+    if all(isinstance(s, (optuna.Study, FrozenTrial)) for s in items):
+        return f"`source` mixes {kinds}: give either studies or FrozenTrial objects, not both."
+    message = (
+        "`source` items must be optuna.Study or FrozenTrial objects, got "
+        f"{', '.join(kinds)}."
     )
+    if all(isinstance(s, str) for s in items):
+        return (
+            f"{message} To use study names, build the sampler with "
+            "`from_storage(storage, study_names)`."
+        )
+    if all(isinstance(s, (StudySummary, FrozenStudy)) for s in items):
+        return (
+            f"{message} Load each study with `optuna.load_study(study_name=..., "
+            "storage=...)`, or name them with `from_storage(storage, study_names)`."
+        )
+    return message
 
 
 def _without_repeats(tasks: list[SourceTask]) -> list[SourceTask]:

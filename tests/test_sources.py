@@ -95,6 +95,20 @@ def test_empty_and_mixed_sources_are_rejected() -> None:
         load_sources("sqlite:///x.db")
 
 
+def test_a_list_of_names_or_summaries_is_refused_with_what_to_pass_instead(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'team.db'}"
+    study = optuna.create_study(storage=url, study_name="old-run")
+    study.add_trial(_trial(1.0, x=1.0))
+    with pytest.raises(TypeError, match=r"study names.*from_storage\(storage, study_names\)"):
+        load_sources(optuna.get_all_study_names(url))
+    with pytest.raises(TypeError, match=r"StudySummary.*optuna.load_study"):
+        load_sources(optuna.get_all_study_summaries(url))
+    with pytest.raises(TypeError, match=r"optuna.Study or FrozenTrial.*got float"):
+        load_sources([1.0, 2.0])
+
+
 def test_few_trials_work_and_frozen_trials_are_one_source() -> None:
     tasks = load_sources([_trial(2.0, x=1.0), _trial(1.0, x=2.0)])
     assert len(tasks) == 1 and tasks[0].best_trials[0].params == {"x": 2.0}
