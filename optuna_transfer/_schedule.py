@@ -26,6 +26,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._arguments import check_integer
 from optuna_transfer._optuna_compat import is_multi_objective
 from optuna_transfer._ranking import trial_losses
 from optuna_transfer._sources import SourceTask
@@ -39,8 +40,7 @@ _PARTITION_ABOVE = 4096
 
 
 def check_n_zero_shot(n_zero_shot: int | None) -> None:
-    if n_zero_shot is not None and n_zero_shot < 0:
-        raise ValueError(f"`n_zero_shot` must be >= 0 or None, got {n_zero_shot}.")
+    check_integer("n_zero_shot", n_zero_shot, 0, none_ok=True)
 
 
 def portfolio_size(n_zero_shot: int | None, n_sources: int) -> int:

@@ -43,6 +43,7 @@ from optuna.study import StudySummary
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._arguments import is_integer
 from optuna_transfer._encoding import encode
 from optuna_transfer._encoding import is_number
 from optuna_transfer._optuna_compat import FrozenStudy
@@ -436,10 +437,7 @@ MIN_MAX_SOURCE_TRIALS = 10
 
 def check_max_source_trials(max_trials: Any) -> int:
     """``max_trials`` if it is a valid ``max_source_trials``, else a ValueError saying why."""
-    valid_type = isinstance(max_trials, (int, np.integer)) and not isinstance(
-        max_trials, (bool, np.bool_)
-    )
-    if not valid_type or max_trials < MIN_MAX_SOURCE_TRIALS:
+    if not is_integer(max_trials) or max_trials < MIN_MAX_SOURCE_TRIALS:
         raise ValueError(
             f"`max_source_trials` must be an integer >= {MIN_MAX_SOURCE_TRIALS}, got "
             f"{max_trials!r}. It caps how many trials of each source are used (default "

@@ -32,6 +32,16 @@ SAMPLERS: dict[str, SamplerFactory] = {
 }
 SAMPLER_NAMES = sorted(SAMPLERS)
 
+# Integer arguments both samplers take, each with a value they must refuse up front.
+BAD_INTEGER_ARGUMENTS: list[tuple[str, Any]] = [
+    ("seed", "0"),
+    ("seed", 1.5),
+    ("seed", -1),
+    ("n_startup_trials", None),
+    ("n_startup_trials", 2.5),
+    ("n_zero_shot", 1.5),
+]
+
 # Same for the ``from_storage`` constructors.
 FROM_STORAGE: dict[str, Callable[..., BaseSampler]] = {
     "TransferTPESampler": TransferTPESampler.from_storage,

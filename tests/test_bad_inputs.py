@@ -396,3 +396,13 @@ def test_from_storage_unopenable_url(name: str, tmp_path: Path) -> None:
 def test_from_storage_empty_names(name: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="`study_names` is empty"):
         _support.FROM_STORAGE[name](f"sqlite:///{tmp_path / 'x.db'}", [])
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [*_support.BAD_INTEGER_ARGUMENTS, ("n_ei_candidates", 2.5), ("n_ei_candidates", True)],
+)
+def test_a_non_integer_argument_is_named_up_front(name: str, argument: str, value: Any) -> None:
+    source = _source([({"x": 0.5}, {"x": X01}, 1.0)])
+    with pytest.raises(ValueError, match=rf"`{argument}` must be an integer >= \d.*got {value!r}"):
+        _support.SAMPLERS[name](source, **{argument: value})

@@ -403,3 +403,13 @@ def test_load_study_workaround_unknown_study_name(name: str, tmp_path: Path) -> 
         _support.grid_from_storage(name, url, ["nope"], XY_GRID)
     sampler = _support.grid_from_storage(name, url, ["real"], XY_GRID)
     assert len(_run(sampler, _support.xy_objective).trials) == 9
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    _support.BAD_INTEGER_ARGUMENTS,
+)
+def test_a_non_integer_argument_is_named_up_front(name: str, argument: str, value: Any) -> None:
+    source = _source([({"x": 0.5}, {"x": X01}, 1.0)])
+    with pytest.raises(ValueError, match=rf"`{argument}` must be an integer >= \d.*got {value!r}"):
+        WarmStartGridSampler(source, {"x": [0.0, 0.5, 1.0]}, **{argument: value})

@@ -25,6 +25,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._arguments import check_integer
 from optuna_transfer._grid._claims import claimed_id
 from optuna_transfer._grid._claims import ClaimProtocol
 from optuna_transfer._grid._claims import Claims
@@ -216,9 +217,9 @@ class WarmStartGridSampler(BaseSampler):
         n_startup_trials: int = DEFAULT_N_STARTUP_TRIALS,
         max_source_trials: int = DEFAULT_MAX_SOURCE_TRIALS,
     ) -> None:
+        check_integer("seed", seed, 0, none_ok=True)
         check_n_zero_shot(n_zero_shot)
-        if n_startup_trials < 0:
-            raise ValueError(f"`n_startup_trials` must be >= 0, got {n_startup_trials}.")
+        check_integer("n_startup_trials", n_startup_trials, 0)
         check_max_source_trials(max_source_trials)
         # stacklevel 3: a warning about a grid value points at the code that built the sampler.
         self._space = GridSpace(search_space, stacklevel=3)

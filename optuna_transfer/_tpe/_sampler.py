@@ -23,6 +23,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._arguments import check_integer
 from optuna_transfer._encoding import aligned_matrix
 from optuna_transfer._encoding import encode
 from optuna_transfer._encoding import n_values
@@ -250,11 +251,10 @@ class TransferTPESampler(BaseSampler):
         record_user_attrs: bool = True,
         constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
     ) -> None:
-        if n_ei_candidates < 1:
-            raise ValueError(f"`n_ei_candidates` must be >= 1, got {n_ei_candidates}.")
+        check_integer("seed", seed, 0, none_ok=True)
+        check_integer("n_ei_candidates", n_ei_candidates, 1)
         check_n_zero_shot(n_zero_shot)
-        if n_startup_trials < 0:
-            raise ValueError(f"`n_startup_trials` must be >= 0, got {n_startup_trials}.")
+        check_integer("n_startup_trials", n_startup_trials, 0)
         check_max_source_trials(max_source_trials)
         if group and multivariate is False:
             raise ValueError("`group=True` needs the multivariate TPE: drop multivariate=False.")

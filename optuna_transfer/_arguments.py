@@ -1,0 +1,23 @@
+"""Up-front checks of the samplers' integer arguments, so that a wrong type fails at
+construction with the argument's name rather than deep inside numpy at the first trial."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def is_integer(value: Any) -> bool:
+    """Whether ``value`` is an integer (Python or numpy), not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_integer(name: str, value: Any, minimum: int, *, none_ok: bool = False) -> None:
+    """Raise a ValueError naming ``name`` unless ``value`` is an integer >= ``minimum`` (or
+    None, where ``none_ok``)."""
+    if value is None and none_ok:
+        return
+    if not is_integer(value) or value < minimum:
+        allowed = f"an integer >= {minimum}" + (" or None" if none_ok else "")
+        raise ValueError(f"`{name}` must be {allowed}, got {value!r}.")
