@@ -6,6 +6,7 @@ import multiprocessing
 from pathlib import Path
 import threading
 from typing import Any
+import warnings
 
 import numpy as np
 import optuna
@@ -208,6 +209,18 @@ def test_errors() -> None:
         WarmStartGridSampler(failed, {"x": [1, 2]})
     with pytest.raises(ValueError, match="empty"):
         WarmStartGridSampler([], {"x": [1, 2]})
+
+
+def test_a_value_given_twice_is_warned() -> None:
+    source = _quadratic_source(0.0, n=3)
+    # Two grid points (as with GridSampler), so each configuration with it runs twice.
+    with pytest.warns(UserWarning, match=r"`search_space\['x'\]` lists 1.0 twice"):
+        sampler = WarmStartGridSampler(source, {"x": [0.0, 1.0, 2.0, 1.0]})
+    assert sampler._space.n_points == 4
+    # True and 1 are different grid values (GridSampler's equality), not a repeat.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        WarmStartGridSampler(source, {"flag": [True, 1, "1"]})
 
 
 def test_a_partly_enqueued_trial_names_the_missing_parameter() -> None:

@@ -188,6 +188,7 @@ class WarmStartGridSampler(BaseSampler):
             :class:`~optuna.samplers.GridSampler`. Values are ``None``, ``bool``, ``int``,
             ``float`` or ``str``; a tuple, list, dict or array raises a :class:`TypeError`
             (storage gives a tuple back as a list, so its point would never count as done).
+            A value listed twice is two grid points, as with ``GridSampler``, with a warning.
         seed:
             Seed of the tie-breaking permutation. ``None`` means 0, so that workers built
             without a seed agree on the order (as ``GridSampler`` does).

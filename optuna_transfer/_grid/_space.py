@@ -67,9 +67,23 @@ class GridSpace:
             values = [v.item() if isinstance(v, np.generic) else v for v in values]
             if not values:
                 raise ValueError(f"`search_space[{name!r}]` is empty: give at least one value.")
+            seen: set[tuple[bool, Any]] = set()
             for v in values:
                 check_container(f"search_space[{name!r}]", v)
                 check_value(name, v, stacklevel=stacklevel + 1)
+                if not (v is None or isinstance(v, (str, int, float))):
+                    continue  # an unsupported type (warned above) may not be hashable
+                # Keyed as grid_value_equal compares: True is not 1, but 1 is 1.0.
+                key = (isinstance(v, bool), v)
+                if key in seen:
+                    warnings.warn(
+                        f"`search_space[{name!r}]` lists {v!r} twice: as with GridSampler, each "
+                        "configuration with it is two grid points, evaluated twice. Give each "
+                        "value once.",
+                        UserWarning,
+                        stacklevel=stacklevel + 1,
+                    )
+                seen.add(key)
             space[name] = values
         sizes = [len(v) for v in space.values()]
         n_points = math.prod(sizes)
