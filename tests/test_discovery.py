@@ -157,3 +157,21 @@ def test_source_summary_says_who_voted_until_when(tmp_path: Path) -> None:
     assert lines[2].startswith(f"* {len(sampler.source_names) - 2} more sources")
     # A study of another model shares no parameter: it never votes.
     assert votes["xgboost"] == []
+
+
+def test_source_summary_during_the_zero_shot_trials_says_none_voted_yet(tmp_path: Path) -> None:
+    # On main it said "not run with TransferTPESampler" for a study that was, two trials in.
+    from optuna_transfer.visualization import source_summary
+
+    url = _team_storage(tmp_path)
+    study = optuna.create_study(sampler=TransferTPESampler.from_storage(url, seed=0))
+    study.optimize(_lr_wd, n_trials=2)
+    text = source_summary(study)
+    assert "not run with TransferTPESampler" not in text
+    assert text.splitlines()[0].startswith("No trial records transfer weights yet")
+    assert "* Zero-shot trials: 0, 1." in text.splitlines()
+    assert "* Probe trial: none." in text.splitlines()
+    # A study another sampler ran still says so.
+    other = optuna.create_study()
+    other.optimize(_lr_wd, n_trials=2)
+    assert "not run with TransferTPESampler" in source_summary(other)

@@ -182,7 +182,14 @@ def _labels_of(records: list[_TrialRecord]) -> list[str]:
 
 def _summary_lines(records: list[_TrialRecord], top: int | None) -> list[str]:
     weighted = [r for r in records if r.weights is not None]
+    roles = _role_lines(records)
     if not weighted:
+        if any(r.role in (ROLE_ZERO_SHOT, ROLE_PROBE) for r in records):
+            return [
+                "No trial records transfer weights yet: the zero-shot trials and the probe "
+                "follow the sources' portfolio, not a vote.",
+                *roles,
+            ]
         return ["No trial records transfer weights: not run with TransferTPESampler."]
     sources = [label for label in _labels_of(records) if label != TARGET_LABEL]
     votes = {
@@ -204,6 +211,11 @@ def _summary_lines(records: list[_TrialRecord], top: int | None) -> list[str]:
         rest = ranked[len(shown):]
         n_voted = sum(bool(votes[label]) for label in rest)
         lines.append(f"* {len(rest)} more sources, {n_voted} of which ever voted.")
+    return lines + roles
+
+
+def _role_lines(records: list[_TrialRecord]) -> list[str]:
+    lines = []
     for role, name in ((ROLE_ZERO_SHOT, "Zero-shot trials"), (ROLE_PROBE, "Probe trial")):
         numbers = [str(r.number) for r in records if r.role == role]
         lines.append(f"* {name}: {', '.join(numbers) or 'none'}.")
