@@ -216,6 +216,20 @@ def test_study_without_weights_warns_and_plots_only_values(
     assert [t.name for t in fig.data] == ["Objective Value", "Best Value"]
 
 
+def test_zero_shot_trials_alone_plot_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    # On main the plot of a TransferTPE study two trials in warned it was not run with it.
+    study = optuna.create_study(sampler=TransferTPESampler(_sources(), seed=0))
+    study.optimize(_objective, n_trials=2)
+    logger = logging.getLogger("optuna_transfer")
+    logger.addHandler(caplog.handler)
+    try:
+        fig = plot_source_weights(study)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert "records transfer weights" not in caplog.text
+    assert "zero-shot trial" in {t.name for t in fig.data}
+
+
 def _trial(number: int, value: float, attrs: dict[str, object]) -> FrozenTrial:
     t = create_trial(
         params={"x": float(number)},

@@ -182,7 +182,9 @@ def _get_source_weights_info(
     weights = {
         label: [(r.weights or {}).get(label, math.nan) for r in weighted] for label in labels
     }
-    if not weighted:
+    if not weighted and not any(r.role in (ROLE_ZERO_SHOT, ROLE_PROBE) for r in records):
+        # Zero-shot trials and the probe record no weights: a study still in its portfolio
+        # was run with TransferTPESampler all the same.
         _logger.warning(
             "No trial of this study records transfer weights: it was not run with "
             "TransferTPESampler (WarmStartGridSampler does not record them)."
