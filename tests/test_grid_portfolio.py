@@ -76,9 +76,11 @@ def test_portfolio_is_unique_across_threads_after_added_trials() -> None:
     study.optimize(distance_to(4.0), n_trials=10, n_jobs=4)
     xs = [t.params["x"] for t in study.trials]
     assert len(set(xs)) == len(xs), xs
-    # The three first sampled trials (the threads ran them concurrently) took the portfolio.
+    # Every portfolio point ran (the added and enqueued trials did not push one out), once.
+    # Not necessarily as the first three sampled trials: a thread held up between creating its
+    # trial and sampling it finds the portfolio and the probe taken by later trials.
     sampled = [t for t in study.trials[3:] if "fixed_params" not in t.system_attrs]
-    assert {t.params["x"] for t in sampled[:3]} == set(portfolio), xs
+    assert set(portfolio) <= {t.params["x"] for t in sampled}, xs
     assert sum(bool(t.system_attrs.get(PROBE_ATTR_KEY)) for t in study.trials) == 1
     assert not any(REPEAT_ATTR_KEY in t.system_attrs for t in study.trials)
 

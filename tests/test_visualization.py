@@ -201,17 +201,21 @@ def test_wrong_sampler_is_refused_by_name() -> None:
         plot_source_weights(study, grid)
 
 
+def _plot_capturing_logs(study: optuna.Study, caplog: pytest.LogCaptureFixture) -> Any:
+    logger = logging.getLogger("optuna_transfer")
+    logger.addHandler(caplog.handler)
+    try:
+        return plot_source_weights(study)
+    finally:
+        logger.removeHandler(caplog.handler)
+
+
 def test_study_without_weights_warns_and_plots_only_values(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(0))
     study.optimize(_objective, n_trials=3)
-    logger = logging.getLogger("optuna_transfer")
-    logger.addHandler(caplog.handler)
-    try:
-        fig = plot_source_weights(study)
-    finally:
-        logger.removeHandler(caplog.handler)
+    fig = _plot_capturing_logs(study, caplog)
     assert "records transfer weights" in caplog.text
     assert [t.name for t in fig.data] == ["Objective Value", "Best Value"]
 
@@ -220,12 +224,7 @@ def test_zero_shot_trials_alone_plot_without_a_warning(caplog: pytest.LogCapture
     # On main the plot of a TransferTPE study two trials in warned it was not run with it.
     study = optuna.create_study(sampler=TransferTPESampler(_sources(), seed=0))
     study.optimize(_objective, n_trials=2)
-    logger = logging.getLogger("optuna_transfer")
-    logger.addHandler(caplog.handler)
-    try:
-        fig = plot_source_weights(study)
-    finally:
-        logger.removeHandler(caplog.handler)
+    fig = _plot_capturing_logs(study, caplog)
     assert "records transfer weights" not in caplog.text
     assert "zero-shot trial" in {t.name for t in fig.data}
 
