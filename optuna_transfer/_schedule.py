@@ -26,7 +26,6 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from optuna_transfer._arguments import check_integer
 from optuna_transfer._optuna_compat import is_multi_objective
 from optuna_transfer._ranking import trial_losses
 from optuna_transfer._sources import SourceTask
@@ -37,10 +36,6 @@ MIN_DEFAULT_PORTFOLIO = 2
 MAX_DEFAULT_PORTFOLIO = 5
 # Above this many scores, one_of_best partitions before it sorts.
 _PARTITION_ABOVE = 4096
-
-
-def check_n_zero_shot(n_zero_shot: int | None) -> None:
-    check_integer("n_zero_shot", n_zero_shot, 0, none_ok=True)
 
 
 def portfolio_size(n_zero_shot: int | None, n_sources: int) -> int:

@@ -40,7 +40,6 @@ from optuna_transfer._optuna_compat import distribution_contains
 from optuna_transfer._optuna_compat import study_key
 from optuna_transfer._ranking import trial_losses
 from optuna_transfer._schedule import chance_leads
-from optuna_transfer._schedule import check_n_zero_shot
 from optuna_transfer._schedule import portfolio_size
 from optuna_transfer._schedule import startup_explore_probability
 from optuna_transfer._sources import check_max_source_trials
@@ -219,7 +218,7 @@ class WarmStartGridSampler(BaseSampler):
         max_source_trials: int = DEFAULT_MAX_SOURCE_TRIALS,
     ) -> None:
         check_integer("seed", seed, 0, none_ok=True)
-        check_n_zero_shot(n_zero_shot)
+        check_integer("n_zero_shot", n_zero_shot, 0, none_ok=True)
         check_integer("n_startup_trials", n_startup_trials, 0)
         check_max_source_trials(max_source_trials)
         # stacklevel 3: a warning about a grid value points at the code that built the sampler.

@@ -40,7 +40,6 @@ from optuna_transfer._optuna_compat import store_constraints
 from optuna_transfer._optuna_compat import StudyWithoutTrials
 from optuna_transfer._ranking import trial_losses
 from optuna_transfer._schedule import chance_leads
-from optuna_transfer._schedule import check_n_zero_shot
 from optuna_transfer._schedule import portfolio_size
 from optuna_transfer._schedule import round_robin_portfolio
 from optuna_transfer._schedule import startup_explore_probability
@@ -253,7 +252,7 @@ class TransferTPESampler(BaseSampler):
     ) -> None:
         check_integer("seed", seed, 0, none_ok=True)
         check_integer("n_ei_candidates", n_ei_candidates, 1)
-        check_n_zero_shot(n_zero_shot)
+        check_integer("n_zero_shot", n_zero_shot, 0, none_ok=True)
         check_integer("n_startup_trials", n_startup_trials, 0)
         check_max_source_trials(max_source_trials)
         if group and multivariate is False:

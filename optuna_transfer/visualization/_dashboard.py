@@ -30,6 +30,7 @@ from optuna.trial import TrialState
 from optuna_transfer.visualization._source_weights import _probe_numbers
 from optuna_transfer.visualization._source_weights import _trial_record
 from optuna_transfer.visualization._source_weights import _TrialRecord
+from optuna_transfer.visualization._source_weights import in_portfolio_only
 from optuna_transfer.visualization._source_weights import plot_source_weights
 from optuna_transfer.visualization._source_weights import PROBE_KEY
 from optuna_transfer.visualization._source_weights import ROLE_PROBE
@@ -183,13 +184,13 @@ def _labels_of(records: list[_TrialRecord]) -> list[str]:
 def _summary_lines(records: list[_TrialRecord], top: int | None) -> list[str]:
     weighted = [r for r in records if r.weights is not None]
     roles = _role_lines(records)
+    if in_portfolio_only(records):
+        return [
+            "No trial records transfer weights yet: the zero-shot trials and the probe follow "
+            "the sources' portfolio, not a vote.",
+            *roles,
+        ]
     if not weighted:
-        if any(r.role in (ROLE_ZERO_SHOT, ROLE_PROBE) for r in records):
-            return [
-                "No trial records transfer weights yet: the zero-shot trials and the probe "
-                "follow the sources' portfolio, not a vote.",
-                *roles,
-            ]
         return ["No trial records transfer weights: not run with TransferTPESampler."]
     sources = [label for label in _labels_of(records) if label != TARGET_LABEL]
     votes = {

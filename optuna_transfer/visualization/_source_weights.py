@@ -140,6 +140,14 @@ def trial_records(study: Study, sampler: Any = None) -> list[_TrialRecord]:
     return [_trial_record(t, probes) for t in trials]
 
 
+def in_portfolio_only(records: list[_TrialRecord]) -> bool:
+    """Whether ``records`` are of a TransferTPE study that has run only zero-shot trials and
+    the probe so far: they record no weights, as a study of another sampler does not."""
+    return all(r.weights is None for r in records) and any(
+        r.role in (ROLE_ZERO_SHOT, ROLE_PROBE) for r in records
+    )
+
+
 def _trial_record(t: FrozenTrial, probes: set[int]) -> _TrialRecord:
     weights = recorded_weights(t)
     role: str | None
@@ -182,9 +190,7 @@ def _get_source_weights_info(
     weights = {
         label: [(r.weights or {}).get(label, math.nan) for r in weighted] for label in labels
     }
-    if not weighted and not any(r.role in (ROLE_ZERO_SHOT, ROLE_PROBE) for r in records):
-        # Zero-shot trials and the probe record no weights: a study still in its portfolio
-        # was run with TransferTPESampler all the same.
+    if not weighted and not in_portfolio_only(records):
         _logger.warning(
             "No trial of this study records transfer weights: it was not run with "
             "TransferTPESampler (WarmStartGridSampler does not record them)."
