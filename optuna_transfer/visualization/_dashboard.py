@@ -183,12 +183,11 @@ def _labels_of(records: list[_TrialRecord]) -> list[str]:
 
 def _summary_lines(records: list[_TrialRecord], top: int | None) -> list[str]:
     weighted = [r for r in records if r.weights is not None]
-    roles = _role_lines(records)
     if in_portfolio_only(records):
         return [
             "No trial records transfer weights yet: the zero-shot trials and the probe follow "
             "the sources' portfolio, not a vote.",
-            *roles,
+            *_role_lines(records),
         ]
     if not weighted:
         return ["No trial records transfer weights: not run with TransferTPESampler."]
@@ -212,7 +211,7 @@ def _summary_lines(records: list[_TrialRecord], top: int | None) -> list[str]:
         rest = ranked[len(shown):]
         n_voted = sum(bool(votes[label]) for label in rest)
         lines.append(f"* {len(rest)} more sources, {n_voted} of which ever voted.")
-    return lines + roles
+    return lines + _role_lines(records)
 
 
 def _role_lines(records: list[_TrialRecord]) -> list[str]:
