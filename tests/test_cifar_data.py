@@ -90,14 +90,17 @@ def test_classes_differ_in_colour(tmp_path: Path) -> None:
     assert gaps[~np.eye(10, dtype=bool)].min() > 5.0  # a learnable signal per class
 
 
-def test_numpy1_global_names_accepted(tmp_path: Path) -> None:
-    # The official files name numpy 1's ``numpy.core.multiarray``; protocol 3 writes globals as
-    # text lines, so the module name can be swapped to build such a file.
+@pytest.mark.parametrize("module", [b"numpy.core.multiarray", b"numpy._core.multiarray"])
+def test_either_numpy_global_name_accepted(tmp_path: Path, module: bytes) -> None:
+    # The official files name numpy 1's ``numpy.core.multiarray``, numpy 2 writes
+    # ``numpy._core.multiarray``; a file of either must load under the installed numpy, whichever
+    # it is. Protocol 3 writes globals as text lines, so the module name can be swapped.
     data = {b"data": np.arange(6, dtype=np.uint8).reshape(2, 3), b"labels": [1, 2]}
     blob = pickle.dumps(data, protocol=3)
-    assert b"numpy._core.multiarray" in blob
+    written = next(m for m in (b"numpy._core.multiarray", b"numpy.core.multiarray") if m in blob)
     path = tmp_path / "batch"
-    path.write_bytes(blob.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    path.write_bytes(blob.replace(written, module))
+    assert module in path.read_bytes()
     loaded = load_cifar_pickle(path)
     np.testing.assert_array_equal(loaded["data"], data[b"data"])
     assert loaded["labels"] == [1, 2]
