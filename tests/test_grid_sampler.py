@@ -334,7 +334,9 @@ def test_four_processes_on_a_journal_file_never_repeat_a_point(tmp_path: Path) -
     optuna.create_study(study_name="grid", storage=storage)
     grid = {"x": [float(x) for x in np.linspace(-10, 10, 20)], "k": [0, 1]}
     trials = _quadratic_source(1.0, n=20).trials
-    ctx = multiprocessing.get_context("fork")
+    # Spawned, not forked: pytest's process has threads by now (earlier tests', the storage's),
+    # and a fork copies any lock one of them holds (Python 3.12+ warns of the deadlock).
+    ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_worker, args=(path, trials, grid)) for _ in range(4)]
     for p in procs:
         p.start()
@@ -371,7 +373,7 @@ def test_same_seed_processes_cover_the_grid_before_any_repeat(tmp_path: Path) ->
     storage = optuna.storages.JournalStorage(JournalFileBackend(path))
     grid = {"x": [float(x) for x in np.linspace(-10, 10, 20)], "k": [0, 1]}
     trials = _quadratic_source(1.0, n=20).trials
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # as in the test above
     for round_ in range(3):
         name = f"grid{round_}"
         optuna.create_study(study_name=name, storage=storage)
