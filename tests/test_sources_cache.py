@@ -1,4 +1,5 @@
-"""The per-process cache behind ``from_storage`` saves reads but never changes what is read.
+"""The per-process cache behind ``from_storage`` saves reads but never changes what is read,
+whatever the storage (URL, in-memory, journal, the gRPC proxy).
 
 Issue 13, item 3: the cache was keyed by ``id(storage)`` (a new storage at a dead one's address
 got its study), it served a deleted-and-recreated study from before, and it ignored
@@ -7,17 +8,22 @@ got its study), it served a deleted-and-recreated study from before, and it igno
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+import contextlib
 import gc
+import multiprocessing
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.distributions import FloatDistribution
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import create_trial
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
+from benchmarks import workers
 from optuna_transfer import TransferTPESampler
 from optuna_transfer._sources import load_sources_from_storage
 
@@ -140,3 +146,40 @@ def test_study_that_gained_or_finished_trials_is_read_again(tmp_path: Path) -> N
     pruned = study.ask({"x": FloatDistribution(-1e3, 1e3)})
     study.tell(pruned, state=TrialState.PRUNED)
     assert len(load_sources_from_storage(url, "s")[0].trials) == 4
+
+
+@contextlib.contextmanager
+def _storage(kind: str, tmp_path: Path) -> Iterator[optuna.storages.BaseStorage]:
+    if kind == "journal":
+        yield optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "journal.log")))
+        return
+    # The gRPC proxy in front of SQLite, as a team shares one database across machines.
+    ctx = multiprocessing.get_context("spawn")
+    with workers.grpc_proxy(ctx, f"sqlite:///{tmp_path / 'src.db'}") as spec:
+        storage = spec.open()
+        try:
+            yield storage
+        finally:
+            assert isinstance(storage, optuna.storages.GrpcStorageProxy)
+            storage.close()
+
+
+@pytest.mark.parametrize("kind", ["journal", "grpc"])
+def test_the_cache_follows_a_study_in_other_storages(kind: str, tmp_path: Path) -> None:
+    # The cache's checks ask the storage for a trial number that does not exist yet; every
+    # storage must answer with KeyError, or an unchanged study would be read again (or a
+    # changed one served from before).
+    with _storage(kind, tmp_path) as storage:
+        study = optuna.create_study(study_name="s", storage=storage)
+        _add(study, 1.0)
+        running = study.ask({"x": FloatDistribution(-1e3, 1e3)})
+        (first,) = load_sources_from_storage(storage, "s")
+        assert [t.params["x"] for t in first.trials] == [1.0]
+        assert load_sources_from_storage(storage, "s")[0] is first  # unchanged: not re-read
+        study.tell(running, 0.5)
+        assert _xs(storage) == [running.params["x"], 1.0]
+        _add(study, -3.0, value=-3.0)
+        assert _xs(storage)[0] == -3.0 and len(_xs(storage)) == 3
+        optuna.delete_study(study_name="s", storage=storage)
+        _add(optuna.create_study(study_name="s", storage=storage), 5.0)
+        assert _xs(storage) == [5.0]
