@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+import json
 import pickle
 from typing import Any
 from typing import Literal
@@ -13,6 +14,11 @@ from optuna.trial import Trial
 import pytest
 
 from optuna_transfer import TransferTPESampler
+from optuna_transfer._local_search import LOCAL_PATIENCE
+from optuna_transfer._local_search import LOCAL_STARTS
+from optuna_transfer._tpe import PROBE_ATTR_KEY
+from optuna_transfer._tpe import RANDOM_ATTR_KEY
+from optuna_transfer._tpe import WEIGHTS_ATTR_KEY
 from optuna_transfer._tpe import ZERO_SHOT_ATTR_KEY
 
 
@@ -320,3 +326,53 @@ def test_a_none_choice_is_a_value_not_a_gap(multivariate: bool) -> None:
     target = optuna.create_study(sampler=sampler)
     target.optimize(objective, n_trials=1)
     assert target.trials[0].params == {"max_depth": None, "x": 0.01}
+
+
+def _shifted(shift: float) -> Callable[[Trial], float]:
+    # Smooth in x, so no two configurations tie: the objective resolves short moves.
+    def objective(trial: Trial) -> float:
+        x = trial.suggest_float("x", -5, 5)
+        y = trial.suggest_int("y", 0, 10)
+        c = trial.suggest_categorical("c", ["a", "b", "c"])
+        return (x - shift) ** 2 + (y - 3) ** 2 / 10 + (0.0 if c == "b" else 1.0)
+
+    return objective
+
+
+def _sampled_by_sources(trial: optuna.trial.FrozenTrial) -> bool:
+    """A trial chosen by the vote with some source voting (not a zero-shot, random or probe)."""
+    attrs = trial.system_attrs
+    if ZERO_SHOT_ATTR_KEY in attrs or RANDOM_ATTR_KEY in attrs or PROBE_ATTR_KEY in attrs:
+        return False
+    weights = dict(json.loads(attrs.get(WEIGHTS_ATTR_KEY, "[]")))
+    return any(w > 0 for label, w in weights.items() if label != "target")
+
+
+def test_losing_every_vote_while_the_local_steps_improve_keeps_them_going() -> None:
+    # Related sources lose their votes once the local steps refine below what their trials
+    # resolve. With the incumbent a recent step of the search, the next trial is still a local
+    # step (one parameter of one of the best trials changed), not cold TPE's broad draw.
+    situations = 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        sources = [_source(_shifted(rng.uniform(-2, 2)), n=30, seed=k) for k in range(2)]
+        sampler = TransferTPESampler(sources, seed=seed)
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(_shifted(0.5), n_trials=30)
+        trials = study.trials
+        for t in trials:
+            weights = dict(json.loads(t.system_attrs.get(WEIGHTS_ATTR_KEY, "[]")))
+            if not weights or any(w > 0 for k, w in weights.items() if k != "target"):
+                continue  # a source still votes
+            if RANDOM_ATTR_KEY in t.system_attrs:
+                continue  # the start-up explores at random while no source is trusted
+            before = sorted(trials[: t.number], key=lambda u: u.values[0] if u.values else np.inf)
+            incumbent = before[0]
+            if t.number - incumbent.number > LOCAL_PATIENCE or not _sampled_by_sources(incumbent):
+                continue
+            situations += 1
+            changed = [
+                sum(t.params[k] != u.params[k] for k in t.params) for u in before[:LOCAL_STARTS]
+            ]
+            assert 1 in changed, (seed, t.number, t.params, incumbent.params)
+    assert situations >= 3  # the case arises, so the check above is not empty

@@ -29,6 +29,8 @@ ZERO_SHOT_ATTR_KEY = "transfer_tpe:zero_shot"
 PROBE_ATTR_KEY = "transfer_tpe:probe"
 # On a start-up trial sampled at random (the probe excepted).
 RANDOM_ATTR_KEY = "transfer_tpe:random"
+# On a trial the internal cold TPE sampled, every source having lost its vote.
+COLD_ATTR_KEY = "transfer_tpe:cold"
 RELATIVE_PARAMS_KEY = "transfer_tpe:relative_params"
 WITHDRAWN = "null"
 # Claims a trial may lose to other workers before it gives up on the portfolio.
@@ -157,6 +159,11 @@ def is_zero_shot_trial(trial: FrozenTrial) -> bool:
 def is_random_trial(trial: FrozenTrial) -> bool:
     """Whether ``trial`` was sampled at random: the probe, or a random start-up trial."""
     return bool(trial.system_attrs.get(PROBE_ATTR_KEY) or trial.system_attrs.get(RANDOM_ATTR_KEY))
+
+
+def is_cold_trial(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` was sampled by the internal cold TPE."""
+    return bool(trial.system_attrs.get(COLD_ATTR_KEY))
 
 
 def chosen_params(t: FrozenTrial) -> dict[str, Any]:

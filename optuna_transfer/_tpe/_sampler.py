@@ -28,7 +28,9 @@ from optuna_transfer._encoding import aligned_matrix
 from optuna_transfer._encoding import encode
 from optuna_transfer._encoding import n_values
 from optuna_transfer._encoding import project_config
+from optuna_transfer._local_search import incumbent_is_recent
 from optuna_transfer._local_search import is_seen
+from optuna_transfer._local_search import local_patience
 from optuna_transfer._local_search import resolves_short_moves
 from optuna_transfer._optuna_compat import fail_trial
 from optuna_transfer._optuna_compat import is_multi_objective
@@ -56,7 +58,9 @@ from optuna_transfer._sources import StudyFilter
 from optuna_transfer._task_model import SourceEnsemble
 from optuna_transfer._tpe._claims import chosen_params
 from optuna_transfer._tpe._claims import claim_role
+from optuna_transfer._tpe._claims import COLD_ATTR_KEY
 from optuna_transfer._tpe._claims import config_key
+from optuna_transfer._tpe._claims import is_cold_trial
 from optuna_transfer._tpe._claims import is_random_trial
 from optuna_transfer._tpe._claims import is_taken
 from optuna_transfer._tpe._claims import is_zero_shot_trial
@@ -149,14 +153,16 @@ class TransferTPESampler(BaseSampler):
     otherwise they are drawn from each task's good density, as in TPE. A failed trial ranks as
     the target's worst observation, and a configuration the target already has (complete,
     pruned or failed) is never proposed again while an untried one exists (where parameters are
-    sampled one at a time, each avoids the values that can only make one). When no source keeps
-    a vote, the trial is sampled by an internal :class:`~optuna.samplers.TPESampler` with the
-    same options (seeded per trial from ``seed``), so the search is then cold TPE on the same
-    history, less the zero-shot trials of the refuted sources, with two differences that keep
-    it from repeating itself: it sees failed trials as its worst ones (pruned trials that
-    reported nothing; plain TPE ignores them), and a configuration the target already has is
-    drawn again, or replaced by an untried one at random (parameter by parameter in its random
-    start-up).
+    sampled one at a time, each avoids the values that can only make one). When no source keeps a
+    vote, local steps still go on while they improve on a smooth objective (the incumbent one of
+    this sampler's own recent steps): related sources lose their votes there once the steps refine
+    below what their trials resolve. Otherwise the trial is sampled by an internal
+    :class:`~optuna.samplers.TPESampler` with the same options (seeded per trial from ``seed``), so
+    the search is then cold TPE on the same history, less the zero-shot trials of the refuted
+    sources, with two differences that keep it from repeating itself: it sees failed trials as its
+    worst ones (pruned trials that reported nothing; plain TPE ignores them), and a configuration
+    the target already has is drawn again, or replaced by an untried one at random (parameter by
+    parameter in its random start-up).
 
     The per-source weights used for each trial are stored in the trial's system attributes
     (key ``"transfer_tpe:weights"``) and returned by :meth:`get_source_weights`.
@@ -458,7 +464,7 @@ class TransferTPESampler(BaseSampler):
             if missing:
                 params.update(self._sample(study, trial, missing))
             return params
-        if self._is_cold(study, trial):
+        if self._is_cold(study, trial) and not self._refining(study, trial, search_space):
             return self._sample_cold(study, trial, search_space)
         for attempt in range(MAX_CLAIMS + 1):
             params = {}
@@ -569,6 +575,32 @@ class TransferTPESampler(BaseSampler):
         weights, _ = self._trial_weights(study, trial)
         return all(weights[label] == 0.0 for label in self._labels)
 
+    def _refining(
+        self, study: Study, trial: FrozenTrial, space: dict[str, BaseDistribution]
+    ) -> bool:
+        """Whether the target's local search goes on although no source keeps a vote: on an
+        objective that resolves short moves, while the incumbent is recent (as local steps
+        require) and was this sampler's own step, not a zero-shot pick, a random trial or cold
+        TPE's.
+
+        There sources lose their votes because the local steps refine below what their
+        trials resolve, not because the target refuted them, and cold TPE's broad steps would
+        leave a search that is still improving. On a table (ties among the sources' trials) a
+        finer step than the sources resolve finds nothing new, so cold TPE takes over at once.
+        """
+        if not self._fine:
+            return False
+        trials = self._target_trials(study, trial)
+        _, losses, numbers = target_observations(study, trials, space)
+        if not incumbent_is_recent(losses, numbers, local_patience(space, self._fine)):
+            return False
+        finished = np.isfinite(losses)
+        best = numbers[finished][int(np.argmin(losses[finished]))]
+        incumbent = next(t for t in trials if t.number == best)
+        return not (
+            is_zero_shot_trial(incumbent) or is_random_trial(incumbent) or is_cold_trial(incumbent)
+        )
+
     def _sample_cold(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
@@ -584,6 +616,8 @@ class TransferTPESampler(BaseSampler):
         fails it proposed the same failing configuration dozens of times in a long study.
         """
         cold = self._cold(study, trial)
+        # Read by ``_refining``: an incumbent cold TPE found is no local search to go on with.
+        record(study, trial, COLD_ATTR_KEY, True)
         # The search space from the trials as they are: a trial that failed part-way lacks
         # parameters, and listed as pruned it would shrink the space.
         cold.infer_relative_search_space(self._cold_history(study), trial)
