@@ -590,13 +590,18 @@ class TransferTPESampler(BaseSampler):
         """
         if not self._fine:
             return False
-        trials = self._target_trials(study, trial)
-        _, losses, numbers = target_observations(study, trials, space)
+        # The finished trials with a parameter of this space, as local steps see them; read
+        # without encoding their values, since this runs on every trial cold TPE may take.
+        trials = [
+            t
+            for t in self._target_trials(study, trial)
+            if t.state.is_finished() and any(name in t.params for name in space)
+        ]
+        losses = trial_losses(study, trials)
+        numbers = np.array([t.number for t in trials], dtype=int)
         if not incumbent_is_recent(losses, numbers, local_patience(space, self._fine)):
             return False
-        finished = np.isfinite(losses)
-        best = numbers[finished][int(np.argmin(losses[finished]))]
-        incumbent = next(t for t in trials if t.number == best)
+        incumbent = trials[int(np.argmin(losses))]
         return not (
             is_zero_shot_trial(incumbent) or is_random_trial(incumbent) or is_cold_trial(incumbent)
         )
