@@ -464,8 +464,11 @@ class TransferTPESampler(BaseSampler):
             if missing:
                 params.update(self._sample(study, trial, missing))
             return params
-        if self._is_cold(study, trial) and not self._refining(study, trial, search_space):
-            return self._sample_cold(study, trial, search_space)
+        if self._is_cold(study, trial):
+            # One read of the trials serves both: this runs on every trial cold TPE may take.
+            trials = self._target_trials(study, trial)
+            if not self._refining(study, trials, search_space):
+                return self._sample_cold(study, trial, search_space, trials)
         for attempt in range(MAX_CLAIMS + 1):
             params = {}
             exhausted = False
@@ -576,7 +579,7 @@ class TransferTPESampler(BaseSampler):
         return all(weights[label] == 0.0 for label in self._labels)
 
     def _refining(
-        self, study: Study, trial: FrozenTrial, space: dict[str, BaseDistribution]
+        self, study: Study, trials: list[FrozenTrial], space: dict[str, BaseDistribution]
     ) -> bool:
         """Whether the target's local search goes on although no source keeps a vote: on an
         objective that resolves short moves, while the incumbent is recent (as local steps
@@ -592,26 +595,31 @@ class TransferTPESampler(BaseSampler):
             return False
         # The finished trials with a parameter of this space, as local steps see them; read
         # without encoding their values, since this runs on every trial cold TPE may take.
-        trials = [
+        finished = [
             t
-            for t in self._target_trials(study, trial)
+            for t in trials
             if t.state.is_finished() and any(name in t.params for name in space)
         ]
-        losses = trial_losses(study, trials)
-        numbers = np.array([t.number for t in trials], dtype=int)
+        losses = trial_losses(study, finished)
+        numbers = np.array([t.number for t in finished], dtype=int)
         if not incumbent_is_recent(losses, numbers, local_patience(space, self._fine)):
             return False
-        incumbent = trials[int(np.argmin(losses))]
+        incumbent = finished[int(np.argmin(losses))]
         return not (
             is_zero_shot_trial(incumbent) or is_random_trial(incumbent) or is_cold_trial(incumbent)
         )
 
     def _sample_cold(
-        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+        trials: list[FrozenTrial],
     ) -> dict[str, Any]:
-        """Cold TPE's sample of ``search_space`` for this trial, on the target's history with
-        failures as its worst trials (see ``_cold_history``), unless it is a configuration the
-        target already has or another worker has just drawn (``_drawn_by_another``): then cold
+        """Cold TPE's sample of ``search_space`` for this trial (``trials``: the target's, as
+        ``_target_trials`` read them), on the target's history with failures as its worst
+        trials (see ``_cold_history``), unless it is a configuration the target already has or
+        another worker has just drawn (``_drawn_by_another``): then cold
         TPE reseeded, up to ``_MAX_DRAWS`` draws in all, and if every draw was one, a
         configuration the target does not have, drawn at random and claimed the same way.
         During cold TPE's random start-up this returns nothing and the parameters are its
@@ -627,7 +635,6 @@ class TransferTPESampler(BaseSampler):
         # parameters, and listed as pruned it would shrink the space.
         cold.infer_relative_search_space(self._cold_history(study), trial)
         history = self._cold_history(study, failed_as_pruned=True)
-        trials = self._target_trials(study, trial)
         so_far = chosen_params(trial)
         for draw in range(_MAX_DRAWS):
             if draw > 0:
