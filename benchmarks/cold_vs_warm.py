@@ -278,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     json_header = {
         "command": command_line(argv),
+        # Runs are deterministic on one kind of CPU, not across kinds (numpy's and OpenBLAS's
+        # vectorised kernels round differently), so a figure made from these curves says where.
+        "machine": provenance.machine(),
+        "versions": versions,
         "storage": shown_storage,
         "seeds": args.seeds,
         "n_trials": args.n_trials,

@@ -118,6 +118,8 @@ class SuiteRuns:
     suite: str
     path: Path
     command: str | None
+    # Where the runs were made (curves written before it was recorded have none).
+    machine: str | None
     n_trials: int
     tasks: list[str]
     methods: list[str]
@@ -184,6 +186,7 @@ def load_curves(path: Path) -> SuiteRuns:
         suite=str(doc.get("suite") or path.parent.name),
         path=path,
         command=doc.get("command"),
+        machine=doc.get("machine"),
         n_trials=n_trials,
         tasks=tasks,
         methods=methods,
@@ -567,7 +570,8 @@ def _suite_section(data: SuiteRuns) -> list[str]:
         "",
         f"## `{data.suite}`",
         "",
-        f"From `{data.path}`" + (f", made by `{data.command}`" if data.command else "") + ". "
+        f"From `{data.path}`" + (f", made by `{data.command}`" if data.command else "")
+        + (f" on {data.machine}" if data.machine else "") + ". "
         f"Warm: `{roles.warm}`; anchors: {', '.join(f'`{a}`' for a in roles.anchors)}; "
         f"cold: `{roles.cold}`. Tasks: {len(data.tasks)}; trials per run: {data.n_trials}.",
         "",

@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks import cold_vs_warm  # noqa: E402
 from benchmarks import headroom
+from benchmarks import provenance
 from benchmarks.suites import suite_tasks
 from benchmarks.tasks import load_table  # noqa: E402
 
@@ -33,6 +34,9 @@ def test_cli_tiny_run_writes_sane_outputs(tmp_path: Path) -> None:
 
     suite_dir = out / "hpolib"
     curves = json.loads((suite_dir / "curves.json").read_text())
+    # Where the runs were made: they are reproducible on one kind of CPU, not across kinds.
+    assert curves["machine"] == provenance.machine()
+    assert curves["versions"] == provenance.versions()
     runs = curves["runs"]
     # 4 HPOLib targets x 3 methods x 1 seed.
     assert len(runs) == 12

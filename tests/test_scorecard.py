@@ -233,6 +233,14 @@ def test_cli_reads_output_folders_and_writes_markdown(tmp_path: Path) -> None:
     for suite in ("grid", "hpolib", "misleading"):
         assert f"## `{suite}`" in text
     assert "`wscmaes` failed in 2 of 4 runs" in text
+    # The machine the runs were made on, where their curves recorded it.
+    assert "made by `cold_vs_warm hpolib`. Warm" in text
+    doc = json.loads((tmp_path / "run1" / "hpolib" / "curves.json").read_text())
+    doc["machine"] = "Some CPU, 2 logical cores, Linux 6"
+    (tmp_path / "run1" / "hpolib" / "curves.json").write_text(json.dumps(doc))
+    scorecard.main([str(tmp_path / "run1"), "--out", str(out)])
+    assert "made by `cold_vs_warm hpolib` on Some CPU, 2 logical cores, Linux 6. Warm" in (
+        out.read_text())
     # Every check is a row of the targets table.
     n_checks = len(scorecard.checks(scorecard.load_suites([tmp_path / "run1",
                                                             tmp_path / "run2"])))
