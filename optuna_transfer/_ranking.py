@@ -73,14 +73,20 @@ def non_domination_ranks(losses: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def trial_losses(study: Study, trials: list[FrozenTrial]) -> np.ndarray:
+def trial_losses(
+    study: Study, trials: list[FrozenTrial], violations: dict[int, float] | None = None
+) -> np.ndarray:
     """A scalar loss per trial, lower better: value (Pareto rank for several objectives);
     infeasible trials after feasible (least violation first), PRUNED after COMPLETE, FAIL after
     PRUNED, anything else (RUNNING) last (inf).
 
     A failed trial is evidence that its region is bad (out of memory, a diverging learning
     rate), so it ranks as the worst finished observation rather than being ignored: ignored,
-    it would look untried, and the sampler would propose it again."""
+    it would look untried, and the sampler would propose it again.
+
+    ``violations``, if given, caches each COMPLETE trial's :func:`violation` by trial number
+    (one cache per study): a finished trial's constraints cannot change, and reading them
+    scans every system attribute of the trial, on every trial of a long study."""
     n = len(trials)
     out = np.full(n, np.inf)
     complete = [i for i, t in enumerate(trials) if t.state == TrialState.COMPLETE]
@@ -91,7 +97,7 @@ def trial_losses(study: Study, trials: list[FrozenTrial]) -> np.ndarray:
             rank = np.argsort(np.argsort(vals[:, 0], kind="stable"), kind="stable").astype(float)
         else:
             rank = non_domination_ranks(vals).astype(float)
-        penalty = np.array([violation(trials[i]) for i in complete])
+        penalty = np.array([_violation(trials[i], violations) for i in complete])
         infeasible = penalty > 0
         if infeasible.any():
             # After every feasible trial, least violation first (ties by value).
@@ -103,3 +109,13 @@ def trial_losses(study: Study, trials: list[FrozenTrial]) -> np.ndarray:
     failed = [i for i, t in enumerate(trials) if t.state == TrialState.FAIL]
     out[failed] = FAILED_LOSS * n
     return out
+
+
+def _violation(trial: FrozenTrial, cache: dict[int, float] | None) -> float:
+    """:func:`violation` of a COMPLETE ``trial``, through ``cache`` where given."""
+    if cache is None:
+        return violation(trial)
+    value = cache.get(trial.number)
+    if value is None:
+        value = cache[trial.number] = violation(trial)
+    return value

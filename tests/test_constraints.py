@@ -97,6 +97,22 @@ def test_the_target_ranks_infeasible_trials_after_feasible_ones_by_violation() -
     assert order == [3, 0, 2, 4, 1, 5]
 
 
+def test_cached_violations_rank_as_read_ones_and_are_read_once() -> None:
+    study = optuna.create_study()
+    for value, violation in [(5.0, 0.0), (0.1, 3.0), (0.2, 0.5), (4.0, 0.0)]:
+        trial = study.ask()
+        trial.set_constraint("c", violation)
+        study.tell(trial, value)
+    trials = study.get_trials(deepcopy=False)
+    cache: dict[int, float] = {}
+    losses = trial_losses(study, trials, cache)
+    assert losses.tolist() == trial_losses(study, trials).tolist()
+    assert cache == {0: 0.0, 1: 3.0, 2: 0.5, 3: 0.0}
+    # A cached violation is not read again: a stale entry would change the ranking.
+    cache[1] = 0.0
+    assert int(np.argmin(trial_losses(study, trials, cache))) == 1
+
+
 def test_the_weights_plots_incumbent_is_optunas_feasible_incumbent() -> None:
     from optuna_transfer.visualization import plot_source_weights
 

@@ -119,6 +119,8 @@ class _StudyState:
     # trial number -> chosen_params of that finished trial, which can no longer change: a
     # parameter sampled on its own (several objectives, ``multivariate=False``) reads them all.
     chosen: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # trial number -> the constraint violation of that COMPLETE trial (``trial_losses``).
+    violations: dict[int, float] = field(default_factory=dict)
 
 
 def _space_key(space: dict[str, BaseDistribution]) -> str:
@@ -600,7 +602,7 @@ class TransferTPESampler(BaseSampler):
             for t in trials
             if t.state.is_finished() and any(name in t.params for name in space)
         ]
-        losses = trial_losses(study, finished)
+        losses = trial_losses(study, finished, self._state(study).violations)
         numbers = np.array([t.number for t in finished], dtype=int)
         if not incumbent_is_recent(losses, numbers, local_patience(space, self._fine)):
             return False
@@ -920,7 +922,7 @@ class TransferTPESampler(BaseSampler):
             for i, t in enumerate(new):
                 cache[t.number] = quantiles[i]
         predictions = np.array([cache[t.number] for t in finished]).reshape(len(finished), -1)
-        losses = trial_losses(study, finished)
+        losses = trial_losses(study, finished, self._state(study).violations)
         keep = ~np.isnan(predictions).any(axis=1)
         return predictions[keep], losses[keep]
 
