@@ -18,6 +18,7 @@ from optuna_transfer import neighbourhood_grid
 from optuna_transfer import WarmStartGridSampler
 from optuna_transfer._grid import _claims
 from optuna_transfer._grid import GRID_ID_ATTR_KEY
+from optuna_transfer._grid import PROBE_ATTR_KEY
 from optuna_transfer._grid import REPEAT_ATTR_KEY
 from optuna_transfer._parzen import ParzenEstimator
 
@@ -79,6 +80,21 @@ def test_the_trial_after_the_portfolio_is_a_probe_far_from_it() -> None:
         assert xs[2] == farthest, xs
     ranked = [p["x"] for p in WarmStartGridSampler(source, {"x": GRID_X}).ranked_grid()]
     assert ranked[:3] in ([4.0, 3.0, 5.0], [4.0, 5.0, 3.0])
+
+
+def test_the_probe_goes_where_the_sources_predict_the_worst_among_far_points() -> None:
+    sources = [_grid_source(4.0), _grid_source(-6.0), _grid_source(8.0)]
+    for s in range(4):
+        study = optuna.create_study(sampler=WarmStartGridSampler(sources, {"x": GRID_X}, seed=s))
+        # The target is best where every source is bad: misleading sources.
+        study.optimize(lambda t: abs(t.suggest_float("x", -10, 10) + 10.0), n_trials=4)
+        xs = [t.params["x"] for t in study.trials]
+        assert sorted(xs[:3]) == [-6.0, 4.0, 8.0]
+        # The farthest point from the portfolio is -1 (5 from 4 and -6); -10 is 4 from -6,
+        # but two of the three sources rate it their worst point.
+        assert xs[3] == -10.0, xs
+        assert study.trials[3].system_attrs.get(PROBE_ATTR_KEY) is True
+        assert study.best_trial.number == 3
 
 
 def test_continuous_source_informs_the_grid() -> None:

@@ -21,6 +21,7 @@ from optuna_transfer._grid._space import GridSpace
 from optuna_transfer._local_search import incumbent_is_recent
 from optuna_transfer._local_search import LOCAL_STARTS
 from optuna_transfer._schedule import round_robin_portfolio
+from optuna_transfer._similarity import average_ranks
 from optuna_transfer._similarity import rank_agreement
 from optuna_transfer._similarity import trust
 from optuna_transfer._similarity import vote
@@ -237,6 +238,19 @@ class GridRanker:
         for i, gid in enumerate(self.portfolio):
             score[gid] = top + len(self.portfolio) - i
         return score
+
+    def probe_score(self, distance: np.ndarray) -> np.ndarray:
+        """Per point, the probe's score (higher first): the sum of two ranks among the grid's
+        points, its ``distance`` from the nearest claimed point and the sources' mean predicted
+        quantile there (their smoothed rankings, negated).
+
+        Away from every point so far, and where the sources predict the worst: the strongest
+        test of their ranking, as TransferTPESampler's probe (``_tpe._search.probe_row``).
+        Misleading sources predict the worst where the target is good, and lose their trust at
+        once; related ones see their prediction confirmed. Ranks, so neither needs a scale;
+        without a source model, distance alone decides."""
+        worse = -np.mean(self._source_rankings, axis=0) if self._source_rankings else 0.0
+        return average_ranks(distance) + average_ranks(np.broadcast_to(worse, distance.shape))
 
     def near_failures(self, failed_ids: Iterable[int]) -> np.ndarray:
         """1 at the points one move from a failed trial's point, else 0."""

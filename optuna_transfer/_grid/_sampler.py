@@ -112,10 +112,13 @@ class WarmStartGridSampler(BaseSampler):
       trial already claimed or evaluated (one the user enqueued or added, say) is not
       evaluated again; trials the user enqueued or added never push the others out.
     * Probe: once every portfolio point is claimed (or left to earlier trials still looking
-      for a point), the next trial takes the point farthest from every claimed one (it carries
-      the system attribute ``"warm_start_grid:probe"``; one trial at most, also with workers).
-      Every portfolio point comes from the sources' good regions; without a point from
-      elsewhere a misleading source cannot be told apart from a related one.
+      for a point), the next trial takes the point with the highest sum of two ranks among
+      the grid's points, its distance from the nearest claimed point and the sources' mean
+      predicted quantile there: far from the portfolio, where the sources predict the worst
+      (it carries the system attribute ``"warm_start_grid:probe"``; one trial at most, also
+      with workers). Every portfolio point comes from the sources' good regions; without a
+      point from elsewhere a misleading source cannot be told apart from a related one, and
+      where they predict the worst is the strongest test of their ranking.
     * Local steps: while the target's incumbent keeps improving (it is among the last
       ``LOCAL_PATIENCE`` finished trials, ``optuna_transfer._local_search``), the unvisited points
       one move away from the target's best trials come first (the next smaller or larger value of
@@ -338,12 +341,14 @@ class WarmStartGridSampler(BaseSampler):
             # past its first failures.
             score = rng.random(self._space.n_points)
             if probe:
-                # The probe tests the sources away from their region: the point farthest from
-                # every claimed one and from the portfolio (slower workers may not have claimed
-                # their points yet), random only among ties. A random probe often landed in
-                # the portfolio's region and confirmed misleading sources.
+                # The probe tests the sources away from their region: far from every claimed
+                # point and from the portfolio (slower workers may not have claimed their
+                # points yet), where the sources predict the worst, random only among ties. A
+                # random probe often landed in the portfolio's region and confirmed misleading
+                # sources.
                 near = sorted(set(claims.by_id) | set(self._ranker.portfolio))
-                score = self._space.distance_to_nearest(near) + _TIE_JITTER * score
+                distance = self._space.distance_to_nearest(near)
+                score = self._ranker.probe_score(distance) + _TIE_JITTER * score
             score -= self._ranker.near_failures(claims.failed_ids())
         self._claims.claim(study, trial, score, rng, claims, shared=not walk)
 
