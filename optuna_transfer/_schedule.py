@@ -3,10 +3,9 @@
 1. **Zero-shot portfolio**: the first trials evaluate the sources' best configurations, the best
    of each source in turn (:func:`round_robin_portfolio`), so every source gets its say before
    any is judged.
-2. **Probe**: one trial after the portfolio, away from it (and, for TransferTPE, where the
-   sources predict the worst). Every portfolio configuration comes from the sources' good
-   regions; without a point from elsewhere a misleading source cannot be told apart from a
-   related one.
+2. **Probe**: one trial after the portfolio, away from it and where the sources predict the
+   worst. Every portfolio configuration comes from the sources' good regions; without a point
+   from elsewhere a misleading source cannot be told apart from a related one.
 3. **Start-up**: while the target has few trials, a trial is random with a probability that
    falls as the best source's trust rises (:func:`startup_explore_probability`), and always
    while the best trial so far is a random one that beat a completed pick

@@ -72,7 +72,7 @@ def test_zero_shot_portfolio_takes_each_sources_best_in_turn() -> None:
 
 def test_the_trial_after_the_portfolio_is_a_probe_far_from_it() -> None:
     # The ranking would put a neighbour of 4 (3 or 5) third, every seed; the probe takes the
-    # point farthest from the portfolio instead.
+    # point farthest from the portfolio instead, which the source also rates its worst.
     source = _grid_source(4.0)
     for s in range(8):
         xs = _xs_of(WarmStartGridSampler(source, {"x": GRID_X}, seed=s), 3)
