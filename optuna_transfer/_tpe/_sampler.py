@@ -652,7 +652,9 @@ class TransferTPESampler(BaseSampler):
         # configurations, so a draw is claimed as cold TPE's are: of two workers with the same
         # draw, the one that published second sees the other and draws again.
         for attempt in range(MAX_CLAIMS + 1):
-            x, _, numbers = target_observations(study, trials, search_space)
+            x, _, numbers = target_observations(
+                study, trials, search_space, self._state(study).violations
+            )
             tried_rows = x[_completed_by(search_space, so_far, trials, numbers)]
             rng = self._trial_rng(trial, attempt) if attempt else self._trial_rng(trial)
             u = uniform_unseen(rng, search_space, tried_rows)
@@ -848,7 +850,9 @@ class TransferTPESampler(BaseSampler):
         else:
             rng = self._random
         trials = self._target_trials(study, trial)
-        x, losses, numbers = target_observations(study, trials, space)
+        x, losses, numbers = target_observations(
+            study, trials, space, self._state(study).violations
+        )
         # Configurations the target already has, as rows of this space: trials whose other
         # parameters are exactly this trial's so far (in a conditional space, a trial of a
         # branch with more parameters is not repeated by matching its row here).

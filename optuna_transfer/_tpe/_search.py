@@ -166,17 +166,20 @@ def local_step_candidates(
 
 
 def target_observations(
-    study: Study, trials: list[FrozenTrial], space: dict[str, BaseDistribution]
+    study: Study,
+    trials: list[FrozenTrial],
+    space: dict[str, BaseDistribution],
+    violations: dict[int, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Aligned target params, a loss per trial (lower is better; running trials = inf) and
-    the trial numbers."""
+    the trial numbers; ``violations`` as in ``trial_losses``."""
     x = np.full((len(trials), len(space)), np.nan)
     for i, t in enumerate(trials):
         params = params_with_running(t)
         for j, (name, dist) in enumerate(space.items()):
             if name in params:
                 x[i, j] = encode(dist, params[name])
-    losses = trial_losses(study, trials)
+    losses = trial_losses(study, trials, violations)
     keep = ~np.all(np.isnan(x), axis=1)
     numbers = np.array([t.number for t in trials], dtype=int)
     return x[keep], losses[keep], numbers[keep]
