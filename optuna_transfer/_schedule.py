@@ -9,7 +9,8 @@
 3. **Start-up**: while the target has few trials, a trial is random with a probability that
    falls as the best source's trust rises (:func:`startup_explore_probability`), and always
    while the best trial so far is a random one that beat a completed pick
-   (:func:`chance_leads`).
+   (:func:`chance_leads`). If the probe beat a pick (:func:`probe_beat_a_pick`), the first
+   start-up trial is random whatever the trust.
 4. The sampler's model after that; a worker that lost a collision with another worker over its
    pick takes one of the next best instead (:func:`one_of_best`).
 """
@@ -102,6 +103,31 @@ def chance_leads(
     if not is_random(best):
         return False
     return any(t.state == TrialState.COMPLETE and is_pick(t) for t in finished)
+
+
+def probe_beat_a_pick(
+    study: Study,
+    finished: Sequence[FrozenTrial],
+    is_probe: Callable[[FrozenTrial], bool],
+    is_pick: Callable[[FrozenTrial], bool],
+) -> bool:
+    """Whether the probe (``is_probe``) completed better than a completed pick of the sources
+    (``is_pick``: a zero-shot trial) among ``finished``; ties do not count.
+
+    The probe goes where the sources predict the worst, so it loses to every pick where they
+    know the target. Having beaten one, some source is wrong about this target, although the
+    others may keep their trust by ranking the few trials in the target's order: on a plateau
+    of diverged runs, the picks differ by noise and the probe was placed on the plateau too.
+    Whether the picks beat a typical configuration is then tested by one uniform trial, which
+    :func:`chance_leads` judges.
+    """
+    probes = [t for t in finished if t.state == TrialState.COMPLETE and is_probe(t)]
+    picks = [t for t in finished if t.state == TrialState.COMPLETE and is_pick(t)]
+    if not probes or not picks:
+        return False
+    # The probe last: trial_losses breaks ties in list order, so a tie ranks it behind.
+    losses = trial_losses(study, [*picks, probes[0]])
+    return bool(losses[-1] < losses[:-1].max())
 
 
 def one_of_best(

@@ -20,6 +20,7 @@ from optuna_transfer._grid._claims import GRID_ID_ATTR_KEY
 from optuna_transfer._grid._claims import PROBE_ATTR_KEY as GRID_PROBE_ATTR_KEY
 from optuna_transfer._grid._claims import WALK_ATTR_KEY
 from optuna_transfer._grid._space import GridSpace
+from optuna_transfer._schedule import probe_beat_a_pick
 from optuna_transfer._tpe import PROBE_ATTR_KEY
 from optuna_transfer._tpe import RANDOM_ATTR_KEY
 from optuna_transfer._tpe._search import distance_to_nearest
@@ -285,3 +286,80 @@ def test_transfer_tpe_probe_goes_where_the_sources_predict_the_worst() -> None:
         assert abs(probe.params["x"] - 0.5) > 0.25  # still away from the portfolio
         upper += probe.params["x"] > 0.5
     assert upper >= 9, upper
+
+
+def _plateau_beside_a_basin(trial: Trial) -> float:
+    # Diverged runs everywhere (about 1, slightly better towards x = 0.6) except a basin around
+    # 0.3 that no source knows; the sources' picks (0 and 0.6) and the probe (near 1) all lie on
+    # the plateau.
+    x = trial.suggest_float("x", 0, 1)
+    if abs(x - 0.3) < 0.1:
+        return (x - 0.3) ** 2
+    return 1.0 + 0.01 * abs(x - 0.6)
+
+
+def test_a_probe_that_beats_a_pick_is_followed_by_a_random_trial() -> None:
+    # Source A's pick (x = 0) is the worst of the three, the probe beat it, and B ranks all three
+    # in the target's order, so B keeps its vote. Trust alone would leave the start-up to
+    # local steps along the plateau from B's pick; the probe having beaten a pick, the next
+    # trial is drawn at random, to test the picks against a typical configuration.
+    sources = [optuna.create_study(study_name=name) for name in ("a", "b")]
+    for study, best in zip(sources, (0.0, 0.6)):
+        study.add_trials(_source_with_best_at(best))
+    for seed in range(5):
+        sampler = TransferTPESampler(sources, seed=seed, n_startup_trials=8)
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(_plateau_beside_a_basin, n_trials=4)
+        picks, probe, after = study.trials[:2], study.trials[2], study.trials[3]
+        assert probe.system_attrs.get(PROBE_ATTR_KEY)
+        values = [picks[0].value, picks[1].value, probe.value]
+        assert None not in values
+        assert values[1] < values[2] < values[0], (seed, probe.params)  # type: ignore[operator]
+        assert sampler.get_source_weights(study)[3]["b"] > 0.5  # B still votes
+        assert after.system_attrs.get(RANDOM_ATTR_KEY), (seed, after.params)
+
+
+
+def _role_trial(number: int, value: float | None, role: str) -> optuna.trial.FrozenTrial:
+    """A trial of ``role`` ("pick" or "probe") with ``value``, FAIL where it is None."""
+    state = optuna.trial.TrialState.FAIL if value is None else optuna.trial.TrialState.COMPLETE
+    trial = optuna.trial.create_trial(
+        params={"x": 0.5},
+        distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+        value=value,
+        state=state,
+        system_attrs={role: True},
+    )
+    trial.number = number
+    return trial
+
+
+@pytest.mark.parametrize(
+    "direction", [optuna.study.StudyDirection.MINIMIZE, optuna.study.StudyDirection.MAXIMIZE]
+)
+@pytest.mark.parametrize(
+    "picks, probe, beaten",
+    [
+        ([3.0, 1.0], 2.0, True),  # better than one pick
+        ([3.0, 1.0], 4.0, False),  # worse than both
+        ([3.0, 1.0], 3.0, False),  # a tie is no win
+        ([None, 1.0], 2.0, False),  # a failed pick was not beaten on its value
+    ],
+)
+def test_probe_beat_a_pick_compares_completed_values_strictly(
+    direction: optuna.study.StudyDirection,
+    picks: list[float | None],
+    probe: float,
+    beaten: bool,
+) -> None:
+    sign = 1.0 if direction == optuna.study.StudyDirection.MINIMIZE else -1.0
+    values = [None if v is None else sign * v for v in [*picks, probe]]
+    roles = ["pick"] * len(picks) + ["probe"]
+    trials = [_role_trial(i, v, role) for i, (v, role) in enumerate(zip(values, roles))]
+    study = optuna.create_study(direction=direction)
+    assert (
+        probe_beat_a_pick(
+            study, trials, lambda t: "probe" in t.system_attrs, lambda t: "pick" in t.system_attrs
+        )
+        is beaten
+    )

@@ -156,9 +156,18 @@ def is_zero_shot_trial(trial: FrozenTrial) -> bool:
     return trial.system_attrs.get(ZERO_SHOT_ATTR_KEY, WITHDRAWN) != WITHDRAWN
 
 
+def is_probe_trial(trial: FrozenTrial) -> bool:
+    return bool(trial.system_attrs.get(PROBE_ATTR_KEY))
+
+
+def is_startup_random(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` is a random start-up trial (the probe is not one)."""
+    return bool(trial.system_attrs.get(RANDOM_ATTR_KEY))
+
+
 def is_random_trial(trial: FrozenTrial) -> bool:
     """Whether ``trial`` was sampled at random: the probe, or a random start-up trial."""
-    return bool(trial.system_attrs.get(PROBE_ATTR_KEY) or trial.system_attrs.get(RANDOM_ATTR_KEY))
+    return is_probe_trial(trial) or is_startup_random(trial)
 
 
 def is_cold_trial(trial: FrozenTrial) -> bool:

@@ -43,6 +43,7 @@ from optuna_transfer._optuna_compat import StudyWithoutTrials
 from optuna_transfer._ranking import trial_losses
 from optuna_transfer._schedule import chance_leads
 from optuna_transfer._schedule import portfolio_size
+from optuna_transfer._schedule import probe_beat_a_pick
 from optuna_transfer._schedule import round_robin_portfolio
 from optuna_transfer._schedule import startup_explore_probability
 from optuna_transfer._similarity import source_trusts
@@ -61,7 +62,9 @@ from optuna_transfer._tpe._claims import claim_role
 from optuna_transfer._tpe._claims import COLD_ATTR_KEY
 from optuna_transfer._tpe._claims import config_key
 from optuna_transfer._tpe._claims import is_cold_trial
+from optuna_transfer._tpe._claims import is_probe_trial
 from optuna_transfer._tpe._claims import is_random_trial
+from optuna_transfer._tpe._claims import is_startup_random
 from optuna_transfer._tpe._claims import is_taken
 from optuna_transfer._tpe._claims import is_zero_shot_trial
 from optuna_transfer._tpe._claims import MAX_CLAIMS
@@ -938,7 +941,9 @@ class TransferTPESampler(BaseSampler):
         random with probability (1 - largest source trust)²: with sources the target
         contradicts, the search starts like cold TPE rather than refining a bad region. It is
         random too while the best trial is a random one (``chance_leads``); with several
-        objectives there is no single best trial, and trust alone decides.
+        objectives there is no single best trial, and trust alone decides. After a probe that
+        beat a pick (``probe_beat_a_pick``), the first start-up trial is random whatever the
+        trust: it tests the picks against a typical configuration.
 
         Sources are judged on the target's COMPLETE trials only. A failed trial says that its
         region fails on the target (out of memory, divergence), not that a source ranks the
@@ -957,7 +962,10 @@ class TransferTPESampler(BaseSampler):
         n_explored = sum(not is_zero_shot_trial(t) for t in finished)
         explore = is_probe or (
             n_explored < self._n_startup_trials
-            and self._startup_explores(study, finished, max(trusts.values(), default=0.0))
+            and (
+                self._uniform_trial_due(study, trial, finished)
+                or self._startup_explores(study, finished, max(trusts.values(), default=0.0))
+            )
         )
         if len(cache) > _MAX_CACHED_TRIALS:
             cache.clear()  # entries of trials that ended in another process are never popped
@@ -966,6 +974,16 @@ class TransferTPESampler(BaseSampler):
             record(study, trial, RANDOM_ATTR_KEY, True)
         record(study, trial, WEIGHTS_ATTR_KEY, json.dumps(list(weights.items())))
         return weights, explore
+
+    def _uniform_trial_due(
+        self, study: Study, trial: FrozenTrial, finished: list[FrozenTrial]
+    ) -> bool:
+        """Whether this start-up trial must be random: the probe beat a pick
+        (``probe_beat_a_pick``) and no other trial, running or finished, is random yet."""
+        if not probe_beat_a_pick(study, finished, is_probe_trial, is_zero_shot_trial):
+            return False
+        others = study.get_trials(deepcopy=False)
+        return not any(t.number != trial.number and is_startup_random(t) for t in others)
 
     def _startup_explores(
         self, study: Study, finished: list[FrozenTrial], max_trust: float
