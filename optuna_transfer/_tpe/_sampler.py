@@ -226,8 +226,10 @@ class TransferTPESampler(BaseSampler):
             trials than this (zero-shot trials not counted), each trial is sampled at random
             with probability (1 - largest source trust)², so with sources the target
             contradicts the search starts like cold TPE. With trusted sources there is almost
-            no random phase (trust 0.8: 4% of those trials). While the best trial so far was
-            itself sampled at random (the probe or such a trial), every such trial is random.
+            no random phase (trust 0.8: 4% of those trials). If the probe beat one of the
+            zero-shot trials, the first of them is random whatever the trust; while the best
+            trial so far was itself sampled at random (the probe or such a trial), every such
+            trial is random. ``0`` turns both off.
         max_source_trials:
             Usable trials kept per source; larger sources are subsampled (their best trials are
             always kept) with a logged warning, bounding memory and time per trial.
