@@ -319,7 +319,6 @@ def test_a_probe_that_beats_a_pick_is_followed_by_a_random_trial() -> None:
         assert after.system_attrs.get(RANDOM_ATTR_KEY), (seed, after.params)
 
 
-
 def _role_trial(number: int, value: float | None, role: str) -> optuna.trial.FrozenTrial:
     """A trial of ``role`` ("pick" or "probe") with ``value``, FAIL where it is None."""
     state = optuna.trial.TrialState.FAIL if value is None else optuna.trial.TrialState.COMPLETE

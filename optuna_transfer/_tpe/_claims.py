@@ -85,7 +85,7 @@ def claim_role(
         lost.add(i)
     else:
         return None, False, False
-    if any(t.system_attrs.get(PROBE_ATTR_KEY) for t in others):
+    if any(is_probe_trial(t) for t in others):
         # Nothing is left to claim once no trial that claimed can still withdraw; later
         # trials then skip reading the study.
         done = all(
