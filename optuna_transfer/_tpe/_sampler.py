@@ -984,6 +984,10 @@ class TransferTPESampler(BaseSampler):
         (``probe_beat_a_pick``) and no other trial, running or finished, is random yet."""
         if not probe_beat_a_pick(study, finished, is_probe_trial, is_zero_shot_trial):
             return False
+        if any(is_startup_random(t) for t in finished):
+            return False
+        # Only until the random trial has completed: one running elsewhere, or failed, is
+        # not among ``finished``.
         others = study.get_trials(deepcopy=False)
         return not any(t.number != trial.number and is_startup_random(t) for t in others)
 
