@@ -1,8 +1,10 @@
 """TransferTPESampler: TPE whose priors come from finished source studies.
 
 ``_sampler`` holds the sampler (options, Optuna's sampler interface, the cold fallback),
-``_search`` how one configuration is chosen (candidates and the vote; no storage access), and
-``_claims`` everything it records in the study and claims there against other workers.
+``_search`` how one configuration is chosen (candidates and the vote; no storage access),
+``_finite`` how on a finite search space (every configuration ranked as the grid ranks its
+points), and ``_claims`` everything it records in the study and claims there against other
+workers.
 """
 
 from optuna_transfer._tpe._claims import params_with_running

@@ -74,6 +74,8 @@ from optuna_transfer._tpe._claims import RANDOM_ATTR_KEY
 from optuna_transfer._tpe._claims import record
 from optuna_transfer._tpe._claims import WEIGHTS_ATTR_KEY
 from optuna_transfer._tpe._claims import write_running_params
+from optuna_transfer._tpe._finite import finite_values
+from optuna_transfer._tpe._finite import FiniteSpaceRanker
 from optuna_transfer._tpe._search import choose
 from optuna_transfer._tpe._search import decode_row
 from optuna_transfer._tpe._search import encode_row
@@ -155,10 +157,14 @@ class TransferTPESampler(BaseSampler):
     of the sources' configurations tie, see ``optuna_transfer._local_search``), the candidates
     are *local steps*: the configurations one parameter away from the best of the target's top
     trials, or, with several continuous parameters, moves of all of them together;
-    otherwise they are drawn from each task's good density, as in TPE. A failed trial ranks as
-    the target's worst observation, and a configuration the target already has (complete,
-    pruned or failed) is never proposed again while an untried one exists (where parameters are
-    sampled one at a time, each avoids the values that can only make one). When no source keeps a
+    otherwise they are drawn from each task's good density, as in TPE. On a finite search space
+    (categorical choices and stepped or integer ranges, at most 100,000 configurations) every
+    configuration is a candidate instead, ranked as
+    :class:`~optuna_transfer.WarmStartGridSampler` ranks its grid
+    (``optuna_transfer._tpe._finite``). A failed trial ranks as the target's worst
+    observation, and a configuration the target already has (complete, pruned or failed) is
+    never proposed again while an untried one exists (where parameters are sampled one at a
+    time, each avoids the values that can only make one). When no source keeps a
     vote, local steps still go on while they improve on a smooth objective (the incumbent one of
     this sampler's own recent steps): related sources lose their votes there once the steps refine
     below what their trials resolve. Otherwise the trial is sampled by an internal
@@ -207,7 +213,8 @@ class TransferTPESampler(BaseSampler):
             Seed for the random number generator.
         n_ei_candidates:
             Number of candidates drawn from the good-density mixture for a TPE step (a local
-            step scores every one-parameter move instead). The best by the vote is chosen.
+            step scores every one-parameter move instead, and a finite search space every
+            configuration). The best by the vote is chosen.
         multivariate:
             Use joint (multivariate) kernels over the relative search space. ``None`` (default)
             follows :class:`~optuna.samplers.TPESampler`: on for single-objective studies, off
@@ -306,6 +313,7 @@ class TransferTPESampler(BaseSampler):
         # Set by from_storage when it found the sources itself: the target may be among them.
         self._discovered = False
         self._models: dict[str, SourceEnsemble] = {}
+        self._finite: dict[tuple[str, tuple[bool, ...]], FiniteSpaceRanker | None] = {}
         self._state = PerStudy(_StudyState)
         # Once every source is distrusted the sampler *is* cold TPE (public API, same options),
         # so a misleading source can cost the trials it took to detect, not convergence speed.
@@ -400,6 +408,7 @@ class TransferTPESampler(BaseSampler):
         # Models and per-study state are caches of what the storage holds; a sampler sent to
         # another process rebuilds them there.
         state["_models"] = {}
+        state["_finite"] = {}
         del state["_state"]
         return state
 
@@ -822,6 +831,21 @@ class TransferTPESampler(BaseSampler):
             self._models[key] = ensemble
         return ensemble
 
+    def _finite_ranker(
+        self, study: Study, space: dict[str, BaseDistribution]
+    ) -> FiniteSpaceRanker | None:
+        """The grid ranking of ``space`` if it is finite and small enough to list
+        (``optuna_transfer._tpe._finite``), over the sources used for ``study``; else None."""
+        active = self._active(study)
+        key = (_space_key(space), tuple(active))
+        if key not in self._finite:
+            values = finite_values(space)
+            tasks = [t for t, a in zip(self._tasks, active) if a]
+            # Seeded as WarmStartGridSampler's tie-break: workers without a seed agree on it.
+            seed = 0 if self._seed is None else self._seed
+            self._finite[key] = None if values is None else FiniteSpaceRanker(values, tasks, seed)
+        return self._finite[key]
+
     def _sample(
         self, study: Study, trial: FrozenTrial, space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
@@ -880,6 +904,14 @@ class TransferTPESampler(BaseSampler):
             else:
                 u = uniform_unseen(rng, space, tried)
             return decode_row(u, space), False
+        # On a finite space every configuration is ranked, as on a grid. Not per group of a
+        # conditional space: a trial's configuration is then more than one group's.
+        finite = self._finite_ranker(study, space) if joint and not chosen else None
+        if finite is not None:
+            violations = self._state(study).violations
+            params = finite.choose(study, trial, trials, attempt, violations)
+            if params is not None:
+                return params, False
         best, start, exhausted = choose(
             x,
             losses,

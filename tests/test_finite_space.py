@@ -1,0 +1,138 @@
+"""On a finite search space TransferTPE ranks every configuration as WarmStartGridSampler does.
+
+TPE's few random candidates leave most of a small space unscored; where the space can be
+listed, a model-based trial takes the best untried configuration of the grid's ranking.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.trial import Trial
+from optuna.trial import TrialState
+import pytest
+
+from optuna_transfer import TransferTPESampler
+from optuna_transfer import WarmStartGridSampler
+from optuna_transfer._tpe import RANDOM_ATTR_KEY
+from optuna_transfer._tpe._claims import COLD_ATTR_KEY
+from optuna_transfer._tpe._finite import finite_values
+from optuna_transfer._tpe._finite import MAX_FINITE_CONFIGS
+
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+OPTS = ["a", "b", "c"]
+GRID: dict[str, list[Any]] = {"x": list(range(10)), "y": list(range(10)), "opt": OPTS}
+PENALTY = {"a": 0.0, "b": 4.0, "c": 9.0}
+
+
+def _objective(best_x: int) -> Any:
+    def objective(trial: Trial) -> float:
+        x = trial.suggest_int("x", 0, 9)
+        y = trial.suggest_int("y", 0, 9)
+        opt = trial.suggest_categorical("opt", OPTS)
+        return float((x - best_x) ** 2 + (y - 3) ** 2 + PENALTY[opt])
+
+    return objective
+
+
+def _source() -> optuna.Study:
+    source = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    source.optimize(_objective(6), n_trials=60)
+    return source
+
+
+def _key(params: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(params[name] for name in sorted(GRID))
+
+
+def _best_untried(source: optuna.Study, study: optuna.Study, seed: int) -> dict[str, Any]:
+    """The grid sampler's best configuration (built on the same source) that ``study`` lacks."""
+    ranked = WarmStartGridSampler(source, GRID, seed=seed).ranked_grid(study)
+    tried = {_key(t.params) for t in study.trials}
+    return next(p for p in ranked if _key(p) not in tried)
+
+
+def test_finite_values_lists_every_value_of_each_parameter() -> None:
+    space = {
+        "opt": CategoricalDistribution(["sgd", "adam"]),
+        "layers": IntDistribution(1, 4),
+        "units": IntDistribution(16, 64, step=16),
+        "dropout": FloatDistribution(0.0, 0.5, step=0.25),
+    }
+    assert finite_values(space) == {
+        "opt": ["sgd", "adam"],
+        "layers": [1, 2, 3, 4],
+        "units": [16, 32, 48, 64],
+        "dropout": [0.0, 0.25, 0.5],
+    }
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        {},
+        {"lr": FloatDistribution(1e-5, 1e-1, log=True), "layers": IntDistribution(1, 4)},
+        {"a": IntDistribution(0, MAX_FINITE_CONFIGS), "b": CategoricalDistribution([0, 1])},
+    ],
+    ids=["empty", "continuous", "too many"],
+)
+def test_finite_values_is_none_for_a_space_it_cannot_list(space: dict[str, Any]) -> None:
+    assert finite_values(space) is None
+
+
+def test_a_model_based_trial_takes_the_grid_rankings_best_untried_configuration() -> None:
+    source = _source()
+    target = _objective(7)
+    sampler = TransferTPESampler(source, seed=3, n_startup_trials=0)
+    study = optuna.create_study(sampler=sampler)
+    # Two zero-shot picks and the probe, then model-based trials.
+    study.optimize(target, n_trials=5)
+    for _ in range(4):
+        expected = _best_untried(source, study, seed=3)
+        study.optimize(target, n_trials=1)
+        last = study.trials[-1]
+        assert COLD_ATTR_KEY not in last.system_attrs
+        assert RANDOM_ATTR_KEY not in last.system_attrs
+        assert last.params == expected
+
+
+def test_a_configuration_a_running_trial_holds_is_not_proposed_again() -> None:
+    source = _source()
+    target = _objective(7)
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=3, n_startup_trials=0))
+    study.optimize(target, n_trials=6)
+    best = _best_untried(source, study, seed=3)
+    study.enqueue_trial(best)
+    held = study.ask()
+    held.suggest_int("x", 0, 9), held.suggest_int("y", 0, 9)
+    held.suggest_categorical("opt", OPTS)
+    assert held.params == best
+    # The ranking is unchanged while ``held`` runs: the next trial takes the runner-up.
+    runner_up = _best_untried(source, study, seed=3)
+    assert runner_up != best
+    nxt = study.ask()
+    nxt.suggest_int("x", 0, 9), nxt.suggest_int("y", 0, 9)
+    nxt.suggest_categorical("opt", OPTS)
+    assert nxt.params == runner_up
+
+
+def test_every_configuration_of_a_small_space_is_tried_once_before_any_repeats() -> None:
+    def objective(trial: Trial) -> float:
+        a = trial.suggest_categorical("a", ["p", "q"])
+        b = trial.suggest_int("b", 0, 2)
+        return float(b) + (0.5 if a == "q" else 0.0)
+
+    source = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    source.optimize(objective, n_trials=20)
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=0))
+    study.optimize(objective, n_trials=8)
+    configs = [(t.params["a"], t.params["b"]) for t in study.trials]
+    assert len(set(configs[:6])) == 6
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert study.best_value == 0.0
