@@ -1,7 +1,8 @@
-"""On a finite search space TransferTPE ranks every configuration as WarmStartGridSampler does.
+"""On a categorical search space TransferTPE ranks every configuration as the grid does.
 
 TPE's few random candidates leave most of a small space unscored; where the space can be
-listed, a model-based trial takes the best untried configuration of the grid's ranking.
+listed, a model-based trial takes the best untried configuration of WarmStartGridSampler's
+ranking.
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ from optuna_transfer._tpe._finite import MAX_FINITE_CONFIGS
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 OPTS = ["a", "b", "c"]
-GRID: dict[str, list[Any]] = {"x": list(range(10)), "y": list(range(10)), "opt": OPTS}
+STEPS = list(range(10))
+GRID: dict[str, list[Any]] = {"x": STEPS, "y": STEPS, "opt": OPTS}
 PENALTY = {"a": 0.0, "b": 4.0, "c": 9.0}
 
 
 def _objective(best_x: int) -> Any:
     def objective(trial: Trial) -> float:
-        x = trial.suggest_int("x", 0, 9)
-        y = trial.suggest_int("y", 0, 9)
+        x = trial.suggest_categorical("x", STEPS)
+        y = trial.suggest_categorical("y", STEPS)
         opt = trial.suggest_categorical("opt", OPTS)
         return float((x - best_x) ** 2 + (y - 3) ** 2 + PENALTY[opt])
 
@@ -58,31 +60,31 @@ def _best_untried(source: optuna.Study, study: optuna.Study, seed: int) -> dict[
     return next(p for p in ranked if _key(p) not in tried)
 
 
-def test_finite_values_lists_every_value_of_each_parameter() -> None:
+def test_finite_values_lists_the_choices_of_a_categorical_space() -> None:
     space = {
         "opt": CategoricalDistribution(["sgd", "adam"]),
-        "layers": IntDistribution(1, 4),
-        "units": IntDistribution(16, 64, step=16),
-        "dropout": FloatDistribution(0.0, 0.5, step=0.25),
+        "units": CategoricalDistribution([16, 32, 64]),
     }
-    assert finite_values(space) == {
-        "opt": ["sgd", "adam"],
-        "layers": [1, 2, 3, 4],
-        "units": [16, 32, 48, 64],
-        "dropout": [0.0, 0.25, 0.5],
-    }
+    assert finite_values(space) == {"opt": ["sgd", "adam"], "units": [16, 32, 64]}
 
 
 @pytest.mark.parametrize(
     "space",
     [
         {},
-        {"lr": FloatDistribution(1e-5, 1e-1, log=True), "layers": IntDistribution(1, 4)},
-        {"a": IntDistribution(0, MAX_FINITE_CONFIGS), "b": CategoricalDistribution([0, 1])},
+        {"lr": FloatDistribution(1e-5, 1e-1, log=True), "opt": CategoricalDistribution([0, 1])},
+        {"layers": IntDistribution(1, 4), "opt": CategoricalDistribution([0, 1])},
+        {"dropout": FloatDistribution(0.0, 0.5, step=0.25)},
+        {
+            "a": CategoricalDistribution(list(range(MAX_FINITE_CONFIGS // 2))),
+            "b": CategoricalDistribution([0, 1, 2]),
+        },
     ],
-    ids=["empty", "continuous", "too many"],
+    ids=["empty", "continuous", "integer range", "stepped range", "too many"],
 )
-def test_finite_values_is_none_for_a_space_it_cannot_list(space: dict[str, Any]) -> None:
+def test_finite_values_is_none_unless_every_parameter_is_categorical_and_few(
+    space: dict[str, Any],
+) -> None:
     assert finite_values(space) is None
 
 
@@ -110,14 +112,14 @@ def test_a_configuration_a_running_trial_holds_is_not_proposed_again() -> None:
     best = _best_untried(source, study, seed=3)
     study.enqueue_trial(best)
     held = study.ask()
-    held.suggest_int("x", 0, 9), held.suggest_int("y", 0, 9)
+    held.suggest_categorical("x", STEPS), held.suggest_categorical("y", STEPS)
     held.suggest_categorical("opt", OPTS)
     assert held.params == best
     # The ranking is unchanged while ``held`` runs: the next trial takes the runner-up.
     runner_up = _best_untried(source, study, seed=3)
     assert runner_up != best
     nxt = study.ask()
-    nxt.suggest_int("x", 0, 9), nxt.suggest_int("y", 0, 9)
+    nxt.suggest_categorical("x", STEPS), nxt.suggest_categorical("y", STEPS)
     nxt.suggest_categorical("opt", OPTS)
     assert nxt.params == runner_up
 
@@ -125,7 +127,7 @@ def test_a_configuration_a_running_trial_holds_is_not_proposed_again() -> None:
 def test_every_configuration_of_a_small_space_is_tried_once_before_any_repeats() -> None:
     def objective(trial: Trial) -> float:
         a = trial.suggest_categorical("a", ["p", "q"])
-        b = trial.suggest_int("b", 0, 2)
+        b = trial.suggest_categorical("b", [0, 1, 2])
         return float(b) + (0.5 if a == "q" else 0.0)
 
     source = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))

@@ -2,8 +2,8 @@
 
 ``_sampler`` holds the sampler (options, Optuna's sampler interface, the cold fallback),
 ``_search`` how one configuration is chosen (candidates and the vote; no storage access),
-``_finite`` how on a finite search space (every configuration ranked as the grid ranks its
-points), and ``_claims`` everything it records in the study and claims there against other
+``_finite`` how on a categorical search space (every configuration ranked as the grid ranks
+its points), and ``_claims`` everything it records in the study and claims there against other
 workers.
 """
 

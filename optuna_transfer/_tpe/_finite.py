@@ -1,20 +1,22 @@
 """TransferTPE on a finite search space: every configuration ranked as the grid ranks it.
 
-Where every parameter of the joint search space takes finitely many values (categorical
-choices, stepped or integer ranges) and there are few enough configurations to list, a
-model-based trial takes the best configuration the target has not tried by
-WarmStartGridSampler's ranking (``optuna_transfer._grid._ranking``): local steps around the
-target's best trials while they improve, then the sources' scores, weighted by how well each
-ranks the target's trials, plus the target's own density ratio, over every configuration.
+Where every parameter of the joint search space is categorical and there are few enough
+configurations to list, a model-based trial takes the best configuration the target has not
+tried by WarmStartGridSampler's ranking (``optuna_transfer._grid._ranking``): local steps around
+the target's best trials while they improve, then the sources' scores, weighted by how well
+each ranks the target's trials, plus the target's own density ratio, over every configuration.
 TPE's few random candidates and the vote among them leave most of a small space unscored; the
 grid's ranking, measured on the same tables, found better configurations from 25 trials on.
 
+Integer and stepped ranges keep TPE's steps: the grid's local step moves a number to the
+adjacent value, one unit in an integer range, where TransferTPE's steps scale with the range.
 The zero-shot portfolio, the probe, the random start-up and the cold fallback once every
 source is refuted are TransferTPE's own, before any of this.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Sequence
 import math
 from typing import Any
@@ -22,14 +24,10 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
-from optuna.distributions import FloatDistribution
-from optuna.distributions import IntDistribution
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from optuna_transfer._encoding import n_values
-from optuna_transfer._encoding import snap
 from optuna_transfer._grid._ranking import GridRanker
 from optuna_transfer._grid._space import GridSpace
 from optuna_transfer._ranking import trial_losses
@@ -44,23 +42,16 @@ MAX_FINITE_CONFIGS = 100_000
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
-def finite_values(space: dict[str, BaseDistribution]) -> dict[str, list[Any]] | None:
-    """Every value of each parameter of ``space``, if each takes finitely many and there are
+def finite_values(space: Mapping[str, BaseDistribution]) -> dict[str, list[Any]] | None:
+    """The choices of each parameter of ``space``, if every one is categorical and there are
     at most :data:`MAX_FINITE_CONFIGS` configurations; else None."""
-    sizes = [n_values(d) for d in space.values()]
-    if not space or any(s is None for s in sizes):
-        return None
-    if math.prod(s for s in sizes if s is not None) > MAX_FINITE_CONFIGS:
-        return None
     values: dict[str, list[Any]] = {}
-    for (name, dist), size in zip(space.items(), sizes):
-        assert size is not None
-        if isinstance(dist, CategoricalDistribution):
-            values[name] = list(dist.choices)
-        else:
-            # low, low + step, ...: the values the sampler's own decoding snaps to.
-            assert isinstance(dist, (FloatDistribution, IntDistribution)) and dist.step
-            values[name] = [snap(dist, dist.low + k * dist.step) for k in range(size)]
+    for name, dist in space.items():
+        if not isinstance(dist, CategoricalDistribution):
+            return None
+        values[name] = list(dist.choices)
+    if not values or math.prod(len(v) for v in values.values()) > MAX_FINITE_CONFIGS:
+        return None
     return values
 
 

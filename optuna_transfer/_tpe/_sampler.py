@@ -157,10 +157,9 @@ class TransferTPESampler(BaseSampler):
     of the sources' configurations tie, see ``optuna_transfer._local_search``), the candidates
     are *local steps*: the configurations one parameter away from the best of the target's top
     trials, or, with several continuous parameters, moves of all of them together;
-    otherwise they are drawn from each task's good density, as in TPE. On a finite search space
-    (categorical choices and stepped or integer ranges, at most 100,000 configurations) every
-    configuration is a candidate instead, ranked as
-    :class:`~optuna_transfer.WarmStartGridSampler` ranks its grid
+    otherwise they are drawn from each task's good density, as in TPE. Where every parameter
+    is categorical (at most 100,000 configurations) every configuration is a candidate
+    instead, ranked as :class:`~optuna_transfer.WarmStartGridSampler` ranks its grid
     (``optuna_transfer._tpe._finite``). A failed trial ranks as the target's worst
     observation, and a configuration the target already has (complete, pruned or failed) is
     never proposed again while an untried one exists (where parameters are sampled one at a
@@ -213,8 +212,8 @@ class TransferTPESampler(BaseSampler):
             Seed for the random number generator.
         n_ei_candidates:
             Number of candidates drawn from the good-density mixture for a TPE step (a local
-            step scores every one-parameter move instead, and a finite search space every
-            configuration). The best by the vote is chosen.
+            step scores every one-parameter move instead, and an all-categorical search space
+            every configuration). The best by the vote is chosen.
         multivariate:
             Use joint (multivariate) kernels over the relative search space. ``None`` (default)
             follows :class:`~optuna.samplers.TPESampler`: on for single-objective studies, off
@@ -834,7 +833,7 @@ class TransferTPESampler(BaseSampler):
     def _finite_ranker(
         self, study: Study, space: dict[str, BaseDistribution]
     ) -> FiniteSpaceRanker | None:
-        """The grid ranking of ``space`` if it is finite and small enough to list
+        """The grid ranking of ``space`` if it is categorical and small enough to list
         (``optuna_transfer._tpe._finite``), over the sources used for ``study``; else None."""
         active = self._active(study)
         key = (_space_key(space), tuple(active))
@@ -904,7 +903,7 @@ class TransferTPESampler(BaseSampler):
             else:
                 u = uniform_unseen(rng, space, tried)
             return decode_row(u, space), False
-        # On a finite space every configuration is ranked, as on a grid. Not per group of a
+        # On a categorical space every configuration is ranked, as on a grid. Not per group of a
         # conditional space: a trial's configuration is then more than one group's.
         finite = self._finite_ranker(study, space) if joint and not chosen else None
         if finite is not None:
