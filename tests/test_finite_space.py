@@ -22,6 +22,7 @@ from optuna_transfer import WarmStartGridSampler
 from optuna_transfer._tpe import RANDOM_ATTR_KEY
 from optuna_transfer._tpe._claims import COLD_ATTR_KEY
 from optuna_transfer._tpe._finite import finite_values
+from optuna_transfer._tpe._finite import FiniteSpaceRanker
 from optuna_transfer._tpe._finite import MAX_FINITE_CONFIGS
 
 
@@ -138,3 +139,33 @@ def test_every_configuration_of_a_small_space_is_tried_once_before_any_repeats()
     assert len(set(configs[:6])) == 6
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
     assert study.best_value == 0.0
+
+
+def test_the_groups_of_a_conditional_space_are_not_ranked_as_a_grid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # With ``group``, each group of a conditional space is sampled apart; a group alone is not
+    # a trial's configuration, so "untried" would be judged on part of it.
+    calls: list[int] = []
+    choose = FiniteSpaceRanker.choose
+
+    def counted(self: FiniteSpaceRanker, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return choose(self, *args, **kwargs)
+
+    monkeypatch.setattr(FiniteSpaceRanker, "choose", counted)
+
+    def conditional(trial: Trial) -> float:
+        kind = trial.suggest_categorical("kind", ["p", "q"])
+        size = trial.suggest_categorical(f"size_{kind}", [1, 2, 3, 4])
+        return float(size) + (0.5 if kind == "q" else 0.0)
+
+    source = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    source.optimize(conditional, n_trials=30)
+    sampler = TransferTPESampler(source, seed=0, group=True, multivariate=True)
+    optuna.create_study(sampler=sampler).optimize(conditional, n_trials=12)
+    assert calls == []
+    # The same space without branches is one group, and is ranked.
+    study = optuna.create_study(sampler=TransferTPESampler(_source(), seed=0, group=True))
+    study.optimize(_objective(7), n_trials=8)
+    assert calls

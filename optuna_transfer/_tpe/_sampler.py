@@ -487,9 +487,10 @@ class TransferTPESampler(BaseSampler):
         for attempt in range(MAX_CLAIMS + 1):
             params = {}
             exhausted = False
-            for sub in self._groups(study, search_space):
+            groups = self._groups(study, search_space)
+            for sub in groups:
                 sub_params, sub_exhausted = self._choose(
-                    study, trial, sub, True, attempt, params
+                    study, trial, sub, True, attempt, params, whole=len(groups) == 1
                 )
                 params.update(sub_params)
                 exhausted |= sub_exhausted
@@ -858,12 +859,14 @@ class TransferTPESampler(BaseSampler):
         joint: bool,
         attempt: int,
         chosen: dict[str, Any] | None = None,
+        whole: bool = False,
     ) -> tuple[dict[str, Any], bool]:
         """One configuration of ``space``: a local step around the target's best trials while
         they keep improving (``joint`` spaces only), else a TPE step over the whole space.
         After ``attempt`` lost claims, one of the ``attempt + 1`` best candidates at random.
         Also returns whether every candidate was one the target already has. ``chosen``:
-        parameters this trial has been given in the same joint sample (earlier groups)."""
+        parameters this trial has been given in the same joint sample (earlier groups);
+        ``whole``: ``space`` is the trial's whole relative search space, not one of its groups."""
         weights, explore = self._trial_weights(study, trial)
         # Workers built with the same seed share their sampler's random state. A joint sample
         # is claimed, and after a lost claim gets a generator of this trial's own. A parameter
@@ -905,7 +908,7 @@ class TransferTPESampler(BaseSampler):
             return decode_row(u, space), False
         # On a categorical space every configuration is ranked, as on a grid. Not per group of a
         # conditional space: a trial's configuration is then more than one group's.
-        finite = self._finite_ranker(study, space) if joint and not chosen else None
+        finite = self._finite_ranker(study, space) if whole else None
         if finite is not None:
             violations = self._state(study).violations
             params = finite.choose(study, trial, trials, attempt, violations)
