@@ -881,6 +881,14 @@ class TransferTPESampler(BaseSampler):
         else:
             rng = self._random
         trials = self._target_trials(study, trial)
+        # On a categorical space every configuration is ranked, as on a grid. Not per group of a
+        # conditional space: a trial's configuration is then more than one group's.
+        finite = self._finite_ranker(study, space) if whole and not explore else None
+        if finite is not None:
+            violations = self._state(study).violations
+            params = finite.choose(study, trial, trials, attempt, violations)
+            if params is not None:
+                return params, False
         x, losses, numbers = target_observations(
             study, trials, space, self._state(study).violations
         )
@@ -906,14 +914,6 @@ class TransferTPESampler(BaseSampler):
             else:
                 u = uniform_unseen(rng, space, tried)
             return decode_row(u, space), False
-        # On a categorical space every configuration is ranked, as on a grid. Not per group of a
-        # conditional space: a trial's configuration is then more than one group's.
-        finite = self._finite_ranker(study, space) if whole else None
-        if finite is not None:
-            violations = self._state(study).violations
-            params = finite.choose(study, trial, trials, attempt, violations)
-            if params is not None:
-                return params, False
         best, start, exhausted = choose(
             x,
             losses,
