@@ -71,27 +71,25 @@ class FiniteSpaceRanker:
         self,
         study: Study,
         trial: FrozenTrial,
-        trials: Sequence[FrozenTrial],
         attempt: int,
         violations: dict[int, float] | None = None,
     ) -> dict[str, Any] | None:
-        """The best-ranked configuration that no trial of ``study`` but ``trial`` has (running
-        ones by the params they published), given the target's ``trials``; after ``attempt``
-        lost claims, one of the next best at random. None once every one is taken."""
+        """The best-ranked configuration that no other trial of ``study`` has (running ones by
+        the params they published), ranked on its finished trials; after ``attempt`` lost
+        claims, one of the next best at random. None once every one is taken."""
         space = self._space
-        finished = [
-            t
-            for t in trials
-            if t.state in _FINISHED
-            and (t.state == TrialState.FAIL or space.id_of(t.params) is not None)
-        ]
-        score = self._ranker.rank(finished, trial_losses(study, finished, violations)).score
+        finished: list[FrozenTrial] = []
         taken = np.zeros(space.n_points, dtype=bool)
+        # One read of the study serves both: the trials that rank and the points taken.
         for t in study.get_trials(deepcopy=False):
-            if t.number != trial.number:
-                gid = space.id_of(params_with_running(t))
-                if gid is not None:
-                    taken[gid] = True
+            if t.number == trial.number:
+                continue
+            gid = space.id_of(params_with_running(t))
+            if gid is not None:
+                taken[gid] = True
+            if t.state in _FINISHED and (gid is not None or t.state == TrialState.FAIL):
+                finished.append(t)
         if taken.all():
             return None
+        score = self._ranker.rank(finished, trial_losses(study, finished, violations)).score
         return space.params_of(self._ranker.pick(score, taken, trial.number, attempt))

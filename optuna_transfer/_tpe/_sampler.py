@@ -880,15 +880,14 @@ class TransferTPESampler(BaseSampler):
             rng = self._trial_rng(trial, 0, *(zlib.crc32(n.encode()) for n in space))
         else:
             rng = self._random
-        trials = self._target_trials(study, trial)
         # On a categorical space every configuration is ranked, as on a grid. Not per group of a
         # conditional space: a trial's configuration is then more than one group's.
         finite = self._finite_ranker(study, space) if whole and not explore else None
         if finite is not None:
-            violations = self._state(study).violations
-            params = finite.choose(study, trial, trials, attempt, violations)
+            params = finite.choose(study, trial, attempt, self._state(study).violations)
             if params is not None:
                 return params, False
+        trials = self._target_trials(study, trial)
         x, losses, numbers = target_observations(
             study, trials, space, self._state(study).violations
         )
