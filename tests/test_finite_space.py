@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
@@ -19,6 +20,8 @@ import pytest
 
 from optuna_transfer import TransferTPESampler
 from optuna_transfer import WarmStartGridSampler
+from optuna_transfer._grid._space import GridSpace
+from optuna_transfer._sources import load_sources
 from optuna_transfer._tpe import RANDOM_ATTR_KEY
 from optuna_transfer._tpe._claims import COLD_ATTR_KEY
 from optuna_transfer._tpe._finite import finite_values
@@ -169,3 +172,33 @@ def test_the_groups_of_a_conditional_space_are_not_ranked_as_a_grid(
     study = optuna.create_study(sampler=TransferTPESampler(_source(), seed=0, group=True))
     study.optimize(_objective(7), n_trials=8)
     assert calls
+
+
+def test_a_finished_trials_point_is_looked_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every model-based trial reads every trial's point; a finished trial's cannot change.
+    source = _source()
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=3))
+    study.optimize(_objective(7), n_trials=6)
+    dists: dict[str, BaseDistribution] = {
+        name: CategoricalDistribution(values) for name, values in GRID.items()
+    }
+    running = study.ask(dists)
+    frozen = study._storage.get_trial(study.ask()._trial_id)
+    ranker = FiniteSpaceRanker(GRID, load_sources(source), 3)
+    space = GridSpace(GRID)
+    ids: dict[int, int | None] = {}
+    first = ranker.choose(study, frozen, 0, None, ids)
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert ids == {t.number: space.id_of(t.params) for t in finished}
+    looked_up: list[dict[str, Any]] = []
+    id_of = GridSpace.id_of
+
+    def counted(self: GridSpace, params: Any, **kwargs: Any) -> int | None:
+        looked_up.append(dict(params))
+        return id_of(self, params, **kwargs)
+
+    monkeypatch.setattr(GridSpace, "id_of", counted)
+    assert ranker.choose(study, frozen, 0, None, ids) == first
+    # Only the running trial, whose published params may still change, is looked up again.
+    assert looked_up == [running.params]
+    assert ranker.choose(study, frozen, 0, None) == first

@@ -95,8 +95,14 @@ class GridSpace:
             )
         self.values = space
         self.param_names = list(space)
+        # Per column of hashable values, each value's index, keyed as grid_value_equal
+        # compares: ids are looked up for every trial on every sample, so in constant time.
+        self._indices = {n: _value_indices(v) for n, v in space.items()}
         self.sizes = sizes
         self.n_points = n_points
+        # A point's id is the sum of its value indices times these (row-major, as
+        # ``np.ravel_multi_index``).
+        self._strides = [math.prod(sizes[k + 1 :]) for k in range(len(sizes))]
         # Modelled columns: constant ones carry no information.
         self.dists: dict[str, BaseDistribution] = {
             n: implied_distribution(v) for n, v in space.items() if len(v) > 1
@@ -133,8 +139,8 @@ class GridSpace:
         (clipped into the grid's range), a constant column whatever ``params`` say, other
         values still exactly.
         """
-        idx = []
-        for name, values in self.values.items():
+        gid = 0
+        for name, stride in zip(self.param_names, self._strides):
             dist = self.dists.get(name)
             i: int | None
             if nearest and dist is None:  # a constant column: its only value
@@ -147,11 +153,20 @@ class GridSpace:
                     return None
                 i = int(np.argmin(np.abs(self._coords[name] - encode(dist, value))))
             else:
-                i = value_index(values, params[name])
+                i = self._index_of(name, params[name])
             if i is None:
                 return None
-            idx.append(i)
-        return int(np.ravel_multi_index(tuple(idx), self.sizes))
+            gid += i * stride
+        return gid
+
+    def _index_of(self, name: str, value: Any) -> int | None:
+        index = self._indices[name]
+        if index is None:
+            return value_index(self.values[name], value)
+        try:
+            return index.get((isinstance(value, bool), value))
+        except TypeError:  # an unhashable value equals no value of a hashable column
+            return None
 
     def neighbours(self, grid_id: int) -> np.ndarray:
         """Ids of the points one move away (``optuna_transfer._local_search.grid_neighbours``)."""
@@ -257,6 +272,18 @@ def _log_spaced(values: list[Any]) -> bool:
         return False
     linear, logs = np.diff(xs), np.diff(np.log(xs))
     return bool(np.std(logs) / np.mean(logs) < np.std(linear) / np.mean(linear))
+
+
+def _value_indices(values: list[Any]) -> dict[tuple[bool, Any], int] | None:
+    """Each value's first index, keyed ``(is a bool, value)``, which compares as
+    :func:`grid_value_equal` does; None where a value is NaN (not equal to itself) or may be
+    unhashable: such a column is searched value by value."""
+    index: dict[tuple[bool, Any], int] = {}
+    for i, v in enumerate(values):
+        if not (v is None or isinstance(v, (str, int, float))) or _is_nan(v):
+            return None
+        index.setdefault((isinstance(v, bool), v), i)
+    return index
 
 
 def value_index(values: list[Any], value: Any) -> int | None:

@@ -73,23 +73,34 @@ class FiniteSpaceRanker:
         trial: FrozenTrial,
         attempt: int,
         violations: dict[int, float] | None = None,
+        ids: dict[int, int | None] | None = None,
     ) -> dict[str, Any] | None:
         """The best-ranked configuration that no other trial of ``study`` has (running ones by
         the params they published), ranked on its finished trials; after ``attempt`` lost
-        claims, one of the next best at random. None once every one is taken."""
+        claims, one of the next best at random. None once every one is taken. ``ids``: the
+        caller's cache of finished trials' points, by trial number, kept up to date here."""
         space = self._space
+        ids = {} if ids is None else ids
         finished: list[FrozenTrial] = []
+        finished_ids: list[int | None] = []
         taken = np.zeros(space.n_points, dtype=bool)
         # One read of the study serves both: the trials that rank and the points taken.
         for t in study.get_trials(deepcopy=False):
             if t.number == trial.number:
                 continue
-            gid = space.id_of(params_with_running(t))
+            if t.number in ids:
+                gid = ids[t.number]
+            else:
+                gid = space.id_of(params_with_running(t))
+                if t.state.is_finished():  # its params can no longer change
+                    ids[t.number] = gid
             if gid is not None:
                 taken[gid] = True
             if t.state in _FINISHED and (gid is not None or t.state == TrialState.FAIL):
                 finished.append(t)
+                finished_ids.append(gid)
         if taken.all():
             return None
-        score = self._ranker.rank(finished, trial_losses(study, finished, violations)).score
+        losses = trial_losses(study, finished, violations)
+        score = self._ranker.rank(finished, losses, finished_ids).score
         return space.params_of(self._ranker.pick(score, taken, trial.number, attempt))

@@ -126,6 +126,9 @@ class _StudyState:
     chosen: dict[int, dict[str, Any]] = field(default_factory=dict)
     # trial number -> the constraint violation of that COMPLETE trial (``trial_losses``).
     violations: dict[int, float] = field(default_factory=dict)
+    # space key -> trial number -> that finished trial's point of the space's grid ranking
+    # (``_tpe._finite``), or None: every trial is looked up on every model-based trial.
+    grid_ids: dict[str, dict[int, int | None]] = field(default_factory=dict)
 
 
 def _space_key(space: dict[str, BaseDistribution]) -> str:
@@ -884,7 +887,9 @@ class TransferTPESampler(BaseSampler):
         # conditional space: a trial's configuration is then more than one group's.
         finite = self._finite_ranker(study, space) if whole and not explore else None
         if finite is not None:
-            params = finite.choose(study, trial, attempt, self._state(study).violations)
+            state = self._state(study)
+            ids = state.grid_ids.setdefault(_space_key(space), {})
+            params = finite.choose(study, trial, attempt, state.violations, ids)
             if params is not None:
                 return params, False
         trials = self._target_trials(study, trial)
