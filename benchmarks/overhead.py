@@ -4,18 +4,25 @@ The objective is a cheap synthetic function, so wall time of ``study.optimize`` 
 the sampler and in Optuna itself. Sources are built directly from ``create_trial`` (random
 configurations scored by a related function), so 10,000-trial sources take seconds to make.
 
+Two spaces: a mixed one with continuous parameters, and an all-categorical one as large as
+the HPOLib tables (62,208 configurations), on which TransferTPE ranks every configuration on
+every model-based trial (``optuna_transfer._tpe._finite``).
+
     python -m benchmarks.overhead --source-trials 100,10000 --n-trials 100 --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+import math
 from pathlib import Path
 import sys
 import time
 
 import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
@@ -42,6 +49,13 @@ SPACE = {
 }
 
 
+# 4^4 x 3^5 = 62,208 configurations, as many as each HPOLib table has.
+TABLE_CHOICES = {f"c{i}": list(range(4 if i < 4 else 3)) for i in range(9)}
+TABLE_SPACE: dict[str, BaseDistribution] = {
+    name: CategoricalDistribution(choices) for name, choices in TABLE_CHOICES.items()
+}
+
+
 def _loss(params: dict, shift: float) -> float:
     return (
         (np.log10(params["lr"]) + 3 + shift) ** 2
@@ -64,6 +78,35 @@ def _objective(trial: Trial) -> float:
     return _loss(params, 0.0)
 
 
+def _table_loss(params: dict, shift: float) -> float:
+    return sum(
+        (1 + 0.3 * i) * ((params[name] - shift * len(choices)) / len(choices)) ** 2
+        for i, (name, choices) in enumerate(TABLE_CHOICES.items())
+    )
+
+
+def _table_objective(trial: Trial) -> float:
+    params = {name: trial.suggest_categorical(name, c) for name, c in TABLE_CHOICES.items()}
+    return _table_loss(params, 0.35)
+
+
+def _table_source(n: int, seed: int) -> optuna.Study:
+    rng = np.random.default_rng(seed)
+    study = optuna.create_study()
+    trials = []
+    for _ in range(n):
+        params = {name: int(rng.choice(choices)) for name, choices in TABLE_CHOICES.items()}
+        trials.append(
+            create_trial(
+                value=_table_loss(params, 0.3 + 0.05 * seed),
+                params=params,
+                distributions=TABLE_SPACE,
+            )
+        )
+    study.add_trials(trials)
+    return study
+
+
 def _source(n: int, seed: int) -> optuna.Study:
     rng = np.random.default_rng(seed)
     study = optuna.create_study()
@@ -84,11 +127,47 @@ def _source(n: int, seed: int) -> optuna.Study:
     return study
 
 
-def _time(sampler: optuna.samplers.BaseSampler, n_trials: int) -> float:
+def _time(
+    sampler: optuna.samplers.BaseSampler,
+    n_trials: int,
+    objective: Callable[[Trial], float] = _objective,
+) -> float:
     study = optuna.create_study(sampler=sampler)
     start = time.perf_counter()
-    study.optimize(_objective, n_trials=n_trials)
+    study.optimize(objective, n_trials=n_trials)
     return (time.perf_counter() - start) / n_trials
+
+
+def _table(
+    objective: Callable[[Trial], float],
+    make_source: Callable[[int, int], optuna.Study],
+    source_trials: list[int],
+    args: argparse.Namespace,
+) -> None:
+    print("| sampler | ms per trial (median of repeats) | ratio to cold TPE |")
+    print("|---|---:|---:|")
+    cold = float(
+        np.median(
+            [
+                _time(optuna.samplers.TPESampler(seed=r), args.n_trials, objective)
+                for r in range(args.repeats)
+            ]
+        )
+    )
+    print(f"| cold TPESampler | {1000 * cold:.1f} | 1.00 |")
+    for n in source_trials:
+        sources = [make_source(n, seed) for seed in range(args.n_sources)]
+        times = []
+        for r in range(args.repeats):
+            start = time.perf_counter()
+            sampler = TransferTPESampler(sources, seed=r)
+            build = time.perf_counter() - start
+            times.append(_time(sampler, args.n_trials, objective) + build / args.n_trials)
+        t = float(np.median(times))
+        print(
+            f"| TransferTPESampler, {args.n_sources} sources x {n} trials | {1000 * t:.1f} | "
+            f"{t / cold:.2f} |"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,27 +183,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Command: `{provenance.command_line('benchmarks.overhead', argv)}`")
     print(f"Machine: {provenance.machine()}")
     print(f"Versions: {provenance.versions()}\n")
-    print("| sampler | ms per trial (median of repeats) | ratio to cold TPE |")
-    print("|---|---:|---:|")
-    cold = float(
-        np.median(
-            [_time(optuna.samplers.TPESampler(seed=r), args.n_trials) for r in range(args.repeats)]
-        )
+    print("Mixed space (continuous, integer and categorical parameters):\n")
+    _table(_objective, _source, [int(v) for v in args.source_trials.split(",")], args)
+    print(
+        f"\nAll-categorical space ({math.prod(len(c) for c in TABLE_CHOICES.values()):,} "
+        "configurations), sources of 100 trials:\n"
     )
-    print(f"| cold TPESampler | {1000 * cold:.1f} | 1.00 |")
-    for n in (int(v) for v in args.source_trials.split(",")):
-        sources = [_source(n, seed) for seed in range(args.n_sources)]
-        times = []
-        for r in range(args.repeats):
-            start = time.perf_counter()
-            sampler = TransferTPESampler(sources, seed=r)
-            build = time.perf_counter() - start
-            times.append(_time(sampler, args.n_trials) + build / args.n_trials)
-        t = float(np.median(times))
-        print(
-            f"| TransferTPESampler, {args.n_sources} sources x {n} trials | {1000 * t:.1f} | "
-            f"{t / cold:.2f} |"
-        )
+    _table(_table_objective, _table_source, [100], args)
 
 
 if __name__ == "__main__":
