@@ -73,8 +73,7 @@ class GridSpace:
                 check_value(name, v, stacklevel=stacklevel + 1)
                 if not (v is None or isinstance(v, (str, int, float))):
                     continue  # an unsupported type (warned above) may not be hashable
-                # Keyed as grid_value_equal compares: True is not 1, but 1 is 1.0.
-                key = (isinstance(v, bool), v)
+                key = _grid_key(v)
                 if key in seen:
                     warnings.warn(
                         f"`search_space[{name!r}]` lists {v!r} twice: as with GridSampler, each "
@@ -164,7 +163,7 @@ class GridSpace:
         if index is None:
             return value_index(self.values[name], value)
         try:
-            return index.get((isinstance(value, bool), value))
+            return index.get(_grid_key(value))
         except TypeError:  # an unhashable value equals no value of a hashable column
             return None
 
@@ -274,15 +273,20 @@ def _log_spaced(values: list[Any]) -> bool:
     return bool(np.std(logs) / np.mean(logs) < np.std(linear) / np.mean(linear))
 
 
+def _grid_key(value: Any) -> tuple[bool, Any]:
+    """A dict key that compares as :func:`grid_value_equal` does for values other than NaN:
+    ``True`` is not ``1``, but ``1`` is ``1.0``."""
+    return isinstance(value, bool), value
+
+
 def _value_indices(values: list[Any]) -> dict[tuple[bool, Any], int] | None:
-    """Each value's first index, keyed ``(is a bool, value)``, which compares as
-    :func:`grid_value_equal` does; None where a value is NaN (not equal to itself) or may be
-    unhashable: such a column is searched value by value."""
+    """Each value's first index, by :func:`_grid_key`; None where a value is NaN (not equal
+    to itself) or may be unhashable: such a column is searched value by value."""
     index: dict[tuple[bool, Any], int] = {}
     for i, v in enumerate(values):
         if not (v is None or isinstance(v, (str, int, float))) or _is_nan(v):
             return None
-        index.setdefault((isinstance(v, bool), v), i)
+        index.setdefault(_grid_key(v), i)
     return index
 
 

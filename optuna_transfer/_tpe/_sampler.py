@@ -835,12 +835,13 @@ class TransferTPESampler(BaseSampler):
         return ensemble
 
     def _finite_ranker(
-        self, study: Study, space: dict[str, BaseDistribution]
+        self, study: Study, space: dict[str, BaseDistribution], space_key: str
     ) -> FiniteSpaceRanker | None:
-        """The grid ranking of ``space`` if it is categorical and small enough to list
-        (``optuna_transfer._tpe._finite``), over the sources used for ``study``; else None."""
+        """The grid ranking of ``space`` (``space_key``: its ``_space_key``) if it is
+        categorical and small enough to list (``optuna_transfer._tpe._finite``), over the
+        sources used for ``study``; else None."""
         active = self._active(study)
-        key = (_space_key(space), tuple(active))
+        key = (space_key, tuple(active))
         if key not in self._finite:
             values = finite_values(space)
             tasks = [t for t, a in zip(self._tasks, active) if a]
@@ -885,13 +886,15 @@ class TransferTPESampler(BaseSampler):
             rng = self._random
         # On a categorical space every configuration is ranked, as on a grid. Not per group of a
         # conditional space: a trial's configuration is then more than one group's.
-        finite = self._finite_ranker(study, space) if whole and not explore else None
-        if finite is not None:
-            state = self._state(study)
-            ids = state.grid_ids.setdefault(_space_key(space), {})
-            params = finite.choose(study, trial, attempt, state.violations, ids)
-            if params is not None:
-                return params, False
+        if whole and not explore:
+            space_key = _space_key(space)
+            finite = self._finite_ranker(study, space, space_key)
+            if finite is not None:
+                state = self._state(study)
+                ids = state.grid_ids.setdefault(space_key, {})
+                params = finite.choose(study, trial, attempt, state.violations, ids)
+                if params is not None:
+                    return params, False
         trials = self._target_trials(study, trial)
         x, losses, numbers = target_observations(
             study, trials, space, self._state(study).violations
