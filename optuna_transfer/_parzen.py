@@ -102,9 +102,11 @@ class ParzenEstimator:
         """:meth:`smooth` at every point of the Cartesian grid of ``columns`` (C order).
 
         Exact, in blocks of points: each dimension's kernel terms are tabulated once per
-        (column value, kernel) and gathered per point. (A factorised product as in
-        :meth:`log_pdf_grid` would underflow: without the prior kernel, a point far from every
-        observation has no term within exp's range.)
+        (column value, kernel). (A factorised product as in :meth:`log_pdf_grid` would
+        underflow: without the prior kernel, a point far from every observation has no term
+        within exp's range.) The leading columns' terms are gathered once per combination of
+        their values and the trailing columns' added to each by broadcasting; either way a
+        point's terms are summed in column order, so every sum is the same as term by term.
         """
         tables = [
             self._dimension_log_pdf(j, np.asarray(c, float))[:, :-1] for j, c in enumerate(columns)
@@ -112,15 +114,28 @@ class ParzenEstimator:
         sizes = [len(c) for c in columns]
         n_points = math.prod(sizes)
         log_w = self._log_w[:-1]
-        out = np.empty(n_points)
         rows = max(1, _BLOCK // max(len(log_w), 1))
+        # Trailing columns spanning at most a quarter of a block: a block's whole leading
+        # combinations then hold at most half a block more points than the block.
+        split = len(sizes)
+        while split > 0 and math.prod(sizes[split - 1 :]) <= max(1, rows // 4):
+            split -= 1
+        n_trailing = math.prod(sizes[split:])
+        out = np.empty(n_points)
         for start in range(0, n_points, rows):
             stop = min(start + rows, n_points)
-            index = np.unravel_index(np.arange(start, stop), sizes)
-            logk = np.broadcast_to(log_w, (stop - start, len(log_w))).copy()
-            for table, i in zip(tables, index):
-                logk += table[i]
-            out[start:stop] = _kernel_average(logk, values)
+            first, last = start // n_trailing, -(-stop // n_trailing)
+            logk = np.broadcast_to(log_w, (last - first, len(log_w))).copy()
+            if split > 0:
+                index = np.unravel_index(np.arange(first, last), sizes[:split])
+                for table, i in zip(tables[:split], index):
+                    logk += table[i]
+            logk = _cartesian_sum(tables[split:], logk)
+            offset = first * n_trailing
+            # The same blocks as ever: a matrix product's rounding may depend on its shape.
+            out[start:stop] = _kernel_average(
+                logk[start - offset : stop - offset], values, in_place=True
+            )
         return out
 
     def kernel_log_pdf(self, x: np.ndarray) -> np.ndarray:
@@ -410,16 +425,22 @@ def _dimension_log_pdf(
     return table
 
 
-def _kernel_average(logk: np.ndarray, values: np.ndarray) -> np.ndarray:
+def _kernel_average(logk: np.ndarray, values: np.ndarray, in_place: bool = False) -> np.ndarray:
     """Per row of kernel log-weights ``logk`` (m, n), the weighted mean of ``values`` (n,),
-    scaled by each row's maximum so the nearest kernel never underflows."""
-    k = np.exp(logk - logk.max(axis=1, keepdims=True))
+    scaled by each row's maximum so the nearest kernel never underflows. ``in_place``: overwrite
+    ``logk`` (the same result, without allocating arrays of its size)."""
+    peak = logk.max(axis=1, keepdims=True)
+    if in_place:
+        k = np.exp(np.subtract(logk, peak, out=logk), out=logk)
+    else:
+        k = np.exp(logk - peak)
     return np.asarray((k @ values) / k.sum(axis=1))
 
 
 def _cartesian_sum(tables: list[np.ndarray], base: np.ndarray) -> np.ndarray:
-    """Rows ``base + sum_j tables[j][i_j]`` for every index tuple, in C order."""
-    out = base[None, :]
+    """Rows ``base + sum_j tables[j][i_j]`` for every row of ``base`` (one row if 1-D) and
+    every index tuple, in C order, summed left to right."""
+    out = base.reshape(-1, base.shape[-1])
     for table in tables:
         out = (out[:, None, :] + table[None, :, :]).reshape(-1, table.shape[1])
     return out

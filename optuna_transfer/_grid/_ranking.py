@@ -14,7 +14,6 @@ from typing import NamedTuple
 import numpy as np
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
-from scipy.stats import rankdata
 
 from optuna_transfer._encoding import aligned_matrix
 from optuna_transfer._grid._space import GridSpace
@@ -300,5 +299,4 @@ class GridRanker:
 
 def percentile(raw: np.ndarray) -> np.ndarray:
     """Scores mapped to (0, 1] by rank; equal scores share their average rank."""
-    raw = np.nan_to_num(raw, nan=-np.inf)
-    return np.asarray(rankdata(raw, method="average")) / len(raw)
+    return average_ranks(np.nan_to_num(raw, nan=-np.inf)) / len(raw)
