@@ -21,8 +21,9 @@ from optuna_transfer._local_search import incumbent_is_recent
 from optuna_transfer._local_search import LOCAL_STARTS
 from optuna_transfer._schedule import round_robin_portfolio
 from optuna_transfer._similarity import average_ranks
-from optuna_transfer._similarity import rank_agreement
+from optuna_transfer._similarity import rank_agreements
 from optuna_transfer._similarity import trust
+from optuna_transfer._similarity import trusts
 from optuna_transfer._similarity import vote
 from optuna_transfer._similarity import vote_weight
 from optuna_transfer._sources import SourceTask
@@ -158,7 +159,7 @@ class GridRanker:
         space = self._space
         n = len(finished)
         total = np.zeros(space.n_points)
-        trusts = [trust(0.0, 0)] * self._n_tasks
+        source_trusts = [trust(0.0, 0)] * self._n_tasks
         recent = True
         if n >= MIN_TARGET_TRIALS and space.dists:
             x = aligned_matrix(finished, space.dists)
@@ -169,8 +170,8 @@ class GridRanker:
                 ids = [space.id_of(t.params) for t in finished]
             on_grid = np.array([i is not None for i in ids])
             grid_ids = np.array([i for i in ids if i is not None], dtype=np.int64)
-            trusts = self._trusts(grid_ids, losses[on_grid])
-            weights = [vote_weight(t) for t in trusts]
+            source_trusts = self._trusts(grid_ids, losses[on_grid])
+            weights = [vote_weight(t) for t in source_trusts]
             for s, weight in enumerate(weights):
                 total += weight * self._source_scores[s]
             n_choices = choice_counts(space.dists)
@@ -197,16 +198,14 @@ class GridRanker:
                 total[local_ids] = total.max() + LOCAL_STEP_LEAD + keys
         else:
             total += self.prior_score()
-        return Ranking(self.portfolio_first(total), max(trusts, default=0.0), recent)
+        return Ranking(self.portfolio_first(total), max(source_trusts, default=0.0), recent)
 
     def _trusts(self, grid_ids: np.ndarray, losses: np.ndarray) -> list[float]:
         """Each source's trust: how its scores of the target's finished trials on the grid
         (``grid_ids``) agree with their ``losses``, overall. Not ``source_trusts`` on COMPLETE
         trials as TransferTPESampler's: see the sampler's docstring for why."""
-        return [
-            trust(rank_agreement(self._source_scores[s, grid_ids], losses), len(grid_ids))
-            for s in range(self._n_tasks)
-        ]
+        agreements = rank_agreements(self._source_scores[:, grid_ids].T, losses)
+        return trusts(agreements, len(grid_ids)).tolist()
 
     def _local_steps(
         self,
