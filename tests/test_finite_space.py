@@ -7,6 +7,7 @@ ranking.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import optuna
@@ -23,6 +24,7 @@ from optuna_transfer import WarmStartGridSampler
 from optuna_transfer._grid._space import GridSpace
 from optuna_transfer._sources import load_sources
 from optuna_transfer._tpe import RANDOM_ATTR_KEY
+from optuna_transfer._tpe import WEIGHTS_ATTR_KEY
 from optuna_transfer._tpe._claims import COLD_ATTR_KEY
 from optuna_transfer._tpe._finite import finite_values
 from optuna_transfer._tpe._finite import FiniteSpaceRanker
@@ -105,6 +107,30 @@ def test_a_model_based_trial_takes_the_grid_rankings_best_untried_configuration(
         last = study.trials[-1]
         assert COLD_ATTR_KEY not in last.system_attrs
         assert RANDOM_ATTR_KEY not in last.system_attrs
+        assert last.params == expected
+
+
+def test_with_every_source_refuted_the_ranking_goes_on_after_cold_tpes_start_up() -> None:
+    # A misleading source (it minimised the negated objective): the target refutes it, cold
+    # TPE's random start-up comes first, and then the grid ranking of the target's own trials
+    # goes on where cold TPE's model would take over.
+    def misleading(trial: Trial) -> float:
+        return -_objective(6)(trial)
+
+    source = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    source.optimize(misleading, n_trials=60)
+    target = _objective(6)
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=3, n_startup_trials=5))
+    study.optimize(target, n_trials=10)
+    # Two zero-shot picks and the probe, then cold TPE's start-up: random draws.
+    assert any(COLD_ATTR_KEY in t.system_attrs for t in study.trials[3:8])
+    for _ in range(4):
+        expected = _best_untried(source, study, seed=3)
+        study.optimize(target, n_trials=1)
+        last = study.trials[-1]
+        weights = dict(json.loads(last.system_attrs[WEIGHTS_ATTR_KEY]))
+        assert [w for label, w in weights.items() if label != "target"] == [0.0]
+        assert COLD_ATTR_KEY not in last.system_attrs
         assert last.params == expected
 
 

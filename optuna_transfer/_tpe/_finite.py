@@ -10,8 +10,9 @@ grid's ranking, measured on the same tables, found better configurations from 25
 
 Integer and stepped ranges keep TPE's steps: the grid's local step moves a number to the
 adjacent value, one unit in an integer range, where TransferTPE's steps scale with the range.
-The zero-shot portfolio, the probe, the random start-up and the cold fallback once every
-source is refuted are TransferTPE's own, before any of this.
+The zero-shot portfolio, the probe and the random start-up are TransferTPE's own, before any
+of this. Once every source is refuted, cold TPE takes its random start-up and then this ranking
+goes on (``TransferTPESampler._ranking_after_startup``), not cold TPE's model.
 """
 
 from __future__ import annotations
