@@ -644,9 +644,9 @@ class TransferTPESampler(BaseSampler):
         With its sources refuted the ranking rests on the target's own density ratio and local
         steps (each source weighs what its own overall trust gives it, as in
         WarmStartGridSampler, which has no cold fallback). On the categorical tables it found
-        better configurations than cold TPE's model from about 25 trials on, with misleading
-        sources too. During the start-up cold TPE's random trials come first: a ranking of a
-        few trials commits too early.
+        better configurations than cold TPE's model at 50 trials, misleading sources included
+        (benchmarks/README.md). During the start-up cold TPE's random trials come first: a
+        ranking of a few trials commits too early.
         """
         if len(self._groups(study, space)) != 1:
             return False  # each group is sampled apart, none is ranked as a grid
