@@ -648,12 +648,12 @@ class TransferTPESampler(BaseSampler):
         (benchmarks/README.md). During the start-up cold TPE's random trials come first: a
         ranking of a few trials commits too early.
         """
+        explored = sum(t.state.is_finished() and not is_zero_shot_trial(t) for t in trials)
+        if explored < self._n_startup_trials:
+            return False  # counted first: the ranking is not built for a start-up trial
         if len(self._groups(study, space)) != 1:
             return False  # each group is sampled apart, none is ranked as a grid
-        if self._finite_ranker(study, space, _space_key(space)) is None:
-            return False
-        explored = sum(t.state.is_finished() and not is_zero_shot_trial(t) for t in trials)
-        return explored >= self._n_startup_trials
+        return self._finite_ranker(study, space, _space_key(space)) is not None
 
     def _sample_cold(
         self,
