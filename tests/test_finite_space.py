@@ -21,8 +21,10 @@ import pytest
 
 from optuna_transfer import TransferTPESampler
 from optuna_transfer import WarmStartGridSampler
+from optuna_transfer._grid._claims import PROBE_ATTR_KEY as GRID_PROBE_ATTR_KEY
 from optuna_transfer._grid._space import GridSpace
 from optuna_transfer._sources import load_sources
+from optuna_transfer._tpe import PROBE_ATTR_KEY
 from optuna_transfer._tpe import RANDOM_ATTR_KEY
 from optuna_transfer._tpe import WEIGHTS_ATTR_KEY
 from optuna_transfer._tpe._claims import COLD_ATTR_KEY
@@ -108,6 +110,44 @@ def test_a_model_based_trial_takes_the_grid_rankings_best_untried_configuration(
         assert COLD_ATTR_KEY not in last.system_attrs
         assert RANDOM_ATTR_KEY not in last.system_attrs
         assert last.params == expected
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_probe_is_the_configuration_the_grid_sampler_probes(seed: int) -> None:
+    # Both samplers evaluate the source's two best configurations, then probe where it
+    # predicts the worst, far from them; TransferTPE now looks among every configuration as
+    # the grid does, not among a few random draws.
+    source = _source()
+    target = _objective(7)
+    transfer = optuna.create_study(sampler=TransferTPESampler(source, seed=seed))
+    transfer.optimize(target, n_trials=3)
+    grid = optuna.create_study(sampler=WarmStartGridSampler(source, GRID, seed=seed))
+    grid.optimize(target, n_trials=3)
+    assert [t.params for t in transfer.trials[:2]] == [t.params for t in grid.trials[:2]]
+    probe = transfer.trials[2]
+    assert probe.system_attrs.get(PROBE_ATTR_KEY)
+    assert grid.trials[2].system_attrs.get(GRID_PROBE_ATTR_KEY)
+    assert probe.params == grid.trials[2].params
+
+
+def test_the_probe_leaves_out_a_configuration_a_running_trial_holds() -> None:
+    source = _source()
+    target = _objective(7)
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=0))
+    study.optimize(target, n_trials=2)
+    grid = optuna.create_study(sampler=WarmStartGridSampler(source, GRID, seed=0))
+    grid.optimize(target, n_trials=3)
+    # The configuration the probe would take, held by a running (enqueued) trial.
+    study.enqueue_trial(grid.trials[2].params)
+    held = study.ask()
+    for name, values in GRID.items():
+        held.suggest_categorical(name, values)
+    probe = study.ask()
+    for name, values in GRID.items():
+        probe.suggest_categorical(name, values)
+    frozen = study.trials[probe.number]
+    assert frozen.system_attrs.get(PROBE_ATTR_KEY)
+    assert _key(frozen.params) not in {_key(t.params) for t in study.trials[:3]}
 
 
 def test_with_every_source_refuted_the_ranking_goes_on_after_cold_tpes_start_up() -> None:

@@ -10,9 +10,13 @@ grid's ranking, measured on the same tables, found better configurations from 25
 
 Integer and stepped ranges keep TPE's steps: the grid's local step moves a number to the
 adjacent value, one unit in an integer range, where TransferTPE's steps scale with the range.
-The zero-shot portfolio, the probe and the random start-up are TransferTPE's own, before any
-of this. Once every source is refuted, cold TPE takes its random start-up and then this ranking
-goes on (``TransferTPESampler._ranking_after_startup``), not cold TPE's model.
+The zero-shot portfolio and the random start-up are TransferTPE's own, before any of this. The
+probe is chosen as the grid chooses its own, over every configuration no trial has: far from
+them and where the sources predict the worst (TransferTPE's own probe weighs the same two
+criteria over a few random draws). Measured on the categorical tables, the runs that follow
+found better configurations (benchmarks/README.md). Once every source is refuted, cold TPE
+takes its random start-up and then this ranking goes on
+(``TransferTPESampler._ranking_after_startup``), not cold TPE's model.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from optuna_transfer._tpe._claims import params_with_running
 # Spaces with more configurations are searched by TPE's candidates: ranking every
 # configuration costs time in proportion to their number on every trial.
 MAX_FINITE_CONFIGS = 100_000
+# Breaks ties among equally good probes at random, below any difference of their scores.
+_TIE_JITTER = 1e-9
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -80,6 +86,37 @@ class FiniteSpaceRanker:
         the params they published), ranked on its finished trials; after ``attempt`` lost
         claims, one of the next best at random. None once every one is taken. ``ids``: the
         caller's cache of finished trials' points, by trial number, kept up to date here."""
+        finished, finished_ids, taken = self._read(study, trial, ids)
+        if taken.all():
+            return None
+        losses = trial_losses(study, finished, violations)
+        score = self._ranker.rank(finished, losses, finished_ids).score
+        return self._space.params_of(self._ranker.pick(score, taken, trial.number, attempt))
+
+    def probe(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        rng: np.random.RandomState,
+        ids: dict[int, int | None] | None = None,
+    ) -> dict[str, Any] | None:
+        """The probe, chosen over every configuration no other trial has, as
+        WarmStartGridSampler chooses its own (``GridRanker.probe_score``): the farthest from
+        them and where the sources predict the worst; ``rng`` breaks ties. None once every one
+        is taken."""
+        _, _, taken = self._read(study, trial, ids)
+        if taken.all():
+            return None
+        distance = self._space.distance_to_nearest(np.flatnonzero(taken).tolist())
+        score = self._ranker.probe_score(distance) + _TIE_JITTER * rng.random_sample(len(taken))
+        score[taken] = -np.inf
+        return self._space.params_of(int(np.argmax(score)))
+
+    def _read(
+        self, study: Study, trial: FrozenTrial, ids: dict[int, int | None] | None
+    ) -> tuple[list[FrozenTrial], list[int | None], np.ndarray]:
+        """The finished trials that rank (on the space, or FAIL), their points, and which
+        points a trial other than ``trial`` has; ``ids`` as in :meth:`choose`."""
         space = self._space
         ids = {} if ids is None else ids
         finished: list[FrozenTrial] = []
@@ -100,8 +137,4 @@ class FiniteSpaceRanker:
             if t.state in _FINISHED and (gid is not None or t.state == TrialState.FAIL):
                 finished.append(t)
                 finished_ids.append(gid)
-        if taken.all():
-            return None
-        losses = trial_losses(study, finished, violations)
-        score = self._ranker.rank(finished, losses, finished_ids).score
-        return space.params_of(self._ranker.pick(score, taken, trial.number, attempt))
+        return finished, finished_ids, taken

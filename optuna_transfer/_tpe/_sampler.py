@@ -141,43 +141,43 @@ class TransferTPESampler(BaseSampler):
     """TPE sampler that starts from what finished source studies learned.
 
     The first trials evaluate a small portfolio of the sources' best configurations (the best of
-    each source in turn, projected into the target's search space; one that the target would
-    run as a configuration it already has is skipped), followed by
-    one probe that tests the sources' claim away from their region: of ``n_ei_candidates``
-    random configurations, the best by rank on both distance from the target's trials and how
-    badly the sources predict it to do (``optuna_transfer._tpe._search.probe_row``; a misleading
-    source predicts the worst where the target is good). There is no random start-up
-    phase while the sources are trusted and the probe has not beaten all they chose (if it has,
-    the start-up is random, as cold TPE's). From then on each trial is chosen among candidates by a
-    weighted vote: the target (weight 1) with its TPE density ratio ``l(x) / g(x)``, every
-    trusted source with its own ranking, smoothed over the space. Each source splits and ranks
-    its own trials, so objective scales and directions may differ between tasks. A source's
-    weight is its *trust*: the confidence that its predictions rank the target's finished
-    trials in agreement with the target (see ``optuna_transfer._similarity``), counted only
-    above 1/2. A misleading source loses its vote within a few target trials; a related one
-    keeps helping. While the target's incumbent keeps improving (it is among the last
-    ``LOCAL_PATIENCE`` finished trials; more with several continuous parameters where no two
-    of the sources' configurations tie, see ``optuna_transfer._local_search``), the candidates
-    are *local steps*: the configurations one parameter away from the best of the target's top
-    trials, or, with several continuous parameters, moves of all of them together;
-    otherwise they are drawn from each task's good density, as in TPE. Where every parameter
-    is categorical (at most 100,000 configurations) every configuration is a candidate
-    instead, ranked as :class:`~optuna_transfer.WarmStartGridSampler` ranks its grid
-    (``optuna_transfer._tpe._finite``). A failed trial ranks as the target's worst
-    observation, and a configuration the target already has (complete, pruned or failed) is
-    never proposed again while an untried one exists (where parameters are sampled one at a
-    time, each avoids the values that can only make one). When no source keeps a
-    vote, local steps still go on while they improve on a smooth objective (the incumbent one of
-    this sampler's own recent steps): related sources lose their votes there once the steps refine
-    below what their trials resolve. Otherwise the trial is sampled by an internal
-    :class:`~optuna.samplers.TPESampler` with the same options (seeded per trial from ``seed``), so
-    the search is then cold TPE on the same history, less the zero-shot trials of the refuted
-    sources, with two differences that keep it from repeating itself: it sees failed trials as its
-    worst ones (pruned trials that reported nothing; plain TPE ignores them), and a configuration
-    the target already has is drawn again, or replaced by an untried one at random (parameter by
-    parameter in its random start-up). On an all-categorical space ranked as a grid, cold TPE
-    takes only its random start-up: after it the grid ranking goes on, led by the target's own
-    trials (it found better configurations than cold TPE's model there).
+    each source in turn, projected into the target's search space; one that the target would run as
+    a configuration it already has is skipped), followed by one probe that tests the sources' claim
+    away from their region: of ``n_ei_candidates`` random configurations, the best by rank on both
+    distance from the target's trials and how badly the sources predict it to do
+    (``optuna_transfer._tpe._search.probe_row``; a misleading source predicts the worst where the
+    target is good); on an all-categorical space, the best by the same two ranks among every
+    configuration, as WarmStartGridSampler's probe. There is no random start-up phase while the
+    sources are trusted and the probe has not beaten all they chose (if it has, the start-up is
+    random, as cold TPE's). From then on each trial is chosen among candidates by a weighted vote:
+    the target (weight 1) with its TPE density ratio ``l(x) / g(x)``, every trusted source with its
+    own ranking, smoothed over the space. Each source splits and ranks its own trials, so objective
+    scales and directions may differ between tasks. A source's weight is its *trust*: the
+    confidence that its predictions rank the target's finished trials in agreement with the target
+    (see ``optuna_transfer._similarity``), counted only above 1/2. A misleading source loses its
+    vote within a few target trials; a related one keeps helping. While the target's incumbent
+    keeps improving (it is among the last ``LOCAL_PATIENCE`` finished trials; more with several
+    continuous parameters where no two of the sources' configurations tie, see
+    ``optuna_transfer._local_search``), the candidates are *local steps*: the configurations one
+    parameter away from the best of the target's top trials, or, with several continuous
+    parameters, moves of all of them together; otherwise they are drawn from each task's good
+    density, as in TPE. Where every parameter is categorical (at most 100,000 configurations) every
+    configuration is a candidate instead, ranked as :class:`~optuna_transfer.WarmStartGridSampler`
+    ranks its grid (``optuna_transfer._tpe._finite``). A failed trial ranks as the target's worst
+    observation, and a configuration the target already has (complete, pruned or failed) is never
+    proposed again while an untried one exists (where parameters are sampled one at a time, each
+    avoids the values that can only make one). When no source keeps a vote, local steps still go on
+    while they improve on a smooth objective (the incumbent one of this sampler's own recent
+    steps): related sources lose their votes there once the steps refine below what their trials
+    resolve. Otherwise the trial is sampled by an internal :class:`~optuna.samplers.TPESampler`
+    with the same options (seeded per trial from ``seed``), so the search is then cold TPE on the
+    same history, less the zero-shot trials of the refuted sources, with two differences that keep
+    it from repeating itself: it sees failed trials as its worst ones (pruned trials that reported
+    nothing; plain TPE ignores them), and a configuration the target already has is drawn again, or
+    replaced by an untried one at random (parameter by parameter in its random start-up). On an
+    all-categorical space ranked as a grid, cold TPE takes only its random start-up: after it the
+    grid ranking goes on, led by the target's own trials (it found better configurations than cold
+    TPE's model there).
 
     The per-source weights used for each trial are stored in the trial's system attributes
     (key ``"transfer_tpe:weights"``) and returned by :meth:`get_source_weights`.
@@ -911,15 +911,20 @@ class TransferTPESampler(BaseSampler):
             rng = self._trial_rng(trial, 0, *(zlib.crc32(n.encode()) for n in space))
         else:
             rng = self._random
-        # On a categorical space every configuration is ranked, as on a grid. Not per group of a
-        # conditional space: a trial's configuration is then more than one group's.
-        if whole and not explore:
+        is_probe = self._role(study, trial)[1]
+        # On a categorical space every configuration is ranked, as on a grid, and the probe is
+        # chosen among them all. Not per group of a conditional space: a trial's configuration
+        # is then more than one group's.
+        if whole and (is_probe or not explore):
             space_key = _space_key(space)
             finite = self._finite_ranker(study, space, space_key)
             if finite is not None:
                 state = self._state(study)
                 ids = state.grid_ids.setdefault(space_key, {})
-                params = finite.choose(study, trial, attempt, state.violations, ids)
+                if is_probe:
+                    params = finite.probe(study, trial, rng, ids)
+                else:
+                    params = finite.choose(study, trial, attempt, state.violations, ids)
                 if params is not None:
                     return params, False
         trials = self._target_trials(study, trial)
@@ -932,7 +937,7 @@ class TransferTPESampler(BaseSampler):
         so_far = {**chosen_params(trial), **(chosen or {})}
         tried = x[_completed_by(space, so_far, trials, numbers)]
         if explore:
-            if self._role(study, trial)[1]:
+            if is_probe:
                 # The probe tests the sources' claim where their portfolio is not, and where
                 # they predict the worst: a random probe often landed in the portfolio's own
                 # region (a misleading source's diverging learning rates) and confirmed
