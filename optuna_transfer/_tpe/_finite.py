@@ -101,9 +101,9 @@ class FiniteSpaceRanker:
         ids: dict[int, int | None] | None = None,
     ) -> dict[str, Any] | None:
         """The probe, chosen over every configuration no other trial has, as
-        WarmStartGridSampler chooses its own (``GridRanker.probe_score``): the farthest from
-        them and where the sources predict the worst; ``rng`` breaks ties. None once every one
-        is taken."""
+        WarmStartGridSampler chooses its own (``GridRanker.probe_score``): the best by the sum
+        of two ranks, its distance from those trials and how badly the sources predict it to
+        do; ``rng`` breaks ties. None once every one is taken."""
         _, _, taken = self._read(study, trial, ids)
         if taken.all():
             return None
