@@ -55,6 +55,8 @@ LOCAL_STEP_LEAD = 1.0
 # the sources' total weight, more than the vote can add (at most 1 + that total): the
 # neighbours of a better start always come first, the vote only orders neighbours of one start.
 LEVEL_GAP = 2.0
+# Scale of the random tie-break among equally good probes: ranks differ by at least 1/2.
+TIE_JITTER = 1e-9
 
 
 class Ranking(NamedTuple):
@@ -244,18 +246,21 @@ class GridRanker:
             score[gid] = top + len(self.portfolio) - i
         return score
 
-    def probe_score(self, distance: np.ndarray) -> np.ndarray:
+    def probe_score(self, near: Sequence[int], noise: np.ndarray) -> np.ndarray:
         """Per point, the probe's score (higher first): the sum of two ranks among the grid's
-        points, its ``distance`` from the nearest claimed point and the sources' mean predicted
-        quantile there (their smoothed rankings, negated).
+        points, its distance from the nearest of the points ``near`` and the sources' mean
+        predicted quantile there (their smoothed rankings, negated), plus ``noise`` (a uniform
+        draw per point) scaled below any difference of two such sums: ties at random.
 
         Away from every point so far, and where the sources predict the worst: the strongest
         test of their ranking, as TransferTPESampler's probe (``_tpe._search.probe_row``).
         Misleading sources predict the worst where the target is good, and lose their trust at
         once; related ones see their prediction confirmed. Ranks, so neither needs a scale;
         without a source model, distance alone decides."""
+        distance = self._space.distance_to_nearest(near)
         worse = -np.mean(self._source_rankings, axis=0) if self._source_rankings else 0.0
-        return average_ranks(distance) + average_ranks(np.broadcast_to(worse, distance.shape))
+        ranks = average_ranks(distance) + average_ranks(np.broadcast_to(worse, distance.shape))
+        return ranks + TIE_JITTER * noise
 
     def near_failures(self, failed_ids: Iterable[int]) -> np.ndarray:
         """1 at the points one move from a failed trial's point, else 0."""

@@ -54,9 +54,6 @@ from optuna_transfer._sources import SourceTask
 # As TPESampler's n_startup_trials: below this many finished target trials, a trial walks the
 # grid at random with probability startup_explore_probability(largest source trust).
 DEFAULT_N_STARTUP_TRIALS = 10
-# Scale of the random tie-break among points equally far from every claimed one.
-_TIE_JITTER = 1e-9
-
 
 class _RankCache(NamedTuple):
     # The study (storage object, held weakly, and id) and its finished trials' numbers.
@@ -347,8 +344,7 @@ class WarmStartGridSampler(BaseSampler):
                 # random probe often landed in the portfolio's region and confirmed misleading
                 # sources.
                 near = sorted(set(claims.by_id) | set(self._ranker.portfolio))
-                distance = self._space.distance_to_nearest(near)
-                score = self._ranker.probe_score(distance) + _TIE_JITTER * score
+                score = self._ranker.probe_score(near, score)
             score -= self._ranker.near_failures(claims.failed_ids())
         self._claims.claim(study, trial, score, rng, claims, shared=not walk)
 

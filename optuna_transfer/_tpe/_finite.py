@@ -43,8 +43,6 @@ from optuna_transfer._tpe._claims import params_with_running
 # Spaces with more configurations are searched by TPE's candidates: ranking every
 # configuration costs time in proportion to their number on every trial.
 MAX_FINITE_CONFIGS = 100_000
-# Breaks ties among equally good probes at random, below any difference of their scores.
-_TIE_JITTER = 1e-9
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -107,8 +105,9 @@ class FiniteSpaceRanker:
         _, _, taken = self._read(study, trial, ids)
         if taken.all():
             return None
-        distance = self._space.distance_to_nearest(np.flatnonzero(taken).tolist())
-        score = self._ranker.probe_score(distance) + _TIE_JITTER * rng.random_sample(len(taken))
+        score = self._ranker.probe_score(
+            np.flatnonzero(taken).tolist(), rng.random_sample(len(taken))
+        )
         score[taken] = -np.inf
         return self._space.params_of(int(np.argmax(score)))
 
