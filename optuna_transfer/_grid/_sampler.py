@@ -55,6 +55,7 @@ from optuna_transfer._sources import SourceTask
 # grid at random with probability startup_explore_probability(largest source trust).
 DEFAULT_N_STARTUP_TRIALS = 10
 
+
 class _RankCache(NamedTuple):
     # The study (storage object, held weakly, and id) and its finished trials' numbers.
     key: tuple[tuple[weakref.ref[Any], int], tuple[int, ...]]
