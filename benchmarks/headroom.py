@@ -19,7 +19,13 @@ any sampler:
   source study has) or at random (mean over 100 orders);
 * ``tables: optima`` / ``tables: consensus``: the best of the first ``budget`` configurations of
   the source tables' own rankings taken in turn, or of their summed ranks (perfect knowledge of
-  every source, no target feedback).
+  every source, no target feedback);
+* ``studies: consensus`` / ``studies: grid score``: the same from what the source *studies*
+  know: the best of the first ``budget`` configurations by the sources' smoothed rankings added
+  up (the studies' estimate of the tables' consensus), or by WarmStartGridSampler's own score of
+  the sources before any target trial (``GridRanker.prior_score``: each source's evaluated good
+  configurations first, then its models). No target feedback either: what following the
+  sources alone, as well as their studies allow, would reach.
 
 Run from the repository root::
 
@@ -59,14 +65,17 @@ from benchmarks.tasks import is_numeric
 from benchmarks.tasks import Table
 from benchmarks.tasks import Task
 from optuna_transfer import redact_url
+from optuna_transfer._grid._ranking import GridRanker
+from optuna_transfer._grid._space import GridSpace
 from optuna_transfer._local_search import grid_neighbours
+from optuna_transfer._sources import load_sources as source_tasks
 
 
 # Table suites the grid samplers run on; each target's sources are the other datasets.
 HEADROOM_SUITES = ("grid", "grid-nb201", "grid-hpobench")
 COLUMNS = (
     "replay", "zero-shot", "one move", "moves by tables", "random moves", "tables: optima",
-    "tables: consensus",
+    "tables: consensus", "studies: consensus", "studies: grid score",
 )
 _RANDOM_ORDERS = 100
 
@@ -117,6 +126,22 @@ class SourceTables:
         return cls(summed, round_robin(own, budget), np.argsort(summed, kind="stable")[:budget])
 
 
+def studies_orders(
+    task: Task, sources: list[optuna.Study], seed: int
+) -> tuple[list[int], list[int]]:
+    """Table indices best first by the source studies' summed smoothed rankings, and by
+    WarmStartGridSampler's prior score of the sources (its tie order for ``seed``)."""
+    table = task.target.table()
+    space = GridSpace({name: list(values) for name, values in table.choices.items()})
+    ranker = GridRanker(space, source_tasks(sources), 0, seed)
+    consensus = np.sum(ranker.source_rankings, axis=0)
+    to_table = np.array([table.index(space.params_of(i)) for i in range(space.n_points)])
+    return (
+        to_table[ranker.order(consensus)].tolist(),
+        to_table[ranker.order(ranker.prior_score())].tolist(),
+    )
+
+
 def _regret(table: Table, indices: Sequence[int] | np.ndarray) -> float:
     return table.normalised_regret(float(np.min(table.losses[np.asarray(indices)])))
 
@@ -127,9 +152,11 @@ def task_headroom(
     budget: int,
     rng: np.random.Generator,
     source_tables: SourceTables | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Mean-normalised regret of every column of the module docstring for one task and seed
-    (``source_tables``: :meth:`SourceTables.of` the task, computed here when not given)."""
+    (``source_tables``: :meth:`SourceTables.of` the task, computed here when not given;
+    ``seed``: the grid ranking's tie order)."""
     table = task.target.table()
     known = source_tables or SourceTables.of(task, budget)
     # top_k_configs takes the sources in turn, so its first len(sources) are their bests.
@@ -144,6 +171,7 @@ def task_headroom(
         _regret(table, np.append(rng.permutation(moves)[:n_steps], start))
         for _ in range(_RANDOM_ORDERS)
     ])
+    by_consensus, by_score = studies_orders(task, sources, seed)
     return {
         "replay": _regret(table, replayed[:budget]),
         "zero-shot": _regret(table, portfolio),
@@ -152,6 +180,8 @@ def task_headroom(
         "random moves": float(random_moves),
         "tables: optima": _regret(table, known.tables_optima),
         "tables: consensus": _regret(table, known.tables_consensus),
+        "studies: consensus": _regret(table, by_consensus[:budget]),
+        "studies: grid score": _regret(table, by_score[:budget]),
     }
 
 
@@ -184,7 +214,7 @@ def suite_headroom(
         for seed in seeds:
             sources = load_sources(task, seed, n_source_trials, storage)
             rng = np.random.default_rng(seed)
-            rows.append(task_headroom(task, sources, budget, rng, known))
+            rows.append(task_headroom(task, sources, budget, rng, known, seed))
         out[task.name] = {c: float(np.mean([r[c] for r in rows])) for c in COLUMNS}
     return out
 

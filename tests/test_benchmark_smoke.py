@@ -15,6 +15,7 @@ from benchmarks import headroom
 from benchmarks import provenance
 from benchmarks.suites import suite_tasks
 from benchmarks.tasks import load_table  # noqa: E402
+from optuna_transfer._task_model import source_gamma
 
 
 def test_cli_tiny_run_writes_sane_outputs(tmp_path: Path) -> None:
@@ -263,6 +264,23 @@ def test_headroom_columns_keep_the_order_their_definitions_imply(tmp_path: Path)
     text = out.read_text()
     assert "Command: `python -m benchmarks.headroom --suites grid --seeds 1" in text
     assert text.count("| **mean** |") == 1 and "protein_structure" in text
+
+
+def test_headroom_studies_orders_rank_every_configuration_sources_best_first() -> None:
+    task = suite_tasks("grid-nb201")[0]
+    sources = headroom.load_sources(task, 0, 12, storage=None)
+    table = task.target.table()
+    by_consensus, by_score = headroom.studies_orders(task, sources, 0)
+    n = len(table.losses)
+    assert sorted(by_consensus) == list(range(n)) and sorted(by_score) == list(range(n))
+    # The grid's prior score puts a source's evaluated good configurations above every
+    # configuration no source evaluated: its first pick is among the sources' good trials.
+    good = set()
+    for source in sources:
+        maximize = source.direction == optuna.study.StudyDirection.MAXIMIZE
+        trials = sorted(source.trials, key=lambda t: float(t.value or 0.0), reverse=maximize)
+        good |= {table.index(t.params) for t in trials[: source_gamma(len(trials))]}
+    assert by_score[0] in good
 
 
 def test_synthetic_samplers_do_not_draw_the_task_itself() -> None:

@@ -95,6 +95,12 @@ class GridRanker:
             if (gid := self._nearest_id(best)) is not None
         ]
 
+    @property
+    def source_rankings(self) -> list[np.ndarray]:
+        """Each source's smoothed ranking of every point (higher better; zeros where the
+        source ranks nothing)."""
+        return self._source_rankings
+
     def _nearest_id(self, trial: FrozenTrial) -> int | None:
         return self._space.id_of(trial.params, nearest=True)
 
