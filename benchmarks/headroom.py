@@ -126,16 +126,22 @@ class SourceTables:
         return cls(summed, round_robin(own, budget), np.argsort(summed, kind="stable")[:budget])
 
 
+@functools.cache
+def table_grid(table: Table) -> tuple[GridSpace, np.ndarray]:
+    """The table as WarmStartGridSampler's grid, and each grid id's table index. Cached as
+    :func:`value_orders`: the same for every seed."""
+    space = GridSpace({name: list(values) for name, values in table.choices.items()})
+    return space, np.array([table.index(space.params_of(i)) for i in range(space.n_points)])
+
+
 def studies_orders(
     task: Task, sources: list[optuna.Study], seed: int
 ) -> tuple[list[int], list[int]]:
     """Table indices best first by the source studies' summed smoothed rankings, and by
     WarmStartGridSampler's prior score of the sources (its tie order for ``seed``)."""
-    table = task.target.table()
-    space = GridSpace({name: list(values) for name, values in table.choices.items()})
+    space, to_table = table_grid(task.target.table())
     ranker = GridRanker(space, source_tasks(sources), 0, seed)
     consensus = np.sum(ranker.source_rankings, axis=0)
-    to_table = np.array([table.index(space.params_of(i)) for i in range(space.n_points)])
     return (
         to_table[ranker.order(consensus)].tolist(),
         to_table[ranker.order(ranker.prior_score())].tolist(),
