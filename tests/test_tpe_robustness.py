@@ -565,6 +565,29 @@ def test_a_small_discrete_space_is_covered_before_any_repeat(
     assert len(set(_configs(study))) == 12
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("failure", ["raises", "nan"])
+@pytest.mark.parametrize("options", [{}, {"multivariate": False}], ids=["joint", "one-at-a-time"])
+def test_a_small_discrete_space_is_covered_before_any_repeat_when_every_trial_fails(
+    seed: int, failure: str, options: dict[str, Any]
+) -> None:
+    # Out of memory on every run: no trial completes, so the study's search space (COMPLETE
+    # and PRUNED trials) is empty, every parameter is drawn on its own, and the parameters
+    # still to come were unknown to an earlier one: on main 1-3 repeats in these 12 trials.
+    source = finished_study(_small, 30, seed=seed)
+
+    def out_of_memory(trial: Trial) -> float:
+        _small(trial)
+        if failure == "nan":
+            return math.nan
+        raise MemoryError("CUDA out of memory (simulated)")
+
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=seed, **options))
+    study.optimize(out_of_memory, n_trials=12, catch=(MemoryError,))
+    assert _fails(study) == 12
+    assert len(set(_configs(study))) == 12
+
+
 def _hundred(trial: Trial) -> float:
     """100 configurations: two integers."""
     x = trial.suggest_int("x", 0, 9)

@@ -555,7 +555,8 @@ class TransferTPESampler(BaseSampler):
         plus this one, and those with which the target has tried every combination of the
         parameters still to come (``_exhausted_values``)."""
         so_far = chosen_params(trial)
-        tried = self._chosen_params(study, self._target_trials(study, trial))
+        trials = self._target_trials(study, trial)
+        tried = self._chosen_params(study, trials)
         rows = [
             encode(dist, params[name])
             for params in tried
@@ -564,6 +565,12 @@ class TransferTPESampler(BaseSampler):
         # The parameters every trial has had and this one has not yet: still to come. The
         # trials as this one's first read saw them (use_cache), not a storage read per parameter.
         space = self._state(study).search_space.calculate(study, use_cache=True)
+        if not space:
+            # No trial has completed (out of memory on every run, say), so that space is
+            # empty: the failed trials' parameters are the ones to come.
+            space = _shared_distributions(
+                [t for t in trials if t.state == TrialState.FAIL and t.params]
+            )
         rest = {n: d for n, d in space.items() if n != name and n not in so_far and not d.single()}
         if rest:
             rows += _exhausted_values(name, dist, so_far, rest, tried)
@@ -1131,6 +1138,17 @@ def _holds(params: dict[str, Any], part: dict[str, Any]) -> bool:
     return all(
         k in params and type(params[k]) is type(v) and params[k] == v for k, v in part.items()
     )
+
+
+def _shared_distributions(trials: Sequence[FrozenTrial]) -> dict[str, BaseDistribution]:
+    """The parameters every one of ``trials`` has had with one distribution, as Optuna's
+    ``IntersectionSearchSpace`` finds them among COMPLETE and PRUNED trials."""
+    if not trials:
+        return {}
+    shared = dict(trials[0].distributions)
+    for t in trials[1:]:
+        shared = {n: d for n, d in shared.items() if t.distributions.get(n) == d}
+    return shared
 
 
 def _exhausted_values(
