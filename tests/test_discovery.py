@@ -83,7 +83,7 @@ def test_a_source_of_another_model_gets_no_zero_shot_trial(tmp_path: Path) -> No
     assert portfolio_params  # the related sources' entries ran
     assert all(set(p) == {"lr", "wd"} for p in portfolio_params)
     # xgboost's best config (depth, leaves) was in the portfolio but never evaluated.
-    assert any("depth" in entry for entry in sampler._portfolio.entries)
+    assert any("depth" in entry for entry in sampler._portfolio.entries[: sampler._portfolio.size])
 
 
 def test_discovered_sources_of_other_models_are_logged_at_info_not_warned(
@@ -175,3 +175,26 @@ def test_source_summary_during_the_zero_shot_trials_says_none_voted_yet(tmp_path
     other = optuna.create_study()
     other.optimize(_lr_wd, n_trials=2)
     assert "not run with TransferTPESampler" in source_summary(other)
+
+
+def test_a_restart_that_finds_the_target_among_the_sources_runs_no_new_zero_shot_trial(
+    tmp_path: Path,
+) -> None:
+    # On main the restarted sampler counted the target, which now had trials, as a source: the
+    # portfolio grew by one, and since the target's best was an entry already run, another
+    # source's second best ran as a zero-shot trial after the probe.
+    url = _team_storage(tmp_path)
+
+    def run(n_trials: int) -> optuna.Study:
+        sampler = TransferTPESampler.from_storage(url, study_filter="resnet-?", seed=0)
+        study = optuna.create_study(
+            storage=url, study_name="resnet-c", sampler=sampler, load_if_exists=True
+        )
+        study.optimize(_lr_wd, n_trials=n_trials)
+        return study
+
+    run(3)
+    study = run(6)
+    roles = [t.user_attrs["transfer:role"] for t in study.trials]
+    assert roles[:3] == ["zero-shot", "zero-shot", "probe"]
+    assert "zero-shot" not in roles[3:]

@@ -13,6 +13,7 @@ from typing import Any
 
 from _support import finished_study
 import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import Trial
 from optuna.trial import TrialState
 import pytest
@@ -184,7 +185,8 @@ def test_enqueued_and_added_trials_do_not_push_out_the_portfolio() -> None:
     study.enqueue_trial({"lr": 3e-3, "wd": 1e-5})
     study.optimize(_lr_wd, n_trials=6)
 
-    portfolio = [json.dumps(p, sort_keys=True) for p in sampler._portfolio.entries]
+    entries = sampler._portfolio.entries[: sampler._portfolio.size]
+    portfolio = [json.dumps(p, sort_keys=True) for p in entries]
     assert len(portfolio) == 3
     claims = [str(t.system_attrs.get(ZERO_SHOT_ATTR_KEY)) for t in study.trials]
     evaluated = [t for t in study.trials if claims[t.number] in portfolio]
@@ -207,6 +209,32 @@ def test_portfolio_entry_the_user_enqueued_is_not_evaluated_twice() -> None:
     assert _configs(study).count(tuple(sorted(sampler._portfolio.entries[0].items()))) == 1
     assert study.trials[1].params == sampler._portfolio.entries[1]
     assert PROBE_ATTR_KEY in study.trials[2].system_attrs
+
+
+@pytest.mark.parametrize("suggested", [True, False], ids=["died-after-suggest", "died-before"])
+def test_a_retried_zero_shot_trial_evaluates_the_entry_it_holds(suggested: bool) -> None:
+    # Optuna's retry of a trial whose worker died (RetryHeartbeatStaleTrialCallback) copies its
+    # system attributes and params. On main the retry claimed the next free entry: it ran the
+    # dead trial's params under another entry's claim (that entry never ran), or, when the
+    # worker died before suggesting, the dead trial's entry never ran.
+    sources = [finished_study(_lr_wd, 30, seed=s) for s in range(3)]
+    sampler = TransferTPESampler(sources, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    dead = study.ask()
+    if suggested:
+        _lr_wd(dead)
+    study.tell(dead, state=TrialState.FAIL)
+    RetryHeartbeatStaleTrialCallback()(study, study.trials[0])
+    study.optimize(_lr_wd, n_trials=4)
+
+    entries = sampler._portfolio.entries[: sampler._portfolio.size]
+    assert len(entries) == 3
+    retry, *others = study.trials[1:4]
+    assert retry.system_attrs["failed_trial"] == 0
+    assert [t.params for t in study.trials[1:4]] == entries
+    claims = [t.system_attrs[ZERO_SHOT_ATTR_KEY] for t in study.trials[1:4]]
+    assert claims == [json.dumps(e, sort_keys=True) for e in entries]
+    assert PROBE_ATTR_KEY in study.trials[4].system_attrs
 
 
 def _lr_wd_narrowed(trial: Trial) -> float:
@@ -242,7 +270,8 @@ def test_portfolio_is_evaluated_once_by_parallel_threads() -> None:
     sampler = TransferTPESampler(sources, seed=0)
     study = optuna.create_study(sampler=sampler)
     study.optimize(_lr_wd, n_trials=16, n_jobs=4)
-    keys = [json.dumps(p, sort_keys=True) for p in sampler._portfolio.entries]
+    entries = sampler._portfolio.entries[: sampler._portfolio.size]
+    keys = [json.dumps(p, sort_keys=True) for p in entries]
     claims = Counter(t.system_attrs.get(ZERO_SHOT_ATTR_KEY) for t in study.trials)
     assert all(claims[k] == 1 for k in keys)
 

@@ -76,7 +76,8 @@ def test_zero_shot_portfolio_is_deduplicated() -> None:
 def test_sources_bests_that_are_one_config_in_the_target_run_once() -> None:
     # Two sources' best configurations that differ only where the target differs from them
     # (a parameter since dropped, a value since out of range) are one configuration to run:
-    # the second is skipped, and the portfolio's next entry runs instead.
+    # the second is skipped, and the next candidate takes its place, so ``n_zero_shot``
+    # distinct configurations run (on main, one fewer: the probe came after two).
     def source(best: dict[str, float], other: dict[str, float]) -> optuna.Study:
         study = optuna.create_study()
         study.enqueue_trial(best)
@@ -106,13 +107,23 @@ def test_sources_bests_that_are_one_config_in_the_target_run_once() -> None:
         )
 
     for sources, objective, expected in [
-        ([a, b], without_batch, [{"x": 1, "y": 1}, {"x": 5, "y": 5}]),
-        ([a, c], x_shrunk, [{"x": 1, "y": 1, "batch": 0}, {"x": 1, "y": 5, "batch": 5}]),
+        ([a, b], without_batch, [{"x": 1, "y": 1}, {"x": 5, "y": 5}, {"x": 6, "y": 6}]),
+        (
+            [a, c],
+            x_shrunk,
+            [
+                {"x": 1, "y": 1, "batch": 0},
+                {"x": 1, "y": 5, "batch": 5},
+                {"x": 1, "y": 8, "batch": 8},
+            ],
+        ),
     ]:
         study = optuna.create_study(sampler=TransferTPESampler(sources, seed=0, n_zero_shot=3))
-        study.optimize(objective, 3)
-        assert [t.params for t in study.trials[:2]] == expected
-        assert study.trials[2].params not in expected  # the probe
+        study.optimize(objective, 4)
+        assert [t.params for t in study.trials[:3]] == expected
+        assert [t.user_attrs["transfer:role"] for t in study.trials] == [
+            "zero-shot", "zero-shot", "zero-shot", "probe"
+        ]
 
 
 def test_zero_shot_is_projected_into_a_changed_space() -> None:

@@ -39,10 +39,13 @@ MAX_CLAIMS = 10
 
 @dataclass(frozen=True)
 class Portfolio:
-    """The zero-shot configurations, best first, with the source each came from."""
+    """The zero-shot configurations, best first, with the source each came from: ``size`` of
+    them, and after those the candidates that take the place of an entry which is an earlier
+    one's configuration for the target (see :func:`entries_in_play`)."""
 
     entries: list[dict[str, Any]]
     sources: list[int]
+    size: int
 
     @property
     def keys(self) -> list[str]:
@@ -76,7 +79,7 @@ def claim_role(
     for _ in range(len(keys) + MAX_CLAIMS):
         others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
         taken = taken_entries(others, portfolio) | lost | unfit(others)
-        free = [i for i in range(len(keys)) if i not in taken]
+        free = [i for i in entries_in_play(others, portfolio) if i not in taken]
         if not free:
             break
         i = free[0]
@@ -97,6 +100,19 @@ def claim_role(
     return None, _claim(study, trial, PROBE_ATTR_KEY, True, False), False
 
 
+def held_role(trial: FrozenTrial, portfolio: Portfolio) -> tuple[int | None, bool] | None:
+    """The portfolio entry (or the probe) ``trial`` holds before it has claimed anything, or
+    None. A trial Optuna retries (``RetryFailedTrialCallback``, after its worker died) is
+    created with the failed trial's system attributes and params: it holds that trial's
+    claim, and evaluates what that trial was evaluating, not the next free entry."""
+    claim = trial.system_attrs.get(ZERO_SHOT_ATTR_KEY)
+    if claim is not None and claim in portfolio.keys:
+        return portfolio.keys.index(claim), False
+    if trial.system_attrs.get(PROBE_ATTR_KEY):
+        return None, True
+    return None
+
+
 def _claim(study: Study, trial: FrozenTrial, key: str, value: Any, withdrawn: Any) -> bool:
     """Write ``key = value`` on ``trial``; keep it only if no other trial holds the same."""
     set_trial_system_attr(study, trial, key, value)
@@ -110,13 +126,36 @@ def _claim(study: Study, trial: FrozenTrial, key: str, value: Any, withdrawn: An
     return not rivals
 
 
+def _projected_entries(trials: list[FrozenTrial], portfolio: Portfolio) -> list[dict[str, Any]]:
+    """The portfolio's entries as the target runs them: projected onto its parameters (the
+    latest distribution of each among ``trials``), once it has any. Two sources' best
+    configurations may differ only in a parameter the target dropped, or in values clipped
+    into a shrunk range, and are then one configuration."""
+    space = {n: d for t in trials for n, d in t.distributions.items()}
+    return [project_config(e, space) if space else e for e in portfolio.entries]
+
+
+def entries_in_play(trials: list[FrozenTrial], portfolio: Portfolio) -> list[int]:
+    """The indices of the portfolio's first ``size`` entries that are distinct configurations
+    for the target (given its ``trials``): an entry that is an earlier one's configuration is
+    passed over and the next candidate runs in its place. Entries that share no parameter
+    with the target are no configuration yet, and count (``claim_role``'s ``unfit``)."""
+    in_play: list[int] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(_projected_entries(trials, portfolio)):
+        if len(in_play) == portfolio.size:
+            break
+        key = config_key(entry)
+        if entry and key in seen:
+            continue
+        seen.add(key)
+        in_play.append(i)
+    return in_play
+
+
 def taken_entries(trials: list[FrozenTrial], portfolio: Portfolio) -> set[int]:
     keys = portfolio.keys
-    # An entry runs as its projection onto the target's parameters (the latest distribution
-    # of each): two sources' best configurations may differ only in a parameter the target
-    # dropped, or in values clipped into a shrunk range, and are then one configuration.
-    space = {n: d for t in trials for n, d in t.distributions.items()}
-    entries = [project_config(e, space) if space else e for e in portfolio.entries]
+    entries = _projected_entries(trials, portfolio)
     taken = set()
     for t in trials:
         claim = t.system_attrs.get(ZERO_SHOT_ATTR_KEY)

@@ -55,12 +55,14 @@ from optuna_transfer._sources import load_sources
 from optuna_transfer._sources import load_sources_from_storage
 from optuna_transfer._sources import report_disjoint_sources
 from optuna_transfer._sources import report_unfitting_values
+from optuna_transfer._sources import SourceTask
 from optuna_transfer._sources import StudyFilter
 from optuna_transfer._task_model import SourceEnsemble
 from optuna_transfer._tpe._claims import chosen_params
 from optuna_transfer._tpe._claims import claim_role
 from optuna_transfer._tpe._claims import COLD_ATTR_KEY
 from optuna_transfer._tpe._claims import config_key
+from optuna_transfer._tpe._claims import held_role
 from optuna_transfer._tpe._claims import is_cold_trial
 from optuna_transfer._tpe._claims import is_probe_trial
 from optuna_transfer._tpe._claims import is_random_trial
@@ -93,6 +95,9 @@ _MAX_CACHED_TRIALS = 64
 # Draws (cold TPE's, each seeded anew, or the model's) before a configuration the target
 # already has gives way to an untried one at random.
 _MAX_DRAWS = 3
+# Zero-shot candidates per portfolio entry: enough for each entry to be replaced a few times
+# where sources' best configurations turn out to be one for the target.
+_PORTFOLIO_CANDIDATES = 4
 
 
 @dataclass
@@ -106,6 +111,8 @@ class _StudyState:
     weights: dict[int, tuple[dict[str, float], bool]] = field(default_factory=dict)
     # space key -> trial number -> each source's predicted quantile at that finished trial.
     predictions: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
+    # The zero-shot portfolio of the sources used for this study (``_study_portfolio``).
+    portfolio: Portfolio | None = None
     # Set once every portfolio entry has been evaluated and the probe has run.
     schedule_done: bool = False
     # Per source, whether it may be used for this study (see TransferTPESampler.from_storage).
@@ -301,12 +308,8 @@ class TransferTPESampler(BaseSampler):
         self._constant_liar = constant_liar
         self._n_startup_trials = n_startup_trials
         self._record_user_attrs = record_user_attrs
-        best = round_robin_portfolio(
-            tasks,
-            portfolio_size(n_zero_shot, sum(not t.ranks_nothing for t in tasks)),
-            lambda t: config_key(t.params),
-        )
-        self._portfolio = Portfolio([dict(t.params) for _, t in best], [i for i, _ in best])
+        self._n_zero_shot = n_zero_shot
+        self._portfolio = _build_portfolio(tasks, [True] * len(tasks), n_zero_shot)
         # Whether local steps may shorten and persist as on a smooth objective: judged on the
         # sources, where the target has too few trials to tell yet.
         self._fine = resolves_short_moves(
@@ -446,15 +449,24 @@ class TransferTPESampler(BaseSampler):
         if len(state.roles) > _MAX_CACHED_TRIALS:
             # Entries of trials that ended in another worker's process are never removed there.
             state.roles.clear()
+        portfolio = self._study_portfolio(study)
+        held = held_role(trial, portfolio)
+        if held is not None:
+            entry, is_probe = held
+            state.roles[trial.number] = (
+                None if entry is None else portfolio.entries[entry],
+                is_probe,
+            )
+            return
         if "fixed_params" in trial.system_attrs or state.schedule_done:
-            # Enqueued and retried trials keep their params; they take no portfolio entry.
+            # Enqueued trials keep their params; they take no portfolio entry.
             state.roles[trial.number] = (None, False)
             return
         entry, is_probe, done = claim_role(
-            study, trial, self._portfolio, lambda others: self._unfit_entries(study, others)
+            study, trial, portfolio, lambda others: self._unfit_entries(study, others)
         )
         state.schedule_done = done
-        config = None if entry is None else self._portfolio.entries[entry]
+        config = None if entry is None else portfolio.entries[entry]
         state.roles[trial.number] = (config, is_probe)
 
     def infer_relative_search_space(
@@ -827,14 +839,28 @@ class TransferTPESampler(BaseSampler):
         """Portfolio entries not to evaluate in ``study``: from a source left out for it, or
         sharing no parameter with the target's trials so far (once there are any)."""
         active = self._active(study)
+        portfolio = self._study_portfolio(study)
         names = {n for t in trials for n in t.params}
         return {
             i
-            for i, (source, entry) in enumerate(
-                zip(self._portfolio.sources, self._portfolio.entries)
-            )
+            for i, (source, entry) in enumerate(zip(portfolio.sources, portfolio.entries))
             if not active[source] or (names and not names.intersection(entry))
         }
+
+    def _study_portfolio(self, study: Study) -> Portfolio:
+        """The portfolio of the sources used for ``study``: a study ``from_storage`` found
+        that is the target itself, restarted, or has another number of objectives neither
+        adds an entry nor counts towards the default size."""
+        state = self._state(study)
+        if state.portfolio is None:
+            active = self._active(study)
+            unused = [not a and not t.ranks_nothing for a, t in zip(active, self._tasks)]
+            state.portfolio = (
+                _build_portfolio(self._tasks, active, self._n_zero_shot)
+                if any(unused)
+                else self._portfolio
+            )
+        return state.portfolio
 
     # -------------------------------------------------------------------------------------
     # Model-based sampling
@@ -1091,8 +1117,13 @@ class TransferTPESampler(BaseSampler):
             predictions, losses = self._predictions(study, finished, space)
             # Higher predicted quantile = worse, so the sources' scores are its negation.
             trusts = source_trusts(-predictions, losses)
-        active = self._active(study)
-        return {label: t if a else 0.0 for label, t, a in zip(self._labels, trusts, active)}
+        # A source that shares no parameter with the space ranks every configuration alike:
+        # its agreement is the prior's, but it has nothing to vote for.
+        used = [
+            a and (not space or not set(space).isdisjoint(task.param_names))
+            for a, task in zip(self._active(study), self._tasks)
+        ]
+        return {label: t if u else 0.0 for label, t, u in zip(self._labels, trusts, used)}
 
 
 def _repeats(params: dict[str, Any], trials: list[FrozenTrial]) -> bool:
@@ -1137,6 +1168,23 @@ def _holds(params: dict[str, Any], part: dict[str, Any]) -> bool:
     (``True`` is not ``1``)."""
     return all(
         k in params and type(params[k]) is type(v) and params[k] == v for k, v in part.items()
+    )
+
+
+def _build_portfolio(
+    tasks: Sequence[SourceTask], active: Sequence[bool], n_zero_shot: int | None
+) -> Portfolio:
+    """The zero-shot portfolio of the ``active`` sources among ``tasks`` (``n_zero_shot``
+    entries, by default one per source that ranks anything), with the candidates beyond its
+    size that take the place of entries which turn out to be one configuration for the
+    target (``entries_in_play``)."""
+    used = [i for i, (t, a) in enumerate(zip(tasks, active)) if a and not t.ranks_nothing]
+    size = portfolio_size(n_zero_shot, len(used))
+    best = round_robin_portfolio(
+        [tasks[i] for i in used], _PORTFOLIO_CANDIDATES * size, lambda t: config_key(t.params)
+    )
+    return Portfolio(
+        [dict(t.params) for _, t in best], [used[i] for i, _ in best], min(size, len(best))
     )
 
 
