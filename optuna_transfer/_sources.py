@@ -225,7 +225,8 @@ def report_unfitting_values(
         unfitting = [
             f"{name!r} (tried: {_describe_values(tried)}; now: {_describe_distribution(dist)})"
             for name, dist in dists.items()
-            if (tried := _values_if_none_fits(task, name, dist))
+            # A parameter the target fixed (one value) has nothing to rank: no loss to report.
+            if not dist.single() and (tried := _values_if_none_fits(task, name, dist))
         ]
         if unfitting:
             _logger.log(

@@ -273,6 +273,22 @@ def test_range_shrunk_clips_zero_shot(name: str, caplog: pytest.LogCaptureFixtur
     assert "-9 to 7.5" in warned[0] and "[-1, 1]" in warned[0]
 
 
+def test_a_parameter_the_target_fixed_is_not_reported_as_unfitting(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A single-valued distribution fixes the parameter: there is nothing for a source to rank
+    # there, and nothing lost. On main a warning said no value the source tried fits it.
+    dist = FloatDistribution(-5, 5)
+    source = _source(
+        [({"x": v, "y": 0.5}, {"x": dist, "y": X01}, v**2) for v in (-4.0, 2.0, 3.5)]
+    )
+    study = _run(
+        name, source, lambda t: t.suggest_float("x", 1.0, 1.0) + t.suggest_float("y", 0, 1)
+    )
+    assert {t.params["x"] for t in study.trials} == {1.0}
+    assert not [m for m in _support.records(caplog) if "fits" in m]
+
+
 def test_range_grown(name: str) -> None:
     dist = FloatDistribution(0, 1)
     source = _source([({"x": 0.25}, {"x": dist}, 0.0), ({"x": 0.75}, {"x": dist}, 1.0)])
