@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from pathlib import Path
@@ -198,3 +199,20 @@ def test_a_restart_that_finds_the_target_among_the_sources_runs_no_new_zero_shot
     roles = [t.user_attrs["transfer:role"] for t in study.trials]
     assert roles[:3] == ["zero-shot", "zero-shot", "probe"]
     assert "zero-shot" not in roles[3:]
+
+
+def test_a_namesake_of_the_target_in_another_storage_is_a_source(tmp_path: Path) -> None:
+    # The model re-tuned in a new database under its old name: the old study is the best
+    # source there is. On main it was left out as if it were the target itself.
+    old = _team_storage(tmp_path)
+    sampler = TransferTPESampler.from_storage(old, study_filter="resnet-?", seed=0)
+    new = f"sqlite:///{tmp_path / 'new.db'}"
+    study = optuna.create_study(storage=new, study_name="resnet-a", sampler=sampler)
+    study.optimize(_lr_wd, n_trials=6)
+    assert sampler.source_names == ["resnet-a", "resnet-b"]
+    zero_shot = [t for t in study.trials if t.user_attrs["transfer:role"] == "zero-shot"]
+    assert [t.system_attrs[ZERO_SHOT_ATTR_KEY] for t in zero_shot] == [
+        json.dumps(e, sort_keys=True) for e in sampler._portfolio.entries[:2]
+    ]
+    assert sampler._portfolio.sources[:2] == [0, 1]
+    assert any(w["resnet-a"] > 0 for w in sampler.get_source_weights(study).values())

@@ -351,7 +351,8 @@ class TransferTPESampler(BaseSampler):
         name pattern (``"resnet-*"``), a mapping of user attributes they must have
         (``{"model": "resnet"}``), or a callable taking the :class:`~optuna.study.FrozenStudy`.
         A target study in the same storage is then left out of its own sources (found by its
-        name), and so are studies with another number of objectives; a study that shares no
+        name and trials: a namesake in another storage is a source), and so are studies with
+        another number of objectives; a study that shares no
         parameter with the target gets no zero-shot trial once the target has one, and never a
         vote (logged at INFO, where a named source would get a warning).
 
@@ -804,7 +805,7 @@ class TransferTPESampler(BaseSampler):
             n_obj = len(study.directions)
             fits = [
                 not self._discovered
-                or (task.name != study.study_name and len(task.directions) == n_obj)
+                or (not _is_the_study(task, study) and len(task.directions) == n_obj)
                 for task in self._tasks
             ]
             state.active = [f and not t.ranks_nothing for f, t in zip(fits, self._tasks)]
@@ -1169,6 +1170,16 @@ def _holds(params: dict[str, Any], part: dict[str, Any]) -> bool:
     return all(
         k in params and type(params[k]) is type(v) and params[k] == v for k, v in part.items()
     )
+
+
+def _is_the_study(task: SourceTask, study: Study) -> bool:
+    """Whether ``task`` is ``study`` itself, read as a source: the same name, and every trial
+    it holds is one of the study's (a namesake in another storage, the model re-tuned in a
+    new database, has trials of its own)."""
+    if task.name != study.study_name:
+        return False
+    trials = {(t.number, t.datetime_start) for t in study.get_trials(deepcopy=False)}
+    return all((t.number, t.datetime_start) in trials for t in task.trials)
 
 
 def _build_portfolio(
