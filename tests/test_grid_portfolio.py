@@ -115,3 +115,24 @@ def test_threads_take_the_probe_exactly_once() -> None:
         study.optimize(distance_to(4.0), n_trials=8, n_jobs=4)
         probes = [t.number for t in study.trials if t.system_attrs.get(PROBE_ATTR_KEY)]
         assert len(probes) == 1, probes
+
+
+def test_a_grid_parameter_the_sources_never_had_leaves_the_portfolio_and_the_probe() -> None:
+    # A column added since the sources ran: on main no source configuration had a nearest
+    # point, so there was no zero-shot trial and no probe (the probe needs a portfolio).
+    # The new column is free: of the points nearest the source's best in the others, the
+    # one the sources score best.
+    source = grid_source(4.0)
+    space = {"x": GRID_X, "wd": [0.0, 1e-4]}
+    sampler = WarmStartGridSampler(source, space, seed=0)
+    portfolio = [sampler._space.params_of(gid) for gid in sampler._portfolio]
+    assert [p["x"] for p in portfolio] == _portfolio(source)
+
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(
+        lambda t: distance_to(4.0)(t) + t.suggest_categorical("wd", [0.0, 1e-4]), n_trials=3
+    )
+    assert [t.params for t in study.trials[:2]] == portfolio
+    assert [bool(t.system_attrs.get(PROBE_ATTR_KEY)) for t in study.trials] == [
+        False, False, True
+    ]

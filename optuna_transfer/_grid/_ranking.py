@@ -89,6 +89,7 @@ class GridRanker:
         # Each source's smoothed ranking of every point: its vote among local steps.
         self._source_rankings = [ranking for _, ranking in scored]
         # The zero-shot portfolio: the sources' best configurations on their nearest points.
+        self._prior = self.prior_score()
         self.portfolio = [
             gid
             for _, best in round_robin_portfolio(tasks, portfolio_size, self._nearest_id)
@@ -102,7 +103,20 @@ class GridRanker:
         return self._source_rankings
 
     def _nearest_id(self, trial: FrozenTrial) -> int | None:
-        return self._space.id_of(trial.params, nearest=True)
+        """The point nearest a source's ``trial``. A grid parameter the trial lacks (added
+        since the source ran) or whose value fits no grid value (a choice renamed) is free:
+        of the points nearest in the others, the one the sources together score best, as a
+        source is uniform in a parameter it never had. None if every parameter is free."""
+        space = self._space
+        indices = space.nearest_indices(trial.params)
+        if None not in indices:
+            return space.id_of(trial.params, nearest=True)
+        if all(i is None for i, n in zip(indices, space.param_names) if n in space.dists):
+            return None
+        candidates = space.matching(indices)
+        best = self._prior[candidates].max()
+        tied = candidates[self._prior[candidates] == best]
+        return int(tied[np.argmin(self.tie_key[tied])])
 
     # -- the sources' part, computed once ----------------------------------------------------
 

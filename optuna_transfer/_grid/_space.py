@@ -134,29 +134,52 @@ class GridSpace:
     def id_of(self, params: Mapping[str, Any], *, nearest: bool = False) -> int | None:
         """Grid id of a configuration that sets every grid parameter to a grid value, else None.
 
-        With ``nearest``, the nearest grid point instead: numbers by their modelled coordinate
-        (clipped into the grid's range), a constant column whatever ``params`` say, other
-        values still exactly.
+        With ``nearest``, the nearest grid point instead (see :meth:`nearest_indices`), or
+        None where a grid parameter has no nearest value.
         """
-        gid = 0
-        for name, stride in zip(self.param_names, self._strides):
+        if nearest:
+            indices = self.nearest_indices(params)
+        else:
+            indices = [
+                self._index_of(name, params[name]) if name in params else None
+                for name in self.param_names
+            ]
+        if any(i is None for i in indices):
+            return None
+        return sum(i * stride for i, stride in zip(indices, self._strides) if i is not None)
+
+    def nearest_indices(self, params: Mapping[str, Any]) -> list[int | None]:
+        """Per grid parameter, the index of the value nearest ``params``'s: numbers by their
+        modelled coordinate (clipped into the grid's range), a constant column whatever
+        ``params`` say, other values exactly; None where ``params`` lack the parameter or
+        hold a value that fits no grid value."""
+        indices: list[int | None] = []
+        for name in self.param_names:
             dist = self.dists.get(name)
-            i: int | None
-            if nearest and dist is None:  # a constant column: its only value
-                i = 0
+            if dist is None:  # a constant column: its only value
+                indices.append(0)
             elif name not in params:
-                return None
-            elif nearest and isinstance(dist, FloatDistribution):
+                indices.append(None)
+            elif isinstance(dist, FloatDistribution):
                 value = project(dist, params[name])
-                if value is UNFIT:
-                    return None
-                i = int(np.argmin(np.abs(self._coords[name] - encode(dist, value))))
+                indices.append(
+                    None
+                    if value is UNFIT
+                    else int(np.argmin(np.abs(self._coords[name] - encode(dist, value))))
+                )
             else:
-                i = self._index_of(name, params[name])
-            if i is None:
-                return None
-            gid += i * stride
-        return gid
+                indices.append(self._index_of(name, params[name]))
+        return indices
+
+    def matching(self, indices: Sequence[int | None]) -> np.ndarray:
+        """The ids of the points whose value of each grid parameter has the index in
+        ``indices`` (any value where it is None)."""
+        mask = np.ones(self.n_points, dtype=bool)
+        ids = np.arange(self.n_points)
+        for i, size, stride in zip(indices, self.sizes, self._strides):
+            if i is not None:
+                mask &= (ids // stride) % size == i
+        return np.flatnonzero(mask)
 
     def _index_of(self, name: str, value: Any) -> int | None:
         index = self._indices[name]
