@@ -392,6 +392,33 @@ def test_conditional_params_in_some_trials(name: str) -> None:
     _inside(study)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_a_source_of_one_branch_of_a_conditional_target(
+    name: str, seed: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The source tuned C alone; the target chooses a model first, and only the SVM suggests
+    # C. On main a zero-shot trial whose model was drawn "rf" never evaluated its entry, the
+    # entry counted as run, and a warning said the source shared no parameter and was
+    # ignored (judged on the first trial, an "rf" one): in 4 of these 6 seeds the source's
+    # best C never ran.
+    c_dist = FloatDistribution(1e-3, 1e3, log=True)
+    source = _source(
+        [({"C": c}, {"C": c_dist}, abs(math.log10(c) - 1)) for c in (9.0, 0.5, 300.0)]
+    )
+
+    def objective(t: Trial) -> float:
+        if t.suggest_categorical("model", ["svm", "rf"]) == "svm":
+            return abs(math.log10(t.suggest_float("C", 1e-3, 1e3, log=True)) - 1)
+        return 0.5 + abs(t.suggest_int("depth", 1, 20) - 7) / 10
+
+    sampler = _support.SAMPLERS[name](source, seed=seed)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=8)
+    evaluated = [t.params.get("C") for t in study.trials]
+    assert 9.0 in evaluated and 0.5 in evaluated  # both zero-shot entries, in the SVM branch
+    assert not [m for m in _support.records(caplog) if "shares no parameter" in m]
+
+
 def test_from_storage_unknown_study_name(name: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'named.db'}"
     _support.finished_study(_support.xy_objective, 3, storage=url, study_name="real")

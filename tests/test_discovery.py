@@ -97,13 +97,14 @@ def test_discovered_sources_of_other_models_are_logged_at_info_not_warned(
     caplog.set_level(logging.INFO, logger="optuna_transfer")
     try:
         study = optuna.create_study(sampler=TransferTPESampler.from_storage(url, seed=0))
-        study.optimize(_lr_wd, n_trials=3)
+        # Judged once the zero-shot trials and the probe have run.
+        study.optimize(_lr_wd, n_trials=4)
         overlap = [r for r in caplog.records if "shares no parameter" in r.getMessage()]
         assert [r.levelno for r in overlap] == [logging.INFO]
         assert "'xgboost'" in overlap[0].getMessage()
         caplog.clear()
         study = optuna.create_study(sampler=TransferTPESampler.from_storage(url, ["xgboost"]))
-        study.optimize(_lr_wd, n_trials=3)
+        study.optimize(_lr_wd, n_trials=4)
         overlap = [r for r in caplog.records if "shares no parameter" in r.getMessage()]
         assert [r.levelno for r in overlap] == [logging.WARNING]
     finally:

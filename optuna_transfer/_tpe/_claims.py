@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+import functools
 import json
 from typing import Any
 
@@ -83,7 +84,9 @@ def claim_role(
         if not free:
             break
         i = free[0]
-        if _claim(study, trial, ZERO_SHOT_ATTR_KEY, keys[i], WITHDRAWN):
+        entry = portfolio.entries[i]
+        released = functools.partial(_took_another_branch, entry=entry)
+        if _claim(study, trial, ZERO_SHOT_ATTR_KEY, keys[i], WITHDRAWN, released):
             return i, False, False
         lost.add(i)
     else:
@@ -113,13 +116,21 @@ def held_role(trial: FrozenTrial, portfolio: Portfolio) -> tuple[int | None, boo
     return None
 
 
-def _claim(study: Study, trial: FrozenTrial, key: str, value: Any, withdrawn: Any) -> bool:
-    """Write ``key = value`` on ``trial``; keep it only if no other trial holds the same."""
+def _claim(
+    study: Study,
+    trial: FrozenTrial,
+    key: str,
+    value: Any,
+    withdrawn: Any,
+    released: Callable[[FrozenTrial], bool] = lambda t: False,
+) -> bool:
+    """Write ``key = value`` on ``trial``; keep it only if no other trial holds the same (a
+    trial that ``released`` it aside)."""
     set_trial_system_attr(study, trial, key, value)
     rivals = [
         t
         for t in study.get_trials(deepcopy=False)
-        if t.number != trial.number and t.system_attrs.get(key) == value
+        if t.number != trial.number and t.system_attrs.get(key) == value and not released(t)
     ]
     if rivals:
         set_trial_system_attr(study, trial, key, withdrawn)
@@ -160,12 +171,28 @@ def taken_entries(trials: list[FrozenTrial], portfolio: Portfolio) -> set[int]:
     for t in trials:
         claim = t.system_attrs.get(ZERO_SHOT_ATTR_KEY)
         if claim is not None and claim in keys:
-            taken.add(keys.index(claim))
+            i = keys.index(claim)
+            if not _took_another_branch(t, entries[i]):
+                taken.add(i)
         params = t.params or t.system_attrs.get("fixed_params") or {}
         for i, entry in enumerate(entries):
             if all(n in params and params[n] == v for n, v in entry.items()):
                 taken.add(i)
     return taken
+
+
+def _took_another_branch(trial: FrozenTrial, entry: dict[str, Any]) -> bool:
+    """Whether ``trial``, claiming ``entry`` (projected), completed without suggesting any of
+    its parameters: in a conditional space it took a branch where they do not exist, and the
+    entry was not evaluated (its branch is known once a trial has taken it; see
+    ``TransferTPESampler._branch_of``). A failed claimer keeps the entry: it may be what
+    failed."""
+    return (
+        trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        and bool(entry)
+        and bool(trial.params)
+        and set(entry).isdisjoint(trial.params)
+    )
 
 
 def record(study: Study, trial: FrozenTrial, key: str, value: Any) -> None:

@@ -445,7 +445,9 @@ class TransferTPESampler(BaseSampler):
                 )
         self._cold(study, trial).before_trial(study, trial)
         state = self._state(study)
-        if not state.overlap_reported:
+        if not state.overlap_reported and state.schedule_done:
+            # Judged once the portfolio and the probe have run: in a conditional space the
+            # first trials may not have taken the branches the sources' parameters live in.
             self._report_source_mismatches(study, state)
         if len(state.roles) > _MAX_CACHED_TRIALS:
             # Entries of trials that ended in another worker's process are never removed there.
@@ -467,6 +469,8 @@ class TransferTPESampler(BaseSampler):
             study, trial, portfolio, lambda others: self._unfit_entries(study, others)
         )
         state.schedule_done = done
+        if done and not state.overlap_reported:
+            self._report_source_mismatches(study, state)
         config = None if entry is None else portfolio.entries[entry]
         state.roles[trial.number] = (config, is_probe)
 
@@ -491,6 +495,7 @@ class TransferTPESampler(BaseSampler):
         zero_shot = self._zero_shot_config(study, trial)
         if zero_shot is not None:
             params = project_config(zero_shot, search_space)
+            params.update(self._branch_of(study, trial, zero_shot, search_space, params))
             # Parameters the source config cannot fill come from the model, so a relative
             # sample always covers the whole relative search space.
             missing = {n: d for n, d in search_space.items() if n not in params}
@@ -538,6 +543,7 @@ class TransferTPESampler(BaseSampler):
         space = {param_name: param_distribution}
         if zero_shot is not None:
             projected = project_config(zero_shot, space)
+            projected.update(self._branch_of(study, trial, zero_shot, space, projected))
             if param_name in projected:
                 return projected[param_name]
         cold = zero_shot is None and self._is_cold(study, trial)
@@ -558,6 +564,36 @@ class TransferTPESampler(BaseSampler):
                 return value
         rng = self._trial_rng(trial, zlib.crc32(param_name.encode()))
         return decode_row(uniform_unseen(rng, space, completing), space)[param_name]
+
+    def _branch_of(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        entry: dict[str, Any],
+        space: dict[str, BaseDistribution],
+        fixed: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Values of ``space``'s parameters that ``entry`` does not fix (``fixed``) for a
+        zero-shot trial in a conditional space: where the entry holds parameters that not
+        every trial of the target suggests (those of one branch), the values of the best of
+        the target's COMPLETE trials that suggested one of them, so that the trial takes
+        their branch; else nothing, and the model samples them. Where no trial has taken that
+        branch yet, the model's choice may miss it: the entry is then claimed again
+        (``taken_entries``)."""
+        always = self._state(study).search_space.calculate(study, use_cache=True)
+        beyond = set(entry) - set(always)
+        if not always or not beyond:
+            return {}
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        in_branch = [t for t in finished if not beyond.isdisjoint(t.params)]
+        if not in_branch:
+            return {}
+        best = in_branch[int(np.argmin(trial_losses(study, in_branch)))]
+        return {
+            n: best.params[n]
+            for n, d in space.items()
+            if n not in fixed and n in best.params and not math.isnan(encode(d, best.params[n]))
+        }
 
     def _completing_values(
         self, study: Study, trial: FrozenTrial, name: str, dist: BaseDistribution
