@@ -1,5 +1,6 @@
-"""Up-front checks of the samplers' integer arguments, so that a wrong type fails at
-construction with the argument's name rather than deep inside numpy at the first trial."""
+"""Up-front checks of the samplers' integer, flag and callable arguments, so that a wrong
+type fails at construction with the argument's name rather than deep inside numpy, or as a
+silently truthy string ("no"), at the first trial."""
 
 from __future__ import annotations
 
@@ -21,3 +22,19 @@ def check_integer(name: str, value: Any, minimum: int, *, none_ok: bool = False)
     if not is_integer(value) or value < minimum:
         allowed = f"an integer >= {minimum}" + (" or None" if none_ok else "")
         raise ValueError(f"`{name}` must be {allowed}, got {value!r}.")
+
+
+def check_flag(name: str, value: Any, *, none_ok: bool = False) -> None:
+    """Raise a ValueError naming ``name`` unless ``value`` is a bool (or None, where
+    ``none_ok``): a string such as ``"no"`` would otherwise count as True."""
+    if value is None and none_ok:
+        return
+    if not isinstance(value, (bool, np.bool_)):
+        allowed = "True or False" + (" or None" if none_ok else "")
+        raise ValueError(f"`{name}` must be {allowed}, got {value!r}.")
+
+
+def check_callable(name: str, value: Any) -> None:
+    """Raise a ValueError naming ``name`` unless ``value`` is callable or None."""
+    if value is not None and not callable(value):
+        raise ValueError(f"`{name}` must be a callable or None, got {value!r}.")

@@ -442,6 +442,26 @@ def test_from_storage_empty_names(name: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("argument", "value", "allowed"),
+    [
+        ("multivariate", "yes", "True or False or None"),
+        ("group", "no", "True or False"),
+        ("constant_liar", None, "True or False"),
+        ("record_user_attrs", 0, "True or False"),
+        ("constraints_func", 5, "a callable or None"),
+    ],
+)
+def test_a_flag_or_callable_of_the_wrong_type_is_named_up_front(
+    name: str, argument: str, value: Any, allowed: str
+) -> None:
+    # On main a string flag counted as True ("no" for group switched grouping on) and a
+    # non-callable constraints_func failed at the first trial.
+    source = _source([({"x": 0.5}, {"x": X01}, 1.0)])
+    with pytest.raises(ValueError, match=rf"`{argument}` must be {allowed}, got {value!r}"):
+        _support.SAMPLERS[name](source, **{argument: value})
+
+
+@pytest.mark.parametrize(
     ("argument", "value"),
     [*_support.BAD_INTEGER_ARGUMENTS, ("n_ei_candidates", 2.5), ("n_ei_candidates", True)],
 )

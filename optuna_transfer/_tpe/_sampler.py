@@ -23,6 +23,8 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._arguments import check_callable
+from optuna_transfer._arguments import check_flag
 from optuna_transfer._arguments import check_integer
 from optuna_transfer._encoding import aligned_matrix
 from optuna_transfer._encoding import encode
@@ -286,6 +288,14 @@ class TransferTPESampler(BaseSampler):
         check_integer("n_zero_shot", n_zero_shot, 0, none_ok=True)
         check_integer("n_startup_trials", n_startup_trials, 0)
         check_max_source_trials(max_source_trials)
+        check_flag("multivariate", multivariate, none_ok=True)
+        for flag, value in (
+            ("group", group),
+            ("constant_liar", constant_liar),
+            ("record_user_attrs", record_user_attrs),
+        ):
+            check_flag(flag, value)
+        check_callable("constraints_func", constraints_func)
         if group and multivariate is False:
             raise ValueError("`group=True` needs the multivariate TPE: drop multivariate=False.")
         if constraints_func is not None:
