@@ -181,13 +181,14 @@ def report_disjoint_sources(
     target_names: Collection[str],
     target: str,
     expected: bool = False,
+    note: str = "",
 ) -> None:
     """Log each source of ``tasks`` (named by ``labels``) that shares no parameter name with
     ``target_names``, the target's (described by ``target``): it cannot rank any of the
     target's configurations, so it has no say. Usually a parameter was renamed since the source
     ran, and the search is colder than the user thinks: a warning. INFO where such sources are
     ``expected`` (found by ``from_storage`` among other models' studies), unless no source
-    shares a parameter.
+    shares a parameter. ``note`` ends the message.
     """
     names = set(target_names)
     disjoint = [
@@ -204,8 +205,8 @@ def report_disjoint_sources(
             level,
             f"Source {label!r} shares no parameter with {target} (its parameters: "
             f"{_some(names)}; the source's: {_some(task.param_names)}), so it cannot rank any "
-            "configuration and is ignored. If parameters were renamed since the source ran, "
-            "suggest them under the source's names; else leave the source out.",
+            "configuration. If parameters were renamed since the source ran, suggest them "
+            f"under the source's names; else leave the source out.{note}",
         )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import functools
 import json
 from typing import Any
+from typing import NamedTuple
 
 from optuna.study import Study
 from optuna.trial import FrozenTrial
@@ -62,10 +63,9 @@ def claim_role(
     trial: FrozenTrial,
     portfolio: Portfolio,
     unfit: Callable[[list[FrozenTrial]], set[int]],
-) -> tuple[int | None, bool, bool]:
+) -> Role:
     """Claim the first portfolio entry no other trial has taken, else the probe if it has
-    not run yet. Returns the entry's index (or None), whether this trial is the probe, and
-    whether nothing is left to claim for any later trial.
+    not run yet (see :class:`Role` for what it returns).
 
     Entries are claimed, not indexed by trial number, so trials the user enqueued or added
     do not push them out. An entry is taken by a trial that claims it (whatever its state:
@@ -79,28 +79,45 @@ def claim_role(
     lost: set[int] = set()
     for _ in range(len(keys) + MAX_CLAIMS):
         others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
-        taken = taken_entries(others, portfolio) | lost | unfit(others)
-        free = [i for i in entries_in_play(others, portfolio) if i not in taken]
+        taken = taken_entries(others, portfolio)
+        unfitting = unfit(others)
+        in_play = entries_in_play(others, portfolio)
+        free = [i for i in in_play if i not in taken | lost | unfitting]
         if not free:
             break
         i = free[0]
-        entry = portfolio.entries[i]
-        released = functools.partial(_took_another_branch, entry=entry)
+        released = functools.partial(
+            _took_another_branch, entry=_projected_entries(others, portfolio)[i]
+        )
         if _claim(study, trial, ZERO_SHOT_ATTR_KEY, keys[i], WITHDRAWN, released):
-            return i, False, False
+            return Role(i, False, False, False)
         lost.add(i)
     else:
-        return None, False, False
+        return Role(None, False, False, False)
     if any(is_probe_trial(t) for t in others):
         # Nothing is left to claim once no trial that claimed can still withdraw; later
-        # trials then skip reading the study.
-        done = all(
+        # trials then skip reading the study. An entry that shares no parameter with the
+        # target's trials yet may belong to a branch of a conditional space no trial has
+        # taken: it waits for one.
+        settled = all(
             t.state.is_finished()
             for t in others
             if ZERO_SHOT_ATTR_KEY in t.system_attrs or PROBE_ATTR_KEY in t.system_attrs
         )
-        return None, False, done
-    return None, _claim(study, trial, PROBE_ATTR_KEY, True, False), False
+        waiting = any(i in unfitting and i not in taken for i in in_play)
+        return Role(None, False, settled and not waiting, settled)
+    return Role(None, _claim(study, trial, PROBE_ATTR_KEY, True, False), False, False)
+
+
+class Role(NamedTuple):
+    """What :func:`claim_role` gave a trial: the portfolio entry it evaluates (or None),
+    whether it is the probe, whether nothing is left to claim for any later trial, and
+    whether every entry that can run now and the probe have run (``settled``)."""
+
+    entry: int | None
+    is_probe: bool
+    done: bool
+    settled: bool
 
 
 def held_role(trial: FrozenTrial, portfolio: Portfolio) -> tuple[int | None, bool] | None:
@@ -176,19 +193,20 @@ def taken_entries(trials: list[FrozenTrial], portfolio: Portfolio) -> set[int]:
                 taken.add(i)
         params = t.params or t.system_attrs.get("fixed_params") or {}
         for i, entry in enumerate(entries):
-            if all(n in params and params[n] == v for n, v in entry.items()):
+            # An entry with no parameter of the target's (yet) is no configuration to match.
+            if entry and all(n in params and params[n] == v for n, v in entry.items()):
                 taken.add(i)
     return taken
 
 
 def _took_another_branch(trial: FrozenTrial, entry: dict[str, Any]) -> bool:
-    """Whether ``trial``, claiming ``entry`` (projected), completed without suggesting any of
-    its parameters: in a conditional space it took a branch where they do not exist, and the
-    entry was not evaluated (its branch is known once a trial has taken it; see
-    ``TransferTPESampler._branch_of``). A failed claimer keeps the entry: it may be what
-    failed."""
+    """Whether ``trial``, claiming ``entry`` (projected), finished having suggested
+    parameters but none of the entry's: in a conditional space it took a branch where they
+    do not exist, and the entry was not evaluated (its branch is known once a trial has
+    taken it; see ``TransferTPESampler._branch_of``). A claimer that failed before it
+    suggested anything keeps the entry, as a failed zero-shot trial does."""
     return (
-        trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        trial.state.is_finished()
         and bool(entry)
         and bool(trial.params)
         and set(entry).isdisjoint(trial.params)

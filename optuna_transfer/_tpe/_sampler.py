@@ -455,10 +455,6 @@ class TransferTPESampler(BaseSampler):
                 )
         self._cold(study, trial).before_trial(study, trial)
         state = self._state(study)
-        if not state.overlap_reported and state.schedule_done:
-            # Judged once the portfolio and the probe have run: in a conditional space the
-            # first trials may not have taken the branches the sources' parameters live in.
-            self._report_source_mismatches(study, state)
         if len(state.roles) > _MAX_CACHED_TRIALS:
             # Entries of trials that ended in another worker's process are never removed there.
             state.roles.clear()
@@ -475,14 +471,14 @@ class TransferTPESampler(BaseSampler):
             # Enqueued trials keep their params; they take no portfolio entry.
             state.roles[trial.number] = (None, False)
             return
-        entry, is_probe, done = claim_role(
+        role = claim_role(
             study, trial, portfolio, lambda others: self._unfit_entries(study, others)
         )
-        state.schedule_done = done
-        if done and not state.overlap_reported:
+        state.schedule_done = role.done
+        if role.settled and not state.overlap_reported:
             self._report_source_mismatches(study, state)
-        config = None if entry is None else portfolio.entries[entry]
-        state.roles[trial.number] = (config, is_probe)
+        config = None if role.entry is None else portfolio.entries[role.entry]
+        state.roles[trial.number] = (config, role.is_probe)
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
@@ -879,7 +875,17 @@ class TransferTPESampler(BaseSampler):
         tasks = [t for t, a in zip(self._tasks, active) if a]
         labels = [label for label, a in zip(self._labels, active) if a]
         target = f"study {study.study_name!r}"
-        report_disjoint_sources(tasks, labels, dists, target, expected=self._discovered)
+        report_disjoint_sources(
+            tasks,
+            labels,
+            dists,
+            f"the trials of {target} so far",
+            expected=self._discovered,
+            note=(
+                " In a conditional search space, a source of a branch no trial has taken yet "
+                "gets its zero-shot trial once one has."
+            ),
+        )
         report_unfitting_values(tasks, labels, dists, target, expected=self._discovered)
 
     def _unfit_entries(self, study: Study, trials: list[FrozenTrial]) -> set[int]:
@@ -1164,10 +1170,11 @@ class TransferTPESampler(BaseSampler):
             predictions, losses = self._predictions(study, finished, space)
             # Higher predicted quantile = worse, so the sources' scores are its negation.
             trusts = source_trusts(-predictions, losses)
-        # A source that shares no parameter with the space ranks every configuration alike:
-        # its agreement is the prior's, but it has nothing to vote for.
+        # A source that shares no parameter with the target's trials ranks every
+        # configuration alike: its agreement is the prior's, but it has nothing to vote for.
+        names = {n for t in finished for n in t.params}
         used = [
-            a and (not space or not set(space).isdisjoint(task.param_names))
+            a and (not names or not names.isdisjoint(task.param_names))
             for a, task in zip(self._active(study), self._tasks)
         ]
         return {label: t if u else 0.0 for label, t, u in zip(self._labels, trusts, used)}
