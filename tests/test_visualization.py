@@ -357,3 +357,41 @@ def test_benchmark_report_plots_one_transfer_run_per_task(
         for label, ys in info.weights.items():
             assert ys == [reported[n][label] for n in info.weight_numbers]
         assert info.values == run["values"]
+
+
+@pytest.mark.parametrize("sign", [1, -1], ids=["related", "misleading"])
+def test_a_trial_is_labelled_cold_only_when_cold_tpe_sampled_it(sign: int) -> None:
+    # On main a trial whose sources had all lost their votes was labelled "cold" ("chosen by
+    # cold TPE") although the sampler's own local steps chose it.
+    from optuna_transfer._tpe import COLD_ATTR_KEY
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    source = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=1))
+    source.optimize(lambda t: sign * _objective(t), n_trials=40)
+    def moved(t: Trial) -> float:  # the optimum moved a little since the source ran
+        return (t.suggest_float("x", -5, 5) - 1.5) ** 2 + (t.suggest_float("y", -5, 5) + 1.5) ** 2
+
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=0))
+    study.optimize(moved, n_trials=30)
+    weights = cast(TransferTPESampler, study.sampler).get_source_weights(study)
+    roles = {t.number: t.user_attrs["transfer:role"] for t in study.trials}
+    model_based = [t for t in study.trials if roles[t.number] in ("transfer", "cold")]
+    for t in model_based:
+        assert (roles[t.number] == "cold") == bool(t.system_attrs.get(COLD_ATTR_KEY)), t.number
+    # Trials that no source voted in: the case that was mislabelled.
+    refuted = [t.number for t in model_based if weights[t.number][source.study_name] == 0.0]
+    assert refuted
+    if sign == 1:
+        assert any(roles[n] == "transfer" for n in refuted)
+    else:
+        assert any(roles[n] == "cold" for n in refuted)
+
+
+def test_source_summary_names_a_bad_top(run: tuple[str, TransferTPESampler]) -> None:
+    # On main top=-1 was a slice: the last source was hidden without a word.
+    from optuna_transfer.visualization import source_summary
+
+    study = _loaded(run[0])
+    with pytest.raises(ValueError, match=r"`top` must be an integer >= 0 or None, got -1"):
+        source_summary(study, top=-1)
+    assert source_summary(study, top=1).count("* **") == 1

@@ -7,6 +7,7 @@ its points), and ``_claims`` everything it records in the study and claims there
 workers.
 """
 
+from optuna_transfer._tpe._claims import COLD_ATTR_KEY
 from optuna_transfer._tpe._claims import params_with_running
 from optuna_transfer._tpe._claims import PROBE_ATTR_KEY
 from optuna_transfer._tpe._claims import RANDOM_ATTR_KEY
@@ -16,6 +17,7 @@ from optuna_transfer._tpe._sampler import TransferTPESampler
 
 
 __all__ = [
+    "COLD_ATTR_KEY",
     "PROBE_ATTR_KEY",
     "RANDOM_ATTR_KEY",
     "TransferTPESampler",

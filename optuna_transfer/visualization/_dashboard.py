@@ -10,8 +10,9 @@ Two explicit, opt-in helpers put them where it looks:
 * :func:`annotate_for_dashboard` works on any study afterwards (also one loaded from storage):
   a study note with a per-trial table and the weights figure, both on the study's page.
 
-Neither is done by the sampler itself: user attributes are the user's namespace, and a
-sampler that wrote into it unasked could clash with keys the user relies on.
+TransferTPESampler writes the same per-trial user attributes itself unless it was built with
+``record_user_attrs=False`` (user attributes are the user's namespace, which some keep for
+their own keys); :func:`with_transfer_attrs` is for such a study.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import Trial
 from optuna.trial import TrialState
 
+from optuna_transfer._arguments import check_integer
 from optuna_transfer.visualization._source_weights import _probe_numbers
 from optuna_transfer.visualization._source_weights import _trial_record
 from optuna_transfer.visualization._source_weights import _TrialRecord
@@ -134,9 +136,10 @@ def annotate_for_dashboard(
 
     Works on a finished study, also one loaded from storage. Roles: ``zero-shot`` (a source's
     best configuration, evaluated as is), ``probe`` (the random trial after those),
-    ``enqueued`` (user-fixed parameters), ``transfer`` (chosen by the weighted vote, at least
-    one source voting), ``cold`` (no source kept a vote: cold TPE), ``random`` (a start-up
-    trial sampled at random, where the sampler records it). For per-trial user attributes
+    ``enqueued`` (user-fixed parameters), ``transfer`` (chosen by the sampler's own search:
+    the weighted vote, its local steps or a categorical space's ranking), ``cold`` (every
+    source refuted and the sampler's own search over: cold TPE), ``random`` (a start-up trial
+    sampled at random, where the sampler records it). For per-trial user attributes
     use :func:`with_transfer_attrs` while the study runs.
 
     Args:
@@ -169,6 +172,7 @@ def source_summary(study: Study, top: int | None = None) -> str:
     Sources are listed by how many trials they voted in, most first; ``top`` keeps that many
     (the rest are counted in one line). Works on a study loaded from storage.
     """
+    check_integer("top", top, 0, none_ok=True)
     return "\n".join(_summary_lines(trial_records(study), top)) + "\n"
 
 
@@ -206,7 +210,11 @@ def _summary_lines(records: list[_TrialRecord], top: int | None) -> list[str]:
                 f"trial {last.number} (weight {(last.weights or {})[label]:.2f})."
             )
         else:
-            lines.append(f"* **{label}** never voted (refuted by the target's trials).")
+            lines.append(
+                f"* **{label}** never voted (refuted by the target's trials, or not used for "
+                "this study: the study itself, another number of objectives, or no parameter "
+                "in common; the sampler's log says which)."
+            )
     if len(shown) < len(ranked):
         rest = ranked[len(shown):]
         n_voted = sum(bool(votes[label]) for label in rest)

@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_transfer._ranking import violation
+from optuna_transfer._tpe import COLD_ATTR_KEY
 from optuna_transfer._tpe import PROBE_ATTR_KEY
 from optuna_transfer._tpe import RANDOM_ATTR_KEY
 from optuna_transfer._tpe import WEIGHTS_ATTR_KEY
@@ -131,8 +132,10 @@ def trial_records(study: Study, sampler: Any = None) -> list[_TrialRecord]:
     Roles: ``"zero-shot"`` (evaluates a source's best configuration), ``"probe"`` (the random
     trial after the portfolio), ``"random"`` (a start-up trial sampled at random, where the
     sampler records it), ``"enqueued"`` (user-fixed parameters), ``"transfer"`` (chosen by the
-    weighted vote with at least one source voting), ``"cold"`` (no source kept a vote: chosen
-    by cold TPE), or None (not sampled by TransferTPESampler).
+    sampler's own search: the weighted vote, its local steps or a categorical space's ranking;
+    the weights say which sources still voted), ``"cold"`` (every source refuted and the
+    sampler's own search over: sampled by cold TPE), or None (not sampled by
+    TransferTPESampler).
     """
     _check_sampler(sampler)
     trials = study.get_trials(deepcopy=False)
@@ -159,9 +162,12 @@ def _trial_record(t: FrozenTrial, probes: set[int]) -> _TrialRecord:
         role = ROLE_ENQUEUED
     elif t.system_attrs.get(RANDOM_KEY):
         role = ROLE_RANDOM
+    elif t.system_attrs.get(COLD_ATTR_KEY):
+        role = ROLE_COLD
     elif weights is not None:
-        voting = any(w > 0 for label, w in weights.items() if label != TARGET_LABEL)
-        role = ROLE_TRANSFER if voting else ROLE_COLD
+        # The sampler's own search (the vote, its local steps, a categorical space's ranking),
+        # also once every source has lost its vote: the weights say who still voted.
+        role = ROLE_TRANSFER
     else:
         role = None
     return _TrialRecord(t.number, role, weights)
