@@ -512,18 +512,28 @@ def load_sources_from_storage(
     what = "source studies" if names is None else (
         f"source study {names[0]!r}" if len(names) == 1 else f"source studies {names}"
     )
+    # Checked first: a filter of the wrong type is no storage error.
+    match = _study_predicate(study_filter)
     try:
         backend = (
             optuna.storages.RDBStorage(storage) if isinstance(storage, str) else storage
         )
-        if names is None:
-            names = discover_study_names(backend, study_filter)
+        studies = backend.get_all_studies() if names is None else []
     except ValueError:
         raise
     except Exception as e:
         raise _storage_error(
             f"Could not open storage {shown} to load {what}", e, storage
         ) from _safe_cause(e, storage)
+    if names is None:
+        # The user's filter runs outside the storage's error handling: what it raises is its.
+        matching = [frozen.study_name for frozen in studies if match(frozen)]
+        try:
+            names = _with_finite_trials(backend, matching)
+        except Exception as e:
+            raise _storage_error(
+                f"Could not read storage {shown} to load {what}", e, storage
+            ) from _safe_cause(e, storage)
     if not names:
         raise ValueError(
             f"Storage {shown} has no study with a COMPLETE trial of finite values"
@@ -544,16 +554,21 @@ def discover_study_names(
     taking the :class:`~optuna.study.FrozenStudy` and returning whether to use it.
     """
     match = _study_predicate(study_filter)
-    names = []
-    for frozen in backend.get_all_studies():
-        if not match(frozen):
-            continue
-        study_id = backend.get_study_id_from_name(frozen.study_name)
+    return _with_finite_trials(
+        backend, [frozen.study_name for frozen in backend.get_all_studies() if match(frozen)]
+    )
+
+
+def _with_finite_trials(backend: optuna.storages.BaseStorage, names: list[str]) -> list[str]:
+    """Those of ``names`` whose study has a COMPLETE trial of finite values."""
+    kept = []
+    for name in names:
+        study_id = backend.get_study_id_from_name(name)
         complete = backend.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,))
         # Optuna stores an infinite value as COMPLETE; a study of only those ranks nothing.
         if any(t.values is not None and np.isfinite(t.values).all() for t in complete):
-            names.append(frozen.study_name)
-    return names
+            kept.append(name)
+    return kept
 
 
 def _study_predicate(study_filter: StudyFilter) -> Callable[[FrozenStudy], bool]:

@@ -217,3 +217,13 @@ def test_a_namesake_of_the_target_in_another_storage_is_a_source(tmp_path: Path)
     ]
     assert sampler._portfolio.sources[:2] == [0, 1]
     assert any(w["resnet-a"] > 0 for w in sampler.get_source_weights(study).values())
+
+
+def test_a_study_filter_error_is_not_reported_as_a_storage_error(tmp_path: Path) -> None:
+    # On main both came out as "Could not open storage ...: check the URL, the driver and
+    # that the database is reachable", a wrong lead for a filter's own mistake.
+    url = _team_storage(tmp_path)
+    with pytest.raises(KeyError, match="model"):  # "xgboost" has no "model" attribute
+        TransferTPESampler.from_storage(url, study_filter=lambda s: s.user_attrs["model"] > "")
+    with pytest.raises(TypeError, match="`study_filter` must be a name pattern"):
+        TransferTPESampler.from_storage(url, study_filter=3)  # type: ignore[arg-type]
