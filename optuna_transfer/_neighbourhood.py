@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
+import math
 from numbers import Real
 from typing import Any
 
@@ -68,11 +69,11 @@ def neighbourhood_grid(
 
     Raises:
         TypeError: An argument of the wrong shape (a bare number where a list is expected,
-            a string for ``values`` or ``keep``, a tuple as a grid value).
+            a string for ``values`` or ``keep``, a tuple as a grid value, given or kept).
         ValueError: A grid that could not be what was meant: a best value that is not a
             finite number, or not positive with ``factors``; a factor that is not positive;
-            steps that collapse to one value; a parameter named twice or not in
-            ``best_params``.
+            steps that collapse to one value or overflow; a candidate listed twice in
+            ``values``; a parameter named twice or not in ``best_params``.
     """
     if isinstance(best_params, Study):
         try:
@@ -120,6 +121,7 @@ def neighbourhood_grid(
         elif name in explicit:
             grid[name] = list(explicit[name])
         elif keep is None or name in keep:
+            check_container(f"best_params[{name!r}]", value)
             grid[name] = [value]
     for name, given in explicit.items():
         if name not in grid:
@@ -192,6 +194,16 @@ def _candidate_lists(
         plain = [_plain(v) for v in candidates]
         for v in plain:
             check_container(f"values[{name!r}]", v)
+        repeated = [
+            v for i, v in enumerate(plain) if any(type(u) is type(v) and u == v for u in plain[:i])
+        ]
+        if repeated:
+            # Each would be a grid point evaluated twice (True and 1 are two values, as in
+            # Optuna's categorical choices).
+            raise ValueError(
+                f"`values[{name!r}]` lists {repeated[0]!r} more than once: give each "
+                "candidate once."
+            )
         out[name] = plain
     return out
 
@@ -230,6 +242,11 @@ def _stepped(
         # best value itself stays exact, so the grid point matches the source trial that
         # found it and ranks first by that source's own ranking.
         cands = [float(value) if v == value else float(f"{v:.12g}") for v in raw]
+    if not all(math.isfinite(float(c)) for c in raw):
+        raise ValueError(
+            f"`{arg}[{name!r}]` takes parameter {name!r} from {value!r} past the largest "
+            f"float ({cands!r}); use smaller {arg}."
+        )
     column = list(dict.fromkeys(cands))
     if len(column) == 1 and len(set(steps)) > 1:
         raise ValueError(

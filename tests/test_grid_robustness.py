@@ -140,3 +140,18 @@ def test_source_configs_land_on_the_nearest_grid_value_in_the_grids_scale(
     )
     study.optimize(lambda t: t.suggest_float("u", min(grid_values), max(grid_values)), 1)
     assert study.trials[0].params["u"] == expected
+
+
+def test_neighbourhood_grid_values_it_would_not_check_are_refused() -> None:
+    # On main a step past the largest float gave inf, a kept tuple passed (and failed later in
+    # the sampler), and a candidate listed twice became a point evaluated twice.
+    with pytest.raises(ValueError, match=r"`factors\['lr'\]` takes parameter 'lr'.*largest"):
+        neighbourhood_grid({"lr": 1e300}, {"lr": (1, 1e10)})
+    with pytest.raises(ValueError, match=r"`offsets\['x'\]` takes parameter 'x'.*largest"):
+        neighbourhood_grid({"x": 1.7e308}, offsets={"x": (0, 1.7e308)})
+    with pytest.raises(TypeError, match=r"`best_params\['shape'\]` contains \(1, 2\)"):
+        neighbourhood_grid({"lr": 1e-3, "shape": (1, 2)}, {"lr": (0.5, 2)})
+    with pytest.raises(ValueError, match=r"`values\['bs'\]` lists 32 more than once"):
+        neighbourhood_grid({"lr": 1e-3}, values={"bs": [32, 32, 64]})
+    # True and 1 are two choices, as in Optuna.
+    assert neighbourhood_grid({}, values={"flag": [1, True]}) == {"flag": [1, True]}
