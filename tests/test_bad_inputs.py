@@ -429,6 +429,38 @@ def test_a_source_of_one_branch_of_a_conditional_target(
             assert "conditional search space" in message
 
 
+@pytest.mark.parametrize("seed", [0, 2, 4])
+def test_sources_of_different_branches_of_a_conditional_target(name: str, seed: int) -> None:
+    # One source per model. A first trial that claimed the SVM's entry and drew "rf" before
+    # any trial had suggested C kept the entry as run (its projection onto the parameters
+    # seen so far was empty): in these seeds the source's best C never ran in 30 trials,
+    # although later trials took the SVM branch.
+    c_dist = FloatDistribution(1e-3, 1e3, log=True)
+    depth_dist = IntDistribution(1, 20)
+    k_dist = IntDistribution(1, 50)
+    svm = _source([({"C": c}, {"C": c_dist}, abs(math.log10(c) - 1.2)) for c in (14.0, 0.5)])
+    rf = _source([({"depth": d}, {"depth": depth_dist}, abs(d - 8)) for d in (8, 2)])
+    knn = _source([({"k": k}, {"k": k_dist}, abs(k - 12)) for k in (12, 40)])
+
+    def objective(t: Trial) -> float:
+        model = t.suggest_categorical("model", ["svm", "rf", "knn"])
+        if model == "svm":
+            return (math.log10(t.suggest_float("C", 1e-3, 1e3, log=True)) - 1) ** 2 + 0.5
+        if model == "rf":
+            return (t.suggest_int("depth", 1, 20) - 7) ** 2 / 20 + 0.3
+        return (t.suggest_int("k", 1, 50) - 10) ** 2 / 100 + 0.4
+
+    study = optuna.create_study(sampler=_support.SAMPLERS[name]([svm, rf, knn], seed=seed))
+    study.optimize(objective, n_trials=30)
+    ran = [t.params for t in study.trials]
+    if any("C" in p for p in ran):
+        assert {"model": "svm", "C": 14.0} in ran
+    if any("depth" in p for p in ran):
+        assert {"model": "rf", "depth": 8} in ran
+    if any("k" in p for p in ran):
+        assert {"model": "knn", "k": 12} in ran
+
+
 def test_from_storage_unknown_study_name(name: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'named.db'}"
     _support.finished_study(_support.xy_objective, 3, storage=url, study_name="real")

@@ -237,6 +237,33 @@ def test_a_retried_zero_shot_trial_evaluates_the_entry_it_holds(suggested: bool)
     assert PROBE_ATTR_KEY in study.trials[4].system_attrs
 
 
+def test_a_retried_trial_that_held_no_entry_takes_none() -> None:
+    # A trial that failed before this sampler ran (another sampler's, or an enqueued one),
+    # retried: it carries its params, which Optuna runs again. On main it claimed the first
+    # free entry as well, and that entry, the best source's best, never ran.
+    sources = [finished_study(_lr_wd, 30, seed=s) for s in range(2)]
+    study = optuna.create_study()
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"lr": 1e-2, "wd": 1e-3},
+            distributions={
+                "lr": optuna.distributions.FloatDistribution(1e-5, 1.0, log=True),
+                "wd": optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True),
+            },
+            state=TrialState.FAIL,
+        )
+    )
+    RetryHeartbeatStaleTrialCallback()(study, study.trials[0])
+    sampler = TransferTPESampler(sources, seed=0)
+    study.sampler = sampler
+    study.optimize(_lr_wd, n_trials=4)
+    retry = study.trials[1]
+    assert retry.params == {"lr": 1e-2, "wd": 1e-3}
+    assert ZERO_SHOT_ATTR_KEY not in retry.system_attrs
+    entries = sampler._portfolio.entries[: sampler._portfolio.size]
+    assert [t.params for t in study.trials[2:4]] == entries
+
+
 def _lr_wd_narrowed(trial: Trial) -> float:
     """``_lr_wd`` with the learning rate's range cut at 0.1, below the old optimum (~0.32)."""
     lr = trial.suggest_float("lr", 1e-5, 0.1, log=True)

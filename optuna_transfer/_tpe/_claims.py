@@ -15,6 +15,7 @@ import json
 from typing import Any
 from typing import NamedTuple
 
+from optuna.distributions import BaseDistribution
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
@@ -87,7 +88,7 @@ def claim_role(
             break
         i = free[0]
         released = functools.partial(
-            _took_another_branch, entry=_projected_entries(others, portfolio)[i]
+            _took_another_branch, names=_branch_names(others, portfolio)[i]
         )
         if _claim(study, trial, ZERO_SHOT_ATTR_KEY, keys[i], WITHDRAWN, released):
             return Role(i, False, False, False)
@@ -162,8 +163,21 @@ def _projected_entries(trials: list[FrozenTrial], portfolio: Portfolio) -> list[
     latest distribution of each among ``trials``), once it has any. Two sources' best
     configurations may differ only in a parameter the target dropped, or in values clipped
     into a shrunk range, and are then one configuration."""
-    space = {n: d for t in trials for n, d in t.distributions.items()}
+    space = _target_space(trials)
     return [project_config(e, space) if space else e for e in portfolio.entries]
+
+
+def _branch_names(trials: list[FrozenTrial], portfolio: Portfolio) -> list[set[str]]:
+    """Per entry, the parameters that place it in a branch of the target's space: those the
+    target runs (see :func:`_projected_entries`) and those no trial has suggested yet (a
+    branch not taken so far); not those whose value fits no more (a renamed choice)."""
+    space = _target_space(trials)
+    return [set(project_config(e, space)) | (set(e) - set(space)) for e in portfolio.entries]
+
+
+def _target_space(trials: list[FrozenTrial]) -> dict[str, BaseDistribution]:
+    """The latest distribution of each parameter among ``trials``."""
+    return {n: d for t in trials for n, d in t.distributions.items()}
 
 
 def entries_in_play(trials: list[FrozenTrial], portfolio: Portfolio) -> list[int]:
@@ -187,12 +201,13 @@ def entries_in_play(trials: list[FrozenTrial], portfolio: Portfolio) -> list[int
 def taken_entries(trials: list[FrozenTrial], portfolio: Portfolio) -> set[int]:
     keys = portfolio.keys
     entries = _projected_entries(trials, portfolio)
+    names = _branch_names(trials, portfolio)
     taken = set()
     for t in trials:
         claim = t.system_attrs.get(ZERO_SHOT_ATTR_KEY)
         if claim is not None and claim in keys:
             i = keys.index(claim)
-            if not _took_another_branch(t, entries[i]):
+            if not _took_another_branch(t, names[i]):
                 taken.add(i)
         params = t.params or t.system_attrs.get("fixed_params") or {}
         for i, entry in enumerate(entries):
@@ -202,17 +217,17 @@ def taken_entries(trials: list[FrozenTrial], portfolio: Portfolio) -> set[int]:
     return taken
 
 
-def _took_another_branch(trial: FrozenTrial, entry: dict[str, Any]) -> bool:
-    """Whether ``trial``, claiming ``entry`` (projected), finished having suggested
-    parameters but none of the entry's: in a conditional space it took a branch where they
-    do not exist, and the entry was not evaluated (its branch is known once a trial has
-    taken it; see ``TransferTPESampler._branch_of``). A claimer that failed before it
-    suggested anything keeps the entry, as a failed zero-shot trial does."""
+def _took_another_branch(trial: FrozenTrial, names: set[str]) -> bool:
+    """Whether ``trial``, claiming an entry (its ``names``: :func:`_branch_names`), finished
+    having suggested parameters but none of the entry's: in a conditional space it took a
+    branch where they do not exist, and the entry was not evaluated (its branch is known once
+    a trial has taken it; see ``TransferTPESampler._branch_of``). A claimer that failed
+    before it suggested anything keeps the entry, as a failed zero-shot trial does."""
     return (
         trial.state.is_finished()
-        and bool(entry)
+        and bool(names)
         and bool(trial.params)
-        and set(entry).isdisjoint(trial.params)
+        and names.isdisjoint(trial.params)
     )
 
 

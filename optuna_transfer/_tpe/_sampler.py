@@ -467,8 +467,9 @@ class TransferTPESampler(BaseSampler):
                 is_probe,
             )
             return
-        if "fixed_params" in trial.system_attrs or state.schedule_done:
-            # Enqueued trials keep their params; they take no portfolio entry.
+        if "fixed_params" in trial.system_attrs or trial.params or state.schedule_done:
+            # Enqueued trials, and retried ones that held no entry (they carry the failed
+            # trial's params), keep their params; they take no portfolio entry.
             state.roles[trial.number] = (None, False)
             return
         role = claim_role(
