@@ -70,8 +70,10 @@ def claim_role(
 
     Entries are claimed, not indexed by trial number, so trials the user enqueued or added
     do not push them out. An entry is taken by a trial that claims it (whatever its state:
-    a failed zero-shot trial is not retried) or that evaluates the same params; ``unfit(trials)``
-    names entries not to evaluate at all. Two workers may claim one entry at the same moment:
+    a failed zero-shot trial is not retried), unless that trial took another branch of a
+    conditional space (:func:`_took_another_branch`), or by one that evaluates the same
+    params; ``unfit(trials)`` names entries not to evaluate now (in a conditional space
+    they wait for a trial in their branch). Two workers may claim one entry at the same moment:
     each re-reads after writing its claim, and whichever wrote second sees the other and
     withdraws (both may; the entry is then claimed by a later trial), so no entry is evaluated
     twice. The probe is claimed the same way.
