@@ -107,10 +107,10 @@ def claim_role(
             for t in others
             if ZERO_SHOT_ATTR_KEY in t.system_attrs or PROBE_ATTR_KEY in t.system_attrs
         )
-        # Only in a conditional space (trials with different parameters): in a flat one such
-        # an entry never fits, and later trials need not read the study for it.
-        conditional = len({frozenset(t.params) for t in others if t.state.is_finished()}) > 1
-        waiting = conditional and any(i in unfitting and i not in taken for i in in_play)
+        # Whether the space is conditional cannot be told from the trials so far (the first
+        # ones may all have taken one branch), so such an entry waits in any space; in a
+        # flat one it waits for ever, at the cost of one read of the study per trial.
+        waiting = any(i in unfitting and i not in taken for i in in_play)
         return Role(None, False, settled and not waiting, settled)
     return Role(None, _claim(study, trial, PROBE_ATTR_KEY, True, False), False, False)
 
