@@ -382,6 +382,21 @@ def test_device_augmentation_matches_crop_and_flip_semantics() -> None:
     assert Augment.from_strength(0.0) == Augment(padding=0, flip_p=0.0)
 
 
+def test_outputs_that_diverged_after_the_last_loss_prune_with_reason(tmp_path: Path) -> None:
+    # SGD at lr=1e4 on 64 training images (4 steps): the steps' losses were finite, but the
+    # weights the last one left are not. On main the trial completed with the share of the
+    # class argmax picks from NaN logits (0.125 on this data), not a score of the model.
+    write_synthetic_cifar(tmp_path, n_train=80, n_test=20)
+    fixed = {**CHEAP, "optimizer": "sgd", "lr": 1e4, "momentum": 0.9}
+    study = _study()
+    study.optimize(_objective(tmp_path, fixed=fixed), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED
+    assert "outputs became NaN or infinite (lr=1e+04, optimizer=sgd)" in trial.user_attrs[
+        "prune_reason"
+    ]
+
+
 def test_nan_returned_for_oom_is_a_failed_trial_in_optuna() -> None:
     # The OOM design relies on this Optuna behaviour; pin it.
     study = _study()

@@ -350,12 +350,12 @@ class CifarFineTune:
         for epoch in range(1, self.epochs + 1):
             try:
                 trainer.train_epoch(epoch)
+                val_acc = trainer.accuracy(val_idx)
             except NonFiniteLossError as err:
                 message = f"Trial {trial.number} pruned: {err}."
                 trial.set_user_attr("prune_reason", message)
                 _logger.warning(message)
                 raise optuna.TrialPruned(message) from None
-            val_acc = trainer.accuracy(val_idx)
             trial.report(val_acc, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(

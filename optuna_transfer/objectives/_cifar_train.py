@@ -34,7 +34,7 @@ _EVAL_BATCH = 1000
 
 
 class NonFiniteLossError(ArithmeticError):
-    """The training loss became NaN or infinite."""
+    """The training loss, or the model's outputs, became NaN or infinite."""
 
 
 @dataclass(frozen=True)
@@ -158,11 +158,18 @@ class FastTrainer:
 
     def accuracy(self, indices: torch.Tensor) -> float:
         """Top-1 accuracy of the current model on ``data.images[indices]`` (with
-        ``config.flip_tta``, of the summed logits of each image and its horizontal flip)."""
+        ``config.flip_tta``, of the summed logits of each image and its horizontal flip).
+
+        Raises:
+            NonFiniteLossError: The outputs are NaN/inf (weights or normalisation statistics
+                that overflowed after the last loss was checked): their argmax would score
+                the share of one class, not the model.
+        """
         import torch
 
         self.model.eval()
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        finite = torch.ones((), dtype=torch.bool, device=self.device)
         with (
             torch.inference_mode(),
             torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda),
@@ -175,8 +182,14 @@ class FastTrainer:
                 logits = self.model(x)
                 if self.config.flip_tta:
                     logits = logits.float() + self.model(x.flip(3)).float()
+                finite &= torch.isfinite(logits).all()
                 pred = logits.argmax(dim=1)
                 correct += (pred == self.data.labels[idx]).sum()
+        if not bool(finite):
+            raise NonFiniteLossError(
+                f"the model's outputs became NaN or infinite (lr={self.config.lr:.3g}, "
+                f"optimizer={self.config.optimizer})"
+            )
         return int(correct) / max(1, int(indices.numel()))
 
 
