@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+import contextlib
 import math
 import os
 from pathlib import Path
 import pickle
+import socket
 import stat
+import threading
+import time
 from typing import Any
 import urllib.error
 import weakref
@@ -284,6 +289,51 @@ def test_imagenet_weights_offline_error_names_both_options(
     message = str(info.value)
     assert "weights='/path/to/resnet18-f37072fd.pth'" in message
     assert "weights=None" in message
+
+
+@pytest.fixture
+def silent_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every download goes through a proxy that accepts the connection and never answers, as
+    a firewall that swallows traffic does; downloads wait at most 1 s at a time."""
+    from optuna_transfer.objectives import _network
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    for name in ("https_proxy", "http_proxy", "HTTPS_PROXY", "HTTP_PROXY"):
+        monkeypatch.setenv(name, url)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_network, "DOWNLOAD_TIMEOUT_S", 1.0)
+    yield
+    server.close()
+    for conn in accepted:
+        conn.close()
+
+
+@pytest.mark.usefixtures("silent_proxy")
+def test_a_download_that_never_gets_an_answer_fails_in_bounded_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On main both downloads waited for ever (torchvision and torch.hub open URLs with no
+    # timeout), and the trial stayed RUNNING.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty weights cache
+    start = time.monotonic()
+    with pytest.raises(CifarNotFoundError, match="timed out"):
+        read_cifar(tmp_path, "cifar10")
+    with pytest.raises(WeightsUnavailableError, match="timed out"):
+        build_resnet18(10, "imagenet")
+    assert time.monotonic() - start < 30
+    assert socket.getdefaulttimeout() is None  # restored
 
 
 class _System:

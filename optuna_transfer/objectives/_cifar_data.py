@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import optuna
 
+from optuna_transfer.objectives._network import bounded_wait
 from optuna_transfer.objectives._safe_pickle import load_cifar_pickle
 
 
@@ -175,13 +176,14 @@ def _download(data_dir: str | os.PathLike[str], dataset: str) -> None:
     archive = getattr(torchvision.datasets, _FORMATS[dataset].archive_class)
     _logger.info(f"Downloading {dataset} into {data_dir}.")
     try:
-        download_and_extract_archive(
-            archive.url,
-            download_root=str(data_dir),
-            filename=archive.filename,
-            md5=archive.tgz_md5,
-        )
-    except Exception as err:  # Offline machines fail in urllib, DNS, SSL or checksum code.
+        with bounded_wait():
+            download_and_extract_archive(
+                archive.url,
+                download_root=str(data_dir),
+                filename=archive.filename,
+                md5=archive.tgz_md5,
+            )
+    except Exception as err:  # Offline machines fail in urllib, DNS, SSL, timeouts or checksums.
         raise CifarNotFoundError(
             _not_found_message(data_dir, dataset, reason=f"{type(err).__name__}: {err}")
         ) from err

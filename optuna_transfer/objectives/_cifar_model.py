@@ -15,6 +15,8 @@ import pickle
 from typing import TYPE_CHECKING
 from typing import Union
 
+from optuna_transfer.objectives._network import bounded_wait
+
 
 if TYPE_CHECKING:
     import torch
@@ -105,8 +107,9 @@ def _imagenet_state_dict() -> dict[str, torch.Tensor]:
     try:
         # Cached in torch.hub's checkpoint folder after the first download; loaded with
         # weights_only=True by torch.
-        return weights.get_state_dict(progress=False, check_hash=True)
-    except Exception as err:  # urllib, DNS, SSL, disk and hash errors all mean "unavailable".
+        with bounded_wait():
+            return weights.get_state_dict(progress=False, check_hash=True)
+    except Exception as err:  # urllib, DNS, SSL, timeouts, disk and hash: all "unavailable".
         cache = Path(torch.hub.get_dir()) / "checkpoints"
         raise WeightsUnavailableError(
             f"Could not download the ImageNet ResNet-18 weights ({type(err).__name__}: {err}). "
