@@ -447,6 +447,18 @@ def test_outputs_that_diverged_after_the_last_loss_prune_with_reason(tmp_path: P
     ]
 
 
+def test_files_replaced_on_disk_are_read_again(tmp_path: Path) -> None:
+    # On main the per-process cache served the first copy for ever: 100 images after the
+    # folder held 250 (a notebook that regenerates its data).
+    write_synthetic_cifar(tmp_path, n_train=80, n_test=20, seed=0)
+    cpu = torch.device("cpu")
+    first = load_on_device(tmp_path, "cifar10", cpu)
+    assert load_on_device(tmp_path, "cifar10", cpu) is first
+    write_synthetic_cifar(tmp_path, n_train=200, n_test=50, seed=3)
+    again = load_on_device(tmp_path, "cifar10", cpu)
+    assert (again.num_train, len(again.labels)) == (200, 250)
+
+
 def test_nan_returned_for_oom_is_a_failed_trial_in_optuna() -> None:
     # The OOM design relies on this Optuna behaviour; pin it.
     study = _study()

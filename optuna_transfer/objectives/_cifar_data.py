@@ -189,18 +189,21 @@ def _download(data_dir: str | os.PathLike[str], dataset: str) -> None:
         ) from err
 
 
-_CACHE: dict[tuple[str, str, str], DeviceCifar] = {}
+_CACHE: dict[tuple[Any, ...], DeviceCifar] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def load_on_device(
     data_dir: str | os.PathLike[str], dataset: str, device: torch.device
 ) -> DeviceCifar:
-    """The dataset as one uint8 tensor on ``device``; read from disk once per process."""
+    """The dataset as one uint8 tensor on ``device``; read from disk once per process, and
+    again when a batch file changes (its size or modification time: files replaced in a
+    notebook session are not served from the old copy)."""
     import torch
 
     check_dataset(dataset)
-    key = (str(dataset_folder(data_dir, dataset).resolve()), dataset, str(device))
+    folder = dataset_folder(data_dir, dataset)
+    key = (str(folder.resolve()), dataset, str(device), _files_signature(folder, dataset))
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is None:
@@ -213,8 +216,25 @@ def load_on_device(
                 num_train=len(arrays.train_labels),
                 num_classes=arrays.num_classes,
             )
+            # The copy of the files as they were is not needed any more.
+            for old in [k for k in _CACHE if k[:3] == key[:3]]:
+                del _CACHE[old]
             _CACHE[key] = cached
     return cached
+
+
+def _files_signature(folder: Path, dataset: str) -> tuple[tuple[str, int, int] | None, ...]:
+    """Size and modification time of each batch file (None for a missing one)."""
+    fmt = _FORMATS[dataset]
+    out: list[tuple[str, int, int] | None] = []
+    for name in (*fmt.train_files, *fmt.test_files):
+        try:
+            st = (folder / name).stat()
+        except OSError:
+            out.append(None)
+            continue
+        out.append((name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
 
 
 def clear_cache() -> None:
