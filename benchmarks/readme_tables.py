@@ -52,8 +52,36 @@ def _demote(text: str, levels: int) -> str:
     return re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + levels) + " ", text, flags=re.M)
 
 
+def check_markers(text: str, name: str = "README") -> None:
+    """Raise a ValueError naming the line of a generated block that is never closed (or of an
+    end marker with no block): the blocks' pattern would otherwise run on to the next block's
+    end and replace the hand-written text between them."""
+    opened: int | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("<!-- generated:"):
+            if opened is not None:
+                raise ValueError(
+                    f"{name}: the generated block opened at line {opened} has no "
+                    f"'<!-- end generated -->' before the next block at line {number}; add it."
+                )
+            opened = number
+        elif line.startswith("<!-- end generated -->"):
+            if opened is None:
+                raise ValueError(
+                    f"{name}: line {number} ends a generated block that was never opened; "
+                    "remove it or add its '<!-- generated: path -->' marker."
+                )
+            opened = None
+    if opened is not None:
+        raise ValueError(
+            f"{name}: the generated block opened at line {opened} is never closed; add "
+            "'<!-- end generated -->' after it."
+        )
+
+
 def render(text: str, root: Path = ROOT) -> str:
     """``text`` with every generated block replaced by the current content of its file."""
+    check_markers(text)
 
     def fill(match: re.Match[str]) -> str:
         path = match.group("path")
@@ -81,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for readme in READMES:
         text = readme.read_text(encoding="utf-8")
-        new = render(text)
+        try:
+            new = render(text)
+        except (ValueError, FileNotFoundError) as err:
+            print(f"{readme.relative_to(ROOT)}: {err}", file=sys.stderr)
+            return 2
         if new != text:
             stale.append(readme)
             if not args.check:

@@ -79,3 +79,21 @@ def test_generated_block_names_a_missing_section_clearly(tmp_path: Path) -> None
     assert readme_tables.render(text.replace("§ B", "§ A"), root=tmp_path) == (
         "<!-- generated: t.md § A -->\n\n### A\n\nx\n\n<!-- end generated -->"
     )
+
+
+def test_a_generated_block_left_open_is_refused_not_run_on(tmp_path: Path) -> None:
+    # On main the block's pattern ran on to the next block's end marker and replaced the
+    # hand-written text between them (149 lines of benchmarks/README.md in the probe).
+    (tmp_path / "t.md").write_text("# T\n", encoding="utf-8")
+    text = (
+        "<!-- generated: t.md -->\nold\n"
+        "Hand-written text.\n"
+        "<!-- generated: t.md -->\nold\n<!-- end generated -->\n"
+    )
+    with pytest.raises(ValueError, match="opened at line 1 has no '<!-- end generated -->' "
+                       "before the next block at line 4"):
+        readme_tables.render(text, root=tmp_path)
+    with pytest.raises(ValueError, match="line 1 ends a generated block that was never opened"):
+        readme_tables.render("<!-- end generated -->\n", root=tmp_path)
+    with pytest.raises(ValueError, match="opened at line 1 is never closed"):
+        readme_tables.render("<!-- generated: t.md -->\nold\n", root=tmp_path)
