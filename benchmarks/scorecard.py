@@ -120,6 +120,8 @@ class SuiteRuns:
     command: str | None
     # Where the runs were made (curves written before it was recorded have none).
     machine: str | None
+    # What made them: the versions (and commit) cold_vs_warm recorded.
+    versions: str | None
     n_trials: int
     tasks: list[str]
     methods: list[str]
@@ -187,6 +189,7 @@ def load_curves(path: Path) -> SuiteRuns:
         path=path,
         command=doc.get("command"),
         machine=doc.get("machine"),
+        versions=doc.get("versions"),
         n_trials=n_trials,
         tasks=tasks,
         methods=methods,
@@ -619,7 +622,14 @@ def scorecard_markdown(suites: Sequence[SuiteRuns], command: str | None = None) 
     n_measured = sum(c.holds is not None for c in results)
     lines = ["# Scorecard (issue #17)", ""]
     if command is not None:
-        lines += [f"* Command: `{command}`", f"* Versions: {provenance.versions()}"]
+        # The runs' versions, as recorded with them: a scorecard of old results made from
+        # today's checkout is of those results.
+        made = list(dict.fromkeys(s.versions or "not recorded" for s in suites))
+        lines += [
+            f"* Command: `{command}`",
+            f"* Versions of the runs: {'; '.join(made)}",
+            f"* Scorecard written with: {provenance.versions()}",
+        ]
     lines += [
         f"* Suites: {', '.join(f'`{s.suite}`' for s in suites)}",
         "",

@@ -238,9 +238,15 @@ def test_cli_reads_output_folders_and_writes_markdown(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "run1" / "hpolib" / "curves.json").read_text())
     doc["machine"] = "Some CPU, 2 logical cores, Linux 6"
     (tmp_path / "run1" / "hpolib" / "curves.json").write_text(json.dumps(doc))
+    doc["versions"] = "optuna 5.1.0, optuna_transfer 0.1.0 (git deadbee)"
+    (tmp_path / "run1" / "hpolib" / "curves.json").write_text(json.dumps(doc))
     scorecard.main([str(tmp_path / "run1"), "--out", str(out)])
     assert "made by `cold_vs_warm hpolib` on Some CPU, 2 logical cores, Linux 6. Warm" in (
         out.read_text())
+    # The versions the runs recorded, not today's checkout's (on main only the latter).
+    line = next(x for x in out.read_text().splitlines() if x.startswith("* Versions of the"))
+    assert "optuna 5.1.0, optuna_transfer 0.1.0 (git deadbee)" in line
+    assert "not recorded" in line  # the grid suite's curves have none
     # Every check is a row of the targets table.
     n_checks = len(scorecard.checks(scorecard.load_suites([tmp_path / "run1",
                                                             tmp_path / "run2"])))
