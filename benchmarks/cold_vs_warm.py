@@ -38,6 +38,8 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import provenance
+from benchmarks.arguments import parse_seeds
+from benchmarks.arguments import positive_int
 from benchmarks.methods import METHODS
 from benchmarks.plots import plot_suite
 from benchmarks.report import suite_markdown
@@ -55,16 +57,6 @@ from benchmarks.sources import store_study
 from benchmarks.suites import SUITES
 from benchmarks.tasks import Problem
 from optuna_transfer import redact_url
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"10"`` -> seeds 0..9; ``"3,7,11"`` -> those seeds."""
-    if "," in text:
-        return [int(s) for s in text.split(",") if s.strip()]
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError("--seeds needs at least one seed.")
-    return list(range(n))
 
 
 def _csv(choices: Iterable[str]) -> Callable[[str], list[str]]:
@@ -91,14 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated, from {list(METHODS)} (default: per suite)")
     p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("10"),
                    help="number of seeds (0..N-1) or a comma-separated list (default: 10)")
-    p.add_argument("--n-trials", type=int, default=100, help="target trials per run")
-    p.add_argument("--source-trials", type=int, default=100, help="trials per source study")
+    p.add_argument("--n-trials", type=positive_int, default=100, help="target trials per run")
+    p.add_argument("--source-trials", type=positive_int, default=100,
+                   help="trials per source study")
     p.add_argument("--source-sampler", choices=["tpe", "random"], default="tpe",
                    help="sampler that generates the source studies (default: tpe)")
     p.add_argument("--top-k", type=int, default=5, help="configurations enqueued by *+enqueue")
     p.add_argument("--encoding", choices=["mixed", "categorical"], default="mixed",
                    help="table numeric parameters as int/float ranges (mixed) or categorical")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (default: 2)")
+    p.add_argument("--workers", type=positive_int, default=2,
+                   help="worker processes (default: 2)")
     p.add_argument("--storage", default=None,
                    help="Optuna storage URL for all studies, or 'none' (default: SQLite file "
                         "<out>/studies.db)")

@@ -50,6 +50,7 @@ if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import provenance  # noqa: E402
+from benchmarks.arguments import positive_int
 from benchmarks.methods import MethodContext  # noqa: E402
 from benchmarks.methods import METHODS  # noqa: E402
 from benchmarks.methods import top_k_configs  # noqa: E402
@@ -211,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.failures",
         description="Failing-region scenarios: cold TPE, TPE + enqueue, TransferTPE.",
     )
-    p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default: 10)")
-    p.add_argument("--n-trials", type=int, default=40, help="target trials (default: 40)")
+    p.add_argument("--seeds", type=positive_int, default=10, help="seeds 0..N-1 (default: 10)")
+    p.add_argument("--n-trials", type=positive_int, default=40, help="target trials (default: 40)")
     p.add_argument("--source-trials", type=int, default=60, help="trials per source study")
     p.add_argument("--out", type=Path, default=None, help="also write the table to this file")
     args = p.parse_args(argv)

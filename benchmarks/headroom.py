@@ -53,7 +53,7 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import provenance
-from benchmarks.cold_vs_warm import parse_seeds
+from benchmarks.arguments import parse_seeds
 from benchmarks.methods import top_k_configs
 from benchmarks.sources import as_study
 from benchmarks.sources import load_stored_source

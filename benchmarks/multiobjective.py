@@ -57,6 +57,7 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import provenance  # noqa: E402
+from benchmarks.arguments import positive_int
 from benchmarks.methods import top_k_configs  # noqa: E402
 from benchmarks.runner import map_jobs  # noqa: E402
 from benchmarks.tasks import derive_seed  # noqa: E402
@@ -472,10 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=5, help="how many seeds (default: 5)")
     p.add_argument("--first-seed", type=int, default=0,
                    help="seeds FIRST..FIRST+N-1, e.g. held-out ones (default: 0)")
-    p.add_argument("--n-trials", type=int, default=30, help="target trials (default: 30)")
+    p.add_argument("--n-trials", type=positive_int, default=30, help="target trials (default: 30)")
     p.add_argument("--source-trials", type=int, default=100, help="trials per source study")
     p.add_argument("--top-k", type=int, default=5, help="configurations tpe+enqueue enqueues")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default: 1)")
     p.add_argument("--out", type=Path, default=Path("results/mo"), help="output folder")
     p.add_argument("--figure", type=Path, default=None, help="also copy table.md here")
     args = p.parse_args(argv)

@@ -36,6 +36,7 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import provenance
+from benchmarks.arguments import positive_int  # noqa: E402
 from optuna_transfer import TransferTPESampler
 
 
@@ -174,8 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--source-trials", default="100,10000")
     parser.add_argument("--n-sources", type=int, default=3)
-    parser.add_argument("--n-trials", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--n-trials", type=positive_int, default=100)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 

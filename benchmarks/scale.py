@@ -40,6 +40,7 @@ if not __package__:
 
 from benchmarks import provenance  # noqa: E402
 from benchmarks import synthetic  # noqa: E402
+from benchmarks.arguments import positive_int  # noqa: E402
 from benchmarks.overhead import _objective  # noqa: E402
 from benchmarks.overhead import _source  # noqa: E402
 from benchmarks.tasks import derive_seed  # noqa: E402
@@ -162,11 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__)
     p.add_argument("--sources", default="3,100,1000", help="source counts (default: 3,100,1000)")
-    p.add_argument("--n-trials", type=int, default=100, help="target trials, sources part")
-    p.add_argument("--long-trials", type=int, default=1000, help="target trials, long part")
-    p.add_argument("--seeds", type=int, default=8, help="seeds, unrelated part (default: 8)")
+    p.add_argument("--n-trials", type=positive_int, default=100,
+                   help="target trials, sources part")
+    p.add_argument("--long-trials", type=positive_int, default=1000,
+                   help="target trials, long part")
+    p.add_argument("--seeds", type=positive_int, default=8,
+                   help="seeds, unrelated part (default: 8)")
     p.add_argument("--unrelated", type=int, default=97, help="unrelated sources (default: 97)")
-    p.add_argument("--repeats", type=int, default=5, help="timings per source count (default: 5)")
+    p.add_argument("--repeats", type=positive_int, default=5,
+                   help="timings per source count (default: 5)")
     p.add_argument(
         "--long-repeats", type=int, default=3, help="timings of the long study (default: 3)"
     )

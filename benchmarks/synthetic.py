@@ -53,6 +53,7 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import provenance
+from benchmarks.arguments import positive_int  # noqa: E402
 from benchmarks.report import regret_by_budget
 from benchmarks.report import SuiteData
 from benchmarks.runner import map_jobs
@@ -284,12 +285,12 @@ def _target_grid_optimum(seed: int) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=40, help="seeds 0..N-1")
-    parser.add_argument("--n-trials", type=int, default=100)
+    parser.add_argument("--seeds", type=positive_int, default=40, help="seeds 0..N-1")
+    parser.add_argument("--n-trials", type=positive_int, default=100)
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"from {', '.join(ALL_METHODS)}")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=positive_int, default=2)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     # Taken now, not when the tables are printed: the checkout may change during a long run.

@@ -46,3 +46,38 @@ def test_script_runs_as_a_module_from_the_repository_root(name: str) -> None:
     result = _run(["-m", f"benchmarks.{name}", "--help"], cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage:"), result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "argv"),
+    [
+        ("cold_vs_warm", ["--seeds", "3,3"]),
+        ("cold_vs_warm", ["--seeds", ","]),
+        ("cold_vs_warm", ["--n-trials", "0"]),
+        ("headroom", ["--seeds", ","]),
+        ("failures", ["--seeds", "0"]),
+        ("synthetic", ["--n-trials", "-3"]),
+        ("multiobjective", ["--n-trials", "0"]),
+        ("overhead", ["--repeats", "0"]),
+        ("scale", ["--n-trials", "0"]),
+    ],
+)
+def test_a_count_or_seed_list_that_cannot_run_is_refused_up_front(
+    module: str, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # On main these ran every job and then failed deep in numpy (IndexError, ZeroDivisionError),
+    # or wrote tables of nan, or counted a repeated seed twice in the intervals.
+    import importlib
+
+    main = importlib.import_module(f"benchmarks.{module}").main
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert f"argument {argv[0]}" in capsys.readouterr().err
+
+
+def test_seed_lists_parse_as_documented() -> None:
+    from benchmarks.arguments import parse_seeds
+
+    assert parse_seeds("3") == [0, 1, 2]
+    assert parse_seeds("3,7, 11,") == [3, 7, 11]
