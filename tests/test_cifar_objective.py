@@ -219,7 +219,14 @@ def test_fixed_and_narrowed_values_are_used(
         ({"epochs": 0}, "epochs must be an int >= 1"),
         ({"train_subset": 1.5}, r"fraction must lie in \(0, 1\]"),
         ({"resolution": 8}, "resolution must be an int >= 16"),
-        ({"val_fraction": 1.0}, r"val_fraction must lie in \(0, 1\)"),
+        ({"val_fraction": 1.0}, r"val_fraction must be a number in \(0, 1\)"),
+        # On main these passed construction and failed in every trial with an error that
+        # did not name them, or (flip_tta="no") turned silently into True.
+        ({"val_fraction": "0.1"}, r"val_fraction must be a number in \(0, 1\), got '0.1'"),
+        ({"seed": None}, r"seed must be an integer in \[0, 2\*\*63\), got None"),
+        ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*63\), got -1"),
+        ({"seed": 1.5}, r"seed must be an integer"),
+        ({"flip_tta": "no"}, "flip_tta must be True or False, got 'no'"),
         ({"lr_reference_batch": 0}, "lr_reference_batch must be an int >= 1"),
         ({"cuda_graphs": True}, "cuda_graphs=True needs a CUDA device, but the device is cpu"),
         ({"cuda_graphs": "yes"}, "cuda_graphs must be None, True or False"),
@@ -230,6 +237,21 @@ def test_invalid_arguments_rejected_up_front(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         CifarFineTune("cifar10", data_root, device="cpu", weights=None, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((["cifar10"], "data"), {}, r"dataset must be 'cifar10' or 'cifar100', got \["),
+        (("cifar10", None), {}, "data_dir must be a folder path, got None"),
+        (("cifar10", "data"), {"device": None}, "device must be 'auto', 'cpu', 'cuda'"),
+    ],
+)
+def test_positional_and_device_arguments_of_the_wrong_type_are_named(
+    args: tuple[Any, Any], kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        CifarFineTune(*args, weights=None, **{"device": "cpu", **kwargs})
 
 
 def test_missing_weights_file_named(tmp_path: Path) -> None:

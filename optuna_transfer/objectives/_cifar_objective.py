@@ -11,9 +11,11 @@ import os
 from typing import Any
 from typing import TYPE_CHECKING
 
+import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 
+from optuna_transfer._arguments import is_integer
 from optuna_transfer.objectives._cifar_data import check_dataset
 from optuna_transfer.objectives._cifar_data import load_on_device
 from optuna_transfer.objectives._cifar_data import split_train_val
@@ -203,17 +205,30 @@ class CifarFineTune:
         lr_reference_batch: int | None = 256,
         flip_tta: bool = True,
     ) -> None:
+        if not isinstance(dataset, str):
+            raise ValueError(f"dataset must be 'cifar10' or 'cifar100', got {dataset!r}.")
         check_dataset(dataset)
+        if not isinstance(data_dir, (str, os.PathLike)):
+            raise ValueError(f"data_dir must be a folder path, got {data_dir!r}.")
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be an int >= 1, got {epochs!r}.")
         check_weights(weights)
         check_train_subset(train_subset)
         check_resolution(resolution)
         check_lr_reference_batch(lr_reference_batch)
-        if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}.")
+        if not _is_number(val_fraction) or not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}.")
+        # Seeds numpy's and torch's generators, which take 0 <= seed < 2**63.
+        if not is_integer(seed) or not 0 <= seed < 2**63:
+            raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}.")
+        if not isinstance(device, str):
+            raise ValueError(
+                f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}."
+            )
         if cuda_graphs not in (None, True, False):
             raise ValueError(f"cuda_graphs must be None, True or False, got {cuda_graphs!r}.")
+        if not isinstance(flip_tta, (bool, np.bool_)):
+            raise ValueError(f"flip_tta must be True or False, got {flip_tta!r}.")
         self._search_space = build_search_space(space, fixed)
         self.dataset = dataset
         self.data_dir = data_dir
@@ -365,6 +380,12 @@ class CifarFineTune:
         test_idx = torch.arange(data.num_train, data.num_train + data.num_test, device=self.device)
         trial.set_user_attr("test_accuracy", trainer.accuracy(test_idx))
         return val_acc
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
 
 
 def _cuda_devices(device: torch.device) -> list[torch.device]:
