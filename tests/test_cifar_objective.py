@@ -295,6 +295,20 @@ def test_offline_download_error_says_where_to_put_files(
     )]
 
 
+def test_a_partly_copied_folder_names_the_missing_files(tmp_path: Path) -> None:
+    # On main the message asked for data_batch_1, which was there, and never named the file
+    # that was not; nor that the folder held the other dataset.
+    write_synthetic_cifar(tmp_path, n_train=50, n_test=10)
+    (tmp_path / "cifar-10-batches-py" / "test_batch").unlink()
+    with pytest.raises(CifarNotFoundError) as info:
+        read_cifar(tmp_path, "cifar10", download=False)
+    message = str(info.value)
+    assert "(missing: test_batch)" in message
+    assert f"so that {tmp_path / 'cifar-10-batches-py' / 'test_batch'} exists" in message
+    with pytest.raises(CifarNotFoundError, match="did you mean dataset='cifar10'"):
+        read_cifar(tmp_path, "cifar100", download=False)
+
+
 def test_imagenet_weights_offline_error_names_both_options(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -154,10 +154,21 @@ def _not_found_message(data_dir: str | os.PathLike[str], dataset: str, reason: s
     folder = dataset_folder(data_dir, dataset)
     archive = "cifar-10-python.tar.gz" if dataset == "cifar10" else "cifar-100-python.tar.gz"
     why = f" and could not be downloaded ({reason})" if reason else ""
+    names = (*fmt.train_files, *fmt.test_files)
+    missing = [name for name in names if not (folder / name).is_file()]
+    if folder.is_dir() and 0 < len(missing) < len(names):
+        # A partly extracted or partly copied folder: say which files, not only the first.
+        why = f" (missing: {', '.join(missing)}){why}"
+    others = [d for d in _FORMATS if d != dataset and dataset_folder(data_dir, d).is_dir()]
+    hint = (
+        f" ({Path(data_dir)} holds {others[0]}: did you mean dataset={others[0]!r}?)"
+        if others
+        else ""
+    )
     return (
-        f"{dataset} was not found at {folder}{why}. Download "
+        f"{dataset} was not found at {folder}{why}{hint}. Download "
         f"https://www.cs.toronto.edu/~kriz/{archive} on a machine with internet access and "
-        f"extract it into {Path(data_dir)} so that {folder / fmt.train_files[0]} exists, or "
+        f"extract it into {Path(data_dir)} so that {folder / (missing or names)[0]} exists, or "
         "pass data_dir= pointing at the folder that contains "
         f"'{fmt.folder}'."
     )
