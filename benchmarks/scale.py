@@ -201,9 +201,15 @@ def main(argv: list[str] | None = None) -> int:
         done = subprocess.run(
             [sys.executable, "-m", "benchmarks.scale", "--one-sources-row", str(n),
              "--n-trials", str(args.n_trials), "--repeats", str(args.repeats)],
-            check=True, capture_output=True, text=True,
+            capture_output=True, text=True,
             cwd=Path(__file__).resolve().parents[1],
         )
+        if done.returncode != 0:
+            # The row's own error (out of memory with 1,000 sources, say), not only its code.
+            raise SystemExit(
+                f"The row with {n} sources failed (exit {done.returncode}):\n"
+                + done.stderr.strip()[-4000:]
+            )
         row = json.loads(done.stdout.strip().splitlines()[-1])
         lines.append(
             f"| {n} | {row['cold']:.1f} | {row['transfer']:.1f} | {row['ratio']:.2f}x | "

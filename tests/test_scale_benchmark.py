@@ -73,3 +73,16 @@ def test_unrelated_regret_samplers_do_not_replay_the_task_draws(
     # 3 related sources, 6 unrelated ones, TransferTPE twice (and the samplers TPE builds).
     assert len(seeds) >= 11 and None not in seeds
     assert 5 not in seeds
+
+
+def test_a_failing_row_shows_its_own_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # On main a row's process that failed surfaced as "CalledProcessError: ... returned
+    # non-zero exit status 1", its traceback (the cause) thrown away with its stderr.
+    import subprocess
+
+    def failing(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(cmd, 1, "", "Traceback ...\nMemoryError: boom")
+
+    monkeypatch.setattr(scale.subprocess, "run", failing)
+    with pytest.raises(SystemExit, match=r"(?s)row with 3 sources failed \(exit 1\).*boom"):
+        scale.main(["--sources", "3"])
