@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any
 import urllib.error
+import urllib.request
 import weakref
 
 # From the `vision` extra, which the test command installs: missing means failing, not skipping.
@@ -350,7 +351,11 @@ def silent_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(_network, "DOWNLOAD_TIMEOUT_S", 1.0)
+    # urlopen builds its opener (and reads the proxy variables) once per process: built now,
+    # and again after, so that later tests do not go through this proxy.
+    urllib.request.install_opener(None)
     yield
+    urllib.request.install_opener(None)
     server.close()
     for conn in accepted:
         conn.close()
