@@ -396,6 +396,10 @@ def test_grid_killed_worker_point_is_retried_and_grid_completes(
     # The grid ends complete: every point, the killed one included, has a COMPLETE trial.
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert set(_grid_ids(complete)) == set(range(_workers.N_GRID_POINTS))
-    reported = _reported(outs)
+    # As in the TransferTPESampler test: on SQLite two workers may both pop one retry of the
+    # killed trial and both run it (an Optuna/SQLite limitation; a CI run at c7c252d hit it
+    # here), then with one value.
+    shared = frozenset(t.number for t in retried) if kind == "sqlite" else frozenset()
+    reported = _reported(outs, may_repeat=shared)
     _check_stored(study, reported)
     assert len(reported) == len(complete)
