@@ -207,3 +207,40 @@ def test_package_imports_and_writes_data_without_torch(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert out.stdout.split("\n")[:2] == ["(20, 3, 32, 32)", "CifarFineTune pretrain_checkpoint"]
+
+
+def _rewrite(path: Path, **changes: object) -> None:
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    batch.update({k.encode(): v for k, v in changes.items()})
+    with open(path, "wb") as f:
+        pickle.dump(batch, f)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "gzipped"])
+def test_a_corrupt_batch_file_is_named_with_the_fix(tmp_path: Path, damage: str) -> None:
+    # On main: "pickle data was truncated", "Ran out of input", "invalid load key", no path.
+    folder = write_synthetic_cifar(tmp_path, n_train=50, n_test=10)
+    path = folder / "data_batch_2"
+    content = path.read_bytes()
+    path.write_bytes(
+        {"truncated": content[: len(content) // 2], "empty": b"", "gzipped": b"\x1f\x8b\x08"}[
+            damage
+        ]
+    )
+    with pytest.raises(ValueError, match=r"data_batch_2 is corrupt or incomplete .*archive"):
+        read_cifar(tmp_path, "cifar10", download=False)
+
+
+def test_labels_that_are_not_class_indices_or_an_empty_split_are_refused(
+    tmp_path: Path,
+) -> None:
+    # On main float labels were truncated (1.7 -> 1) and an empty test batch scored 0.
+    folder = write_synthetic_cifar(tmp_path, n_train=50, n_test=10)
+    _rewrite(folder / "data_batch_1", labels=[1.7] * 10)
+    with pytest.raises(ValueError, match="'labels' must be a list of integer class indices"):
+        read_cifar(tmp_path, "cifar10", download=False)
+    folder = write_synthetic_cifar(tmp_path, n_train=50, n_test=10)
+    _rewrite(folder / "test_batch", data=np.zeros((0, 3072), np.uint8), labels=[])
+    with pytest.raises(ValueError, match="the test files hold no image"):
+        read_cifar(tmp_path, "cifar10", download=False)

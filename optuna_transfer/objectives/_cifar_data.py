@@ -122,6 +122,10 @@ def read_cifar(
         _download(data_dir, dataset)
     train_x, train_y = _read_split(folder, fmt.train_files, fmt)
     test_x, test_y = _read_split(folder, fmt.test_files, fmt)
+    if not len(train_y) or not len(test_y):
+        # An empty split would score every trial 0 (or divide by zero) without a word.
+        empty = "training" if not len(train_y) else "test"
+        raise ValueError(f"{folder}: the {empty} files hold no image.")
     return CifarArrays(train_x, train_y, test_x, test_y, fmt.num_classes)
 
 
@@ -141,7 +145,14 @@ def _read_split(
                 f"{path}: expected 'data' of shape (N, 3072) and N '{fmt.label_key}', got "
                 f"{data.shape} and {None if label_list is None else len(label_list)} labels."
             )
-        y = np.asarray(label_list, dtype=np.int64)
+        raw = np.asarray(label_list)
+        if raw.ndim != 1 or (raw.size and raw.dtype.kind not in "iu"):
+            # Float labels would be truncated (1.7 -> 1), bools taken as 0 and 1.
+            raise ValueError(
+                f"{path}: '{fmt.label_key}' must be a list of integer class indices, got "
+                f"{raw.dtype} values of shape {raw.shape}."
+            )
+        y = raw.astype(np.int64)
         if y.size and (y.min() < 0 or y.max() >= fmt.num_classes):
             raise ValueError(f"{path}: labels must lie in [0, {fmt.num_classes}).")
         images.append(data.reshape(-1, 3, 32, 32))

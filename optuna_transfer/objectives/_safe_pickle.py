@@ -59,6 +59,8 @@ def load_cifar_pickle(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Raises:
         UnsafePickleError: The file names any other global (e.g. ``os.system``).
+        ValueError: The file is no complete pickle (truncated, empty, compressed, another
+            format), named with its path.
     """
     with open(path, "rb") as f:
         data = f.read()
@@ -66,6 +68,11 @@ def load_cifar_pickle(path: str | os.PathLike[str]) -> dict[str, Any]:
         obj = _CifarUnpickler(io.BytesIO(data), encoding="bytes").load()
     except UnsafePickleError as err:
         raise UnsafePickleError(f"{path}: {err}") from None
+    except Exception as err:  # truncated or foreign bytes fail anywhere in the unpickler
+        raise ValueError(
+            f"{path} is corrupt or incomplete ({type(err).__name__}: {err}). Extract the "
+            "official archive again (or write the folder again with write_synthetic_cifar)."
+        ) from err
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a pickled dict, got {type(obj).__name__}.")
     return {k.decode("latin1") if isinstance(k, bytes) else str(k): v for k, v in obj.items()}
