@@ -12,6 +12,7 @@ import numpy as np
 from optuna.study import Study
 
 from optuna_transfer._grid._space import check_container
+from optuna_transfer._grid._space import grid_value_equal
 from optuna_transfer._grid._space import GridValueType
 from optuna_transfer._grid._space import is_numeric
 
@@ -195,11 +196,11 @@ def _candidate_lists(
         for v in plain:
             check_container(f"values[{name!r}]", v)
         repeated = [
-            v for i, v in enumerate(plain) if any(type(u) is type(v) and u == v for u in plain[:i])
+            v for i, v in enumerate(plain) if any(grid_value_equal(u, v) for u in plain[:i])
         ]
         if repeated:
-            # Each would be a grid point evaluated twice (True and 1 are two values, as in
-            # Optuna's categorical choices).
+            # Each would be a grid point evaluated twice (equal as the grid compares them:
+            # True and 1 are two values).
             raise ValueError(
                 f"`values[{name!r}]` lists {repeated[0]!r} more than once: give each "
                 "candidate once."

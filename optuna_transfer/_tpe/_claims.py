@@ -90,7 +90,7 @@ def claim_role(
             break
         i = free[0]
         released = functools.partial(
-            _took_another_branch, names=_branch_names(others, portfolio)[i]
+            _took_another_branch, names=_branch_names(_target_space(others), portfolio)[i]
         )
         if _claim(study, trial, ZERO_SHOT_ATTR_KEY, keys[i], WITHDRAWN, released):
             return Role(i, False, False, False)
@@ -160,20 +160,20 @@ def _claim(
     return not rivals
 
 
-def _projected_entries(trials: list[FrozenTrial], portfolio: Portfolio) -> list[dict[str, Any]]:
-    """The portfolio's entries as the target runs them: projected onto its parameters (the
-    latest distribution of each among ``trials``), once it has any. Two sources' best
-    configurations may differ only in a parameter the target dropped, or in values clipped
-    into a shrunk range, and are then one configuration."""
-    space = _target_space(trials)
+def _projected_entries(
+    space: dict[str, BaseDistribution], portfolio: Portfolio
+) -> list[dict[str, Any]]:
+    """The portfolio's entries as the target runs them: projected onto its parameters
+    (``space``: :func:`_target_space`), once it has any. Two sources' best configurations may
+    differ only in a parameter the target dropped, or in values clipped into a shrunk range,
+    and are then one configuration."""
     return [project_config(e, space) if space else e for e in portfolio.entries]
 
 
-def _branch_names(trials: list[FrozenTrial], portfolio: Portfolio) -> list[set[str]]:
+def _branch_names(space: dict[str, BaseDistribution], portfolio: Portfolio) -> list[set[str]]:
     """Per entry, the parameters that place it in a branch of the target's space: those the
     target runs (see :func:`_projected_entries`) and those no trial has suggested yet (a
     branch not taken so far); not those whose value fits no more (a renamed choice)."""
-    space = _target_space(trials)
     return [set(project_config(e, space)) | (set(e) - set(space)) for e in portfolio.entries]
 
 
@@ -189,7 +189,7 @@ def entries_in_play(trials: list[FrozenTrial], portfolio: Portfolio) -> list[int
     with the target are no configuration yet, and count (``claim_role``'s ``unfit``)."""
     in_play: list[int] = []
     seen: set[str] = set()
-    for i, entry in enumerate(_projected_entries(trials, portfolio)):
+    for i, entry in enumerate(_projected_entries(_target_space(trials), portfolio)):
         if len(in_play) == portfolio.size:
             break
         key = config_key(entry)
@@ -202,8 +202,9 @@ def entries_in_play(trials: list[FrozenTrial], portfolio: Portfolio) -> list[int
 
 def taken_entries(trials: list[FrozenTrial], portfolio: Portfolio) -> set[int]:
     keys = portfolio.keys
-    entries = _projected_entries(trials, portfolio)
-    names = _branch_names(trials, portfolio)
+    space = _target_space(trials)
+    entries = _projected_entries(space, portfolio)
+    names = _branch_names(space, portfolio)
     taken = set()
     for t in trials:
         claim = t.system_attrs.get(ZERO_SHOT_ATTR_KEY)

@@ -1173,16 +1173,17 @@ class TransferTPESampler(BaseSampler):
             trusts = source_trusts(-predictions, losses)
         # A source that shares no parameter with the target's trials ranks every
         # configuration alike: its agreement is the prior's, but it has nothing to vote for.
+        active = self._active(study)
         used = [
             a and (not space or not task.param_names.isdisjoint(space))
-            for a, task in zip(self._active(study), self._tasks)
+            for a, task in zip(active, self._tasks)
         ]
         if not all(used):
             # Beyond the joint space: a conditional space's branches.
             names = {n for t in finished for n in t.params}
             used = [
                 u or (a and not task.param_names.isdisjoint(names))
-                for u, a, task in zip(used, self._active(study), self._tasks)
+                for u, a, task in zip(used, active, self._tasks)
             ]
         return {label: t if u else 0.0 for label, t, u in zip(self._labels, trusts, used)}
 

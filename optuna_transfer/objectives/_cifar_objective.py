@@ -16,6 +16,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 
 from optuna_transfer._arguments import is_integer
+from optuna_transfer._encoding import is_number
 from optuna_transfer.objectives._cifar_data import check_dataset
 from optuna_transfer.objectives._cifar_data import load_on_device
 from optuna_transfer.objectives._cifar_data import split_train_val
@@ -216,7 +217,7 @@ class CifarFineTune:
         check_train_subset(train_subset)
         check_resolution(resolution)
         check_lr_reference_batch(lr_reference_batch)
-        if not _is_number(val_fraction) or not 0.0 < val_fraction < 1.0:
+        if not is_number(val_fraction) or not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}.")
         # Seeds numpy's and torch's generators, which take 0 <= seed < 2**63.
         if not is_integer(seed) or not 0 <= seed < 2**63:
@@ -380,12 +381,6 @@ class CifarFineTune:
         test_idx = torch.arange(data.num_train, data.num_train + data.num_test, device=self.device)
         trial.set_user_attr("test_accuracy", trainer.accuracy(test_idx))
         return val_acc
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
 
 
 def _cuda_devices(device: torch.device) -> list[torch.device]:
