@@ -126,6 +126,31 @@ def test_sources_bests_that_are_one_config_in_the_target_run_once() -> None:
         ]
 
 
+@pytest.mark.parametrize("disjoint_first", [True, False], ids=["disjoint-first", "second"])
+def test_a_source_sharing_no_parameter_takes_no_zero_shot_trial(disjoint_first: bool) -> None:
+    # A study of another model among the sources (from_storage finds every study) can rank
+    # nothing for the target. On main it still took a slot of the default portfolio (one per
+    # source), so its entry was skipped and one zero-shot trial fewer ran; and where it came
+    # first, the very first trial claimed its entry and ran a random draw as "zero-shot".
+    def source(name: str, values: list[float]) -> optuna.Study:
+        study = optuna.create_study(study_name=name)
+        for value in values:
+            study.enqueue_trial({name: value})
+        study.optimize(lambda t: t.suggest_float(name, 0, 1), n_trials=len(values))
+        return study
+
+    renamed = source("learning_rate", [0.1, 0.5, 0.9])
+    related = source("lr", [0.2, 0.6, 0.8])
+    sources = [renamed, related] if disjoint_first else [related, renamed]
+    study = optuna.create_study(sampler=TransferTPESampler(sources, seed=0))
+    study.optimize(lambda t: t.suggest_float("lr", 0, 1), n_trials=3)
+    # As with the related source alone: its two best, then the probe.
+    assert [t.params["lr"] for t in study.trials[:2]] == [0.2, 0.6]
+    assert [t.user_attrs["transfer:role"] for t in study.trials] == [
+        "zero-shot", "zero-shot", "probe"
+    ]
+
+
 def test_zero_shot_is_projected_into_a_changed_space() -> None:
     source = optuna.create_study()
     source.enqueue_trial({"lr": 0.5, "layers": 7, "opt": "rmsprop", "dropped": 1.0})

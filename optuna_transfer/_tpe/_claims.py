@@ -115,6 +115,49 @@ def claim_role(
     return Role(None, _claim(study, trial, PROBE_ATTR_KEY, True, False), False, False)
 
 
+def switch_claim(
+    study: Study,
+    trial: FrozenTrial,
+    portfolio: Portfolio,
+    held: int,
+    space: dict[str, BaseDistribution],
+    so_far: dict[str, Any],
+) -> int | None:
+    """The entry ``trial`` evaluates once its held entry (index ``held``) turned out to set
+    none of the parameters it suggests: the first trial of a study knows no parameter of the
+    target, and may hold a source's entry of another model or another branch. ``space`` is
+    the parameter the trial suggests now; ``so_far``, its params so far. The first free
+    entry in play that sets it and agrees with ``so_far`` is claimed in place of ``held``
+    (which is then free again), as :func:`claim_role` claims; ``held`` is kept where none
+    is, and None returned where other workers took each one first (the trial then holds
+    no entry)."""
+    keys = portfolio.keys
+    lost: set[int] = set()
+    for _ in range(MAX_CLAIMS):
+        others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
+        target = {**_target_space(others), **space}
+        entries = _projected_entries(target, portfolio)
+        taken = taken_entries(others, portfolio) | lost
+        free = [
+            i
+            for i in entries_in_play(others, portfolio, target)
+            if i not in taken
+            and i != held
+            and space.keys() <= entries[i].keys()
+            and all(entries[i].get(n, v) == v for n, v in so_far.items())
+        ]
+        if not free:
+            return held if not lost else None
+        i = free[0]
+        released = functools.partial(
+            _took_another_branch, names=_branch_names(target, portfolio)[i]
+        )
+        if _claim(study, trial, ZERO_SHOT_ATTR_KEY, keys[i], WITHDRAWN, released):
+            return i
+        lost.add(i)
+    return None
+
+
 class Role(NamedTuple):
     """What :func:`claim_role` gave a trial: the portfolio entry it evaluates (or None),
     whether it is the probe, whether nothing is left to claim for any later trial, and
@@ -182,21 +225,33 @@ def _target_space(trials: list[FrozenTrial]) -> dict[str, BaseDistribution]:
     return {n: d for t in trials for n, d in t.distributions.items()}
 
 
-def entries_in_play(trials: list[FrozenTrial], portfolio: Portfolio) -> list[int]:
+def entries_in_play(
+    trials: list[FrozenTrial],
+    portfolio: Portfolio,
+    space: dict[str, BaseDistribution] | None = None,
+) -> list[int]:
     """The indices of the portfolio's first ``size`` entries that are distinct configurations
     for the target (given its ``trials``): an entry that is an earlier one's configuration is
-    passed over and the next candidate runs in its place. Entries that share no parameter
-    with the target are no configuration yet, and count (``claim_role``'s ``unfit``)."""
+    passed over and the next candidate runs in its place. An entry that shares no parameter
+    with the target's trials is no configuration yet: it stays in play, waiting for a trial
+    of its branch (``claim_role``'s ``unfit``), but takes no slot, so a source of another
+    model leaves the other sources' entries their number of zero-shot trials. ``space``: the
+    target's parameters, by default those of ``trials``."""
+    if space is None:
+        space = _target_space(trials)
     in_play: list[int] = []
+    n_slots = 0
     seen: set[str] = set()
-    for i, entry in enumerate(_projected_entries(_target_space(trials), portfolio)):
-        if len(in_play) == portfolio.size:
+    for i, entry in enumerate(_projected_entries(space, portfolio)):
+        if n_slots == portfolio.size:
             break
         key = config_key(entry)
         if entry and key in seen:
             continue
         seen.add(key)
         in_play.append(i)
+        # Before any trial every entry is a configuration, as far as can be told.
+        n_slots += bool(entry) or not space
     return in_play
 
 

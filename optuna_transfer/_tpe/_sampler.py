@@ -76,6 +76,7 @@ from optuna_transfer._tpe._claims import params_with_running
 from optuna_transfer._tpe._claims import Portfolio
 from optuna_transfer._tpe._claims import RANDOM_ATTR_KEY
 from optuna_transfer._tpe._claims import record
+from optuna_transfer._tpe._claims import switch_claim
 from optuna_transfer._tpe._claims import WEIGHTS_ATTR_KEY
 from optuna_transfer._tpe._claims import write_running_params
 from optuna_transfer._tpe._finite import finite_values
@@ -240,7 +241,10 @@ class TransferTPESampler(BaseSampler):
             Treat running trials as bad so parallel workers spread out, as in TPESampler.
         n_zero_shot:
             How many source-best configurations to evaluate first. ``None`` means one per
-            source, at least 2 and at most 5.
+            source, at least 2 and at most 5. A configuration that sets none of the target's
+            parameters (a source of another model, or of a branch of a conditional space no
+            trial has taken yet) takes no place: the next one runs instead, and it runs as
+            well once a trial has taken its branch.
         n_startup_trials:
             As in TPESampler, but only as a fallback: while the target has fewer finished
             trials than this (zero-shot trials not counted), each trial is sampled at random
@@ -548,6 +552,8 @@ class TransferTPESampler(BaseSampler):
     ) -> Any:
         zero_shot = self._zero_shot_config(study, trial)
         space = {param_name: param_distribution}
+        if zero_shot is not None and set(zero_shot).isdisjoint(trial.params):
+            zero_shot = self._switch_entry(study, trial, zero_shot, space)
         if zero_shot is not None:
             projected = project_config(zero_shot, space)
             projected.update(self._branch_of(study, trial, zero_shot, space, projected))
@@ -571,6 +577,26 @@ class TransferTPESampler(BaseSampler):
                 return value
         rng = self._trial_rng(trial, zlib.crc32(param_name.encode()))
         return decode_row(uniform_unseen(rng, space, completing), space)[param_name]
+
+    def _switch_entry(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        entry: dict[str, Any],
+        space: dict[str, BaseDistribution],
+    ) -> dict[str, Any] | None:
+        """The entry a zero-shot trial that has suggested none of ``entry``'s parameters
+        evaluates, now that it suggests ``space``'s: ``entry`` if it has that parameter,
+        else another free entry that sets it (see ``switch_claim``), or None."""
+        if space.keys() <= entry.keys():
+            # It has the parameter (a value that no longer fits is the model's to replace).
+            return entry
+        portfolio = self._study_portfolio(study)
+        held = portfolio.keys.index(config_key(entry))
+        switched = switch_claim(study, trial, portfolio, held, space, chosen_params(trial))
+        config = None if switched is None else portfolio.entries[switched]
+        self._state(study).roles[trial.number] = (config, False)
+        return config
 
     def _branch_of(
         self,
