@@ -8,6 +8,7 @@ import math
 import os
 from pathlib import Path
 import pickle
+import re
 import socket
 import stat
 import threading
@@ -206,6 +207,56 @@ def test_fixed_and_narrowed_values_are_used(
         assert trial.params["frozen_stages"] == config.frozen_stages in (2, 3)
         assert trial.distributions["lr"] == FloatDistribution(1e-4, 1e-3, log=True)
     assert {c.frozen_stages for c in _Recorder.configs} == {2, 3}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("label_smoothing", -0.5, "a number in [0, 0.2]"),
+        ("warmup_fraction", 5, "a number in [0, 0.3]"),
+        ("momentum", 1.5, "a number in [0, 0.99]"),
+        ("lr", 0.5, "a number in [1e-05, 0.1]"),
+        ("weight_decay", -1e-3, "a number in [1e-06, 0.01]"),  # Optuna refuses it (log scale)
+        ("augment_strength", "0.5", "a number in [0, 1]"),
+        ("frozen_stages", 7, "an integer in [0, 4]"),
+        ("batch_size", 16, "one of (128, 256, 512, 1024)"),  # Optuna refuses it, unnamed
+        ("optimizer", "rmsprop", "one of ('sgd', 'adam', 'adamw')"),
+    ],
+)
+def test_enqueued_value_outside_the_space_fails_the_trial_naming_it(
+    data_root: Path, name: str, value: Any, allowed: str
+) -> None:
+    # Optuna only warns about an enqueued value outside the distribution and returns it: on
+    # main warmup_fraction=5 trained, momentum=1.5 failed inside torch.optim, and batch_size=16
+    # failed with Optuna's message, which does not name the parameter.
+    fixed = {k: v for k, v in CHEAP.items() if k != name}  # `name` keeps its default range
+    study = _study()
+    study.enqueue_trial({name: value})
+    with pytest.raises(ValueError) as info:
+        study.optimize(_objective(data_root, fixed=fixed), n_trials=1)
+    message = str(info.value)
+    assert message.startswith(f"{name}: ")
+    assert repr(value) in message
+    assert f"must be {allowed}. Enqueue {allowed}" in message
+    (trial,) = study.trials
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["fail_reason"] == message
+
+
+def test_enqueued_value_outside_a_narrowed_or_fixed_range_fails(data_root: Path) -> None:
+    # The range is the objective's own space, as narrowed by space= and fixed=.
+    fixed = {k: v for k, v in CHEAP.items() if k != "lr"}
+    objective = _objective(data_root, fixed=fixed, space={"lr": FloatDistribution(1e-4, 1e-3)})
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"lr": 1e-2}, "a number in [0.0001, 0.001]"),
+        ({"lr": 1e-3, "optimizer": "sgd"}, "one of ('adam',)"),
+    ]
+    for params, allowed in cases:
+        study = _study()
+        study.enqueue_trial(params)
+        with pytest.raises(ValueError, match=re.escape(f"must be {allowed}. Enqueue {allowed}")):
+            study.optimize(objective, n_trials=1)
+        assert study.trials[0].state == TrialState.FAIL
 
 
 @pytest.mark.parametrize(
