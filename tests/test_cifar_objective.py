@@ -450,6 +450,49 @@ def test_malicious_checkpoint_refused(tmp_path: Path, writer: str) -> None:
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("damage", ["truncated", "empty"])
+def test_corrupt_checkpoint_names_the_file_and_the_fix(
+    data_root: Path, tmp_path: Path, damage: str
+) -> None:
+    # On main torch's own error came through without the path ("PytorchStreamReader failed
+    # reading zip archive: failed finding central directory"; an empty EOFError for 0 bytes).
+    path = tmp_path / "c100.pt"
+    torch.save(build_resnet18(10, None).state_dict(), path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2] if damage == "truncated" else b"")
+    study = _study()
+    with pytest.raises(ValueError) as info:
+        study.optimize(_objective(data_root, weights=path), n_trials=1)
+    message = str(info.value)
+    assert f"{str(path)!r} is corrupt or incomplete" in message
+    assert "pass the path of a good copy as weights=" in message
+    assert [t.state for t in study.trials] == [TrialState.FAIL]
+
+
+def test_corrupt_cached_imagenet_weights_name_the_file_to_delete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # torch.hub loads a cached file without checking it again; on main a truncated one was
+    # reported as a failed download, naming neither the file nor that deleting it helps.
+    import torch.hub
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cached = tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    cached.parent.mkdir(parents=True)
+    torch.save(build_resnet18(1000, None).state_dict(), cached)
+    cached.write_bytes(cached.read_bytes()[:1000])
+
+    def offline(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a cached file must not be downloaded again")
+
+    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    with pytest.raises(WeightsUnavailableError) as info:
+        build_resnet18(10, "imagenet")
+    message = str(info.value)
+    assert f"The cached ImageNet weights {cached} are corrupt or incomplete" in message
+    assert "Delete it so that it is downloaded again" in message
+
+
 def test_pretrain_then_fine_tune_from_checkpoint(data_root: Path, tmp_path: Path) -> None:
     write_synthetic_cifar(data_root, n_train=100, n_test=20, num_classes=100, seed=5)
     old = os.umask(0)
