@@ -469,6 +469,18 @@ def test_corrupt_checkpoint_names_the_file_and_the_fix(
     assert [t.state for t in study.trials] == [TrialState.FAIL]
 
 
+def test_checkpoint_of_foreign_bytes_is_called_possibly_corrupt(tmp_path: Path) -> None:
+    # An error page saved under the checkpoint's name fails torch's weights-only unpickler as a
+    # crafted file would; on main the message said only that the file could run code.
+    path = tmp_path / "c100.pt"
+    path.write_bytes(b"<html>404 Not Found</html>")
+    with pytest.raises(UnsafeCheckpointError) as info:
+        build_resnet18(10, path)
+    message = str(info.value)
+    assert f"Refusing to load {str(path)!r}" in message
+    assert "Either it is corrupt (write it again or pass the path of a good copy" in message
+
+
 def test_corrupt_cached_imagenet_weights_name_the_file_to_delete(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

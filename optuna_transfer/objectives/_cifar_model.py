@@ -37,7 +37,8 @@ class WeightsUnavailableError(RuntimeError):
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
-    """A checkpoint holds objects other than tensors and plain containers."""
+    """A checkpoint torch.load(weights_only=True) refuses: it holds objects other than tensors
+    and plain containers, or it is corrupt."""
 
 
 def check_weights(weights: WeightsLike) -> None:
@@ -83,10 +84,14 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise UnsafeCheckpointError(
-            f"Refusing to load {str(path)!r}: it holds objects other than tensors and plain "
-            "containers, which could run code when unpickled, so it was not loaded with "
-            "weights_only=False either. If you wrote it yourself, re-save just the weights "
-            f"with torch.save(model.state_dict(), path). Details: {err}"
+            # torch raises the same error for bytes that are no pickle at all (a cut or
+            # overwritten file, an error page saved under its name).
+            f"Refusing to load {str(path)!r}: torch.load(weights_only=True) cannot read it as "
+            "tensors and plain containers. Either it is corrupt (write it again or pass the "
+            "path of a good copy as weights=), or it holds other objects, which could run code "
+            "when unpickled, so it was not loaded with weights_only=False either; if you wrote "
+            "it yourself, re-save just the weights with torch.save(model.state_dict(), path). "
+            f"Details: {err}"
         ) from None
     except (RuntimeError, EOFError) as err:  # torch names no path: a cut or empty file
         raise ValueError(
