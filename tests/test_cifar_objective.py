@@ -8,6 +8,7 @@ import math
 import os
 from pathlib import Path
 import pickle
+import re
 import socket
 import stat
 import threading
@@ -209,6 +210,56 @@ def test_fixed_and_narrowed_values_are_used(
 
 
 @pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("label_smoothing", -0.5, "a number in [0, 0.2]"),
+        ("warmup_fraction", 5, "a number in [0, 0.3]"),
+        ("momentum", 1.5, "a number in [0, 0.99]"),
+        ("lr", 0.5, "a number in [1e-05, 0.1]"),
+        ("weight_decay", -1e-3, "a number in [1e-06, 0.01]"),  # Optuna refuses it (log scale)
+        ("augment_strength", "0.5", "a number in [0, 1]"),
+        ("frozen_stages", 7, "an integer in [0, 4]"),
+        ("batch_size", 16, "one of (128, 256, 512, 1024)"),  # Optuna refuses it, unnamed
+        ("optimizer", "rmsprop", "one of ('sgd', 'adam', 'adamw')"),
+    ],
+)
+def test_enqueued_value_outside_the_space_fails_the_trial_naming_it(
+    data_root: Path, name: str, value: Any, allowed: str
+) -> None:
+    # Optuna only warns about an enqueued value outside the distribution and returns it: on
+    # main warmup_fraction=5 trained, momentum=1.5 failed inside torch.optim, and batch_size=16
+    # failed with Optuna's message, which does not name the parameter.
+    fixed = {k: v for k, v in CHEAP.items() if k != name}  # `name` keeps its default range
+    study = _study()
+    study.enqueue_trial({name: value})
+    with pytest.raises(ValueError) as info:
+        study.optimize(_objective(data_root, fixed=fixed), n_trials=1)
+    message = str(info.value)
+    assert message.startswith(f"{name}: ")
+    assert repr(value) in message
+    assert f"must be {allowed}. Enqueue {allowed}" in message
+    (trial,) = study.trials
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["fail_reason"] == message
+
+
+def test_enqueued_value_outside_a_narrowed_or_fixed_range_fails(data_root: Path) -> None:
+    # The range is the objective's own space, as narrowed by space= and fixed=.
+    fixed = {k: v for k, v in CHEAP.items() if k != "lr"}
+    objective = _objective(data_root, fixed=fixed, space={"lr": FloatDistribution(1e-4, 1e-3)})
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"lr": 1e-2}, "a number in [0.0001, 0.001]"),
+        ({"lr": 1e-3, "optimizer": "sgd"}, "one of ('adam',)"),
+    ]
+    for params, allowed in cases:
+        study = _study()
+        study.enqueue_trial(params)
+        with pytest.raises(ValueError, match=re.escape(f"must be {allowed}. Enqueue {allowed}")):
+            study.optimize(objective, n_trials=1)
+        assert study.trials[0].state == TrialState.FAIL
+
+
+@pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"fixed": {"learning_rate": 0.1}}, r"Unknown hyperparameter\(s\) \['learning_rate'\]"),
@@ -397,6 +448,61 @@ def test_malicious_checkpoint_refused(tmp_path: Path, writer: str) -> None:
     with pytest.raises(UnsafeCheckpointError, match="Refusing to load .*evil.pt"):
         build_resnet18(10, path)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty"])
+def test_corrupt_checkpoint_names_the_file_and_the_fix(
+    data_root: Path, tmp_path: Path, damage: str
+) -> None:
+    # On main torch's own error came through without the path ("PytorchStreamReader failed
+    # reading zip archive: failed finding central directory"; an empty EOFError for 0 bytes).
+    path = tmp_path / "c100.pt"
+    torch.save(build_resnet18(10, None).state_dict(), path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2] if damage == "truncated" else b"")
+    study = _study()
+    with pytest.raises(ValueError) as info:
+        study.optimize(_objective(data_root, weights=path), n_trials=1)
+    message = str(info.value)
+    assert f"{str(path)!r} is corrupt or incomplete" in message
+    assert "pass the path of a good copy as weights=" in message
+    assert [t.state for t in study.trials] == [TrialState.FAIL]
+
+
+def test_checkpoint_of_foreign_bytes_is_called_possibly_corrupt(tmp_path: Path) -> None:
+    # An error page saved under the checkpoint's name fails torch's weights-only unpickler as a
+    # crafted file would; on main the message said only that the file could run code.
+    path = tmp_path / "c100.pt"
+    path.write_bytes(b"<html>404 Not Found</html>")
+    with pytest.raises(UnsafeCheckpointError) as info:
+        build_resnet18(10, path)
+    message = str(info.value)
+    assert f"Refusing to load {str(path)!r}" in message
+    assert "Either it is corrupt (write it again or pass the path of a good copy" in message
+
+
+def test_corrupt_cached_imagenet_weights_name_the_file_to_delete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # torch.hub loads a cached file without checking it again; on main a truncated one was
+    # reported as a failed download, naming neither the file nor that deleting it helps.
+    import torch.hub
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cached = tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    cached.parent.mkdir(parents=True)
+    torch.save(build_resnet18(1000, None).state_dict(), cached)
+    cached.write_bytes(cached.read_bytes()[:1000])
+
+    def offline(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a cached file must not be downloaded again")
+
+    monkeypatch.setattr(torch.hub, "urlopen", offline)
+    with pytest.raises(WeightsUnavailableError) as info:
+        build_resnet18(10, "imagenet")
+    message = str(info.value)
+    assert f"The cached ImageNet weights {cached} are corrupt or incomplete" in message
+    assert "Delete it so that it is downloaded again" in message
 
 
 def test_pretrain_then_fine_tune_from_checkpoint(data_root: Path, tmp_path: Path) -> None:

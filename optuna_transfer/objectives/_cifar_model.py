@@ -37,7 +37,8 @@ class WeightsUnavailableError(RuntimeError):
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
-    """A checkpoint holds objects other than tensors and plain containers."""
+    """A checkpoint torch.load(weights_only=True) refuses: it holds objects other than tensors
+    and plain containers, or it is corrupt."""
 
 
 def check_weights(weights: WeightsLike) -> None:
@@ -75,18 +76,29 @@ def build_resnet18(num_classes: int, weights: WeightsLike) -> nn.Module:
 
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Load a state dict with ``torch.load(weights_only=True)``: a file that would run code
-    when unpickled is refused instead of executed."""
+    when unpickled is refused instead of executed, and a truncated or empty one is named in
+    the ``ValueError``."""
     import torch
 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise UnsafeCheckpointError(
-            f"Refusing to load {str(path)!r}: it holds objects other than tensors and plain "
-            "containers, which could run code when unpickled, so it was not loaded with "
-            "weights_only=False either. If you wrote it yourself, re-save just the weights "
-            f"with torch.save(model.state_dict(), path). Details: {err}"
+            # torch raises the same error for bytes that are no pickle at all (a cut or
+            # overwritten file, an error page saved under its name).
+            f"Refusing to load {str(path)!r}: torch.load(weights_only=True) cannot read it as "
+            "tensors and plain containers. Either it is corrupt (write it again or pass the "
+            "path of a good copy as weights=), or it holds other objects, which could run code "
+            "when unpickled, so it was not loaded with weights_only=False either; if you wrote "
+            "it yourself, re-save just the weights with torch.save(model.state_dict(), path). "
+            f"Details: {err}"
         ) from None
+    except (RuntimeError, EOFError) as err:  # torch names no path: a cut or empty file
+        raise ValueError(
+            f"{str(path)!r} is corrupt or incomplete, so torch.load cannot read it ({err!r}). "
+            "Write it again (e.g. with pretrain_checkpoint()) or pass the path of a good copy "
+            "as weights=."
+        ) from err
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]  # The layout pretrain_checkpoint() writes.
     if not isinstance(obj, dict) or not all(
@@ -111,6 +123,16 @@ def _imagenet_state_dict() -> dict[str, torch.Tensor]:
             return weights.get_state_dict(progress=False, check_hash=True)
     except Exception as err:  # urllib, DNS, SSL, timeouts, disk and hash: all "unavailable".
         cache = Path(torch.hub.get_dir()) / "checkpoints"
+        cached = cache / weights.url.rsplit("/", 1)[-1]
+        if cached.is_file():
+            # torch.hub downloads to a temporary file, and loads a cached one without checking
+            # its hash again: a file there that fails to load is damaged (a cut copy, a full
+            # disk), and downloading elsewhere would not help.
+            raise WeightsUnavailableError(
+                f"The cached ImageNet weights {cached} are corrupt or incomplete, so torch.load "
+                f"cannot read them ({err!r}). Delete it so that it is downloaded again, or "
+                f"replace it with a good copy of {weights.url}."
+            ) from err
         raise WeightsUnavailableError(
             f"Could not download the ImageNet ResNet-18 weights ({type(err).__name__}: {err}). "
             f"Either download {weights.url} on a machine with internet access and pass its "

@@ -26,7 +26,7 @@ from optuna_transfer.objectives._cifar_model import build_resnet18
 from optuna_transfer.objectives._cifar_model import check_weights
 from optuna_transfer.objectives._cifar_model import WeightsLike
 from optuna_transfer.objectives._cifar_space import build_search_space
-from optuna_transfer.objectives._cifar_space import suggest
+from optuna_transfer.objectives._cifar_space import suggest_in_space
 from optuna_transfer.objectives._cifar_train import FastTrainer
 from optuna_transfer.objectives._cifar_train import NonFiniteLossError
 from optuna_transfer.objectives._cifar_train import TrainConfig
@@ -108,6 +108,14 @@ class CifarFineTune:
 
     ``fixed`` pins knobs to constants (still recorded in ``trial.params`` as one-point
     distributions) and ``space`` replaces their distributions, without subclassing.
+
+    A value outside this space, enqueued with ``study.enqueue_trial`` or given to a
+    ``FixedTrial`` (Optuna only warns and runs it), is refused before anything trains: the trial
+    fails with a ``ValueError`` naming the parameter, the value, the allowed range and the fix,
+    also stored as the user attribute ``fail_reason``. Optuna records it as FAIL and, as for
+    any error, ``study.optimize`` re-raises it unless ``catch=(ValueError,)``. It fails rather
+    than being pruned because the samplers count a pruned trial as a bad configuration, while
+    this one is a wrong input.
 
     Resolution: the ImageNet stem (7x7 stride-2 convolution + max-pool) is kept, so at the
     native 32 px the final feature map of layer4 is 1x1. That makes trials cheap and suits the
@@ -260,7 +268,13 @@ class CifarFineTune:
     def __call__(self, trial: optuna.trial.BaseTrial) -> float:
         import torch
 
-        params = {name: suggest(trial, name, d) for name, d in self._search_space.items()}
+        try:
+            params = {n: suggest_in_space(trial, n, d) for n, d in self._search_space.items()}
+        except ValueError as err:
+            # An enqueued value outside the space: Optuna records the trial as FAIL and stops
+            # the study, as for any invalid input; fail_reason keeps why for the dashboard.
+            trial.set_user_attr("fail_reason", str(err))
+            raise
         reason = None
         try:
             with self._on_device():

@@ -14,6 +14,9 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
+from optuna_transfer._encoding import choice_index
+from optuna_transfer._encoding import is_number
+
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
@@ -148,3 +151,44 @@ def suggest(trial: optuna.trial.BaseTrial, name: str, dist: BaseDistribution) ->
     if isinstance(dist, CategoricalDistribution):
         return trial.suggest_categorical(name, dist.choices)
     raise TypeError(f"Unsupported distribution for {name!r}: {dist!r}.")
+
+
+def suggest_in_space(trial: optuna.trial.BaseTrial, name: str, dist: BaseDistribution) -> Any:
+    """``suggest``, refusing a value outside ``dist``.
+
+    An enqueued value (or a ``FixedTrial``'s) outside the distribution is returned by Optuna
+    with only a warning, and would train a meaningless model or fail inside torch; a choice not
+    offered, NaN or a value <= 0 on a log scale Optuna refuses itself, without naming the
+    parameter.
+
+    Raises:
+        ValueError: Naming ``name``, the value given, the range and the fix.
+    """
+    try:
+        value = suggest(trial, name, dist)
+    except ValueError as err:  # Optuna's message quotes the value but not the parameter.
+        raise ValueError(_outside(name, dist, str(err).rstrip("."))) from None
+    if not _contains(dist, value):
+        raise ValueError(_outside(name, dist, f"got {value!r}"))
+    return value
+
+
+def _contains(dist: BaseDistribution, value: Any) -> bool:
+    if isinstance(dist, CategoricalDistribution):
+        return choice_index(dist, value) is not None
+    # suggest_int returns int(value): an enqueued 2.5 trains, and is recorded, as 2.
+    assert isinstance(dist, FloatDistribution | IntDistribution)
+    return is_number(value) and dist.low <= value <= dist.high  # NaN compares False
+
+
+def _outside(name: str, dist: BaseDistribution, problem: str) -> str:
+    if isinstance(dist, CategoricalDistribution):
+        allowed = f"one of {dist.choices}"
+    else:
+        assert isinstance(dist, FloatDistribution | IntDistribution)
+        kind = "an integer" if isinstance(dist, IntDistribution) else "a number"
+        allowed = f"{kind} in [{dist.low:g}, {dist.high:g}]"
+    return (
+        f"{name}: {problem}, but CifarFineTune's search space says {name} must be {allowed}. "
+        f"Enqueue {allowed}, or change CifarFineTune's space=/fixed= to allow it."
+    )
