@@ -263,6 +263,32 @@ COMPARISONS: tuple[Comparison, ...] = (
 COMPARISON_NAMES = tuple(name for name, _ in COMPARISONS)
 
 
+def compared_methods(roles: Roles, comparison: str) -> tuple[str, ...]:
+    """The methods ``comparison`` reads (any one of them will do for the best anchor)."""
+    return {
+        "enqueue anchor": (roles.enqueue,),
+        "wscmaes": () if roles.grid else ("wscmaes",),
+        "best anchor": roles.anchors,
+        "cold": (roles.cold,),
+    }[comparison]
+
+
+def not_run(data: SuiteRuns, comparison: str) -> list[str]:
+    """The methods of ``comparison`` with no run at all on the suite (a run that failed counts
+    as run: it is reported as failed)."""
+    return [m for m in compared_methods(data.roles, comparison) if m not in data.methods]
+
+
+def comparable(data: SuiteRuns, comparison: str) -> bool:
+    """Whether the suite ran the warm method and some method ``comparison`` reads."""
+    needed = compared_methods(data.roles, comparison)
+    return data.roles.warm in data.methods and len(not_run(data, comparison)) < len(needed)
+
+
+def _quoted(methods: Iterable[str]) -> str:
+    return ", ".join(f"`{m}`" for m in methods)
+
+
 def ratio(warm: float, other: float) -> float:
     """``(warm + EPS) / (other + EPS)``; nan when either side is missing."""
     if math.isnan(warm) or math.isnan(other):
@@ -465,10 +491,19 @@ def _short(data: SuiteRuns, budget: int) -> str | None:
     return None
 
 
+def _not_run_text(data: SuiteRuns, comparison: str) -> str | None:
+    """Why ``comparison`` cannot be measured for lack of runs, or None."""
+    if comparable(data, comparison):
+        return None
+    missing = [m for m in (data.roles.warm, *not_run(data, comparison))
+               if m not in data.methods]
+    return f"not run: {_quoted(missing)} did not run on this suite"
+
+
 def _geomean_check(data: SuiteRuns, comparison: str, budget: int, limit: float,
                    what: str, replicates: Sequence[SuiteRuns]) -> Check:
     target = f"`{data.suite}`: geomean {data.roles.warm} / {what} at {budget} <= {limit:g}x"
-    if (why := _short(data, budget)) is not None:
+    if (why := _not_run_text(data, comparison) or _short(data, budget)) is not None:
         return Check(target, why, None)
     g = suite_geomean(data, comparison, budget)
     if math.isnan(g):
@@ -478,13 +513,17 @@ def _geomean_check(data: SuiteRuns, comparison: str, budget: int, limit: float,
     measured = f"{g:.3f} ({_interval_text(lo, hi)} over seeds)"
     if comparison == "cold":
         measured += noise_reference(data, budget, None) + delay_reference(data, budget)
+    if comparison == "best anchor" and (missing := not_run(data, comparison)):
+        ran = [a for a in data.roles.anchors if a not in missing]
+        measured += (f"; best anchor of {_quoted(ran)} alone ({_quoted(missing)} did not "
+                     "run)")
     return Check(target, measured, g <= limit)
 
 
 def _per_task_check(data: SuiteRuns, comparison: str, budget: int, what: str,
                     replicates: Sequence[SuiteRuns]) -> Check:
     target = f"`{data.suite}`: no task above 1.0x {what} at {budget}"
-    if (why := _short(data, budget)) is not None:
+    if (why := _not_run_text(data, comparison) or _short(data, budget)) is not None:
         return Check(target, why, None)
     ratios = task_ratios(data, comparison, budget)
     if not ratios:
@@ -569,19 +608,23 @@ def _suite_section(data: SuiteRuns) -> list[str]:
     roles = data.roles
     budgets = [b for b in BUDGETS if b <= data.n_trials]
     anchors = [a for a in roles.anchors if a in data.methods]
+    missing = [a for a in roles.anchors if a not in anchors]
+    anchor_text = _quoted(anchors) or "none"
+    if missing:
+        anchor_text += f" ({_quoted(missing)} did not run: left out of the comparisons)"
     lines = [
         "",
         f"## `{data.suite}`",
         "",
         f"From `{data.path}`" + (f", made by `{data.command}`" if data.command else "")
         + (f" on {data.machine}" if data.machine else "") + ". "
-        f"Warm: `{roles.warm}`; anchors: {', '.join(f'`{a}`' for a in roles.anchors)}; "
+        f"Warm: `{roles.warm}`; anchors: {anchor_text}; "
         f"cold: `{roles.cold}`. Tasks: {len(data.tasks)}; trials per run: {data.n_trials}.",
         "",
         "Geometric mean over tasks of the warm method's ratio to each:",
         "",
     ]
-    names = [c for c in COMPARISON_NAMES if not (roles.grid and c == "wscmaes")]
+    names = [c for c in COMPARISON_NAMES if compared_methods(roles, c) and comparable(data, c)]
     labels = {"enqueue anchor": roles.enqueue, "cold": f"cold {roles.cold}"}
     lines += _ratio_table(
         [(labels.get(c, c), [suite_geomean(data, c, b) for b in budgets]) for c in names],
@@ -630,8 +673,13 @@ def scorecard_markdown(suites: Sequence[SuiteRuns], command: str | None = None) 
             f"* Versions of the runs: {'; '.join(made)}",
             f"* Scorecard written with: {provenance.versions()}",
         ]
+    lines.append(f"* Suites: {', '.join(f'`{s.suite}`' for s in suites)}")
+    # Said only where it happened: a comparison with an anchor that did not run is left out.
+    missing = [f"`{s.suite}`: {_quoted(m)}" for s in suites
+               if (m := [a for a in s.roles.anchors if a not in s.methods])]
+    if missing:
+        lines.append(f"* Anchors that did not run: {'; '.join(missing)}")
     lines += [
-        f"* Suites: {', '.join(f'`{s.suite}`' for s in suites)}",
         "",
         "Regret: the runs' normalised regret (0 = the optimum, 1 = a median configuration), "
         "mean over the seeds whose run finished. Ratio: `(warm + ε) / (other + ε)` with "
@@ -653,7 +701,8 @@ def scorecard_markdown(suites: Sequence[SuiteRuns], command: str | None = None) 
         "",
     ]
     lines += _ratio_table(
-        [(c, [overall_geomean(suites, c, b) for b in budgets]) for c in COMPARISON_NAMES],
+        [(c, [overall_geomean(suites, c, b) for b in budgets]) for c in COMPARISON_NAMES
+         if any(comparable(s, c) for s in suites)],
         budgets,
     )
     lines += [

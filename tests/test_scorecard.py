@@ -342,3 +342,37 @@ def test_interval_of_nothing_is_nan() -> None:
     lo, hi = scorecard.interval([math.nan, math.nan])
     assert math.isnan(lo) and math.isnan(hi)
     assert scorecard.interval([1.0, 2.0, 3.0], level=1.0) == (1.0, 3.0)
+
+
+def test_an_anchor_that_did_not_run_is_named_so_and_not_compared(tmp_path: Path) -> None:
+    # Only tpe+enqueue ran as an anchor. On main the report still listed wscmaes among the
+    # anchors, gave it a row and columns of n/a, and said its target "had no task where both
+    # finished", as if it had run and failed.
+    runs = [r for r in _table_runs() if r["method"] != "wscmaes"]
+    data = scorecard.load_curves(_write(tmp_path, "continuous", runs))
+    text = scorecard.scorecard_markdown([data])
+    assert ("Warm: `transfer-tpe`; anchors: `tpe+enqueue` (`wscmaes` did not run: left out of "
+            "the comparisons); cold: `tpe`.") in text
+    assert "* Anchors that did not run: `continuous`: `wscmaes`" in text
+    assert "| wscmaes |" not in text and "| / wscmaes |" not in text
+    by_target = {c.target: c for c in scorecard.checks([data])}
+    ws = by_target["`continuous`: geomean transfer-tpe / wscmaes at 50 <= 1x"]
+    assert (ws.measured, ws.holds) == ("not run: `wscmaes` did not run on this suite", None)
+    best = by_target["`continuous`: geomean transfer-tpe / best anchor at 10 <= 0.6x"]
+    g = scorecard.suite_geomean(data, "best anchor", 10)
+    assert best.measured.startswith(f"{g:.3f} (")
+    assert best.measured.endswith("; best anchor of `tpe+enqueue` alone (`wscmaes` did not run)")
+    # With every anchor run (wscmaes failing on some tasks counts as run) nothing says so.
+    full = scorecard.load_curves(_write(tmp_path / "full", "continuous", _table_runs()))
+    assert "did not run" not in scorecard.scorecard_markdown([full])
+    assert "Warm: `transfer-tpe`; anchors: `tpe+enqueue`, `wscmaes`; cold: `tpe`." in (
+        scorecard.scorecard_markdown([full]))
+
+
+def test_a_cold_method_that_did_not_run_is_not_measured(tmp_path: Path) -> None:
+    runs = [r for r in _table_runs() if r["method"] != "tpe"]
+    data = scorecard.load_curves(_write(tmp_path, "misleading", runs))
+    by_target = {c.target: c for c in scorecard.checks([data])}
+    c = by_target["`misleading`: geomean transfer-tpe / cold tpe at 50 <= 1.1x"]
+    assert (c.measured, c.holds) == ("not run: `tpe` did not run on this suite", None)
+    assert "| cold tpe |" not in scorecard.scorecard_markdown([data])
