@@ -620,10 +620,28 @@ def _suite_section(data: SuiteRuns) -> list[str]:
         + (f" on {data.machine}" if data.machine else "") + ". "
         f"Warm: `{roles.warm}`; anchors: {anchor_text}; "
         f"cold: `{roles.cold}`. Tasks: {len(data.tasks)}; trials per run: {data.n_trials}.",
-        "",
-        "Geometric mean over tasks of the warm method's ratio to each:",
-        "",
     ]
+    lines += _suite_tables(data, budgets, anchors) if budgets else ["", _no_budget(data.n_trials)]
+    failed = [m for m in data.methods if data.n_failed[m]]
+    if failed:
+        lines.append("")
+        for m in failed:
+            text = "; ".join(data.errors[m]).replace("|", "\\|").replace("\n", " ")
+            lines.append(f"* `{m}` failed in {data.n_failed[m]} of {data.n_runs[m]} runs "
+                         f"(left out of its means): `{text}`")
+    return lines
+
+
+def _no_budget(n_trials: int) -> str:
+    # A table with no budget column would be all row names and empty cells.
+    return (f"No ratios: the runs have {n_trials} trials, fewer than the first budget, "
+            f"{BUDGETS[0]}.")
+
+
+def _suite_tables(data: SuiteRuns, budgets: Sequence[int], anchors: list[str]) -> list[str]:
+    """The suite's ratio table and per-task table at ``budgets``."""
+    roles = data.roles
+    lines = ["", "Geometric mean over tasks of the warm method's ratio to each:", ""]
     names = [c for c in COMPARISON_NAMES if compared_methods(roles, c) and comparable(data, c)]
     labels = {"enqueue anchor": roles.enqueue, "cold": f"cold {roles.cold}"}
     lines += _ratio_table(
@@ -647,13 +665,6 @@ def _suite_section(data: SuiteRuns) -> list[str]:
             cells = [_fmt(data.mean_regret(t, m, b), 4) for m in shown]
             cells += [_fmt(ratio(warm, comparisons[c](data, t, b)), 2) for c in names]
             lines.append(f"| {t} | {b} | " + " | ".join(cells) + " |")
-    failed = [m for m in data.methods if data.n_failed[m]]
-    if failed:
-        lines.append("")
-        for m in failed:
-            text = "; ".join(data.errors[m]).replace("|", "\\|").replace("\n", " ")
-            lines.append(f"* `{m}` failed in {data.n_failed[m]} of {data.n_runs[m]} runs "
-                         f"(left out of its means): `{text}`")
     return lines
 
 
@@ -704,7 +715,7 @@ def scorecard_markdown(suites: Sequence[SuiteRuns], command: str | None = None) 
         [(c, [overall_geomean(suites, c, b) for b in budgets]) for c in COMPARISON_NAMES
          if any(comparable(s, c) for s in suites)],
         budgets,
-    )
+    ) if budgets else [_no_budget(max(s.n_trials for s in suites))]
     lines += [
         "",
         f"## Targets: {n_holds} of {n_measured} measured hold",

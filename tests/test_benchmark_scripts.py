@@ -81,3 +81,41 @@ def test_seed_lists_parse_as_documented() -> None:
 
     assert parse_seeds("3") == [0, 1, 2]
     assert parse_seeds("3,7, 11,") == [3, 7, 11]
+
+
+def _table_rows(text: str, header_start: str) -> list[list[str]]:
+    """The cells of the markdown table whose header line starts with ``header_start``."""
+    lines = text.splitlines()
+    start = next(i for i, x in enumerate(lines) if x.startswith(header_start))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+def test_failures_table_has_no_column_beyond_a_short_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # On main `--n-trials 5` gave a "regret at 10" column read at trial 5.
+    from benchmarks import failures
+
+    assert failures.main(["--seeds", "1", "--n-trials", "5", "--source-trials", "5"]) == 0
+    header, _, *rows = _table_rows(capsys.readouterr().out, "| scenario |")
+    assert header == ["scenario", "method", "FAIL of 5", "distinct configs of 5", "regret at 5"]
+    assert rows and all(len(r) == len(header) and r[-1] for r in rows)
+
+
+def test_synthetic_table_of_a_run_shorter_than_every_budget_shows_its_length(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # On main `--n-trials 3` printed a table with no budget column and empty cells.
+    from benchmarks import synthetic
+
+    synthetic.main(["--seeds", "1", "--n-trials", "3", "--kinds", "related", "--methods",
+                    "tpe", "--workers", "1"])
+    header, _, row = _table_rows(capsys.readouterr().out, "| method |")
+    assert header == ["method", "3"]
+    mean, median = row[1].split()
+    assert row[0] == "tpe" and float(mean) >= 0.0 and median == f"({float(mean):.4f})"

@@ -207,16 +207,21 @@ def test_overall_is_the_geomean_of_suite_geomeans(tmp_path: Path) -> None:
     )
 
 
-def test_short_runs_are_not_measured(tmp_path: Path) -> None:
+def _write_short(folder: Path, n_trials: int) -> Path:
+    """The table runs cut to their first ``n_trials`` trials."""
     runs = _table_runs()
     for r in runs:
-        r["normalised_regret"] = r["normalised_regret"][:20]
-        r["best_loss"] = r["best_loss"][:20]
-    path = _write(tmp_path, "hpolib", runs)
+        r["normalised_regret"] = r["normalised_regret"][:n_trials]
+        r["best_loss"] = r["best_loss"][:n_trials]
+    path = _write(folder, "hpolib", runs)
     doc = json.loads(path.read_text())
-    doc["n_trials"] = 20
+    doc["n_trials"] = n_trials
     path.write_text(json.dumps(doc))
-    data = scorecard.load_curves(path)
+    return path
+
+
+def test_short_runs_are_not_measured(tmp_path: Path) -> None:
+    data = scorecard.load_curves(_write_short(tmp_path, 20))
     by_target = {c.target: c for c in scorecard.checks([data])}
     c = by_target["`hpolib`: no task above 1.0x cold tpe at 50"]
     assert (c.measured, c.holds) == ("n/a: runs have 20 trials", None)
@@ -376,3 +381,10 @@ def test_a_cold_method_that_did_not_run_is_not_measured(tmp_path: Path) -> None:
     c = by_target["`misleading`: geomean transfer-tpe / cold tpe at 50 <= 1.1x"]
     assert (c.measured, c.holds) == ("not run: `tpe` did not run on this suite", None)
     assert "| cold tpe |" not in scorecard.scorecard_markdown([data])
+
+
+def test_runs_shorter_than_every_budget_say_so_instead_of_empty_tables(tmp_path: Path) -> None:
+    # On main 2-trial runs gave ratio tables with no budget column and empty rows.
+    text = scorecard.scorecard_markdown([scorecard.load_curves(_write_short(tmp_path, 2))])
+    assert "| warm / |" not in text and "| task | trials |" not in text
+    assert text.count("No ratios: the runs have 2 trials, fewer than the first budget, 3.") == 2
