@@ -50,6 +50,7 @@ if __package__ in (None, ""):  # run as a file: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import provenance  # noqa: E402
+from benchmarks.arguments import check_output_file
 from benchmarks.arguments import positive_int
 from benchmarks.methods import MethodContext  # noqa: E402
 from benchmarks.methods import METHODS  # noqa: E402
@@ -217,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source-trials", type=int, default=60, help="trials per source study")
     p.add_argument("--out", type=Path, default=None, help="also write the table to this file")
     args = p.parse_args(argv)
+    check_output_file(p, args.out)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
     rows: dict[tuple[str, str], list[dict[str, float]]] = {}

@@ -63,6 +63,7 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import provenance  # noqa: E402
+from benchmarks.arguments import check_output_file  # noqa: E402
 from benchmarks.report import first_trial_at_or_below  # noqa: E402
 from optuna_transfer._schedule import portfolio_size  # noqa: E402
 
@@ -741,6 +742,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="cold_vs_warm --out folders, suite folders or curves.json files")
     p.add_argument("--out", type=Path, default=None, help="also write the report to this file")
     args = p.parse_args(argv)
+    check_output_file(p, args.out)
     text = scorecard_markdown(load_suites(args.paths),
                               provenance.command_line("benchmarks.scorecard", argv))
     provenance.publish(text, args.out)
