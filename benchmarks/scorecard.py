@@ -147,11 +147,68 @@ class SuiteRuns:
         return float(rows[:, budget - 1].mean())
 
 
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    kinds: dict[type, str] = {dict: "a JSON object", list: "a list", str: "a string"}
+    return kinds.get(type(value), "a number")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# What load_curves reads of each run: a check of it and what it should be.
+_RUN_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "task": (lambda v: isinstance(v, str), "a string"),
+    "method": (lambda v: isinstance(v, str), "a string"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "error": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "normalised_regret": (lambda v: isinstance(v, list), "a list of numbers"),
+    "best_loss": (lambda v: isinstance(v, list), "a list of numbers"),
+}
+
+
+def _checked_runs(doc: Any) -> list[dict[str, Any]]:
+    """The runs of a ``curves.json`` document; a ValueError saying what is wrong with it
+    (not a KeyError or TypeError from deep in the tables)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
+        got = 'no "runs"' if isinstance(doc, dict) and "runs" not in doc else _json_kind(
+            doc.get("runs") if isinstance(doc, dict) else doc)
+        raise ValueError(f'expected a JSON object with a "runs" list, got {got}')
+    n_trials = doc.get("n_trials")
+    if n_trials is not None and not (_is_number(n_trials) and n_trials == int(n_trials)):
+        raise ValueError(f'"n_trials" is {_json_kind(n_trials)}, expected an integer')
+    for i, run in enumerate(doc["runs"], start=1):
+        if not isinstance(run, dict):
+            raise ValueError(f"run {i}: expected a JSON object, got {_json_kind(run)}")
+        for key, (ok, expected) in _RUN_FIELDS.items():
+            if key not in run:
+                raise ValueError(f'run {i}: no "{key}"')
+            if not ok(run[key]):
+                raise ValueError(f'run {i}: "{key}" is {_json_kind(run[key])}, expected '
+                                 f"{expected}")
+            bad = [v for v in run[key] if not _is_number(v)] if isinstance(
+                run[key], list) else []
+            if bad:
+                raise ValueError(f'run {i}: "{key}" holds {_json_kind(bad[0])}, expected '
+                                 "numbers only")
+    return doc["runs"]
+
+
 def load_curves(path: Path) -> SuiteRuns:
-    """A ``curves.json`` of ``cold_vs_warm`` as :class:`SuiteRuns`."""
-    with open(path) as f:
-        doc: dict[str, Any] = json.load(f)
-    runs: list[dict[str, Any]] = doc["runs"]
+    """A ``curves.json`` of ``cold_vs_warm`` as :class:`SuiteRuns`; a ValueError naming the
+    file and what is wrong where it is not one."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc: dict[str, Any] = json.load(f)
+        runs = _checked_runs(doc)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
     n_trials = int(doc.get("n_trials") or max((len(r["normalised_regret"]) for r in runs),
                                                 default=0))
     methods = list(dict.fromkeys(r["method"] for r in runs))
@@ -743,8 +800,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="also write the report to this file")
     args = p.parse_args(argv)
     check_output_file(p, args.out)
-    text = scorecard_markdown(load_suites(args.paths),
-                              provenance.command_line("benchmarks.scorecard", argv))
+    try:
+        suites = load_suites(args.paths)
+    except (ValueError, FileNotFoundError) as err:
+        # Each names the file or folder and what is wrong: one line, not a traceback.
+        p.error(str(err))
+    text = scorecard_markdown(suites, provenance.command_line("benchmarks.scorecard", argv))
     provenance.publish(text, args.out)
     return 0
 

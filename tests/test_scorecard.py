@@ -388,3 +388,51 @@ def test_runs_shorter_than_every_budget_say_so_instead_of_empty_tables(tmp_path:
     text = scorecard.scorecard_markdown([scorecard.load_curves(_write_short(tmp_path, 2))])
     assert "| warm / |" not in text and "| task | trials |" not in text
     assert text.count("No ratios: the runs have 2 trials, fewer than the first budget, 3.") == 2
+
+
+_GOOD_RUN = {"task": "a", "method": "tpe", "seed": 0, "error": None,
+             "normalised_regret": [0.5], "best_loss": [0.5]}
+
+
+@pytest.mark.parametrize(("doc", "what"), [
+    ('{"runs": [', "not valid JSON (Expecting value: line 1 column 11 (char 10))"),
+    ("[]", 'expected a JSON object with a "runs" list, got a list'),
+    ('{"suite": "hpolib"}', 'expected a JSON object with a "runs" list, got no "runs"'),
+    ('{"runs": [3]}', "run 1: expected a JSON object, got a number"),
+    ('{"runs": [], "n_trials": "50"}', '"n_trials" is a string, expected an integer'),
+    (json.dumps({"runs": [_GOOD_RUN, {**_GOOD_RUN, "method": None}]}),
+     'run 2: "method" is null, expected a string'),
+    (json.dumps({"runs": [{k: v for k, v in _GOOD_RUN.items() if k != "seed"}]}),
+     'run 1: no "seed"'),
+    (json.dumps({"runs": [{**_GOOD_RUN, "normalised_regret": "0.5"}]}),
+     'run 1: "normalised_regret" is a string, expected a list of numbers'),
+    (json.dumps({"runs": [{**_GOOD_RUN, "best_loss": [0.5, None]}]}),
+     'run 1: "best_loss" holds null, expected numbers only'),
+])
+def test_a_bad_curves_file_is_named_with_what_is_wrong(
+    doc: str, what: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # On main: a bare JSONDecodeError, KeyError('runs') or TypeError naming no file.
+    path = tmp_path / "hpolib" / "curves.json"
+    path.parent.mkdir()
+    path.write_text(doc)
+    with pytest.raises(ValueError) as info:
+        scorecard.load_curves(path)
+    assert str(info.value) == f"{path}: {what}"
+    # The command line says it in one line.
+    with pytest.raises(SystemExit) as exit_info:
+        scorecard.main([str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == f"python -m benchmarks.scorecard: error: {path}: {what}"
+
+
+def test_a_folder_with_no_curves_is_one_line_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        scorecard.main([str(tmp_path)])
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"python -m benchmarks.scorecard: error: {tmp_path}: no curves.json in it or in its "
+        "sub-folders.")
