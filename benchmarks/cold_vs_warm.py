@@ -286,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     for suite, runs in results.items():
         write_suite(args, suite, plan.methods[suite], runs, header, json_header)
+    if storage is not None:
+        # Said here, from what was written: run.sh passes options through and cannot know.
+        print(f"studies: {shown_storage} (optuna-dashboard {shown_storage})")
     return 0
 
 

@@ -197,3 +197,40 @@ def test_an_output_file_that_cannot_be_written_is_refused_before_the_run(
                     f"({a_file} is not a folder); {_FILE_FIX}")
     line = _refused(module, [*argv, "--out", str(tmp_path)], capsys)
     assert line.endswith(f"--out {tmp_path}: cannot write there (it is a folder); {_FILE_FIX}")
+
+
+def test_run_sh_prints_the_paths_it_wrote(tmp_path: Path) -> None:
+    # On main run.sh echoed results/quick/hpolib/... and studies.db whatever the options:
+    # with --suites nb201 --storage none none of them existed.
+    (tmp_path / "benchmarks").mkdir()
+    script = tmp_path / "benchmarks" / "run.sh"
+    script.write_text((ROOT / "benchmarks" / "run.sh").read_text())
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    # A stand-in venv: pip is already done; the benchmark runs from this checkout.
+    python.write_text(
+        "#!/bin/sh\n"
+        'if [ "$2" = pip ]; then exit 0; fi\n'
+        f'PYTHONPATH="{ROOT}" exec "{sys.executable}" "$@"\n'
+    )
+    python.chmod(0o755)
+    argv = ["bash", str(script), "--suites", "nb201", "--seeds", "1", "--n-trials", "2",
+            "--source-trials", "2", "--methods", "tpe", "--workers", "1", "--bootstrap", "5"]
+    done = subprocess.run([*argv, "--storage", "none"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    suite = Path("results/quick/nb201")
+    assert done.stdout.strip().splitlines()[-1] == (
+        f"nb201: table {suite / 'table.md'}, plot {suite / 'regret.png'}, "
+        f"curves {suite / 'curves.json'}"
+    )
+    assert all((tmp_path / suite / name).is_file()
+               for name in ("table.md", "regret.png", "curves.json"))
+    assert "hpolib" not in done.stdout and "studies" not in done.stdout
+    # With the default storage: the database it wrote, and how to open it.
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    db = (tmp_path / "results" / "quick" / "studies.db").resolve()
+    assert db.is_file()
+    assert done.stdout.strip().splitlines()[-1] == (
+        f"studies: sqlite:///{db} (optuna-dashboard sqlite:///{db})")
