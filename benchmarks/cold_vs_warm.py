@@ -38,6 +38,8 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import provenance
+from benchmarks.arguments import check_output_folder
+from benchmarks.arguments import open_storage
 from benchmarks.arguments import parse_seeds
 from benchmarks.arguments import positive_int
 from benchmarks.methods import METHODS
@@ -240,13 +242,15 @@ def write_suite(
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    args.out.mkdir(parents=True, exist_ok=True)
+    # Both checked before any job: the default storage lives in --out.
+    check_output_folder(parser, args.out)
     # Taken now, not when the tables are written: the checkout may change during a long run.
     versions = provenance.versions()
     storage_url = args.storage or f"sqlite:///{(args.out / 'studies.db').resolve()}"
-    storage = None if storage_url == "none" else optuna.storages.RDBStorage(storage_url)
+    storage = open_storage(parser, storage_url)
     shown_storage = redact_url(storage_url)
 
     plan = make_plan(args)
@@ -282,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     for suite, runs in results.items():
         write_suite(args, suite, plan.methods[suite], runs, header, json_header)
+    if storage is not None:
+        # Said here, from what was written: run.sh passes options through and cannot know.
+        print(f"studies: {shown_storage} (optuna-dashboard {shown_storage})")
     return 0
 
 

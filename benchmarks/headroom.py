@@ -40,7 +40,6 @@ from dataclasses import dataclass
 import functools
 from pathlib import Path
 import sys
-from typing import Any
 
 import numpy as np
 import optuna
@@ -53,6 +52,8 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import provenance
+from benchmarks.arguments import check_output_file
+from benchmarks.arguments import open_storage
 from benchmarks.arguments import parse_seeds
 from benchmarks.methods import top_k_configs
 from benchmarks.sources import as_study
@@ -263,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.budget < 1:
         p.error("--budget must be at least 1")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    storage: Any = None if args.storage == "none" else optuna.storages.RDBStorage(args.storage)
+    check_output_file(p, args.out)
+    storage = open_storage(p, args.storage)
     shown = redact_url(args.storage)
     parts = [
         f"* Machine: {provenance.machine()}",

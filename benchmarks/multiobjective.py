@@ -57,6 +57,8 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import provenance  # noqa: E402
+from benchmarks.arguments import check_output_file
+from benchmarks.arguments import check_output_folder
 from benchmarks.arguments import positive_int
 from benchmarks.methods import top_k_configs  # noqa: E402
 from benchmarks.runner import map_jobs  # noqa: E402
@@ -490,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds < 1 or args.first_seed < 0:
         p.error("--seeds must be at least 1 and --first-seed at least 0")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    args.out.mkdir(parents=True, exist_ok=True)
+    check_output_folder(p, args.out)
+    check_output_file(p, args.figure, "--figure")
     versions = provenance.versions()
     storage = optuna.storages.RDBStorage(f"sqlite:///{(args.out / 'studies.db').resolve()}")
 

@@ -32,8 +32,10 @@ from benchmarks.runner import RunResult
 BUDGETS: tuple[int, ...] = (1, 5, 10, 25, 50, 100)
 
 
-def budgets_for(n_trials: int) -> list[int]:
-    out = [b for b in BUDGETS if b <= n_trials]
+def budgets_for(n_trials: int, candidates: Sequence[int] = BUDGETS) -> list[int]:
+    """The ``candidates`` a run of ``n_trials`` reaches, then ``n_trials`` itself: a column
+    for a budget the run never reached would show a value read at another budget."""
+    out = [b for b in candidates if b <= n_trials]
     if n_trials not in out:
         out.append(n_trials)
     return out
@@ -272,7 +274,7 @@ def weight_summary(
     """Markdown lines: mean mixture weight of the target and of the sources, for samplers that
     record them (``get_source_weights``). On the ``misleading`` suite this shows whether the
     negated sources lose their trust."""
-    budgets = [b for b in (10, 25, 50, n_trials) if b <= n_trials]
+    budgets = budgets_for(n_trials, (10, 25, 50))
     rows = []
     for m in methods:
         runs = [r for r in results if r.method == m and isinstance(r.source_weights, dict)]
@@ -382,7 +384,11 @@ def suite_markdown(
         )
     if data.suite != "cifar10":
         lines += _top_percent_table(data, TOP_PERCENT)
-    lines += ["", "## Per task: mean normalised regret at 10 trials / at the full budget", ""]
+    # A run shorter than 10 trials has no regret at 10: only its full budget is shown.
+    early = 10 if data.n_trials >= 10 else None
+    what = ("at 10 trials / at the full budget" if early else
+            f"at the full budget ({data.n_trials} trials)")
+    lines += ["", f"## Per task: mean normalised regret {what}", ""]
     lines.append("| task | " + " | ".join(working) + " |")
     lines.append("|---|" + "---|" * len(working))
     for t in data.tasks:
@@ -392,8 +398,9 @@ def suite_markdown(
             if curves is None:
                 cells.append("n/a")
                 continue
-            early = _nanmean(curves[:, min(10, data.n_trials) - 1])
-            cells.append(f"{_fmt(early, 4)} / {_fmt(_nanmean(curves[:, -1]), 4)}")
+            final = _fmt(_nanmean(curves[:, -1]), 4)
+            cells.append(f"{_fmt(_nanmean(curves[:, early - 1]), 4)} / {final}" if early
+                         else final)
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
     lines += list(extra)
     partial = [m for m in working if data.n_failed[m]]

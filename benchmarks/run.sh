@@ -9,11 +9,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[bench]'
-OUT=results/quick
-# Later options override these defaults (argparse keeps the last value).
+# Later options override these defaults (argparse keeps the last value). The script prints
+# where it wrote each suite's table, plot and curves, and its studies: the options passed
+# through decide them, so they are not echoed here.
 .venv/bin/python -m benchmarks.cold_vs_warm --suites hpolib --seeds 3 --n-trials 50 \
-    --source-trials 50 --workers 2 --out "$OUT" "$@"
-echo
-echo "Table: $OUT/hpolib/table.md"
-echo "Plot:  $OUT/hpolib/regret.png"
-echo "Raw curves: $OUT/hpolib/curves.json; studies: $OUT/studies.db (optuna-dashboard sqlite:///$OUT/studies.db)"
+    --source-trials 50 --workers 2 --out results/quick "$@"

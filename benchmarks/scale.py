@@ -40,6 +40,7 @@ if not __package__:
 
 from benchmarks import provenance  # noqa: E402
 from benchmarks import synthetic  # noqa: E402
+from benchmarks.arguments import check_output_file  # noqa: E402
 from benchmarks.arguments import positive_int  # noqa: E402
 from benchmarks.overhead import _objective  # noqa: E402
 from benchmarks.overhead import _source  # noqa: E402
@@ -178,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="also write the tables here")
     p.add_argument("--one-sources-row", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    check_output_file(p, args.out)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     if args.one_sources_row is not None:
         print(json.dumps(sources_row(args.one_sources_row, args.n_trials, args.repeats)))

@@ -63,6 +63,7 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import provenance  # noqa: E402
+from benchmarks.arguments import check_output_file  # noqa: E402
 from benchmarks.report import first_trial_at_or_below  # noqa: E402
 from optuna_transfer._schedule import portfolio_size  # noqa: E402
 
@@ -146,11 +147,68 @@ class SuiteRuns:
         return float(rows[:, budget - 1].mean())
 
 
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    kinds: dict[type, str] = {dict: "a JSON object", list: "a list", str: "a string"}
+    return kinds.get(type(value), "a number")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# What load_curves reads of each run: a check of it and what it should be.
+_RUN_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "task": (lambda v: isinstance(v, str), "a string"),
+    "method": (lambda v: isinstance(v, str), "a string"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "error": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "normalised_regret": (lambda v: isinstance(v, list), "a list of numbers"),
+    "best_loss": (lambda v: isinstance(v, list), "a list of numbers"),
+}
+
+
+def _checked_runs(doc: Any) -> list[dict[str, Any]]:
+    """The runs of a ``curves.json`` document; a ValueError saying what is wrong with it
+    (not a KeyError or TypeError from deep in the tables)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
+        got = 'no "runs"' if isinstance(doc, dict) and "runs" not in doc else _json_kind(
+            doc.get("runs") if isinstance(doc, dict) else doc)
+        raise ValueError(f'expected a JSON object with a "runs" list, got {got}')
+    n_trials = doc.get("n_trials")
+    if n_trials is not None and not (_is_number(n_trials) and n_trials == int(n_trials)):
+        raise ValueError(f'"n_trials" is {_json_kind(n_trials)}, expected an integer')
+    for i, run in enumerate(doc["runs"], start=1):
+        if not isinstance(run, dict):
+            raise ValueError(f"run {i}: expected a JSON object, got {_json_kind(run)}")
+        for key, (ok, expected) in _RUN_FIELDS.items():
+            if key not in run:
+                raise ValueError(f'run {i}: no "{key}"')
+            if not ok(run[key]):
+                raise ValueError(f'run {i}: "{key}" is {_json_kind(run[key])}, expected '
+                                 f"{expected}")
+            bad = [v for v in run[key] if not _is_number(v)] if isinstance(
+                run[key], list) else []
+            if bad:
+                raise ValueError(f'run {i}: "{key}" holds {_json_kind(bad[0])}, expected '
+                                 "numbers only")
+    return doc["runs"]
+
+
 def load_curves(path: Path) -> SuiteRuns:
-    """A ``curves.json`` of ``cold_vs_warm`` as :class:`SuiteRuns`."""
-    with open(path) as f:
-        doc: dict[str, Any] = json.load(f)
-    runs: list[dict[str, Any]] = doc["runs"]
+    """A ``curves.json`` of ``cold_vs_warm`` as :class:`SuiteRuns`; a ValueError naming the
+    file and what is wrong where it is not one."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc: dict[str, Any] = json.load(f)
+        runs = _checked_runs(doc)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
     n_trials = int(doc.get("n_trials") or max((len(r["normalised_regret"]) for r in runs),
                                                 default=0))
     methods = list(dict.fromkeys(r["method"] for r in runs))
@@ -261,6 +319,32 @@ COMPARISONS: tuple[Comparison, ...] = (
     ("cold", _anchor_regret(lambda r: r.cold)),
 )
 COMPARISON_NAMES = tuple(name for name, _ in COMPARISONS)
+
+
+def compared_methods(roles: Roles, comparison: str) -> tuple[str, ...]:
+    """The methods ``comparison`` reads (any one of them will do for the best anchor)."""
+    return {
+        "enqueue anchor": (roles.enqueue,),
+        "wscmaes": () if roles.grid else ("wscmaes",),
+        "best anchor": roles.anchors,
+        "cold": (roles.cold,),
+    }[comparison]
+
+
+def not_run(data: SuiteRuns, comparison: str) -> list[str]:
+    """The methods of ``comparison`` with no run at all on the suite (a run that failed counts
+    as run: it is reported as failed)."""
+    return [m for m in compared_methods(data.roles, comparison) if m not in data.methods]
+
+
+def comparable(data: SuiteRuns, comparison: str) -> bool:
+    """Whether the suite ran the warm method and some method ``comparison`` reads."""
+    needed = compared_methods(data.roles, comparison)
+    return data.roles.warm in data.methods and len(not_run(data, comparison)) < len(needed)
+
+
+def _quoted(methods: Iterable[str]) -> str:
+    return ", ".join(f"`{m}`" for m in methods)
 
 
 def ratio(warm: float, other: float) -> float:
@@ -465,10 +549,19 @@ def _short(data: SuiteRuns, budget: int) -> str | None:
     return None
 
 
+def _not_run_text(data: SuiteRuns, comparison: str) -> str | None:
+    """Why ``comparison`` cannot be measured for lack of runs, or None."""
+    if comparable(data, comparison):
+        return None
+    missing = [m for m in (data.roles.warm, *not_run(data, comparison))
+               if m not in data.methods]
+    return f"not run: {_quoted(missing)} did not run on this suite"
+
+
 def _geomean_check(data: SuiteRuns, comparison: str, budget: int, limit: float,
                    what: str, replicates: Sequence[SuiteRuns]) -> Check:
     target = f"`{data.suite}`: geomean {data.roles.warm} / {what} at {budget} <= {limit:g}x"
-    if (why := _short(data, budget)) is not None:
+    if (why := _not_run_text(data, comparison) or _short(data, budget)) is not None:
         return Check(target, why, None)
     g = suite_geomean(data, comparison, budget)
     if math.isnan(g):
@@ -478,13 +571,17 @@ def _geomean_check(data: SuiteRuns, comparison: str, budget: int, limit: float,
     measured = f"{g:.3f} ({_interval_text(lo, hi)} over seeds)"
     if comparison == "cold":
         measured += noise_reference(data, budget, None) + delay_reference(data, budget)
+    if comparison == "best anchor" and (missing := not_run(data, comparison)):
+        ran = [a for a in data.roles.anchors if a not in missing]
+        measured += (f"; best anchor of {_quoted(ran)} alone ({_quoted(missing)} did not "
+                     "run)")
     return Check(target, measured, g <= limit)
 
 
 def _per_task_check(data: SuiteRuns, comparison: str, budget: int, what: str,
                     replicates: Sequence[SuiteRuns]) -> Check:
     target = f"`{data.suite}`: no task above 1.0x {what} at {budget}"
-    if (why := _short(data, budget)) is not None:
+    if (why := _not_run_text(data, comparison) or _short(data, budget)) is not None:
         return Check(target, why, None)
     ratios = task_ratios(data, comparison, budget)
     if not ratios:
@@ -569,19 +666,41 @@ def _suite_section(data: SuiteRuns) -> list[str]:
     roles = data.roles
     budgets = [b for b in BUDGETS if b <= data.n_trials]
     anchors = [a for a in roles.anchors if a in data.methods]
+    missing = [a for a in roles.anchors if a not in anchors]
+    anchor_text = _quoted(anchors) or "none"
+    if missing:
+        anchor_text += f" ({_quoted(missing)} did not run: left out of the comparisons)"
     lines = [
         "",
         f"## `{data.suite}`",
         "",
         f"From `{data.path}`" + (f", made by `{data.command}`" if data.command else "")
         + (f" on {data.machine}" if data.machine else "") + ". "
-        f"Warm: `{roles.warm}`; anchors: {', '.join(f'`{a}`' for a in roles.anchors)}; "
+        f"Warm: `{roles.warm}`; anchors: {anchor_text}; "
         f"cold: `{roles.cold}`. Tasks: {len(data.tasks)}; trials per run: {data.n_trials}.",
-        "",
-        "Geometric mean over tasks of the warm method's ratio to each:",
-        "",
     ]
-    names = [c for c in COMPARISON_NAMES if not (roles.grid and c == "wscmaes")]
+    lines += _suite_tables(data, budgets, anchors) if budgets else ["", _no_budget(data.n_trials)]
+    failed = [m for m in data.methods if data.n_failed[m]]
+    if failed:
+        lines.append("")
+        for m in failed:
+            text = "; ".join(data.errors[m]).replace("|", "\\|").replace("\n", " ")
+            lines.append(f"* `{m}` failed in {data.n_failed[m]} of {data.n_runs[m]} runs "
+                         f"(left out of its means): `{text}`")
+    return lines
+
+
+def _no_budget(n_trials: int) -> str:
+    # A table with no budget column would be all row names and empty cells.
+    return (f"No ratios: the runs have {n_trials} trials, fewer than the first budget, "
+            f"{BUDGETS[0]}.")
+
+
+def _suite_tables(data: SuiteRuns, budgets: Sequence[int], anchors: list[str]) -> list[str]:
+    """The suite's ratio table and per-task table at ``budgets``."""
+    roles = data.roles
+    lines = ["", "Geometric mean over tasks of the warm method's ratio to each:", ""]
+    names = [c for c in COMPARISON_NAMES if compared_methods(roles, c) and comparable(data, c)]
     labels = {"enqueue anchor": roles.enqueue, "cold": f"cold {roles.cold}"}
     lines += _ratio_table(
         [(labels.get(c, c), [suite_geomean(data, c, b) for b in budgets]) for c in names],
@@ -604,13 +723,6 @@ def _suite_section(data: SuiteRuns) -> list[str]:
             cells = [_fmt(data.mean_regret(t, m, b), 4) for m in shown]
             cells += [_fmt(ratio(warm, comparisons[c](data, t, b)), 2) for c in names]
             lines.append(f"| {t} | {b} | " + " | ".join(cells) + " |")
-    failed = [m for m in data.methods if data.n_failed[m]]
-    if failed:
-        lines.append("")
-        for m in failed:
-            text = "; ".join(data.errors[m]).replace("|", "\\|").replace("\n", " ")
-            lines.append(f"* `{m}` failed in {data.n_failed[m]} of {data.n_runs[m]} runs "
-                         f"(left out of its means): `{text}`")
     return lines
 
 
@@ -630,8 +742,13 @@ def scorecard_markdown(suites: Sequence[SuiteRuns], command: str | None = None) 
             f"* Versions of the runs: {'; '.join(made)}",
             f"* Scorecard written with: {provenance.versions()}",
         ]
+    lines.append(f"* Suites: {', '.join(f'`{s.suite}`' for s in suites)}")
+    # Said only where it happened: a comparison with an anchor that did not run is left out.
+    missing = [f"`{s.suite}`: {_quoted(m)}" for s in suites
+               if (m := [a for a in s.roles.anchors if a not in s.methods])]
+    if missing:
+        lines.append(f"* Anchors that did not run: {'; '.join(missing)}")
     lines += [
-        f"* Suites: {', '.join(f'`{s.suite}`' for s in suites)}",
         "",
         "Regret: the runs' normalised regret (0 = the optimum, 1 = a median configuration), "
         "mean over the seeds whose run finished. Ratio: `(warm + ε) / (other + ε)` with "
@@ -653,9 +770,10 @@ def scorecard_markdown(suites: Sequence[SuiteRuns], command: str | None = None) 
         "",
     ]
     lines += _ratio_table(
-        [(c, [overall_geomean(suites, c, b) for b in budgets]) for c in COMPARISON_NAMES],
+        [(c, [overall_geomean(suites, c, b) for b in budgets]) for c in COMPARISON_NAMES
+         if any(comparable(s, c) for s in suites)],
         budgets,
-    )
+    ) if budgets else [_no_budget(max(s.n_trials for s in suites))]
     lines += [
         "",
         f"## Targets: {n_holds} of {n_measured} measured hold",
@@ -681,8 +799,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="cold_vs_warm --out folders, suite folders or curves.json files")
     p.add_argument("--out", type=Path, default=None, help="also write the report to this file")
     args = p.parse_args(argv)
-    text = scorecard_markdown(load_suites(args.paths),
-                              provenance.command_line("benchmarks.scorecard", argv))
+    check_output_file(p, args.out)
+    try:
+        suites = load_suites(args.paths)
+    except (ValueError, FileNotFoundError) as err:
+        # Each names the file or folder and what is wrong: one line, not a traceback.
+        p.error(str(err))
+    text = scorecard_markdown(suites, provenance.command_line("benchmarks.scorecard", argv))
     provenance.publish(text, args.out)
     return 0
 

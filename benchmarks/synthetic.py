@@ -54,6 +54,7 @@ if not __package__:
 
 from benchmarks import provenance
 from benchmarks.arguments import positive_int  # noqa: E402
+from benchmarks.report import budgets_for
 from benchmarks.report import regret_by_budget
 from benchmarks.report import SuiteData
 from benchmarks.runner import map_jobs
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
     seeds = list(range(args.seeds))
     jobs = [(s, k, m, args.n_trials) for k in kinds for m in methods for s in seeds]
     data = SuiteData.from_results(run_jobs(jobs, args.workers), methods, seeds, args.n_trials)
-    budgets = [b for b in BUDGETS if b <= args.n_trials]
+    budgets = budgets_for(args.n_trials, BUDGETS)
     print(
         f"Command: `{provenance.command_line('benchmarks.synthetic', argv)}`\n"
         f"Machine: {provenance.machine()}\n"

@@ -87,6 +87,7 @@ from optuna.trial import Trial
 from optuna.trial import TrialState
 
 from benchmarks import provenance
+from benchmarks.arguments import check_output_file
 from optuna_transfer import redact_url
 from optuna_transfer import TransferTPESampler
 from optuna_transfer import WarmStartGridSampler
@@ -761,7 +762,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per run of workers")
     p.add_argument("--out", type=Path, default=None, help=f"also write the table (e.g. "
                    f"{DEFAULT_OUT.relative_to(ROOT)})")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    check_output_file(p, args.out)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> list[Row]:

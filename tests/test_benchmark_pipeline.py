@@ -8,6 +8,10 @@ import pickle
 import pytest
 
 from benchmarks import cold_vs_warm
+from benchmarks.report import suite_markdown
+from benchmarks.report import SuiteData
+from benchmarks.report import weight_summary
+from benchmarks.runner import RunResult
 from benchmarks.suites import SUITES
 
 
@@ -84,3 +88,48 @@ def test_synthetic_reseeded_baselines_are_the_cold_methods_with_other_draws(
     plain, on_grid = tables.split("over the 9,375-point grid")
     assert "| tpe-reseeded |" in plain and "grid-reseeded" not in plain
     assert "| grid-reseeded |" in on_grid
+
+
+def _result(task: str, method: str, regret: list[float], weights: object = None) -> RunResult:
+    return RunResult(
+        suite="hpolib", task=task, method=method, seed=0, study_name="s", source_studies=[],
+        error=None, values=list(regret), losses=list(regret), best_loss=list(regret),
+        regret=list(regret), pct_better=list(regret), optimize_s=0.0, objective_s=0.0,
+        trials=[], source_weights=weights,
+    )
+
+
+def _per_task_section(table: str) -> list[str]:
+    lines = table.split("## Per task:")[1].split("\n\n")
+    return [lines[0].strip(), *lines[1].splitlines()]
+
+
+@pytest.mark.parametrize("n_trials", [5, 12])
+def test_per_task_table_reads_no_budget_beyond_the_run(n_trials: int) -> None:
+    # On main a 5-trial run's column said "at 10 trials" and showed trial 5's regret.
+    curve = [1.0 / (i + 1) for i in range(n_trials)]
+    runs = [_result("a", "tpe", curve)]
+    data = SuiteData.from_results(runs, ["tpe"], [0], n_trials)
+    heading, header, _, row = _per_task_section(suite_markdown(data, "tpe", [], n_boot=1))
+    assert header == "| task | tpe |"
+    if n_trials < 10:
+        assert heading == "mean normalised regret at the full budget (5 trials)"
+        assert row == f"| a | {curve[-1]:.4f} |"
+    else:
+        assert heading == "mean normalised regret at 10 trials / at the full budget"
+        assert row == f"| a | {curve[9]:.4f} / {curve[-1]:.4f} |"
+
+
+@pytest.mark.parametrize(("n_trials", "columns"), [
+    (5, ["trial 5"]), (10, ["trial 10"]), (50, ["trial 10", "trial 25", "trial 50"]),
+    (60, ["trial 10", "trial 25", "trial 50", "trial 60"]),
+])
+def test_source_weight_columns_are_each_budget_once(n_trials: int, columns: list[str]) -> None:
+    # On main a 10- or 50-trial run had its last column twice.
+    weights = {str(i): {"target": 1.0 - i / n_trials, "s": i / n_trials} for i in range(n_trials)}
+    lines = weight_summary([_result("a", "transfer-tpe", [0.0] * n_trials, weights)],
+                           ["transfer-tpe"], n_trials)
+    header = next(x for x in lines if x.startswith("| method |"))
+    assert header == "| method | " + " | ".join(columns) + " |"
+    last = (n_trials - 1) / n_trials
+    assert lines[-1].endswith(f"| {1 - last:.2f} / {last:.2f} |")

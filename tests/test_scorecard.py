@@ -207,16 +207,21 @@ def test_overall_is_the_geomean_of_suite_geomeans(tmp_path: Path) -> None:
     )
 
 
-def test_short_runs_are_not_measured(tmp_path: Path) -> None:
+def _write_short(folder: Path, n_trials: int) -> Path:
+    """The table runs cut to their first ``n_trials`` trials."""
     runs = _table_runs()
     for r in runs:
-        r["normalised_regret"] = r["normalised_regret"][:20]
-        r["best_loss"] = r["best_loss"][:20]
-    path = _write(tmp_path, "hpolib", runs)
+        r["normalised_regret"] = r["normalised_regret"][:n_trials]
+        r["best_loss"] = r["best_loss"][:n_trials]
+    path = _write(folder, "hpolib", runs)
     doc = json.loads(path.read_text())
-    doc["n_trials"] = 20
+    doc["n_trials"] = n_trials
     path.write_text(json.dumps(doc))
-    data = scorecard.load_curves(path)
+    return path
+
+
+def test_short_runs_are_not_measured(tmp_path: Path) -> None:
+    data = scorecard.load_curves(_write_short(tmp_path, 20))
     by_target = {c.target: c for c in scorecard.checks([data])}
     c = by_target["`hpolib`: no task above 1.0x cold tpe at 50"]
     assert (c.measured, c.holds) == ("n/a: runs have 20 trials", None)
@@ -342,3 +347,92 @@ def test_interval_of_nothing_is_nan() -> None:
     lo, hi = scorecard.interval([math.nan, math.nan])
     assert math.isnan(lo) and math.isnan(hi)
     assert scorecard.interval([1.0, 2.0, 3.0], level=1.0) == (1.0, 3.0)
+
+
+def test_an_anchor_that_did_not_run_is_named_so_and_not_compared(tmp_path: Path) -> None:
+    # Only tpe+enqueue ran as an anchor. On main the report still listed wscmaes among the
+    # anchors, gave it a row and columns of n/a, and said its target "had no task where both
+    # finished", as if it had run and failed.
+    runs = [r for r in _table_runs() if r["method"] != "wscmaes"]
+    data = scorecard.load_curves(_write(tmp_path, "continuous", runs))
+    text = scorecard.scorecard_markdown([data])
+    assert ("Warm: `transfer-tpe`; anchors: `tpe+enqueue` (`wscmaes` did not run: left out of "
+            "the comparisons); cold: `tpe`.") in text
+    assert "* Anchors that did not run: `continuous`: `wscmaes`" in text
+    assert "| wscmaes |" not in text and "| / wscmaes |" not in text
+    by_target = {c.target: c for c in scorecard.checks([data])}
+    ws = by_target["`continuous`: geomean transfer-tpe / wscmaes at 50 <= 1x"]
+    assert (ws.measured, ws.holds) == ("not run: `wscmaes` did not run on this suite", None)
+    best = by_target["`continuous`: geomean transfer-tpe / best anchor at 10 <= 0.6x"]
+    g = scorecard.suite_geomean(data, "best anchor", 10)
+    assert best.measured.startswith(f"{g:.3f} (")
+    assert best.measured.endswith("; best anchor of `tpe+enqueue` alone (`wscmaes` did not run)")
+    # With every anchor run (wscmaes failing on some tasks counts as run) nothing says so.
+    full = scorecard.load_curves(_write(tmp_path / "full", "continuous", _table_runs()))
+    assert "did not run" not in scorecard.scorecard_markdown([full])
+    assert "Warm: `transfer-tpe`; anchors: `tpe+enqueue`, `wscmaes`; cold: `tpe`." in (
+        scorecard.scorecard_markdown([full]))
+
+
+def test_a_cold_method_that_did_not_run_is_not_measured(tmp_path: Path) -> None:
+    runs = [r for r in _table_runs() if r["method"] != "tpe"]
+    data = scorecard.load_curves(_write(tmp_path, "misleading", runs))
+    by_target = {c.target: c for c in scorecard.checks([data])}
+    c = by_target["`misleading`: geomean transfer-tpe / cold tpe at 50 <= 1.1x"]
+    assert (c.measured, c.holds) == ("not run: `tpe` did not run on this suite", None)
+    assert "| cold tpe |" not in scorecard.scorecard_markdown([data])
+
+
+def test_runs_shorter_than_every_budget_say_so_instead_of_empty_tables(tmp_path: Path) -> None:
+    # On main 2-trial runs gave ratio tables with no budget column and empty rows.
+    text = scorecard.scorecard_markdown([scorecard.load_curves(_write_short(tmp_path, 2))])
+    assert "| warm / |" not in text and "| task | trials |" not in text
+    assert text.count("No ratios: the runs have 2 trials, fewer than the first budget, 3.") == 2
+
+
+_GOOD_RUN = {"task": "a", "method": "tpe", "seed": 0, "error": None,
+             "normalised_regret": [0.5], "best_loss": [0.5]}
+
+
+@pytest.mark.parametrize(("doc", "what"), [
+    ('{"runs": [', "not valid JSON (Expecting value: line 1 column 11 (char 10))"),
+    ("[]", 'expected a JSON object with a "runs" list, got a list'),
+    ('{"suite": "hpolib"}', 'expected a JSON object with a "runs" list, got no "runs"'),
+    ('{"runs": [3]}', "run 1: expected a JSON object, got a number"),
+    ('{"runs": [], "n_trials": "50"}', '"n_trials" is a string, expected an integer'),
+    (json.dumps({"runs": [_GOOD_RUN, {**_GOOD_RUN, "method": None}]}),
+     'run 2: "method" is null, expected a string'),
+    (json.dumps({"runs": [{k: v for k, v in _GOOD_RUN.items() if k != "seed"}]}),
+     'run 1: no "seed"'),
+    (json.dumps({"runs": [{**_GOOD_RUN, "normalised_regret": "0.5"}]}),
+     'run 1: "normalised_regret" is a string, expected a list of numbers'),
+    (json.dumps({"runs": [{**_GOOD_RUN, "best_loss": [0.5, None]}]}),
+     'run 1: "best_loss" holds null, expected numbers only'),
+])
+def test_a_bad_curves_file_is_named_with_what_is_wrong(
+    doc: str, what: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # On main: a bare JSONDecodeError, KeyError('runs') or TypeError naming no file.
+    path = tmp_path / "hpolib" / "curves.json"
+    path.parent.mkdir()
+    path.write_text(doc)
+    with pytest.raises(ValueError) as info:
+        scorecard.load_curves(path)
+    assert str(info.value) == f"{path}: {what}"
+    # The command line says it in one line.
+    with pytest.raises(SystemExit) as exit_info:
+        scorecard.main([str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == f"python -m benchmarks.scorecard: error: {path}: {what}"
+
+
+def test_a_folder_with_no_curves_is_one_line_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        scorecard.main([str(tmp_path)])
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"python -m benchmarks.scorecard: error: {tmp_path}: no curves.json in it or in its "
+        "sub-folders.")
