@@ -10,6 +10,9 @@ from typing import Literal
 
 import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
 from optuna.trial import Trial
 import pytest
 
@@ -149,6 +152,100 @@ def test_a_source_sharing_no_parameter_takes_no_zero_shot_trial(disjoint_first: 
     assert [t.user_attrs["transfer:role"] for t in study.trials] == [
         "zero-shot", "zero-shot", "probe"
     ]
+
+
+def _table_source(rows: list[dict[str, Any]], fixed: dict[str, str] | None = None) -> optuna.Study:
+    """A finished study of ``rows`` (best first), each parameter in [0, 1]; ``fixed``: one-choice
+    categorical parameters every trial also records."""
+    fixed = fixed or {}
+    study = optuna.create_study()
+    for i, row in enumerate(rows):
+        dists: dict[str, BaseDistribution] = {n: FloatDistribution(0, 1) for n in row}
+        dists.update({n: CategoricalDistribution([v]) for n, v in fixed.items()})
+        study.add_trial(
+            optuna.trial.create_trial(params={**row, **fixed}, distributions=dists, value=i)
+        )
+    return study
+
+
+_RELATED = [{"lr": 0.2, "wd": 0.2}, {"lr": 0.6, "wd": 0.6}, {"lr": 0.8, "wd": 0.8}]
+_OTHER_MODEL = [{"alpha": 0.1}, {"alpha": 0.5}]
+
+
+def test_a_source_of_another_model_leaves_the_default_portfolio_size() -> None:
+    # One zero-shot trial per source by default: a source that sets none of the target's
+    # parameters is not one (on main, a third zero-shot trial ran for it).
+    def roles(sources: list[optuna.Study]) -> list[str]:
+        study = optuna.create_study(sampler=TransferTPESampler(sources, seed=0))
+        study.optimize(lambda t: t.suggest_float("lr", 0, 1) + t.suggest_float("wd", 0, 1), 4)
+        return [t.user_attrs["transfer:role"] for t in study.trials]
+
+    related = [_table_source(_RELATED), _table_source([{"lr": 0.25, "wd": 0.25}])]
+    assert roles(related) == ["zero-shot", "zero-shot", "probe", "transfer"]
+    assert roles([_table_source(_OTHER_MODEL), *related]) == roles(related)
+
+
+def test_a_source_sharing_only_a_fixed_parameter_takes_no_zero_shot_trial() -> None:
+    # Both record suggest_categorical("framework", ["torch"]), which Optuna records without
+    # asking a sampler: no configuration of the target's. On main the first trial claimed the
+    # other model's entry and ran a random draw as "zero-shot".
+    fixed = {"framework": "torch"}
+    sources = [_table_source(_OTHER_MODEL, fixed), _table_source(_RELATED, fixed)]
+
+    def objective(t: Trial) -> float:
+        t.suggest_categorical("framework", ["torch"])
+        return t.suggest_float("lr", 0, 1) + t.suggest_float("wd", 0, 1)
+
+    study = optuna.create_study(sampler=TransferTPESampler(sources, seed=0))
+    study.optimize(objective, n_trials=3)
+    assert [t.params["lr"] for t in study.trials[:2]] == [0.2, 0.6]
+    assert [t.user_attrs["transfer:role"] for t in study.trials] == [
+        "zero-shot", "zero-shot", "probe"
+    ]
+
+
+def test_a_first_trial_that_suggests_after_another_finished_switches_its_entry() -> None:
+    # Two workers: trial 0 holds the other model's entry, trial 1 the related source's best
+    # and finishes before trial 0 suggests anything (slow data loading, say). Trial 0's
+    # parameters are then sampled jointly; on main it ran a model draw as "zero-shot".
+    sources = [_table_source(_OTHER_MODEL), _table_source(_RELATED)]
+    study = optuna.create_study(sampler=TransferTPESampler(sources, seed=0))
+
+    def evaluate(t: Trial) -> float:
+        return t.suggest_float("lr", 0, 1) + t.suggest_float("wd", 0, 1)
+
+    first, second = study.ask(), study.ask()
+    study.tell(second, evaluate(second))
+    study.tell(first, evaluate(first))
+    # The first worker takes the related source's second best, free after the switch.
+    assert [t.params for t in study.trials] == [_RELATED[1], _RELATED[0]]
+    assert [t.user_attrs["transfer:role"] for t in study.trials] == ["zero-shot"] * 2
+
+
+def test_an_entry_whose_values_all_no_longer_fit_runs_at_most_once() -> None:
+    # The source's best used a choice since removed ("rmsprop") and a parameter since dropped
+    # ("mom"): no configuration of the target's. On main every trial claimed it again (the
+    # trial "took another branch" and released it), 20 of 20 random draws as "zero-shot".
+    source = optuna.create_study()
+    source.add_trial(
+        optuna.trial.create_trial(
+            params={"opt": "rmsprop", "mom": 0.9},
+            distributions={
+                "opt": CategoricalDistribution(["rmsprop", "sgd"]),
+                "mom": FloatDistribution(0, 1),
+            },
+            value=0.0,
+        )
+    )
+
+    def objective(t: Trial) -> float:
+        opt = t.suggest_categorical("opt", ["adam", "sgd"])
+        return (t.suggest_float("lr", 0, 1) - 0.3) ** 2 + (opt == "sgd")
+
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=0))
+    study.optimize(objective, n_trials=10)
+    roles = [t.user_attrs["transfer:role"] for t in study.trials]
+    assert roles.count("zero-shot") <= 1 and roles.count("probe") == 1
 
 
 def test_zero_shot_is_projected_into_a_changed_space() -> None:

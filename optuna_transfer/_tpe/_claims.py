@@ -24,6 +24,7 @@ from optuna_transfer._encoding import project_config
 from optuna_transfer._optuna_compat import get_chunked_system_attr
 from optuna_transfer._optuna_compat import set_chunked_system_attr
 from optuna_transfer._optuna_compat import set_trial_system_attr
+from optuna_transfer._schedule import portfolio_size
 
 
 WEIGHTS_ATTR_KEY = "transfer_tpe:weights"
@@ -49,6 +50,9 @@ class Portfolio:
     entries: list[dict[str, Any]]
     sources: list[int]
     size: int
+    # The size is the default, one per source: once the target's parameters are known, it
+    # counts only the sources with an entry that is a configuration of the target's.
+    per_source: bool = False
 
     @property
     def keys(self) -> list[str]:
@@ -125,9 +129,9 @@ def switch_claim(
 ) -> int | None:
     """The entry ``trial`` evaluates once its held entry (index ``held``) turned out to set
     none of the parameters it suggests: the first trial of a study knows no parameter of the
-    target, and may hold a source's entry of another model or another branch. ``space`` is
-    the parameter the trial suggests now; ``so_far``, its params so far. The first free
-    entry in play that sets it and agrees with ``so_far`` is claimed in place of ``held``
+    target, and may hold a source's entry of another model or another branch. ``space``: the
+    parameters the trial suggests now; ``so_far``: its params so far. The first free entry
+    in play that sets one of them and agrees with ``so_far`` is claimed in place of ``held``
     (which is then free again), as :func:`claim_role` claims; ``held`` is kept where none
     is, and None returned where other workers took each one first (the trial then holds
     no entry)."""
@@ -136,14 +140,14 @@ def switch_claim(
     for _ in range(MAX_CLAIMS):
         others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
         target = {**_target_space(others), **space}
-        entries = _projected_entries(target, portfolio)
+        entries = _configurations(target, portfolio)
         taken = taken_entries(others, portfolio) | lost
         free = [
             i
             for i in entries_in_play(others, portfolio, target)
             if i not in taken
             and i != held
-            and space.keys() <= entries[i].keys()
+            and not space.keys().isdisjoint(entries[i])
             and all(entries[i].get(n, v) == v for n, v in so_far.items())
         ]
         if not free:
@@ -239,20 +243,54 @@ def entries_in_play(
     target's parameters, by default those of ``trials``."""
     if space is None:
         space = _target_space(trials)
+    # Before any trial every entry is a configuration, as far as can be told.
+    counts = [bool(c) or not space for c in _configurations(space, portfolio)]
+    size = portfolio.size
+    if portfolio.per_source and space:
+        n_sources = len({s for s, c in zip(portfolio.sources, counts) if c})
+        size = min(size, portfolio_size(None, n_sources))
+    # With the default size, a source none of whose entries is a configuration yet still
+    # has its best waiting (for a trial of its branch), however few slots the others fill.
+    unplaced = {s for s, c in zip(portfolio.sources, counts) if not c} - {
+        s for s, c in zip(portfolio.sources, counts) if c
+    }
     in_play: list[int] = []
     n_slots = 0
     seen: set[str] = set()
     for i, entry in enumerate(_projected_entries(space, portfolio)):
-        if n_slots == portfolio.size:
-            break
+        source = portfolio.sources[i]
+        if n_slots == size and not (portfolio.per_source and source in unplaced):
+            continue
+        unplaced.discard(source)
         key = config_key(entry)
         if entry and key in seen:
             continue
         seen.add(key)
         in_play.append(i)
-        # Before any trial every entry is a configuration, as far as can be told.
-        n_slots += bool(entry) or not space
+        n_slots += counts[i]
     return in_play
+
+
+def sets_nothing(trials: list[FrozenTrial], portfolio: Portfolio) -> set[int]:
+    """The entries that are no configuration of the target's so far (see
+    :func:`_configurations`), once its ``trials`` have parameters: a source of another model,
+    of a branch no trial has taken yet, or whose values no longer fit."""
+    space = _target_space(trials)
+    if not space:
+        return set()
+    return {i for i, c in enumerate(_configurations(space, portfolio)) if not c}
+
+
+def _configurations(
+    space: dict[str, BaseDistribution], portfolio: Portfolio
+) -> list[dict[str, Any]]:
+    """The entries projected onto ``space`` without its single-valued parameters: what is left
+    is what a zero-shot trial would choose (Optuna records a one-value parameter without
+    asking the sampler, so sharing only such a parameter sets nothing)."""
+    return [
+        {n: v for n, v in project_config(e, space).items() if not space[n].single()}
+        for e in portfolio.entries
+    ]
 
 
 def taken_entries(trials: list[FrozenTrial], portfolio: Portfolio) -> set[int]:

@@ -76,6 +76,7 @@ from optuna_transfer._tpe._claims import params_with_running
 from optuna_transfer._tpe._claims import Portfolio
 from optuna_transfer._tpe._claims import RANDOM_ATTR_KEY
 from optuna_transfer._tpe._claims import record
+from optuna_transfer._tpe._claims import sets_nothing
 from optuna_transfer._tpe._claims import switch_claim
 from optuna_transfer._tpe._claims import WEIGHTS_ATTR_KEY
 from optuna_transfer._tpe._claims import write_running_params
@@ -241,9 +242,10 @@ class TransferTPESampler(BaseSampler):
             Treat running trials as bad so parallel workers spread out, as in TPESampler.
         n_zero_shot:
             How many source-best configurations to evaluate first. ``None`` means one per
-            source, at least 2 and at most 5. A configuration that sets none of the target's
-            parameters (a source of another model, or of a branch of a conditional space no
-            trial has taken yet) takes no place: the next one runs instead, and it runs as
+            source, at least 2 and at most 5, counting only the sources with a configuration
+            of the target's parameters. A configuration that sets none of them (a source of
+            another model, of a branch of a conditional space no trial has taken yet, or whose
+            values no longer fit) takes no place: the next one runs instead, and it runs as
             well once a trial has taken its branch.
         n_startup_trials:
             As in TPESampler, but only as a fallback: while the target has fewer finished
@@ -504,6 +506,8 @@ class TransferTPESampler(BaseSampler):
             return {}
         params: dict[str, Any] = {}
         zero_shot = self._zero_shot_config(study, trial)
+        if zero_shot is not None and set(zero_shot).isdisjoint(chosen_params(trial)):
+            zero_shot = self._switch_entry(study, trial, zero_shot, search_space)
         if zero_shot is not None:
             params = project_config(zero_shot, search_space)
             params.update(self._branch_of(study, trial, zero_shot, search_space, params))
@@ -552,7 +556,7 @@ class TransferTPESampler(BaseSampler):
     ) -> Any:
         zero_shot = self._zero_shot_config(study, trial)
         space = {param_name: param_distribution}
-        if zero_shot is not None and set(zero_shot).isdisjoint(trial.params):
+        if zero_shot is not None and set(zero_shot).isdisjoint(chosen_params(trial)):
             zero_shot = self._switch_entry(study, trial, zero_shot, space)
         if zero_shot is not None:
             projected = project_config(zero_shot, space)
@@ -585,11 +589,11 @@ class TransferTPESampler(BaseSampler):
         entry: dict[str, Any],
         space: dict[str, BaseDistribution],
     ) -> dict[str, Any] | None:
-        """The entry a zero-shot trial that has suggested none of ``entry``'s parameters
-        evaluates, now that it suggests ``space``'s: ``entry`` if it has that parameter,
-        else another free entry that sets it (see ``switch_claim``), or None."""
-        if space.keys() <= entry.keys():
-            # It has the parameter (a value that no longer fits is the model's to replace).
+        """The entry a zero-shot trial that has chosen none of ``entry``'s parameters
+        evaluates, now that it suggests ``space``'s: ``entry`` if it has one of them, else
+        another free entry that sets one (see ``switch_claim``), or None."""
+        if not space.keys().isdisjoint(entry):
+            # It has one (a value that no longer fits is the model's to replace).
             return entry
         portfolio = self._study_portfolio(study)
         held = portfolio.keys.index(config_key(entry))
@@ -917,15 +921,11 @@ class TransferTPESampler(BaseSampler):
 
     def _unfit_entries(self, study: Study, trials: list[FrozenTrial]) -> set[int]:
         """Portfolio entries not to evaluate in ``study``: from a source left out for it, or
-        sharing no parameter with the target's trials so far (once there are any)."""
+        no configuration of the target's trials so far (``sets_nothing``)."""
         active = self._active(study)
         portfolio = self._study_portfolio(study)
-        names = {n for t in trials for n in t.params}
-        return {
-            i
-            for i, (source, entry) in enumerate(zip(portfolio.sources, portfolio.entries))
-            if not active[source] or (names and not names.intersection(entry))
-        }
+        left_out = {i for i, source in enumerate(portfolio.sources) if not active[source]}
+        return left_out | sets_nothing(trials, portfolio)
 
     def _study_portfolio(self, study: Study) -> Portfolio:
         """The portfolio of the sources used for ``study``: a study ``from_storage`` found
@@ -1282,7 +1282,10 @@ def _build_portfolio(
         [tasks[i] for i in used], _PORTFOLIO_CANDIDATES * size, lambda t: config_key(t.params)
     )
     return Portfolio(
-        [dict(t.params) for _, t in best], [used[i] for i, _ in best], min(size, len(best))
+        [dict(t.params) for _, t in best],
+        [used[i] for i, _ in best],
+        min(size, len(best)),
+        per_source=n_zero_shot is None,
     )
 
 
