@@ -236,11 +236,12 @@ def entries_in_play(
 ) -> list[int]:
     """The indices of the portfolio's first ``size`` entries that are distinct configurations
     for the target (given its ``trials``): an entry that is an earlier one's configuration is
-    passed over and the next candidate runs in its place. An entry that shares no parameter
-    with the target's trials is no configuration yet: it stays in play, waiting for a trial
-    of its branch (``claim_role``'s ``unfit``), but takes no slot, so a source of another
-    model leaves the other sources' entries their number of zero-shot trials. ``space``: the
-    target's parameters, by default those of ``trials``."""
+    passed over and the next candidate runs in its place. An entry that sets none of the
+    target's parameters (:func:`_configurations`) is no configuration yet: it stays in play,
+    waiting for a trial of its branch (``claim_role``'s ``unfit``), but takes no slot, and
+    with the default size its source is not counted, so a source of another model leaves
+    the others their zero-shot trials. ``space``: the target's parameters, by default those
+    of ``trials``."""
     if space is None:
         space = _target_space(trials)
     # Before any trial every entry is a configuration, as far as can be told.
