@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import json
+import math
 import pickle
 from typing import Any
 from typing import Literal
@@ -13,6 +14,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
 from optuna.trial import Trial
 import pytest
 
@@ -246,6 +248,53 @@ def test_an_entry_whose_values_all_no_longer_fit_runs_at_most_once() -> None:
     study.optimize(objective, n_trials=10)
     roles = [t.user_attrs["transfer:role"] for t in study.trials]
     assert roles.count("zero-shot") <= 1 and roles.count("probe") == 1
+
+
+@pytest.mark.parametrize("related", [True, False], ids=["related", "misleading"])
+def test_a_source_of_one_branch_is_judged_on_the_trials_of_its_branch(related: bool) -> None:
+    # The source tuned an SVM's C alone; the target chooses a model first. On the parameters
+    # every trial has (the model) the source ranks all trials alike, so on main it lost its
+    # vote after the zero-shot trials however well it ranked the SVM trials. It is now judged
+    # on those, once there are enough of them to judge.
+    c_dist = FloatDistribution(1e-3, 1e3, log=True)
+    model = CategoricalDistribution(["svm", "rf"])
+    cs = [10.0 ** (e / 4) for e in range(-8, 9)]
+    sign = 1.0 if related else -1.0
+    source = optuna.create_study()
+    for c in cs:
+        source.add_trial(
+            optuna.trial.create_trial(
+                params={"C": c}, distributions={"C": c_dist}, value=sign * abs(math.log10(c) - 1)
+            )
+        )
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=0))
+    for c in cs:
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"model": "svm", "C": c},
+                distributions={"model": model, "C": c_dist},
+                value=abs(math.log10(c) - 1.1),
+            )
+        )
+    for depth in (3, 6):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"model": "rf", "depth": depth},
+                distributions={"model": model, "depth": IntDistribution(1, 9)},
+                value=1.0 + depth / 10,
+            )
+        )
+    study.optimize(
+        lambda t: (
+            abs(math.log10(t.suggest_float("C", 1e-3, 1e3, log=True)) - 1.1)
+            if t.suggest_categorical("model", ["svm", "rf"]) == "svm"
+            else 1.0 + t.suggest_int("depth", 1, 9) / 10
+        ),
+        n_trials=2,
+    )
+    weights = TransferTPESampler(source).get_source_weights(study)
+    last = weights[max(weights)][source.study_name]
+    assert last > 0.5 if related else last == 0.0
 
 
 def test_zero_shot_is_projected_into_a_changed_space() -> None:

@@ -48,6 +48,7 @@ from optuna_transfer._schedule import portfolio_size
 from optuna_transfer._schedule import probe_beat_a_pick
 from optuna_transfer._schedule import round_robin_portfolio
 from optuna_transfer._schedule import startup_explore_probability
+from optuna_transfer._similarity import MIN_JUDGED_TRIALS
 from optuna_transfer._similarity import source_trusts
 from optuna_transfer._similarity import trust
 from optuna_transfer._similarity import vote_weight
@@ -1188,7 +1189,8 @@ class TransferTPESampler(BaseSampler):
 
     def _trusts(self, study: Study, finished: list[FrozenTrial]) -> dict[str, float]:
         """Each source's trust (``optuna_transfer._similarity``) given the target's ``finished``
-        trials; the prior's trust before two of them."""
+        trials; the prior's trust before two of them. A source of one branch of a conditional
+        space is judged on that branch's trials."""
         space = self._state(study).search_space.calculate(study)
         space = {n: d for n, d in space.items() if not d.single()}
         if len(finished) < 2 or not space:
@@ -1205,12 +1207,23 @@ class TransferTPESampler(BaseSampler):
             for a, task in zip(active, self._tasks)
         ]
         if not all(used):
-            # Beyond the joint space: a conditional space's branches.
-            names = {n for t in finished for n in t.params}
-            used = [
-                u or (a and not task.param_names.isdisjoint(names))
-                for u, a, task in zip(used, active, self._tasks)
-            ]
+            # Beyond the joint space: a conditional space's branches. A source of one branch
+            # (a model's own parameters) ranks every trial alike on the joint space (the
+            # branch choice is none of its parameters), so it is judged on its parameters,
+            # among the trials that took its branch.
+            dists = {n: d for t in finished for n, d in t.distributions.items()}
+            for i, task in enumerate(self._tasks):
+                branch = {
+                    n: d for n, d in dists.items() if n in task.param_names and not d.single()
+                }
+                if used[i] or not active[i] or not branch:
+                    continue
+                used[i] = True
+                predictions, losses = self._predictions(study, finished, branch)
+                # Until its branch has trials enough to judge it, it keeps what the joint
+                # space gave it (nothing, once the prior has faded).
+                if len(losses) >= MIN_JUDGED_TRIALS:
+                    trusts[i] = source_trusts(-predictions, losses)[i]
         return {label: t if u else 0.0 for label, t, u in zip(self._labels, trusts, used)}
 
 
