@@ -107,6 +107,26 @@ def test_failures_table_has_no_column_beyond_a_short_run(
     assert rows and all(len(r) == len(header) and r[-1] for r in rows)
 
 
+def test_conditional_table_has_a_row_per_scenario_sampling_and_method(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from benchmarks import conditional
+
+    assert conditional.main(["--seeds", "2", "--n-trials", "12", "--source-trials", "8"]) == 0
+    header, _, *rows = _table_rows(capsys.readouterr().out, "| scenario |")
+    assert header == ["scenario", "sampling", "method", "regret at 10", "regret at 12"]
+    assert {tuple(r[:3]) for r in rows} == {
+        (s.name, sampling, method)
+        for s in conditional.scenarios(0, 2)
+        for sampling in ("joint", "group")
+        for method in conditional.METHOD_NAMES
+    }
+    for row in rows:
+        means = [float(cell.split()[0]) for cell in row[3:]]
+        # The best value only improves with the budget, and none beats the optimum (0).
+        assert 0 <= means[1] <= means[0], row
+
+
 def test_synthetic_table_of_a_run_shorter_than_every_budget_shows_its_length(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
