@@ -188,10 +188,13 @@ class PerStudy(Generic[T]):
 def search_space_groups(study: Study) -> list[dict[str, BaseDistribution]]:
     """Optuna's decomposition of the study's search space into groups of parameters that
     always appear together (what ``TPESampler(group=True)`` samples jointly), pruned trials
-    included."""
+    included; each group's parameters sorted by name, as TPESampler sorts them: Optuna
+    builds the groups from sets, whose order changes with the process's hash seed, and a
+    seeded sampler must draw the same values in every process."""
     from optuna.search_space import _GroupDecomposedSearchSpace
 
-    return _GroupDecomposedSearchSpace(include_pruned=True).calculate(study).search_spaces
+    groups = _GroupDecomposedSearchSpace(include_pruned=True).calculate(study).search_spaces
+    return [dict(sorted(group.items())) for group in groups]
 
 
 def get_all_trials(study: Study) -> list[FrozenTrial]:

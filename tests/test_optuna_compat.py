@@ -141,6 +141,17 @@ def test_search_space_groups_are_optunas_decomposition() -> None:
     assert groups == [["a1", "a2"], ["b1"], ["branch"]]
 
 
+def test_search_space_groups_list_each_groups_parameters_by_name() -> None:
+    # Optuna builds the groups from sets, whose order follows the process's hash seed; the
+    # sampler encodes and draws parameters in this order, so it must not depend on it.
+    from optuna_transfer._optuna_compat import search_space_groups
+
+    names = ["w", "b", "q", "a", "m", "z", "c", "k", "e", "t"]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: sum(t.suggest_float(n, 0, 1) for n in names), n_trials=3)
+    assert [list(g) for g in search_space_groups(study)] == [sorted(names)]
+
+
 def test_chunked_system_attr_round_trips_and_respects_the_column_limit() -> None:
     from optuna_transfer._optuna_compat import get_chunked_system_attr
     from optuna_transfer._optuna_compat import set_chunked_system_attr
