@@ -224,6 +224,29 @@ def test_a_first_trial_that_suggests_after_another_finished_switches_its_entry()
     assert [t.user_attrs["transfer:role"] for t in study.trials] == ["zero-shot"] * 2
 
 
+def test_a_first_trial_with_no_entry_to_switch_to_is_not_zero_shot() -> None:
+    # Three workers start together: the first holds the other model's entry, the others the
+    # related sources' bests, so nothing is left that sets "lr". On main the first trial kept
+    # its claim and ran a random draw labelled zero-shot.
+    sources = [
+        _table_source(_OTHER_MODEL),
+        _table_source(_RELATED),
+        _table_source([{"lr": 0.25, "wd": 0.25}]),
+    ]
+    study = optuna.create_study(sampler=TransferTPESampler(sources, seed=0))
+
+    def evaluate(t: Trial) -> float:
+        return t.suggest_float("lr", 0, 1) + t.suggest_float("wd", 0, 1)
+
+    trials = [study.ask() for _ in range(3)]
+    for trial in reversed(trials):
+        study.tell(trial, evaluate(trial))
+    roles = [t.user_attrs["transfer:role"] for t in study.trials]
+    assert roles[1:] == ["zero-shot", "zero-shot"] and roles[0] != "zero-shot"
+    assert [t.params for t in study.trials[1:]] == [_RELATED[0], {"lr": 0.25, "wd": 0.25}]
+    assert study.trials[0].system_attrs[ZERO_SHOT_ATTR_KEY] == "null"
+
+
 def test_an_entry_whose_values_all_no_longer_fit_runs_at_most_once() -> None:
     # The source's best used a choice since removed ("rmsprop") and a parameter since dropped
     # ("mom"): no configuration of the target's. On main every trial claimed it again (the
