@@ -247,6 +247,30 @@ def test_a_first_trial_with_no_entry_to_switch_to_is_not_zero_shot() -> None:
     assert study.trials[0].system_attrs[ZERO_SHOT_ATTR_KEY] == "null"
 
 
+def test_a_trial_that_took_another_branch_than_its_entry_is_not_zero_shot() -> None:
+    # The source tuned the SVM's C; the first trial holds its best and draws the forest, a
+    # branch no source has. On main it was labelled zero-shot (and counted as one: not
+    # towards the start-up trials, and as a pick the probe is compared with), although it
+    # evaluated nothing of the entry, which a later SVM trial then ran.
+    source = _table_source([{"C": 0.3}, {"C": 0.9}])
+
+    def objective(t: Trial) -> float:
+        if t.suggest_categorical("model", ["svm", "rf"]) == "svm":
+            return abs(t.suggest_float("C", 0, 1) - 0.3)
+        return 1 + t.suggest_int("depth", 1, 9) / 10
+
+    first_models = []
+    for seed in range(6):
+        study = optuna.create_study(sampler=TransferTPESampler(source, seed=seed))
+        study.optimize(objective, n_trials=8)
+        first_models.append(study.trials[0].params["model"])
+        for t in study.trials:
+            if t.user_attrs["transfer:role"] == "zero-shot":
+                assert "C" in t.params, (seed, t.number, t.params)
+        assert [t.params.get("C") for t in study.trials].count(0.3) == 1
+    assert "rf" in first_models  # the case above occurred
+
+
 def test_an_entry_whose_values_all_no_longer_fit_runs_at_most_once() -> None:
     # The source's best used a choice since removed ("rmsprop") and a parameter since dropped
     # ("mom"): no configuration of the target's. On main every trial claimed it again (the

@@ -9,6 +9,7 @@ that :mod:`optuna_transfer.visualization` reads back. Nothing here ranks configu
 from __future__ import annotations
 
 from collections.abc import Callable
+import copy
 from dataclasses import dataclass
 import functools
 import json
@@ -319,6 +320,22 @@ def taken_entries(trials: list[FrozenTrial], portfolio: Portfolio) -> set[int]:
             if entry and all(n in params and params[n] == v for n, v in entry.items()):
                 taken.add(i)
     return taken
+
+
+def withdraw_missed_entry(study: Study, trial: FrozenTrial, portfolio: Portfolio) -> FrozenTrial:
+    """``trial``, ending, with its zero-shot claim withdrawn if it evaluated nothing of the
+    entry (see :func:`_took_another_branch`; it took another branch, or the entry's values no
+    longer fit): it is no zero-shot trial, in its role or anywhere the sampler counts them."""
+    claim = trial.system_attrs.get(ZERO_SHOT_ATTR_KEY)
+    if claim is None or claim not in portfolio.keys:
+        return trial
+    names = _branch_names(trial.distributions, portfolio)[portfolio.keys.index(claim)]
+    if not (names and trial.params and names.isdisjoint(trial.params)):
+        return trial
+    set_trial_system_attr(study, trial, ZERO_SHOT_ATTR_KEY, WITHDRAWN)
+    ended = copy.copy(trial)
+    ended.system_attrs = {**trial.system_attrs, ZERO_SHOT_ATTR_KEY: WITHDRAWN}
+    return ended
 
 
 def _took_another_branch(trial: FrozenTrial, names: set[str]) -> bool:

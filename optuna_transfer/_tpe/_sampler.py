@@ -80,6 +80,7 @@ from optuna_transfer._tpe._claims import record
 from optuna_transfer._tpe._claims import sets_nothing
 from optuna_transfer._tpe._claims import switch_claim
 from optuna_transfer._tpe._claims import WEIGHTS_ATTR_KEY
+from optuna_transfer._tpe._claims import withdraw_missed_entry
 from optuna_transfer._tpe._claims import write_running_params
 from optuna_transfer._tpe._finite import finite_values
 from optuna_transfer._tpe._finite import FiniteSpaceRanker
@@ -847,6 +848,7 @@ class TransferTPESampler(BaseSampler):
     ) -> None:
         if self._constraints_func is not None:
             store_constraints(self._constraints_func, study, trial, state)
+        trial = withdraw_missed_entry(study, trial, self._study_portfolio(study))
         self._cold(study, trial).after_trial(study, trial, state, values)
         if self._record_user_attrs:
             # The trial is still RUNNING here (Optuna finishes it after this call), so its
