@@ -271,6 +271,50 @@ def test_a_trial_that_took_another_branch_than_its_entry_is_not_zero_shot() -> N
     assert "rf" in first_models  # the case above occurred
 
 
+@pytest.mark.parametrize("multivariate", [True, False], ids=["joint", "one-at-a-time"])
+def test_a_source_without_the_first_parameter_still_runs_its_best(multivariate: bool) -> None:
+    # Source B tuned lr and wd; the target (and source A) also choose the optimiser, first.
+    # A version that gave up the held entry whenever the entries setting the parameter being
+    # suggested were taken made every trial claim B's best and give it up again: it never
+    # ran, and neither did the probe (sampling one parameter at a time, as with several
+    # objectives by default).
+    opt = CategoricalDistribution(["adam", "sgd"])
+
+    def table(rows: list[tuple[dict[str, Any], float]]) -> optuna.Study:
+        study = optuna.create_study()
+        for params, value in rows:
+            dists = {n: opt if n == "opt" else FloatDistribution(0, 1) for n in params}
+            study.add_trial(
+                optuna.trial.create_trial(params=params, distributions=dists, value=value)
+            )
+        return study
+
+    a = table(
+        [
+            ({"opt": "adam", "lr": 0.35, "wd": 0.55}, 0.0),
+            ({"opt": "sgd", "lr": 0.9, "wd": 0.1}, 1.0),
+        ]
+    )
+    b = table([({"lr": 0.3, "wd": 0.6}, 0.0), ({"lr": 0.8, "wd": 0.2}, 1.0)])
+
+    def objective(t: Trial) -> float:
+        o = t.suggest_categorical("opt", ["adam", "sgd"])
+        lr, wd = t.suggest_float("lr", 0, 1), t.suggest_float("wd", 0, 1)
+        return (lr - 0.3) ** 2 + wd + (o == "sgd")
+
+    study = optuna.create_study(
+        sampler=TransferTPESampler([a, b], seed=0, multivariate=multivariate)
+    )
+    study.optimize(objective, n_trials=8)
+    zero_shot = [
+        (t.params["lr"], t.params["wd"])
+        for t in study.trials
+        if t.user_attrs["transfer:role"] == "zero-shot"
+    ]
+    assert sorted(zero_shot) == [(0.3, 0.6), (0.35, 0.55)]
+    assert [t.user_attrs["transfer:role"] for t in study.trials].count("probe") == 1
+
+
 def test_an_entry_whose_values_all_no_longer_fit_runs_at_most_once() -> None:
     # The source's best used a choice since removed ("rmsprop") and a parameter since dropped
     # ("mom"): no configuration of the target's. On main every trial claimed it again (the

@@ -133,9 +133,9 @@ def switch_claim(
     target, and may hold a source's entry of another model or another branch. ``space``: the
     parameters the trial suggests now; ``so_far``: its params so far. The first free entry
     in play that sets one of them and agrees with ``so_far`` is claimed in place of ``held``
-    (which is then free again), as :func:`claim_role` claims. Where none is free, ``held``
-    is kept if no entry sets those parameters (they choose a branch), and withdrawn if
-    entries do but other workers hold them; None then (the trial holds no entry)."""
+    (which is then free again), as :func:`claim_role` claims; ``held`` is kept where none
+    is, and None returned where other workers took each one first (the trial then holds
+    no entry)."""
     keys = portfolio.keys
     lost: set[int] = set()
     for _ in range(MAX_CLAIMS):
@@ -152,14 +152,9 @@ def switch_claim(
             and all(entries[i].get(n, v) == v for n, v in so_far.items())
         ]
         if not free:
-            if lost or not any(not space.keys().isdisjoint(e) for e in entries):
-                # Nothing sets the parameter (the choice of a branch, say): the held entry
-                # may still run once the trial takes its branch.
-                return held if not lost else None
-            # The sources' entries set it and are all taken: the held one is of another
-            # model or branch, and free again for a trial that can run it.
-            set_trial_system_attr(study, trial, ZERO_SHOT_ATTR_KEY, WITHDRAWN)
-            return None
+            # The held entry may still run once the trial takes its branch; if it does not,
+            # the claim is withdrawn as the trial ends (withdraw_missed_entry).
+            return held if not lost else None
         i = free[0]
         released = functools.partial(
             _took_another_branch, names=_branch_names(target, portfolio)[i]
