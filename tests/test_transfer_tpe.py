@@ -283,7 +283,9 @@ def test_a_source_without_the_first_parameter_still_runs_its_best(multivariate: 
     def table(rows: list[tuple[dict[str, Any], float]]) -> optuna.Study:
         study = optuna.create_study()
         for params, value in rows:
-            dists = {n: opt if n == "opt" else FloatDistribution(0, 1) for n in params}
+            dists: dict[str, BaseDistribution] = {
+                n: opt if n == "opt" else FloatDistribution(0, 1) for n in params
+            }
             study.add_trial(
                 optuna.trial.create_trial(params=params, distributions=dists, value=value)
             )
