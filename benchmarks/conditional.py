@@ -110,7 +110,9 @@ def scenarios(seed: int, source_trials: int) -> list[Scenario]:
 METHOD_NAMES = ("tpe", "tpe+enqueue", "transfer-tpe")
 
 
-def _sampler(method: str, sources: list[optuna.Study], seed: int, group: bool) -> Any:
+def _sampler(
+    method: str, sources: list[optuna.Study], seed: int, group: bool
+) -> optuna.samplers.BaseSampler:
     options: dict[str, Any] = {"multivariate": True, "group": True} if group else {}
     if method == "transfer-tpe":
         from optuna_transfer import TransferTPESampler

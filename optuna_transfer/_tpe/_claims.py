@@ -94,10 +94,7 @@ def claim_role(
         if not free:
             break
         i = free[0]
-        released = functools.partial(
-            _took_another_branch, names=_branch_names(_target_space(others), portfolio)[i]
-        )
-        if _claim(study, trial, ZERO_SHOT_ATTR_KEY, keys[i], WITHDRAWN, released):
+        if _claim_entry(study, trial, portfolio, i, _target_space(others)):
             return Role(i, False, False, False)
         lost.add(i)
     else:
@@ -136,7 +133,6 @@ def switch_claim(
     (which is then free again), as :func:`claim_role` claims; ``held`` is kept where none
     is, and None returned where other workers took each one first (the trial then holds
     no entry)."""
-    keys = portfolio.keys
     lost: set[int] = set()
     for _ in range(MAX_CLAIMS):
         others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
@@ -156,10 +152,7 @@ def switch_claim(
             # the claim is withdrawn as the trial ends (withdraw_missed_entry).
             return held if not lost else None
         i = free[0]
-        released = functools.partial(
-            _took_another_branch, names=_branch_names(target, portfolio)[i]
-        )
-        if _claim(study, trial, ZERO_SHOT_ATTR_KEY, keys[i], WITHDRAWN, released):
+        if _claim_entry(study, trial, portfolio, i, target):
             return i
         lost.add(i)
     return None
@@ -187,6 +180,20 @@ def held_role(trial: FrozenTrial, portfolio: Portfolio) -> tuple[int | None, boo
     if trial.system_attrs.get(PROBE_ATTR_KEY):
         return None, True
     return None
+
+
+def _claim_entry(
+    study: Study,
+    trial: FrozenTrial,
+    portfolio: Portfolio,
+    i: int,
+    space: dict[str, BaseDistribution],
+) -> bool:
+    """Claim entry ``i`` for ``trial`` (``space``: the target's parameters): a rival that
+    took another branch than the entry's (:func:`_took_another_branch`) has released it."""
+    names = _branch_names(space, portfolio)[i]
+    released = functools.partial(_took_another_branch, names=names)
+    return _claim(study, trial, ZERO_SHOT_ATTR_KEY, portfolio.keys[i], WITHDRAWN, released)
 
 
 def _claim(
@@ -325,7 +332,7 @@ def withdraw_missed_entry(study: Study, trial: FrozenTrial, portfolio: Portfolio
     if claim is None or claim not in portfolio.keys:
         return trial
     names = _branch_names(trial.distributions, portfolio)[portfolio.keys.index(claim)]
-    if not (names and trial.params and names.isdisjoint(trial.params)):
+    if not _evaluated_none(trial, names):
         return trial
     set_trial_system_attr(study, trial, ZERO_SHOT_ATTR_KEY, WITHDRAWN)
     ended = copy.copy(trial)
@@ -339,12 +346,12 @@ def _took_another_branch(trial: FrozenTrial, names: set[str]) -> bool:
     branch where they do not exist, and the entry was not evaluated (its branch is known once
     a trial has taken it; see ``TransferTPESampler._branch_of``). A claimer that failed
     before it suggested anything keeps the entry, as a failed zero-shot trial does."""
-    return (
-        trial.state.is_finished()
-        and bool(names)
-        and bool(trial.params)
-        and names.isdisjoint(trial.params)
-    )
+    return trial.state.is_finished() and _evaluated_none(trial, names)
+
+
+def _evaluated_none(trial: FrozenTrial, names: set[str]) -> bool:
+    """Whether ``trial`` has suggested parameters, none of them an entry's ``names``."""
+    return bool(names) and bool(trial.params) and names.isdisjoint(trial.params)
 
 
 def record(study: Study, trial: FrozenTrial, key: str, value: Any) -> None:
