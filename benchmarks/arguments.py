@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 import tempfile
+from typing import TYPE_CHECKING
 
-import optuna
 
-from optuna_transfer import redact_url
+if TYPE_CHECKING:
+    import optuna
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -86,6 +87,11 @@ def open_storage(parser: argparse.ArgumentParser, url: str,
                  option: str = "--storage") -> optuna.storages.BaseStorage | None:
     """The Optuna storage at ``url`` (None for ``none``), or a usage error naming ``option``
     with the URL's password hidden."""
+    # Imported here: the GPU check imports this module before it times optuna's import.
+    import optuna
+
+    from optuna_transfer import redact_url
+
     if url == "none":
         return None
     try:

@@ -41,6 +41,7 @@ if not __package__:
 
 # Light: it imports optuna_transfer only when called, after the check has timed its imports.
 from benchmarks import provenance
+from benchmarks.arguments import check_output_file
 
 
 # The recipe every timed trial trains with: SGD, lr per 256 images (scaled with the batch).
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--budget-s", type=float, default=450.0,
                         help="skip the runs that would start after this many seconds")
     args = parser.parse_args(argv)
+    # Before the check, which runs for minutes on a GPU: not a traceback after it.
+    check_output_file(parser, None if args.out is None else Path(args.out))
     sizes = TINY if args.tiny else FULL
     start = time.perf_counter()
 

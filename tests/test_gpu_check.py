@@ -93,3 +93,22 @@ def test_throughput_script_labels_its_trial_with_the_images_it_trained_on(
     assert "measured on 1,843 training images (synthetic): 3.0" in out
     assert "Extrapolated linearly to CIFAR-10's 45,000 training images" in out
     assert "not measured: 73 s" in out  # 3.0 s x 45,000 / 1,843
+
+
+def test_an_output_file_that_cannot_be_written_is_refused_before_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # On a GPU the check runs for minutes; before, an unwritable --out failed with a traceback
+    # after all of it, and the report was lost.
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    out = a_file / "gpu_check.md"
+    with pytest.raises(SystemExit) as info:
+        gpu_check.main(["--device", "cpu", "--tiny", "--out", str(out)])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert "|" not in captured.out  # nothing ran
+    assert captured.err.strip().splitlines()[-1].endswith(
+        f"--out {out}: cannot write there ({a_file} is not a folder); give a file in a folder "
+        "that can be created and written to"
+    )
