@@ -203,6 +203,14 @@ def get_all_trials(study: Study) -> list[FrozenTrial]:
     return study._storage.get_all_trials(study._study_id, deepcopy=False)
 
 
+def whole_study(study: Study) -> Study:
+    """``study`` itself where Optuna hands a sampler a view of part of it: under
+    ``HyperbandPruner`` every sampler call of a trial gets a study that lists only the trials
+    of that trial's bracket (Optuna's ``_BracketStudy``, which keeps the study as ``_study``)."""
+    inner = getattr(study, "_study", None)
+    return inner if isinstance(inner, Study) else study
+
+
 def study_key(study: Study) -> tuple[weakref.ref[Any], int]:
     """What tells ``study`` apart from every other study a sampler may see: its storage object
     (held weakly, so it compares equal only while alive) and its id there. Not the id alone

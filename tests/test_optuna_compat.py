@@ -14,6 +14,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.study import Study
+from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
@@ -21,6 +22,7 @@ from optuna_transfer._optuna_compat import distribution_contains
 from optuna_transfer._optuna_compat import get_all_trials
 from optuna_transfer._optuna_compat import study_key
 from optuna_transfer._optuna_compat import StudyWithoutTrials
+from optuna_transfer._optuna_compat import whole_study
 
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -231,6 +233,31 @@ def test_get_all_trials_sees_every_state_and_other_handles_new_trials() -> None:
     trials = get_all_trials(study)
     assert [t.number for t in trials] == [0, 1, 2, 3, 4]
     assert [t.state for t in trials[3:]] == [TrialState.RUNNING] * 2
+
+
+def test_whole_study_sees_every_bracket_of_a_hyperband_study() -> None:
+    seen: list[tuple[int, int]] = []
+
+    class Recording(optuna.samplers.RandomSampler):
+        def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+            seen.append((len(study.get_trials()), len(whole_study(study).get_trials())))
+
+    study = optuna.create_study(
+        sampler=Recording(seed=0), pruner=optuna.pruners.HyperbandPruner(max_resource=9)
+    )
+
+    def reported(trial: optuna.Trial) -> float:
+        # The pruner sets up its brackets when it is first asked.
+        trial.report(_objective(trial), 0)
+        trial.should_prune()
+        return _objective(trial)
+
+    study.optimize(reported, n_trials=20)
+    # The sampler's view lists one bracket's trials; the whole study every trial so far.
+    assert [whole for _, whole in seen] == list(range(1, 21))
+    assert any(part < whole for part, whole in seen)
+    plain = optuna.create_study()
+    assert whole_study(plain) is plain
 
 
 def test_study_key_tells_studies_and_storages_apart() -> None:

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from _support import finished_study
+from _support import xy_objective
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import Trial
@@ -115,6 +116,80 @@ def test_all_categorical_space_never_repeats_a_failed_config() -> None:
     # 12 configurations exist; every one is tried exactly once.
     assert len(set(configs)) == 12
     assert _fails(study) == 4
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pruned_trials_count_towards_the_start_up_as_in_tpe(seed: int) -> None:
+    # As TPESampler's n_startup_trials: COMPLETE and PRUNED trials end the start-up. On main
+    # only COMPLETE ones counted, so under a pruner that prunes most trials every trial stayed
+    # random to the end of the study. A misleading source: its trust falls, so a start-up
+    # trial is random almost surely.
+    n_startup = 5
+
+    def mostly_pruned(trial: Trial) -> float:
+        value = _lr_wd(trial)
+        if trial.number % 5:
+            raise optuna.TrialPruned()
+        return value
+
+    study = optuna.create_study(
+        sampler=TransferTPESampler(finished_study(lambda t: -_lr_wd(t), 30), seed=seed,
+                                   n_startup_trials=n_startup)
+    )
+    study.optimize(mostly_pruned, n_trials=40)
+    counted = (TrialState.COMPLETE, TrialState.PRUNED)
+    for t in study.trials:
+        if _sampler.is_startup_random(t):
+            before = [s for s in study.trials[: t.number]
+                      if s.state in counted and not _sampler.is_zero_shot_trial(s)]
+            assert len(before) < n_startup, t.number
+    assert sum(_sampler.is_startup_random(t) for t in study.trials) < n_startup
+    assert sum(_sampler.is_startup_random(t) for t in study.trials[10:]) == 0
+
+
+def test_a_batch_of_asked_trials_samples_as_a_small_batch_does() -> None:
+    # Ask-and-tell with a batch (ask N, evaluate, tell): on main a batch of more than 64 cleared
+    # the sampler's per-trial caches before the trials sampled, so the zero-shot trials ran
+    # other values than the sources' best (still labelled zero-shot) and the probe was drawn
+    # as another trial.
+    source = finished_study(xy_objective, 30)
+
+    def batch_params(n: int) -> list[dict[str, Any]]:
+        study = optuna.create_study(sampler=TransferTPESampler(source, seed=0))
+        batch = [study.ask() for _ in range(n)]
+        for trial in batch:
+            study.tell(trial, xy_objective(trial))
+        return [t.params for t in study.trials[:10]]
+
+    best = sorted(source.trials, key=lambda t: t.values)[:2]
+    small = batch_params(10)
+    assert small[:2] == [t.params for t in best]
+    assert batch_params(70) == small
+
+
+def test_hyperband_brackets_share_one_portfolio_and_one_probe() -> None:
+    # HyperbandPruner hands the sampler a view of each bracket's trials. On main every bracket
+    # ran the portfolio and a probe of its own: the sources' best configurations were evaluated
+    # once per bracket (8 zero-shot trials and 3 probes in 60 trials here).
+    def reported(trial: Trial) -> float:
+        value = xy_objective(trial)
+        for step in range(27):
+            trial.report(value * (1 + 1 / (step + 1)), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return value
+
+    source = finished_study(xy_objective, 30)
+    study = optuna.create_study(
+        sampler=TransferTPESampler(source, seed=0),
+        pruner=optuna.pruners.HyperbandPruner(max_resource=27),
+    )
+    study.optimize(reported, n_trials=60)
+    zero_shot = [t for t in study.trials if _sampler.is_zero_shot_trial(t)]
+    best = sorted(source.trials, key=lambda t: t.values)[:2]
+    assert [t.params for t in zero_shot] == [t.params for t in best]
+    assert sum(_sampler.is_probe_trial(t) for t in study.trials) == 1
+    assert len(set(_configs(study))) == len(study.trials)
 
 
 def test_one_sampler_serves_two_studies() -> None:

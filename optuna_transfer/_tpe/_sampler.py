@@ -42,6 +42,7 @@ from optuna_transfer._optuna_compat import seed_tpe_sampler
 from optuna_transfer._optuna_compat import set_trial_user_attr
 from optuna_transfer._optuna_compat import store_constraints
 from optuna_transfer._optuna_compat import StudyWithoutTrials
+from optuna_transfer._optuna_compat import whole_study
 from optuna_transfer._ranking import trial_losses
 from optuna_transfer._schedule import chance_leads
 from optuna_transfer._schedule import portfolio_size
@@ -95,8 +96,9 @@ from optuna_transfer._tpe._search import uniform_unseen
 _logger = optuna.logging.get_logger(__name__)
 
 _TARGET = "target"
-# The per-trial weights are needed several times while one trial samples (relative, each
-# independent parameter): a few entries per study cover every trial in flight.
+# The per-trial roles and weights are needed several times while one trial samples (relative,
+# each independent parameter). Above this many entries per study, those of trials no longer
+# running are dropped.
 _MAX_CACHED_TRIALS = 64
 # Draws (cold TPE's, each seeded anew, or the model's) before a configuration the target
 # already has gives way to an untried one at random.
@@ -251,7 +253,8 @@ class TransferTPESampler(BaseSampler):
             well once a trial has taken its branch.
         n_startup_trials:
             As in TPESampler, but only as a fallback: while the target has fewer finished
-            trials than this (zero-shot trials not counted), each trial is sampled at random
+            trials than this (COMPLETE or PRUNED, as TPESampler counts them; zero-shot trials
+            not counted), each trial is sampled at random
             with probability (1 - largest source trust)², so with sources the target
             contradicts the search starts like cold TPE. With trusted sources there is almost
             no random phase (trust 0.8: 4% of those trials). If the probe beat one of the
@@ -463,10 +466,11 @@ class TransferTPESampler(BaseSampler):
                 )
         self._cold(study, trial).before_trial(study, trial)
         state = self._state(study)
-        if len(state.roles) > _MAX_CACHED_TRIALS:
-            # Entries of trials that ended in another worker's process are never removed there.
-            state.roles.clear()
-        portfolio = self._study_portfolio(study)
+        _forget_finished(state.roles, study)
+        # The portfolio and the probe are the whole study's, not a Hyperband bracket's: each
+        # source configuration runs once.
+        whole = whole_study(study)
+        portfolio = self._study_portfolio(whole)
         held = held_role(trial, portfolio)
         if held is not None:
             entry, is_probe = held
@@ -481,7 +485,7 @@ class TransferTPESampler(BaseSampler):
             state.roles[trial.number] = (None, False)
             return
         role = claim_role(
-            study, trial, portfolio, lambda others: self._unfit_entries(study, others)
+            whole, trial, portfolio, lambda others: self._unfit_entries(whole, others)
         )
         state.schedule_done = role.done
         if role.settled and not state.overlap_reported:
@@ -599,7 +603,9 @@ class TransferTPESampler(BaseSampler):
             return entry
         portfolio = self._study_portfolio(study)
         held = portfolio.keys.index(config_key(entry))
-        switched = switch_claim(study, trial, portfolio, held, space, chosen_params(trial))
+        switched = switch_claim(
+            whole_study(study), trial, portfolio, held, space, chosen_params(trial)
+        )
         config = None if switched is None else portfolio.entries[switched]
         self._state(study).roles[trial.number] = (config, False)
         return config
@@ -848,7 +854,7 @@ class TransferTPESampler(BaseSampler):
     ) -> None:
         if self._constraints_func is not None:
             store_constraints(self._constraints_func, study, trial, state)
-        trial = withdraw_missed_entry(study, trial, self._study_portfolio(study))
+        trial = withdraw_missed_entry(whole_study(study), trial, self._study_portfolio(study))
         self._cold(study, trial).after_trial(study, trial, state, values)
         if self._record_user_attrs:
             # The trial is still RUNNING here (Optuna finishes it after this call), so its
@@ -1149,8 +1155,11 @@ class TransferTPESampler(BaseSampler):
         trusts = self._trusts(study, finished)
         weights = {_TARGET: 1.0, **{k: vote_weight(v) for k, v in trusts.items()}}
         is_probe = self._role(study, trial)[1]
-        # Zero-shot trials do not count towards the start-up phase: they explore nothing.
-        n_explored = sum(not is_zero_shot_trial(t) for t in finished)
+        # As TPESampler's start-up, COMPLETE and PRUNED trials count: under a pruner that prunes
+        # most random trials, COMPLETE ones alone would keep the start-up going to the end.
+        # Zero-shot trials do not count: they explore nothing.
+        counted = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        n_explored = sum(not is_zero_shot_trial(t) for t in counted)
         explore = is_probe or (
             n_explored < self._n_startup_trials
             and (
@@ -1158,8 +1167,7 @@ class TransferTPESampler(BaseSampler):
                 or self._startup_explores(study, finished, max(trusts.values(), default=0.0))
             )
         )
-        if len(cache) > _MAX_CACHED_TRIALS:
-            cache.clear()  # entries of trials that ended in another process are never popped
+        _forget_finished(cache, study)
         cache[trial.number] = (weights, explore)
         if explore and not is_probe:
             record(study, trial, RANDOM_ATTR_KEY, True)
@@ -1367,3 +1375,16 @@ def _unique_labels(names: list[str]) -> list[str]:
             label += "'"
         labels.append(label)
     return labels
+
+
+def _forget_finished(cache: dict[int, Any], study: Study) -> None:
+    """Drop the entries of finished trials from a per-trial ``cache`` once it holds more than
+    ``_MAX_CACHED_TRIALS``. ``after_trial`` drops a trial's own entry, but not that of a trial
+    told in another process. Running trials keep theirs, however many: a batch asked at once
+    samples after every trial of it has begun, and each must keep its role and its draw."""
+    if len(cache) <= _MAX_CACHED_TRIALS:
+        return
+    states = (TrialState.RUNNING, TrialState.WAITING)
+    running = {t.number for t in study.get_trials(deepcopy=False, states=states)}
+    for number in [n for n in cache if n not in running]:
+        del cache[number]
