@@ -14,13 +14,20 @@ def is_integer(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def check_integer(name: str, value: Any, minimum: int, *, none_ok: bool = False) -> None:
-    """Raise a ValueError naming ``name`` unless ``value`` is an integer >= ``minimum`` (or
-    None, where ``none_ok``)."""
+# numpy's random generators take seeds up to 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
+
+def check_integer(
+    name: str, value: Any, minimum: int, *, maximum: int | None = None, none_ok: bool = False
+) -> None:
+    """Raise a ValueError naming ``name`` unless ``value`` is an integer >= ``minimum`` and,
+    where given, <= ``maximum`` (or None, where ``none_ok``)."""
     if value is None and none_ok:
         return
-    if not is_integer(value) or value < minimum:
-        allowed = f"an integer >= {minimum}" + (" or None" if none_ok else "")
+    if not is_integer(value) or value < minimum or (maximum is not None and value > maximum):
+        allowed = f"an integer >= {minimum}" + ("" if maximum is None else f" and <= {maximum}")
+        allowed += " or None" if none_ok else ""
         raise ValueError(f"`{name}` must be {allowed}, got {value!r}.")
 
 

@@ -37,6 +37,7 @@ BAD_INTEGER_ARGUMENTS: list[tuple[str, Any]] = [
     ("seed", "0"),
     ("seed", 1.5),
     ("seed", -1),
+    ("seed", 2**32),  # numpy's seeds end at 2**32 - 1: its error did not name `seed`
     ("n_startup_trials", None),
     ("n_startup_trials", 2.5),
     ("n_zero_shot", 1.5),

@@ -26,6 +26,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_transfer._arguments import check_integer
+from optuna_transfer._arguments import MAX_SEED
 from optuna_transfer._grid._claims import claimed_id
 from optuna_transfer._grid._claims import ClaimProtocol
 from optuna_transfer._grid._claims import Claims
@@ -218,7 +219,7 @@ class WarmStartGridSampler(BaseSampler):
         n_startup_trials: int = DEFAULT_N_STARTUP_TRIALS,
         max_source_trials: int = DEFAULT_MAX_SOURCE_TRIALS,
     ) -> None:
-        check_integer("seed", seed, 0, none_ok=True)
+        check_integer("seed", seed, 0, maximum=MAX_SEED, none_ok=True)
         check_integer("n_zero_shot", n_zero_shot, 0, none_ok=True)
         check_integer("n_startup_trials", n_startup_trials, 0)
         check_max_source_trials(max_source_trials)
@@ -277,7 +278,12 @@ class WarmStartGridSampler(BaseSampler):
         return self._claims.n_evaluated(study) >= self._space.n_points
 
     def ranked_grid(self, study: Study | None = None) -> list[dict[str, Any]]:
-        """The grid, best first, as ranked now (from the sources, and ``study``'s results)."""
+        """The whole grid in the order the sampler ranks it now (from the sources, and
+        ``study``'s results): the next trial takes the first point no trial has taken yet.
+
+        Points already tried keep their place in it (the sources' first picks stay first
+        whatever they scored), so this is the visiting order, not a verdict on tried points:
+        ``study.best_trial`` is the best point found."""
         if study is None:
             score = self._ranker.portfolio_first(self._ranker.prior_score())
         else:

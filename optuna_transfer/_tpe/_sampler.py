@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 from optuna_transfer._arguments import check_callable
 from optuna_transfer._arguments import check_flag
 from optuna_transfer._arguments import check_integer
+from optuna_transfer._arguments import MAX_SEED
 from optuna_transfer._encoding import aligned_matrix
 from optuna_transfer._encoding import encode
 from optuna_transfer._encoding import n_values
@@ -294,7 +295,7 @@ class TransferTPESampler(BaseSampler):
         record_user_attrs: bool = True,
         constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
     ) -> None:
-        check_integer("seed", seed, 0, none_ok=True)
+        check_integer("seed", seed, 0, maximum=MAX_SEED, none_ok=True)
         check_integer("n_ei_candidates", n_ei_candidates, 1)
         check_integer("n_zero_shot", n_zero_shot, 0, none_ok=True)
         check_integer("n_startup_trials", n_startup_trials, 0)
