@@ -155,3 +155,22 @@ def test_neighbourhood_grid_values_it_would_not_check_are_refused() -> None:
         neighbourhood_grid({"lr": 1e-3}, values={"bs": [32, 32, 64]})
     # True and 1 are two choices, as in Optuna.
     assert neighbourhood_grid({}, values={"flag": [1, True]}) == {"flag": [1, True]}
+
+
+def test_a_numeric_column_whose_range_overflows_a_float_is_visited_whole() -> None:
+    # On main max - min = inf gave NaN coordinates, and the third trial crashed with an
+    # IndexError; GridSampler visits such a grid.
+    values = [-1.7e308, 0.0, 1.7e308]
+
+    def objective(trial: BaseTrial) -> float:
+        x = trial.suggest_categorical("x", values)
+        return abs(x) / 1e308 + trial.suggest_categorical("y", [0, 1])
+
+    source = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    source.optimize(objective, n_trials=10)
+    grid: dict[str, list[float]] = {"x": values, "y": [0, 1]}
+    study = optuna.create_study(sampler=WarmStartGridSampler(source, grid, seed=0))
+    study.optimize(objective, n_trials=10)
+    assert sorted((t.params["x"], t.params["y"]) for t in study.trials) == sorted(
+        (x, y) for x in values for y in [0, 1]
+    )

@@ -324,8 +324,10 @@ def implied_distribution(values: list[Any]) -> BaseDistribution:
     """The distribution a grid column stands for: a FloatDistribution over ``[min, max]`` of a
     numeric column (log scale when its positive values span :data:`LOG_SPAN` or are spaced
     more evenly in log than linearly, as 16, 32, 64, ... are), else a CategoricalDistribution
-    of its values."""
-    if all(is_numeric(v) for v in values) and len(set(values)) > 1:
+    of its values. A numeric column whose range overflows a float (``max - min`` is inf) has
+    no unit coordinates: it is categorical too."""
+    numeric = all(is_numeric(v) for v in values) and len(set(values)) > 1
+    if numeric and math.isfinite(float(max(values)) - float(min(values))):
         low, high = float(min(values)), float(max(values))
         log = low > 0 and (high / low >= LOG_SPAN or _log_spaced(values))
         return FloatDistribution(low, high, log=log)
