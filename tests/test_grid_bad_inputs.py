@@ -388,6 +388,15 @@ def test_from_storage_unknown_study_name(name: str, tmp_path: Path) -> None:
     assert "'real'" in msg  # lists what is there
 
 
+def test_from_storage_without_study_names_is_refused(name: str, tmp_path: Path) -> None:
+    # On main None read every study of the storage, the target included, which then ranked
+    # its own grid as a source.
+    url = f"sqlite:///{tmp_path / 'named.db'}"
+    _support.finished_study(_support.xy_objective, 3, storage=url, study_name="real")
+    with pytest.raises(TypeError, match=r"`study_names` must name the source studies .*got None"):
+        WarmStartGridSampler.from_storage(url, None, XY_GRID)  # type: ignore[arg-type]
+
+
 def test_from_storage_unopenable_url(name: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.db'}"
     with pytest.raises(ValueError, match="Could not open storage sqlite:///") as info:

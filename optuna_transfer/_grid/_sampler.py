@@ -261,8 +261,16 @@ class WarmStartGridSampler(BaseSampler):
         """Build the sampler from source studies named in a storage (URL or storage object).
 
         As :meth:`TransferTPESampler.from_storage`: each (storage, study) pair is read once per
-        process, and errors name the study and the storage with any password redacted.
+        process, and errors name the study and the storage with any password redacted. Unlike
+        it, the studies must be named: the grid is ranked from its sources when the sampler is
+        built, before the target study is known, so it could not leave the target out.
         """
+        if study_names is None:
+            raise TypeError(
+                "`study_names` must name the source studies (a name or a list of names), got "
+                "None. To use every study of a storage, list them with "
+                "optuna.get_all_study_names(storage) and leave the target study out."
+            )
         check_max_source_trials(max_source_trials)
         return cls(
             load_sources_from_storage(storage, study_names, max_source_trials),
