@@ -192,6 +192,27 @@ def test_hyperband_brackets_share_one_portfolio_and_one_probe() -> None:
     assert len(set(_configs(study))) == len(study.trials)
 
 
+def test_the_target_passed_as_its_own_source_is_left_out_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Resuming a study with itself as "the old study": on main it was used silently, and
+    # voted for its own trials with trust near 1 on every trial.
+    storage = optuna.storages.InMemoryStorage()
+    finished_study(xy_objective, 15, storage=storage, study_name="tgt")
+    sampler = TransferTPESampler(optuna.load_study(study_name="tgt", storage=storage), seed=0)
+    study = optuna.load_study(study_name="tgt", storage=storage, sampler=sampler)
+    optuna.logging.enable_propagation()  # the package logs through Optuna's logging
+    try:
+        with caplog.at_level("WARNING", logger="optuna_transfer"):
+            study.optimize(xy_objective, n_trials=5)
+    finally:
+        optuna.logging.disable_propagation()
+    assert "'tgt' is the target study itself" in caplog.text
+    weights = sampler.get_source_weights(study)
+    assert [weights[n]["tgt"] for n in range(15, 20)] == [0.0] * 5
+    assert not any(_sampler.is_zero_shot_trial(t) for t in study.trials)
+
+
 def test_one_sampler_serves_two_studies() -> None:
     # On main: caches keyed by (study_id, trial number) served the second in-memory study the
     # first one's weights, and recorded none for it.

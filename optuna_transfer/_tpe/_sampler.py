@@ -228,7 +228,8 @@ class TransferTPESampler(BaseSampler):
             a storage. How changed search spaces are aligned is documented in the README. A
             source given twice counts once, and one that ranks nothing (every trial the same
             value), shares no parameter with the study or tried no value that fits one of its
-            parameters is named in a warning.
+            parameters is named in a warning. The study being optimized, given as its own
+            source, is named in a warning and not used.
         seed:
             Seed for the random number generator.
         n_ei_candidates:
@@ -881,22 +882,30 @@ class TransferTPESampler(BaseSampler):
 
     def _active(self, study: Study) -> list[bool]:
         """Per source, whether it is used for ``study``: not when it ranks nothing (a warning
-        said so when it was loaded), nor when from_storage found it and it is the target itself
-        or has another number of objectives."""
+        said so when it was loaded), nor when it is the target itself, nor when from_storage
+        found it and it has another number of objectives."""
         state = self._state(study)
         if state.active is None:
             n_obj = len(study.directions)
+            itself = [_is_the_study(task, study) for task in self._tasks]
             fits = [
-                not self._discovered
-                or (not _is_the_study(task, study) and len(task.directions) == n_obj)
-                for task in self._tasks
+                not s and (not self._discovered or len(task.directions) == n_obj)
+                for s, task in zip(itself, self._tasks)
             ]
             state.active = [f and not t.ranks_nothing for f, t in zip(fits, self._tasks)]
             left_out = [label for label, f in zip(self._labels, fits) if not f]
-            if left_out:
+            if self._discovered and left_out:
                 _logger.info(
                     f"Sources not used for study {study.study_name!r} (the study itself, or "
                     f"another number of objectives): {left_out}."
+                )
+            elif any(itself):
+                # Passed by hand, it is a mistake (resuming a study with itself as "the old
+                # study"): its trials are the target's own, which would vote for themselves.
+                named = ", ".join(repr(label) for label, s in zip(self._labels, itself) if s)
+                _logger.warning(
+                    f"Source {named} is the target study itself: it is not used as a source. "
+                    "Pass the studies to transfer from, not the one being optimized."
                 )
         return state.active
 
