@@ -39,6 +39,7 @@ from optuna_transfer.visualization._source_weights import ROLE_PROBE
 from optuna_transfer.visualization._source_weights import ROLE_ZERO_SHOT
 from optuna_transfer.visualization._source_weights import TARGET_LABEL
 from optuna_transfer.visualization._source_weights import trial_records
+from optuna_transfer.visualization._source_weights import why_no_weights
 
 
 ROLE_ATTR = "transfer:role"
@@ -161,7 +162,7 @@ def annotate_for_dashboard(
     # is written.
     figure = plot_source_weights(study, sampler, target=target, target_name=target_name)
     records = trial_records(study, sampler)
-    optuna_dashboard.save_note(study, transfer_note(study, records))
+    optuna_dashboard.save_note(study, transfer_note(study, records, sampler))
     optuna_dashboard.save_plotly_graph_object(study, figure, graph_object_id=GRAPH_OBJECT_ID)
 
 
@@ -173,7 +174,7 @@ def source_summary(study: Study, top: int | None = None) -> str:
     (the rest are counted in one line). Works on a study loaded from storage.
     """
     check_integer("top", top, 0, none_ok=True)
-    return "\n".join(_summary_lines(trial_records(study), top)) + "\n"
+    return "\n".join(_summary_lines(study, trial_records(study), top)) + "\n"
 
 
 def _labels_of(records: list[_TrialRecord]) -> list[str]:
@@ -185,7 +186,9 @@ def _labels_of(records: list[_TrialRecord]) -> list[str]:
     return labels
 
 
-def _summary_lines(records: list[_TrialRecord], top: int | None) -> list[str]:
+def _summary_lines(
+    study: Study, records: list[_TrialRecord], top: int | None, sampler: Any = None
+) -> list[str]:
     weighted = [r for r in records if r.weights is not None]
     if in_portfolio_only(records):
         return [
@@ -194,7 +197,7 @@ def _summary_lines(records: list[_TrialRecord], top: int | None) -> list[str]:
             *_role_lines(records),
         ]
     if not weighted:
-        return ["No trial records transfer weights: not run with TransferTPESampler."]
+        return [f"No trial records transfer weights: {why_no_weights(study, sampler)}."]
     sources = [label for label in _labels_of(records) if label != TARGET_LABEL]
     votes = {
         label: [r for r in weighted if (r.weights or {}).get(label, 0.0) > 0] for label in sources
@@ -230,11 +233,12 @@ def _role_lines(records: list[_TrialRecord]) -> list[str]:
     return lines
 
 
-def transfer_note(study: Study, records: list[_TrialRecord]) -> str:
-    """The study note's Markdown: a summary per source, then one row per trial."""
+def transfer_note(study: Study, records: list[_TrialRecord], sampler: Any = None) -> str:
+    """The study note's Markdown: a summary per source, then one row per trial (``sampler``:
+    as in :func:`annotate_for_dashboard`)."""
     labels = _labels_of(records)
     lines = ["## What the transfer sampler believed", ""]
-    lines += _summary_lines(records, None)
+    lines += _summary_lines(study, records, None, sampler)
     if not any(r.weights is not None for r in records):
         return "\n".join(lines) + "\n"
     lines += [

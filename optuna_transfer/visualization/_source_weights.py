@@ -151,6 +151,22 @@ def in_portfolio_only(records: list[_TrialRecord]) -> bool:
     )
 
 
+def why_no_weights(study: Study, sampler: Any = None) -> str:
+    """Why no trial of ``study`` records weights, where none is a portfolio trial either
+    (see :func:`in_portfolio_only`): a clause to follow "No trial records transfer weights: "."""
+    from optuna_transfer._tpe import TransferTPESampler
+
+    # The sampler handed in, or the one the study was created with (a loaded study's is
+    # Optuna's default): it has sampled nothing yet.
+    if isinstance(sampler, TransferTPESampler) or isinstance(study.sampler, TransferTPESampler):
+        return "no trial sampled by TransferTPESampler yet"
+    # Only another sampler's trials say it was not run with this one; without them (no trial,
+    # or only enqueued or parameterless ones) nothing tells which sampler runs the study.
+    if any(t.params and not _is_enqueued(t) for t in study.get_trials(deepcopy=False)):
+        return "not run with TransferTPESampler (WarmStartGridSampler does not record them)"
+    return "no trial sampled yet"
+
+
 def _trial_record(t: FrozenTrial, probes: set[int]) -> _TrialRecord:
     weights = recorded_weights(t)
     role: str | None
@@ -198,8 +214,7 @@ def _get_source_weights_info(
     }
     if not weighted and not in_portfolio_only(records):
         _logger.warning(
-            "No trial of this study records transfer weights: it was not run with "
-            "TransferTPESampler (WarmStartGridSampler does not record them)."
+            f"No trial of this study records transfer weights: {why_no_weights(study, sampler)}."
         )
 
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
