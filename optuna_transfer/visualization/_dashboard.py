@@ -136,12 +136,12 @@ def annotate_for_dashboard(
     * the figure of :func:`~optuna_transfer.visualization.plot_source_weights`.
 
     Works on a finished study, also one loaded from storage. Roles: ``zero-shot`` (a source's
-    best configuration, evaluated as is), ``probe`` (the random trial after those),
-    ``enqueued`` (user-fixed parameters), ``transfer`` (chosen by the sampler's own search:
-    the weighted vote, its local steps or a categorical space's ranking), ``cold`` (every
-    source refuted and the sampler's own search over: cold TPE), ``random`` (a start-up trial
-    sampled at random, where the sampler records it). For per-trial user attributes
-    use :func:`with_transfer_attrs` while the study runs.
+    best configuration, evaluated as is), ``probe`` (the trial after those, away from them and
+    where the sources predict the worst), ``enqueued`` (user-fixed parameters), ``transfer``
+    (chosen by the sampler's own search: the weighted vote, its local steps or a categorical
+    space's ranking), ``cold`` (every source refuted and the sampler's own search over: cold
+    TPE), ``random`` (a start-up trial sampled at random, where the sampler records it). For
+    per-trial user attributes use :func:`with_transfer_attrs` while the study runs.
 
     Args:
         study: The study, in a storage optuna-dashboard reads.

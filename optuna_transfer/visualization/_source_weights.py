@@ -129,13 +129,13 @@ def _is_enqueued(trial: FrozenTrial) -> bool:
 def trial_records(study: Study, sampler: Any = None) -> list[_TrialRecord]:
     """Per trial of ``study``: its role and the weights the sampler recorded for it.
 
-    Roles: ``"zero-shot"`` (evaluates a source's best configuration), ``"probe"`` (the random
-    trial after the portfolio), ``"random"`` (a start-up trial sampled at random, where the
-    sampler records it), ``"enqueued"`` (user-fixed parameters), ``"transfer"`` (chosen by the
-    sampler's own search: the weighted vote, its local steps or a categorical space's ranking;
-    the weights say which sources still voted), ``"cold"`` (every source refuted and the
-    sampler's own search over: sampled by cold TPE), or None (not sampled by
-    TransferTPESampler).
+    Roles: ``"zero-shot"`` (evaluates a source's best configuration), ``"probe"`` (the trial
+    after the portfolio, away from it and where the sources predict the worst), ``"random"``
+    (a start-up trial sampled at random, where the sampler records it), ``"enqueued"``
+    (user-fixed parameters), ``"transfer"`` (chosen by the sampler's own search: the weighted
+    vote, its local steps or a categorical space's ranking; the weights say which sources
+    still voted), ``"cold"`` (every source refuted and the sampler's own search over: sampled
+    by cold TPE), or None (not sampled by TransferTPESampler).
     """
     _check_sampler(sampler)
     trials = study.get_trials(deepcopy=False)
