@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+import re
 import sys
 from typing import Any
 from typing import cast
@@ -440,3 +441,45 @@ def test_a_loaded_study_with_no_sampled_trial_is_not_said_to_be_another_samplers
     optuna.create_study(study_name="target", storage=url).enqueue_trial({"x": 1.0})
     text = source_summary(_loaded(url))
     assert text.splitlines()[0] == "No trial records transfer weights: no trial sampled yet."
+
+
+def _study_readers() -> dict[str, Any]:
+    from optuna_transfer.visualization import annotate_for_dashboard
+    from optuna_transfer.visualization import source_summary
+
+    sampler = TransferTPESampler([_trial(0, 1.0, {})], seed=0)
+    return {
+        "get_source_weights": sampler.get_source_weights,
+        "plot_source_weights": plot_source_weights,
+        "matplotlib plot_source_weights": plt_source_weights,
+        "source_summary": source_summary,
+        "annotate_for_dashboard": annotate_for_dashboard,
+    }
+
+
+@pytest.mark.parametrize("reader", list(_study_readers()))
+@pytest.mark.parametrize(
+    ("given", "shown"), [("target", "str 'target'"), (None, "NoneType None"), ([], "list []")]
+)
+def test_a_study_that_is_not_a_study_is_named_up_front(
+    reader: str, given: Any, shown: str
+) -> None:
+    # On main each raised "AttributeError: 'str' object has no attribute 'get_trials'" (or
+    # 'directions') from deep inside.
+    with pytest.raises(
+        TypeError,
+        match=rf"^`study` must be an optuna\.Study, e\.g\. from optuna\.load_study\(study_name="
+        rf"\.\.\., storage=\.\.\.\), got the {re.escape(shown)}\.$",
+    ):
+        _study_readers()[reader](given)
+
+
+@pytest.mark.parametrize(("given", "shown"), [(None, "NoneType None"), ("f", "str 'f'")])
+def test_with_transfer_attrs_refuses_a_non_callable_up_front(given: Any, shown: str) -> None:
+    # On main it wrapped anything and failed only when the first trial called it.
+    with pytest.raises(
+        TypeError,
+        match=rf"^`objective` must be the objective function study\.optimize calls \(it takes "
+        rf"a trial\), got the {re.escape(shown)}\.$",
+    ):
+        with_transfer_attrs(given)

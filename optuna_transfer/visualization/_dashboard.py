@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 import functools
 import math
+import reprlib
 from typing import Any
 from typing import TypeVar
 
@@ -29,6 +30,7 @@ from optuna.trial import Trial
 from optuna.trial import TrialState
 
 from optuna_transfer._arguments import check_integer
+from optuna_transfer._arguments import check_study
 from optuna_transfer.visualization._source_weights import _probe_numbers
 from optuna_transfer.visualization._source_weights import _trial_record
 from optuna_transfer.visualization._source_weights import _TrialRecord
@@ -91,6 +93,12 @@ def with_transfer_attrs(objective: Callable[[Trial], R]) -> Callable[[Trial], R]
 
             study.optimize(with_transfer_attrs(objective), n_trials=50)
     """
+    # Up front: wrapped as is, a wrong argument would fail only when the first trial runs.
+    if not callable(objective):
+        raise TypeError(
+            "`objective` must be the objective function study.optimize calls (it takes a "
+            f"trial), got the {type(objective).__name__} {reprlib.repr(objective)}."
+        )
 
     @functools.wraps(objective)
     def wrapped(trial: Trial) -> R:
@@ -151,6 +159,7 @@ def annotate_for_dashboard(
             multi-objective study (the note lists every objective's value).
         target_name: The name of that value, for the figure's axis label.
     """
+    check_study("study", study)
     try:
         import optuna_dashboard
     except ImportError as e:
@@ -173,6 +182,7 @@ def source_summary(study: Study, top: int | None = None) -> str:
     Sources are listed by how many trials they voted in, most first; ``top`` keeps that many
     (the rest are counted in one line). Works on a study loaded from storage.
     """
+    check_study("study", study)
     check_integer("top", top, 0, none_ok=True)
     return "\n".join(_summary_lines(study, trial_records(study), top)) + "\n"
 

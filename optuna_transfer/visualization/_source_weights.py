@@ -22,6 +22,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._arguments import check_study
 from optuna_transfer._ranking import violation
 from optuna_transfer._tpe import COLD_ATTR_KEY
 from optuna_transfer._tpe import PROBE_ATTR_KEY
@@ -195,6 +196,7 @@ def _get_source_weights_info(
     target: Callable[[FrozenTrial], float] | None,
     target_name: str,
 ) -> _SourceWeightsInfo:
+    check_study("study", study)
     if target is None and len(study.directions) > 1:
         raise ValueError(
             "The study has several objectives: pass `target` (e.g. "
