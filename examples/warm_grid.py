@@ -68,8 +68,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     Returns:
         A dict with ``grid`` (the search space), ``grid_size``, ``grid_best_value``,
-        ``warm_trials_to_best``, ``warm_n_trials``, ``warm_exhausted``, ``warm_first_params``,
-        ``source_best_params`` and ``grid_trials_to_best`` (one count per GridSampler seed).
+        ``warm_trials_to_best`` (one past the last warm trial if never reached),
+        ``warm_n_trials``, ``warm_exhausted``, ``warm_first_params``, ``source_best_params``
+        and ``grid_trials_to_best`` (one count per GridSampler seed).
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", default=None, help="where hpo.db goes (default: temp dir)")
@@ -139,9 +140,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"source best: {source.best_params} (value {source.best_value:.4f})")
     print(f"grid: {grid} ({grid_size} points), best value on the new task {grid_best:.4f}")
     print(f"first warm trial: {warm.trials[0].params}")
+    # trials_to_reach counts "never" as one past the end: that trial did not run.
+    reached = (
+        f"reached the grid's best at trial {warm_to_best}"
+        if warm_to_best <= len(warm_values)
+        else f"did not reach the grid's best within {len(warm.trials)} trials"
+    )
     print(
         f"WarmStartGridSampler: {len(warm.trials)} trials, exhausted="
-        f"{sampler.is_exhausted(warm)}, reached the grid's best at trial {warm_to_best}"
+        f"{sampler.is_exhausted(warm)}, {reached}"
     )
     print(
         f"GridSampler (random order, {n_seeds} seeds): reached it at trial "

@@ -1,12 +1,15 @@
-"""Up-front checks of the samplers' integer, flag and callable arguments, so that a wrong
-type fails at construction with the argument's name rather than deep inside numpy, or as a
-silently truthy string ("no"), at the first trial."""
+"""Up-front checks of the samplers' integer, flag and callable arguments, and of the study
+the readers of a run are given, so that a wrong type fails at once with the argument's name
+rather than deep inside numpy or Optuna, or as a silently truthy string ("no"), at the first
+trial."""
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 import numpy as np
+from optuna.study import Study
 
 
 def is_integer(value: Any) -> bool:
@@ -45,3 +48,13 @@ def check_callable(name: str, value: Any) -> None:
     """Raise a ValueError naming ``name`` unless ``value`` is callable or None."""
     if value is not None and not callable(value):
         raise ValueError(f"`{name}` must be a callable or None, got {value!r}.")
+
+
+def check_study(name: str, value: Any) -> None:
+    """Raise a TypeError naming ``name`` unless ``value`` is an optuna.Study: a study name, a
+    list of trials or None would otherwise fail deep inside with an AttributeError."""
+    if not isinstance(value, Study):
+        raise TypeError(
+            f"`{name}` must be an optuna.Study, e.g. from optuna.load_study(study_name=..., "
+            f"storage=...), got the {type(value).__name__} {reprlib.repr(value)}."
+        )

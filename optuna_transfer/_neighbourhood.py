@@ -60,7 +60,8 @@ def neighbourhood_grid(
             ``{"opt": ["adam"]}``). Values are ``None``, ``bool``, ``int``, ``float`` or
             ``str``, as :class:`WarmStartGridSampler` requires.
         keep:
-            Parameters fixed at their best value. ``None`` keeps every parameter of
+            Parameters fixed at their best value (none of them also in ``factors``,
+            ``offsets`` or ``values``). ``None`` keeps every parameter of
             ``best_params`` not named in ``factors``, ``offsets`` or ``values``; a list keeps
             only those and leaves the other unnamed parameters out of the grid.
 
@@ -102,7 +103,15 @@ def neighbourhood_grid(
             f"{type(keep).__name__} {keep!r}."
         )
     named: dict[str, str] = {}
-    for arg, names in (("factors", factor_steps), ("offsets", offset_steps), ("values", explicit)):
+    # `keep` too: a kept parameter with steps would be varied, not fixed. Named twice in
+    # `keep` alone is no conflict.
+    kept = dict.fromkeys(keep or [])
+    for arg, names in (
+        ("factors", factor_steps),
+        ("offsets", offset_steps),
+        ("values", explicit),
+        ("keep", kept),
+    ):
         for name in names:
             if name in named:
                 raise ValueError(

@@ -11,6 +11,7 @@ import pickle
 import re
 import socket
 import stat
+import sys
 import threading
 import time
 from typing import Any
@@ -304,6 +305,24 @@ def test_positional_and_device_arguments_of_the_wrong_type_are_named(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         CifarFineTune(*args, weights=None, **{"device": "cpu", **kwargs})
+
+
+@pytest.mark.parametrize("missing", ["torch", "torchvision"])
+def test_missing_torch_names_the_vision_extra(
+    missing: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On main CifarFineTune raised a bare "No module named 'torch'" (and, without torchvision,
+    # built and failed at the first trial), with no word of the extra that installs them.
+    monkeypatch.setitem(sys.modules, missing, None)
+    message = (
+        rf"needs torch and torchvision, and {missing} is not installed: "
+        r"`pip install 'optuna-transfer\[vision\]'`"
+    )
+    with pytest.raises(ImportError, match=f"CifarFineTune {message}") as raised:
+        CifarFineTune(device="cpu", weights=None)
+    assert isinstance(raised.value.__cause__, ImportError)
+    with pytest.raises(ImportError, match=f"pretrain_checkpoint {message}"):
+        pretrain_checkpoint(tmp_path, tmp_path / "c.pt", device="cpu")
 
 
 def test_missing_weights_file_named(tmp_path: Path) -> None:

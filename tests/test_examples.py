@@ -79,3 +79,17 @@ def test_warm_grid_fast(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
     out = capsys.readouterr().out
     assert "WarmStartGridSampler" in out and "GridSampler (random order" in out
+
+
+def test_warm_grid_says_when_the_best_is_not_reached(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Three trials do not reach the grid's best (seed 0): the summary must not name a trial
+    # that was never run.
+    result = _load("warm_grid").main(["--fast", "--n-trials", "3", "--workdir", str(tmp_path)])
+
+    assert result["warm_n_trials"] == 3
+    assert result["warm_trials_to_best"] == 4  # len + 1: never reached
+    out = capsys.readouterr().out
+    assert "did not reach the grid's best within 3 trials" in out
+    assert "reached the grid's best at trial" not in out

@@ -117,6 +117,27 @@ def test_neighbourhood_grid_other_bad_arguments() -> None:
 
 
 @pytest.mark.parametrize(
+    ("arg", "steps"),
+    [
+        ("factors", {"factors": {"lr": (0.1, 1, 10)}}),
+        ("offsets", {"offsets": {"lr": (-1e-4, 0, 1e-4)}}),
+        ("values", {"values": {"lr": [1e-4, 1e-3]}}),
+    ],
+)
+def test_neighbourhood_grid_keep_and_steps_on_one_parameter_are_refused(
+    arg: str, steps: dict[str, Any]
+) -> None:
+    # On main `keep` was silently ignored for a parameter also given steps: the grid varied a
+    # parameter the caller asked to fix.
+    with pytest.raises(
+        ValueError, match=rf"Parameter 'lr' is given in both `{arg}` and `keep`; give it in one"
+    ):
+        neighbourhood_grid({"lr": 1e-3, "bs": 64}, keep=["lr"], **steps)
+    # Naming a kept parameter twice in `keep` alone is no conflict.
+    assert neighbourhood_grid({"lr": 1e-3, "bs": 64}, keep=["bs", "bs"]) == {"bs": [64]}
+
+
+@pytest.mark.parametrize(
     ("grid_values", "source_value", "expected"),
     [
         ([16, 32, 64, 128, 256, 512], 23, 32),  # doubling: nearest in log (23/16 > 32/23)

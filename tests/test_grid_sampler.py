@@ -421,7 +421,7 @@ def test_neighbourhood_grid() -> None:
         {"bs": (0.5, 1, 2)},
         offsets={"dropout": (-0.1, 0, 0.1)},
         values={"act": ["relu", "gelu"]},
-        keep=["bs"],
+        keep=[],  # keeps nothing more: "extra" stays out
     )
     assert grid == {"bs": [32, 64, 128], "dropout": [0.2, 0.3, 0.4], "act": ["relu", "gelu"]}
     study = optuna.create_study()

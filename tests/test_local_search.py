@@ -281,7 +281,7 @@ def test_transfer_tpe_takes_local_steps_from_its_incumbent() -> None:
     ]:
         study = optuna.create_study(sampler=sampler)
         study.optimize(_one_continuous, n_trials=20)
-        # After the 2-config portfolio and the random probe.
+        # After the 2-config portfolio and the probe.
         one_param_moves[name] = _moved_params(study, 3).count(1)
     # Cold TPE keeps the continuous x only by chance; local steps move one parameter at a
     # time, at least until the incumbent has not improved for LOCAL_PATIENCE trials.

@@ -97,3 +97,16 @@ def test_a_generated_block_left_open_is_refused_not_run_on(tmp_path: Path) -> No
         readme_tables.render("<!-- end generated -->\n", root=tmp_path)
     with pytest.raises(ValueError, match="opened at line 1 is never closed"):
         readme_tables.render("<!-- generated: t.md -->\nold\n", root=tmp_path)
+
+
+def test_postgresql_urls_name_the_driver_the_dev_extra_installs() -> None:
+    # On main one example said `postgresql://`, which SQLAlchemy 2.1 maps to psycopg 3: with
+    # the psycopg2-binary the dev extra installs, the workers failed at their first connect.
+    from sqlalchemy.engine import make_url
+
+    urls = re.findall(r"postgresql[\w+]*://[^\s\"'`]+", README.read_text(encoding="utf-8"))
+    assert len(urls) >= 2
+    for url in urls:
+        dialect = make_url(url).get_dialect()
+        assert dialect.driver == "psycopg2", url
+        dialect.import_dbapi()  # raises where the driver is not installed

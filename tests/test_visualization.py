@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+import re
 import sys
 from typing import Any
 from typing import cast
@@ -395,3 +396,90 @@ def test_source_summary_names_a_bad_top(run: tuple[str, TransferTPESampler]) -> 
     with pytest.raises(ValueError, match=r"`top` must be an integer >= 0 or None, got -1"):
         source_summary(study, top=-1)
     assert source_summary(study, top=1).count("* **") == 1
+
+
+def _fresh_transfer_study() -> tuple[optuna.Study, TransferTPESampler]:
+    source = optuna.create_study(study_name="related", sampler=optuna.samplers.RandomSampler(0))
+    source.optimize(_objective, n_trials=5)
+    sampler = TransferTPESampler(source, seed=0)
+    return optuna.create_study(sampler=sampler), sampler
+
+
+@pytest.mark.parametrize("enqueued", [False, True])
+def test_a_transfer_study_no_trial_was_sampled_in_yet_is_not_said_to_be_another_samplers(
+    enqueued: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # On main both said "not run with TransferTPESampler", though the study was created with it
+    # (and the plot was even handed the sampler): it had only not sampled a trial yet.
+    from optuna_transfer.visualization import source_summary
+
+    study, sampler = _fresh_transfer_study()
+    if enqueued:
+        study.enqueue_trial({"x": 1.0, "y": -2.0})
+        study.optimize(_objective, n_trials=1)
+    expected = "no trial sampled by TransferTPESampler yet"
+    assert source_summary(study).splitlines()[0] == (
+        f"No trial records transfer weights: {expected}."
+    )
+    logger = logging.getLogger("optuna_transfer")
+    logger.addHandler(caplog.handler)
+    try:
+        plot_source_weights(study, sampler)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert expected in caplog.text
+    assert "not run with" not in caplog.text
+
+
+def test_a_loaded_study_with_no_sampled_trial_is_not_said_to_be_another_samplers(
+    tmp_path: Path,
+) -> None:
+    # Loaded without its sampler and nothing sampled yet: which sampler will run it is unknown.
+    from optuna_transfer.visualization import source_summary
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    optuna.create_study(study_name="target", storage=url).enqueue_trial({"x": 1.0})
+    text = source_summary(_loaded(url))
+    assert text.splitlines()[0] == "No trial records transfer weights: no trial sampled yet."
+
+
+def _study_readers() -> dict[str, Any]:
+    from optuna_transfer.visualization import annotate_for_dashboard
+    from optuna_transfer.visualization import source_summary
+
+    sampler = TransferTPESampler([_trial(0, 1.0, {})], seed=0)
+    return {
+        "get_source_weights": sampler.get_source_weights,
+        "plot_source_weights": plot_source_weights,
+        "matplotlib plot_source_weights": plt_source_weights,
+        "source_summary": source_summary,
+        "annotate_for_dashboard": annotate_for_dashboard,
+    }
+
+
+@pytest.mark.parametrize("reader", list(_study_readers()))
+@pytest.mark.parametrize(
+    ("given", "shown"), [("target", "str 'target'"), (None, "NoneType None"), ([], "list []")]
+)
+def test_a_study_that_is_not_a_study_is_named_up_front(
+    reader: str, given: Any, shown: str
+) -> None:
+    # On main each raised "AttributeError: 'str' object has no attribute 'get_trials'" (or
+    # 'directions') from deep inside.
+    with pytest.raises(
+        TypeError,
+        match=rf"^`study` must be an optuna\.Study, e\.g\. from optuna\.load_study\(study_name="
+        rf"\.\.\., storage=\.\.\.\), got the {re.escape(shown)}\.$",
+    ):
+        _study_readers()[reader](given)
+
+
+@pytest.mark.parametrize(("given", "shown"), [(None, "NoneType None"), ("f", "str 'f'")])
+def test_with_transfer_attrs_refuses_a_non_callable_up_front(given: Any, shown: str) -> None:
+    # On main it wrapped anything and failed only when the first trial called it.
+    with pytest.raises(
+        TypeError,
+        match=rf"^`objective` must be the objective function study\.optimize calls \(it takes "
+        rf"a trial\), got the {re.escape(shown)}\.$",
+    ):
+        with_transfer_attrs(given)

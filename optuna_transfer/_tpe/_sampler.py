@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 from optuna_transfer._arguments import check_callable
 from optuna_transfer._arguments import check_flag
 from optuna_transfer._arguments import check_integer
+from optuna_transfer._arguments import check_study
 from optuna_transfer._arguments import MAX_SEED
 from optuna_transfer._encoding import aligned_matrix
 from optuna_transfer._encoding import encode
@@ -417,6 +418,7 @@ class TransferTPESampler(BaseSampler):
         Labels are :attr:`source_names` plus ``"target"``. Zero-shot trials, which follow the
         portfolio rather than the mixture, have no entry.
         """
+        check_study("study", study)
         out = {}
         for t in study.get_trials(deepcopy=False):
             raw = t.system_attrs.get(WEIGHTS_ATTR_KEY)

@@ -31,6 +31,7 @@ from optuna_transfer.objectives._cifar_train import FastTrainer
 from optuna_transfer.objectives._cifar_train import NonFiniteLossError
 from optuna_transfer.objectives._cifar_train import TrainConfig
 from optuna_transfer.objectives._cuda_failures import memory_failure
+from optuna_transfer.objectives._device import require_vision
 from optuna_transfer.objectives._device import resolve_device
 
 
@@ -214,6 +215,8 @@ class CifarFineTune:
         lr_reference_batch: int | None = 256,
         flip_tta: bool = True,
     ) -> None:
+        # Before the arguments: without the extra no argument makes it run.
+        require_vision("CifarFineTune")
         if not isinstance(dataset, str):
             raise ValueError(f"dataset must be 'cifar10' or 'cifar100', got {dataset!r}.")
         check_dataset(dataset)

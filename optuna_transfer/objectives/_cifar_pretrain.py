@@ -17,6 +17,7 @@ from optuna_transfer.objectives._cifar_objective import check_train_subset
 from optuna_transfer.objectives._cifar_space import build_search_space
 from optuna_transfer.objectives._cifar_train import FastTrainer
 from optuna_transfer.objectives._cifar_train import TrainConfig
+from optuna_transfer.objectives._device import require_vision
 from optuna_transfer.objectives._device import resolve_device
 
 
@@ -87,6 +88,7 @@ def pretrain_checkpoint(
     Returns:
         ``out_path`` as a :class:`~pathlib.Path`.
     """
+    require_vision("pretrain_checkpoint")
     import torch
 
     check_dataset(dataset)

@@ -38,6 +38,24 @@ def worker_rank() -> int:
     return 0
 
 
+def require_vision(user: str) -> None:
+    """Import torch and torchvision, or say that ``user`` needs the ``vision`` extra.
+
+    Raises:
+        ImportError: One of them is not installed (raised from the original error).
+    """
+    try:
+        import torch  # noqa: F401
+        import torchvision  # noqa: F401
+    except ImportError as e:
+        # As the visualization's missing-Plotly error: the extra's name, not only the module's.
+        missing = e.name or "one of them"
+        raise ImportError(
+            f"{user} needs torch and torchvision, and {missing} is not installed: "
+            "`pip install 'optuna-transfer[vision]'` (or `pip install torch torchvision`)."
+        ) from e
+
+
 def resolve_device(device: str) -> torch.device:
     """``"auto"`` -> GPU ``rank % device_count()`` if CUDA is available (rank from
     :func:`worker_rank`), else the CPU; otherwise the device as given.

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 import functools
 import math
+import reprlib
 from typing import Any
 from typing import TypeVar
 
@@ -29,6 +30,7 @@ from optuna.trial import Trial
 from optuna.trial import TrialState
 
 from optuna_transfer._arguments import check_integer
+from optuna_transfer._arguments import check_study
 from optuna_transfer.visualization._source_weights import _probe_numbers
 from optuna_transfer.visualization._source_weights import _trial_record
 from optuna_transfer.visualization._source_weights import _TrialRecord
@@ -39,6 +41,7 @@ from optuna_transfer.visualization._source_weights import ROLE_PROBE
 from optuna_transfer.visualization._source_weights import ROLE_ZERO_SHOT
 from optuna_transfer.visualization._source_weights import TARGET_LABEL
 from optuna_transfer.visualization._source_weights import trial_records
+from optuna_transfer.visualization._source_weights import why_no_weights
 
 
 ROLE_ATTR = "transfer:role"
@@ -90,6 +93,12 @@ def with_transfer_attrs(objective: Callable[[Trial], R]) -> Callable[[Trial], R]
 
             study.optimize(with_transfer_attrs(objective), n_trials=50)
     """
+    # Up front: wrapped as is, a wrong argument would fail only when the first trial runs.
+    if not callable(objective):
+        raise TypeError(
+            "`objective` must be the objective function study.optimize calls (it takes a "
+            f"trial), got the {type(objective).__name__} {reprlib.repr(objective)}."
+        )
 
     @functools.wraps(objective)
     def wrapped(trial: Trial) -> R:
@@ -135,12 +144,12 @@ def annotate_for_dashboard(
     * the figure of :func:`~optuna_transfer.visualization.plot_source_weights`.
 
     Works on a finished study, also one loaded from storage. Roles: ``zero-shot`` (a source's
-    best configuration, evaluated as is), ``probe`` (the random trial after those),
-    ``enqueued`` (user-fixed parameters), ``transfer`` (chosen by the sampler's own search:
-    the weighted vote, its local steps or a categorical space's ranking), ``cold`` (every
-    source refuted and the sampler's own search over: cold TPE), ``random`` (a start-up trial
-    sampled at random, where the sampler records it). For per-trial user attributes
-    use :func:`with_transfer_attrs` while the study runs.
+    best configuration, evaluated as is), ``probe`` (the trial after those, away from them and
+    where the sources predict the worst), ``enqueued`` (user-fixed parameters), ``transfer``
+    (chosen by the sampler's own search: the weighted vote, its local steps or a categorical
+    space's ranking), ``cold`` (every source refuted and the sampler's own search over: cold
+    TPE), ``random`` (a start-up trial sampled at random, where the sampler records it). For
+    per-trial user attributes use :func:`with_transfer_attrs` while the study runs.
 
     Args:
         study: The study, in a storage optuna-dashboard reads.
@@ -150,6 +159,7 @@ def annotate_for_dashboard(
             multi-objective study (the note lists every objective's value).
         target_name: The name of that value, for the figure's axis label.
     """
+    check_study("study", study)
     try:
         import optuna_dashboard
     except ImportError as e:
@@ -161,7 +171,7 @@ def annotate_for_dashboard(
     # is written.
     figure = plot_source_weights(study, sampler, target=target, target_name=target_name)
     records = trial_records(study, sampler)
-    optuna_dashboard.save_note(study, transfer_note(study, records))
+    optuna_dashboard.save_note(study, transfer_note(study, records, sampler))
     optuna_dashboard.save_plotly_graph_object(study, figure, graph_object_id=GRAPH_OBJECT_ID)
 
 
@@ -172,8 +182,9 @@ def source_summary(study: Study, top: int | None = None) -> str:
     Sources are listed by how many trials they voted in, most first; ``top`` keeps that many
     (the rest are counted in one line). Works on a study loaded from storage.
     """
+    check_study("study", study)
     check_integer("top", top, 0, none_ok=True)
-    return "\n".join(_summary_lines(trial_records(study), top)) + "\n"
+    return "\n".join(_summary_lines(study, trial_records(study), top)) + "\n"
 
 
 def _labels_of(records: list[_TrialRecord]) -> list[str]:
@@ -185,7 +196,9 @@ def _labels_of(records: list[_TrialRecord]) -> list[str]:
     return labels
 
 
-def _summary_lines(records: list[_TrialRecord], top: int | None) -> list[str]:
+def _summary_lines(
+    study: Study, records: list[_TrialRecord], top: int | None, sampler: Any = None
+) -> list[str]:
     weighted = [r for r in records if r.weights is not None]
     if in_portfolio_only(records):
         return [
@@ -194,7 +207,7 @@ def _summary_lines(records: list[_TrialRecord], top: int | None) -> list[str]:
             *_role_lines(records),
         ]
     if not weighted:
-        return ["No trial records transfer weights: not run with TransferTPESampler."]
+        return [f"No trial records transfer weights: {why_no_weights(study, sampler)}."]
     sources = [label for label in _labels_of(records) if label != TARGET_LABEL]
     votes = {
         label: [r for r in weighted if (r.weights or {}).get(label, 0.0) > 0] for label in sources
@@ -230,11 +243,12 @@ def _role_lines(records: list[_TrialRecord]) -> list[str]:
     return lines
 
 
-def transfer_note(study: Study, records: list[_TrialRecord]) -> str:
-    """The study note's Markdown: a summary per source, then one row per trial."""
+def transfer_note(study: Study, records: list[_TrialRecord], sampler: Any = None) -> str:
+    """The study note's Markdown: a summary per source, then one row per trial (``sampler``:
+    as in :func:`annotate_for_dashboard`)."""
     labels = _labels_of(records)
     lines = ["## What the transfer sampler believed", ""]
-    lines += _summary_lines(records, None)
+    lines += _summary_lines(study, records, None, sampler)
     if not any(r.weights is not None for r in records):
         return "\n".join(lines) + "\n"
     lines += [

@@ -22,6 +22,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_transfer._arguments import check_study
 from optuna_transfer._ranking import violation
 from optuna_transfer._tpe import COLD_ATTR_KEY
 from optuna_transfer._tpe import PROBE_ATTR_KEY
@@ -129,13 +130,13 @@ def _is_enqueued(trial: FrozenTrial) -> bool:
 def trial_records(study: Study, sampler: Any = None) -> list[_TrialRecord]:
     """Per trial of ``study``: its role and the weights the sampler recorded for it.
 
-    Roles: ``"zero-shot"`` (evaluates a source's best configuration), ``"probe"`` (the random
-    trial after the portfolio), ``"random"`` (a start-up trial sampled at random, where the
-    sampler records it), ``"enqueued"`` (user-fixed parameters), ``"transfer"`` (chosen by the
-    sampler's own search: the weighted vote, its local steps or a categorical space's ranking;
-    the weights say which sources still voted), ``"cold"`` (every source refuted and the
-    sampler's own search over: sampled by cold TPE), or None (not sampled by
-    TransferTPESampler).
+    Roles: ``"zero-shot"`` (evaluates a source's best configuration), ``"probe"`` (the trial
+    after the portfolio, away from it and where the sources predict the worst), ``"random"``
+    (a start-up trial sampled at random, where the sampler records it), ``"enqueued"``
+    (user-fixed parameters), ``"transfer"`` (chosen by the sampler's own search: the weighted
+    vote, its local steps or a categorical space's ranking; the weights say which sources
+    still voted), ``"cold"`` (every source refuted and the sampler's own search over: sampled
+    by cold TPE), or None (not sampled by TransferTPESampler).
     """
     _check_sampler(sampler)
     trials = study.get_trials(deepcopy=False)
@@ -149,6 +150,22 @@ def in_portfolio_only(records: list[_TrialRecord]) -> bool:
     return all(r.weights is None for r in records) and any(
         r.role in (ROLE_ZERO_SHOT, ROLE_PROBE) for r in records
     )
+
+
+def why_no_weights(study: Study, sampler: Any = None) -> str:
+    """Why no trial of ``study`` records weights, where none is a portfolio trial either
+    (see :func:`in_portfolio_only`): a clause to follow "No trial records transfer weights: "."""
+    from optuna_transfer._tpe import TransferTPESampler
+
+    # The sampler handed in, or the one the study was created with (a loaded study's is
+    # Optuna's default): it has sampled nothing yet.
+    if isinstance(sampler, TransferTPESampler) or isinstance(study.sampler, TransferTPESampler):
+        return "no trial sampled by TransferTPESampler yet"
+    # Only another sampler's trials say it was not run with this one; without them (no trial,
+    # or only enqueued or parameterless ones) nothing tells which sampler runs the study.
+    if any(t.params and not _is_enqueued(t) for t in study.get_trials(deepcopy=False)):
+        return "not run with TransferTPESampler (WarmStartGridSampler does not record them)"
+    return "no trial sampled yet"
 
 
 def _trial_record(t: FrozenTrial, probes: set[int]) -> _TrialRecord:
@@ -179,6 +196,7 @@ def _get_source_weights_info(
     target: Callable[[FrozenTrial], float] | None,
     target_name: str,
 ) -> _SourceWeightsInfo:
+    check_study("study", study)
     if target is None and len(study.directions) > 1:
         raise ValueError(
             "The study has several objectives: pass `target` (e.g. "
@@ -198,8 +216,7 @@ def _get_source_weights_info(
     }
     if not weighted and not in_portfolio_only(records):
         _logger.warning(
-            "No trial of this study records transfer weights: it was not run with "
-            "TransferTPESampler (WarmStartGridSampler does not record them)."
+            f"No trial of this study records transfer weights: {why_no_weights(study, sampler)}."
         )
 
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
