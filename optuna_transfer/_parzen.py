@@ -172,9 +172,13 @@ class ParzenEstimator:
         for start in range(0, len(alpha), rows):
             a = alpha[start : start + rows]
             m_a = a.max(axis=1)
-            dens = np.exp(a - m_a[:, None]) @ e_beta.T
+            # In place in ``out``, in the order ``log(dens) + m_a + m_beta``: the same values,
+            # without a temporary of the grid's size per step (fresh pages are costly).
+            dens = np.matmul(np.exp(a - m_a[:, None]), e_beta.T, out=out[start : start + rows])
             with np.errstate(divide="ignore"):
-                out[start : start + rows] = np.log(dens) + m_a[:, None] + m_beta[None, :]
+                np.log(dens, out=dens)
+            dens += m_a[:, None]
+            dens += m_beta[None, :]
         return out.reshape(-1)
 
     def _dimension_log_pdf(self, j: int, values: np.ndarray) -> np.ndarray:
