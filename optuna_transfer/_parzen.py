@@ -122,6 +122,10 @@ class ParzenEstimator:
             split -= 1
         n_trailing = math.prod(sizes[split:])
         out = np.empty(n_points)
+        # Two buffers for the broadcast sums, reused by every block: the same sums as
+        # _cartesian_sum's, without fresh arrays of a block's size per step and block.
+        most = (min(rows, n_points) // n_trailing + 2) * n_trailing * len(log_w)
+        buffers = (np.empty(most), np.empty(most))
         for start in range(0, n_points, rows):
             stop = min(start + rows, n_points)
             first, last = start // n_trailing, -(-stop // n_trailing)
@@ -130,7 +134,7 @@ class ParzenEstimator:
                 index = np.unravel_index(np.arange(first, last), sizes[:split])
                 for table, i in zip(tables[:split], index):
                     logk += table[i]
-            logk = _cartesian_sum(tables[split:], logk)
+            logk = _cartesian_sum(tables[split:], logk, buffers)
             offset = first * n_trailing
             # The same blocks as ever: a matrix product's rounding may depend on its shape.
             out[start:stop] = _kernel_average(
@@ -441,12 +445,19 @@ def _kernel_average(logk: np.ndarray, values: np.ndarray, in_place: bool = False
     return np.asarray((k @ values) / k.sum(axis=1))
 
 
-def _cartesian_sum(tables: list[np.ndarray], base: np.ndarray) -> np.ndarray:
+def _cartesian_sum(
+    tables: list[np.ndarray],
+    base: np.ndarray,
+    buffers: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Rows ``base + sum_j tables[j][i_j]`` for every row of ``base`` (one row if 1-D) and
-    every index tuple, in C order, summed left to right."""
+    every index tuple, in C order, summed left to right. ``buffers``: two flat arrays, each
+    large enough for the result, written in turn instead of allocating each step's sums."""
     out = base.reshape(-1, base.shape[-1])
-    for table in tables:
-        out = (out[:, None, :] + table[None, :, :]).reshape(-1, table.shape[1])
+    for step, table in enumerate(tables):
+        shape = (len(out), len(table), table.shape[1])
+        into = None if buffers is None else buffers[step % 2][: math.prod(shape)].reshape(shape)
+        out = np.add(out[:, None, :], table[None, :, :], out=into).reshape(-1, table.shape[1])
     return out
 
 
