@@ -22,6 +22,9 @@ from scipy.special import ndtri
 
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 _EPS = 1e-12
+# exp(x) rounds to 0 for every x below this: its smallest positive result, 2**-1074, is
+# exp(-744.44), and below ln(2**-1075) = -745.13 the exact value is nearer 0.
+_EXP_ZERO = -746.0
 # Entries per block of the grid evaluation's matrix product: bounds its memory (32 MiB).
 _BLOCK = 1 << 22
 # Up to this many estimators, StackedSmoother averages each one as ParzenEstimator.smooth does
@@ -438,7 +441,17 @@ def _kernel_average(logk: np.ndarray, values: np.ndarray, in_place: bool = False
     scaled by each row's maximum so the nearest kernel never underflows. ``in_place``: overwrite
     ``logk`` (the same result, without allocating arrays of its size)."""
     peak = logk.max(axis=1, keepdims=True)
-    if in_place:
+    if in_place and logk.flags.c_contiguous:
+        k = np.subtract(logk, peak, out=logk)
+        flat = k.reshape(-1)
+        # exp is exactly 0 below _EXP_ZERO, and numpy's exp is slow on such arguments; on a
+        # grid, most points are that far below their nearest kernel under most kernels. So
+        # exp runs on the others only (NaN included) and the rest are set to its 0.
+        live = np.flatnonzero(~(flat < _EXP_ZERO))
+        terms = np.exp(flat[live])
+        flat.fill(0.0)
+        flat[live] = terms
+    elif in_place:
         k = np.exp(np.subtract(logk, peak, out=logk), out=logk)
     else:
         k = np.exp(logk - peak)
