@@ -323,4 +323,10 @@ class GridRanker:
 
 def percentile(raw: np.ndarray) -> np.ndarray:
     """Scores mapped to (0, 1] by rank; equal scores share their average rank."""
-    return average_ranks(np.nan_to_num(raw, nan=-np.inf)) / len(raw)
+    # NaN ranks lowest, as -inf. Without NaN the scores are ranked as they are and the ranks
+    # scaled in place: no copies of the grid's size.
+    if np.isnan(raw).any():
+        raw = np.nan_to_num(raw, nan=-np.inf)
+    ranks = average_ranks(raw)
+    ranks /= len(raw)
+    return ranks
