@@ -126,9 +126,17 @@ class ParzenEstimator:
         n_trailing = math.prod(sizes[split:])
         out = np.empty(n_points)
         # Two buffers for the broadcast sums, reused by every block: the same sums as
-        # _cartesian_sum's, without fresh arrays of a block's size per step and block.
+        # _cartesian_sum's, without fresh arrays of a block's size per step and block. The
+        # steps alternate between them, so the one that takes the last step holds a block and
+        # the other the step before, a column's size smaller.
         most = (min(rows, n_points) // n_trailing + 2) * n_trailing * len(log_w)
-        buffers = (np.empty(most), np.empty(most))
+        trailing = tables[split:]
+        before = most // len(trailing[-1]) if trailing else 0
+        final = (len(trailing) - 1) % 2
+        buffers = (
+            np.empty(most if final == 0 else before),
+            np.empty(before if final == 0 else most),
+        )
         for start in range(0, n_points, rows):
             stop = min(start + rows, n_points)
             first, last = start // n_trailing, -(-stop // n_trailing)
