@@ -22,8 +22,13 @@ from scipy.special import ndtri
 
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 _EPS = 1e-12
+# exp(x) rounds to 0 for every x below this: its smallest positive result, 2**-1074, is
+# exp(-744.44), and below ln(2**-1075) = -745.13 the exact value is nearer 0.
+_EXP_ZERO = -746.0
 # Entries per block of the grid evaluation's matrix product: bounds its memory (32 MiB).
 _BLOCK = 1 << 22
+# Entries that smooth_grid sums and exponentiates at a time: a chunk that stays in cache.
+_CHUNK = 1 << 17
 # Up to this many estimators, StackedSmoother averages each one as ParzenEstimator.smooth does
 # (equal results); beyond, all at once (equal up to rounding, and much faster).
 _LOOP_SEGMENTS = 16
@@ -121,21 +126,41 @@ class ParzenEstimator:
         while split > 0 and math.prod(sizes[split - 1 :]) <= max(1, rows // 4):
             split -= 1
         n_trailing = math.prod(sizes[split:])
+        n_kernels = len(log_w)
+        # The trailing columns' last ones, spanning at most a chunk of entries (at least one
+        # point): their sums are formed, scaled and exponentiated a chunk at a time, while the
+        # chunk is in cache. Per point, the same operations in the same order.
+        inner = len(sizes)
+        while inner > split and math.prod(sizes[inner - 1 :]) * n_kernels <= _CHUNK:
+            inner -= 1
+        n_inner = math.prod(sizes[inner:])
+        per_chunk = max(1, _CHUNK // (n_inner * n_kernels))
+        size = per_chunk * n_inner * n_kernels
+        scratch = (np.empty(size), np.empty(size))
         out = np.empty(n_points)
+        # A block's kernel terms, over the whole leading combinations it spans; reused by every
+        # block.
+        block = np.empty((min(rows, n_points) // n_trailing + 2) * n_trailing * n_kernels)
         for start in range(0, n_points, rows):
             stop = min(start + rows, n_points)
             first, last = start // n_trailing, -(-stop // n_trailing)
-            logk = np.broadcast_to(log_w, (last - first, len(log_w))).copy()
+            lead = np.broadcast_to(log_w, (last - first, n_kernels)).copy()
             if split > 0:
                 index = np.unravel_index(np.arange(first, last), sizes[:split])
                 for table, i in zip(tables[:split], index):
-                    logk += table[i]
-            logk = _cartesian_sum(tables[split:], logk)
+                    lead += table[i]
+            # The sums over the columns before the inner ones: one row per chunk unit.
+            outer = _cartesian_sum(tables[split:inner], lead)
+            logk = block[: (last - first) * n_trailing * n_kernels].reshape(-1, n_kernels)
+            for f in range(0, len(outer), per_chunk):
+                g = min(f + per_chunk, len(outer))
+                chunk = logk[f * n_inner : g * n_inner]
+                _cartesian_sum(tables[inner:], outer[f:g], scratch, into=chunk)
+                _scaled_exp(chunk)
             offset = first * n_trailing
             # The same blocks as ever: a matrix product's rounding may depend on its shape.
-            out[start:stop] = _kernel_average(
-                logk[start - offset : stop - offset], values, in_place=True
-            )
+            k = logk[start - offset : stop - offset]
+            out[start:stop] = (k @ values) / k.sum(axis=1)
         return out
 
     def kernel_log_pdf(self, x: np.ndarray) -> np.ndarray:
@@ -172,9 +197,13 @@ class ParzenEstimator:
         for start in range(0, len(alpha), rows):
             a = alpha[start : start + rows]
             m_a = a.max(axis=1)
-            dens = np.exp(a - m_a[:, None]) @ e_beta.T
+            # In place in ``out``, in the order ``log(dens) + m_a + m_beta``: the same values,
+            # without a temporary of the grid's size per step (fresh pages are costly).
+            dens = np.matmul(np.exp(a - m_a[:, None]), e_beta.T, out=out[start : start + rows])
             with np.errstate(divide="ignore"):
-                out[start : start + rows] = np.log(dens) + m_a[:, None] + m_beta[None, :]
+                np.log(dens, out=dens)
+            dens += m_a[:, None]
+            dens += m_beta[None, :]
         return out.reshape(-1)
 
     def _dimension_log_pdf(self, j: int, values: np.ndarray) -> np.ndarray:
@@ -425,24 +454,51 @@ def _dimension_log_pdf(
     return table
 
 
-def _kernel_average(logk: np.ndarray, values: np.ndarray, in_place: bool = False) -> np.ndarray:
+def _kernel_average(logk: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Per row of kernel log-weights ``logk`` (m, n), the weighted mean of ``values`` (n,),
-    scaled by each row's maximum so the nearest kernel never underflows. ``in_place``: overwrite
-    ``logk`` (the same result, without allocating arrays of its size)."""
+    scaled by each row's maximum so the nearest kernel never underflows."""
     peak = logk.max(axis=1, keepdims=True)
-    if in_place:
-        k = np.exp(np.subtract(logk, peak, out=logk), out=logk)
-    else:
-        k = np.exp(logk - peak)
+    k = np.exp(logk - peak)
     return np.asarray((k @ values) / k.sum(axis=1))
 
 
-def _cartesian_sum(tables: list[np.ndarray], base: np.ndarray) -> np.ndarray:
+def _scaled_exp(logk: np.ndarray) -> None:
+    """``exp(logk - peak)`` in place, per row of the C-contiguous ``logk`` with its maximum
+    ``peak``: the kernel weights of :func:`_kernel_average`, equal to the last bit."""
+    logk -= logk.max(axis=1, keepdims=True)
+    flat = logk.reshape(-1)
+    # exp is exactly 0 below _EXP_ZERO, and numpy's exp is slow on such arguments; on a grid,
+    # most points are that far below their nearest kernel under most kernels. So exp runs on
+    # the others only (NaN included) and the rest are set to its 0.
+    live = np.flatnonzero(~(flat < _EXP_ZERO))
+    terms = np.exp(flat[live])
+    flat.fill(0.0)
+    flat[live] = terms
+
+
+def _cartesian_sum(
+    tables: list[np.ndarray],
+    base: np.ndarray,
+    buffers: tuple[np.ndarray, np.ndarray] | None = None,
+    into: np.ndarray | None = None,
+) -> np.ndarray:
     """Rows ``base + sum_j tables[j][i_j]`` for every row of ``base`` (one row if 1-D) and
-    every index tuple, in C order, summed left to right."""
+    every index tuple, in C order, summed left to right. ``buffers``: two flat arrays large
+    enough for any step's sums but the last, written in turn instead of allocating them;
+    ``into``: a C-contiguous array of the result's shape that takes it."""
     out = base.reshape(-1, base.shape[-1])
-    for table in tables:
-        out = (out[:, None, :] + table[None, :, :]).reshape(-1, table.shape[1])
+    for step, table in enumerate(tables):
+        shape = (len(out), len(table), table.shape[1])
+        if step == len(tables) - 1 and into is not None:
+            dest: np.ndarray | None = into.reshape(shape)
+        elif buffers is not None:
+            dest = buffers[step % 2][: math.prod(shape)].reshape(shape)
+        else:
+            dest = None
+        out = np.add(out[:, None, :], table[None, :, :], out=dest).reshape(-1, table.shape[1])
+    if not tables and into is not None:
+        into[...] = out
+        return into
     return out
 
 

@@ -211,7 +211,9 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     v = np.asarray(values, dtype=float).ravel()
     if np.isnan(v).any():
         return np.asarray(rankdata(v), dtype=float)  # scipy's NaN policy
-    order = np.argsort(v, kind="stable")
+    # Any sort will do: equal values get equal ranks whichever order they come in, and an
+    # unstable sort is several times faster on large arrays.
+    order = np.argsort(v)
     ordered = v[order]
     starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
     counts = np.diff(np.append(starts, len(v)))

@@ -169,7 +169,8 @@ class SourceTask:
             and len({tuple(sorted(t.params.items())) for t in complete}) >= 2
         )
 
-    @property
+    # Cached: TransferTPE asks on every trial, and the kept trials never change.
+    @functools.cached_property
     def param_names(self) -> frozenset[str]:
         """Every parameter name of the kept trials."""
         return frozenset(n for t in self.trials for n in t.params)

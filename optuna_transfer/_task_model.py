@@ -77,7 +77,7 @@ class TargetModel:
 
     def score_grid(self, columns: list[np.ndarray]) -> np.ndarray:
         """:meth:`score` at every point of the Cartesian grid of ``columns`` (C order)."""
-        return self.below.log_pdf_grid(columns) - self.above.log_pdf_grid(columns)
+        return _ratio_grid(self.below, self.above, columns)
 
 
 class SourceModel:
@@ -135,7 +135,7 @@ class SourceModel:
 
     def score_grid(self, columns: list[np.ndarray]) -> np.ndarray:
         """:meth:`score` at every point of the Cartesian grid of ``columns`` (C order)."""
-        return self.below.log_pdf_grid(columns) - self.above.log_pdf_grid(columns)
+        return _ratio_grid(self.below, self.above, columns)
 
     def predicted_quantile(self, x: np.ndarray) -> np.ndarray:
         """The source's quantile near each row of ``x``: its guess at how good ``x`` is."""
@@ -178,6 +178,16 @@ class SourceEnsemble:
         if cols:
             out[:, cols] = self._smoother.smooth(x, [self._position[which[i]] for i in cols])
         return out
+
+
+def _ratio_grid(
+    below: ParzenEstimator, above: ParzenEstimator, columns: list[np.ndarray]
+) -> np.ndarray:
+    """``below.log_pdf_grid(columns) - above.log_pdf_grid(columns)``, subtracted in place: one
+    array of the grid's size fewer."""
+    ratio = below.log_pdf_grid(columns)
+    ratio -= above.log_pdf_grid(columns)
+    return ratio
 
 
 def spread(rows: np.ndarray, cap: int) -> np.ndarray:

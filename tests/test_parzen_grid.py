@@ -49,12 +49,15 @@ def _term_by_term(est: ParzenEstimator, values: np.ndarray) -> np.ndarray:
 
 
 # Blocks of 7 points (every column gathered per point), of 50 (the trailing 12 points added by
-# broadcasting, a block ending inside a leading combination), and one block for all 60.
+# broadcasting, a block ending inside a leading combination), and one block for all 60; each
+# exponentiated a point at a time, 4 points (the last column) at a time, or all at once.
 @pytest.mark.parametrize("block_points", [7, 50, 1000])
+@pytest.mark.parametrize("chunk_points", [1, 4, 1000])
 def test_smooth_grid_is_smooth_at_every_grid_point(
-    monkeypatch: pytest.MonkeyPatch, block_points: int
+    monkeypatch: pytest.MonkeyPatch, block_points: int, chunk_points: int
 ) -> None:
     monkeypatch.setattr(_parzen, "_BLOCK", block_points * N_OBS)
+    monkeypatch.setattr(_parzen, "_CHUNK", chunk_points * N_OBS)
     est, values = _estimator()
     grid = np.array(np.meshgrid(*COLUMNS, indexing="ij")).reshape(len(COLUMNS), -1).T
     got = est.smooth_grid(COLUMNS, values)

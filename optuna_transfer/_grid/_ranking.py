@@ -194,14 +194,17 @@ class GridRanker:
             grid_ids = np.array([i for i in ids if i is not None], dtype=np.int64)
             source_trusts = self._trusts(grid_ids, losses[on_grid])
             weights = [vote_weight(t) for t in source_trusts]
+            # Each weighted term in one scratch array: no fresh array of the grid's size each.
+            term = np.empty(space.n_points)
             for s, weight in enumerate(weights):
-                total += weight * self._source_scores[s]
+                total += np.multiply(weight, self._source_scores[s], out=term)
             n_choices = choice_counts(space.dists)
             # A failed trial is never "good", even when too few others have finished.
             target = TargetModel(
                 x, losses, n_choices, prior_share=TARGET_PRIOR_SHARE, never_good=failed
             )
-            total += n / (n + TARGET_HALF_WEIGHT) * self._ratio_percentile(target)
+            ratio = self._ratio_percentile(target)
+            total += np.multiply(n / (n + TARGET_HALF_WEIGHT), ratio, out=ratio)
             numbers = np.array([t.number for t in finished])
             # Failed trials count as trials that did not improve on the incumbent, and are no
             # incumbent themselves: with nothing but failures there is nothing to step from.
@@ -323,4 +326,10 @@ class GridRanker:
 
 def percentile(raw: np.ndarray) -> np.ndarray:
     """Scores mapped to (0, 1] by rank; equal scores share their average rank."""
-    return average_ranks(np.nan_to_num(raw, nan=-np.inf)) / len(raw)
+    # NaN ranks lowest, as -inf. Without NaN the scores are ranked as they are and the ranks
+    # scaled in place: no copies of the grid's size.
+    if np.isnan(raw).any():
+        raw = np.nan_to_num(raw, nan=-np.inf)
+    ranks = average_ranks(raw)
+    ranks /= len(raw)
+    return ranks
