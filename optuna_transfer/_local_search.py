@@ -18,11 +18,12 @@ optimum costs a bounded number of trials.
 Where the sources' trials show that the objective tells nearby configurations apart (no ties
 between configurations, :func:`resolves_short_moves`), TransferTPE's joint moves behave more
 like an evolution strategy on a smooth function: they start from the length of the move that
-made the incumbent and persist longer (:func:`joint_first_step`, :func:`local_patience`), and
-one more candidate joins each local step: the incumbent with its continuous parameters at the
-mean of the trusted sources' best configurations that the target confirmed
-(:func:`consensus_move`, :func:`confirmed_by_target`). On a table, where a short move often
-returns the same value, they keep starting far.
+made the incumbent, never shorter than the moves were then, and persist longer
+(:func:`joint_first_step`, :func:`local_patience`), and one more candidate joins each local
+step: the incumbent with its continuous parameters at the mean of the trusted sources' best
+configurations that the target confirmed (:func:`consensus_move`,
+:func:`confirmed_by_target`). On a table, where a short move often returns the same value,
+they keep starting far.
 """
 
 from __future__ import annotations
@@ -72,12 +73,13 @@ MIN_JOINT_PARAMS = 2
 JOINT_FIRST_STEP = 0.5
 JOINT_HALVING_TRIALS = 2
 # On an objective that resolves short moves (:func:`resolves_short_moves`), the moves after a
-# success start at this multiple of the move that made it (at most JOINT_FIRST_STEP), so the
-# step follows the distance that paid off, as an evolution strategy's grows after a success;
-# and the patience grows by one trial per continuous parameter, as an evolution strategy needs
-# trials in proportion to the dimension at each step length. Neither applies where the
-# objective ties: there a short move often returns the incumbent's value, and far moves that
-# halve fast did better (chosen on the continuous and hpobench suites, tuning seeds 0-15).
+# success start at this multiple of the move that made it (at most JOINT_FIRST_STEP), and never
+# shorter than the moves were when it was made, so the step follows the distance that paid
+# off, as an evolution strategy's grows after a success; and the patience grows by one trial
+# per continuous parameter, as an evolution strategy needs trials in proportion to the
+# dimension at each step length. Neither applies where the objective ties: there a short move
+# often returns the incumbent's value, and far moves that halve fast did better (chosen on the
+# continuous and hpobench suites, tuning seeds 0-15).
 JOINT_GROWTH = 2.0
 # A consensus move needs the best configurations of at least this many trusted sources: with
 # one, there is nothing to average, and its best configuration was the first pick.
@@ -146,16 +148,48 @@ def joint_first_step(
     """The first length of joint moves from row ``i`` of ``x`` on an objective that resolves
     short moves: :data:`JOINT_GROWTH` times its distance, over ``columns``, from the best
     finished trial before it (the move that made it), at most :data:`JOINT_FIRST_STEP`; that
-    maximum where no finished trial came before it."""
-    before = np.isfinite(losses) & (numbers < numbers[i])
-    if not before.any():
-        return JOINT_FIRST_STEP
-    prev = np.flatnonzero(before)[int(np.argmin(losses[before]))]
-    diff = x[i, list(columns)] - x[prev, list(columns)]
-    diff = diff[~np.isnan(diff)]
-    if len(diff) == 0:
-        return JOINT_FIRST_STEP
-    return min(JOINT_FIRST_STEP, JOINT_GROWTH * float(np.linalg.norm(diff)))
+    maximum where no finished trial came before it.
+
+    Never shorter than the joint moves were when it was made (:func:`_move_lengths`): the vote
+    picks among several candidate moves, and where it prefers the shorter ones (its densities
+    peak at the incumbent), distances alone would shrink with every success and stall a search
+    whose optimum lies far away."""
+    return _move_lengths(x, losses, numbers, columns, upto=i)[1]
+
+
+def _move_lengths(
+    x: np.ndarray, losses: np.ndarray, numbers: np.ndarray, columns: Sequence[int], upto: int
+) -> tuple[float, float]:
+    """The joint moves' length when row ``upto`` was made, and their first length from it.
+
+    Replayed over the finished trials up to it in trial order, without state: each new best
+    trial starts the moves at the longer of :data:`JOINT_GROWTH` times its distance from the
+    previous best and the length the moves had when it was made; that length halves with every
+    :data:`JOINT_HALVING_TRIALS` finished trials that did not beat the best, as in
+    :func:`joint_moves`."""
+    cols = list(columns)
+    finished = np.flatnonzero(np.isfinite(losses) & (numbers <= numbers[upto]))
+    finished = finished[np.argsort(numbers[finished], kind="stable")]
+    best = -1
+    first = JOINT_FIRST_STEP
+    n_failed = 0
+    length = JOINT_FIRST_STEP
+    for t in finished.tolist():
+        if best >= 0 and t != upto and losses[t] >= losses[best]:
+            n_failed += 1
+            continue
+        length = first * 2.0 ** (-n_failed / JOINT_HALVING_TRIALS)
+        if best < 0:
+            first = JOINT_FIRST_STEP
+        else:
+            diff = x[t, cols] - x[best, cols]
+            diff = diff[~np.isnan(diff)]
+            distance = float(np.linalg.norm(diff)) if len(diff) else JOINT_FIRST_STEP
+            first = min(JOINT_FIRST_STEP, max(JOINT_GROWTH * distance, length))
+        if t == upto:
+            return length, first
+        best, n_failed = t, 0
+    return length, first
 
 
 def consensus_move(
