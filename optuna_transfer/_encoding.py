@@ -75,6 +75,18 @@ def choice_index(dist: CategoricalDistribution, value: Any) -> int | None:
     return None
 
 
+def conflated_choices(dist: CategoricalDistribution) -> list[tuple[Any, Any]]:
+    """(stored, lost) pairs of ``dist``'s choices: Optuna stores a choice as the first one equal
+    to it (its internal representation is the index ``choices.index`` finds), so ``1`` after
+    ``True`` is stored as ``True`` and can never be evaluated."""
+    pairs = []
+    for i, choice in enumerate(dist.choices):
+        j = int(dist.to_internal_repr(choice))
+        if j != i:
+            pairs.append((dist.choices[j], choice))
+    return pairs
+
+
 def encode(dist: BaseDistribution, value: Any) -> float:
     """Unit coordinate (or choice index) of ``value`` in ``dist``; NaN when it does not fit."""
     kind = type(dist)

@@ -213,6 +213,32 @@ def test_the_target_passed_as_its_own_source_is_left_out_with_a_warning(
     assert not any(_sampler.is_zero_shot_trial(t) for t in study.trials)
 
 
+def test_choices_optuna_stores_as_an_earlier_one_are_named_in_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Optuna stores a suggested 1 as True and 0 as False when True and False come first among
+    # the choices, so 1 and 0 can never be evaluated. On main nothing said so, and the sampler
+    # kept proposing them as untried: 15 distinct configurations of the 36 reachable in 36
+    # trials.
+    choices = [True, 1, False, 0, 2, 3]
+
+    def objective(trial: Trial) -> float:
+        return float(choices.index(trial.suggest_categorical("c", choices)))
+
+    source = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    source.optimize(objective, n_trials=10)
+    study = optuna.create_study(sampler=TransferTPESampler(source, seed=0))
+    optuna.logging.enable_propagation()  # the package logs through Optuna's logging
+    try:
+        with caplog.at_level("WARNING", logger="optuna_transfer"):
+            study.optimize(objective, n_trials=3)
+    finally:
+        optuna.logging.disable_propagation()
+    warned = [r.getMessage() for r in caplog.records if "Optuna stores" in r.getMessage()]
+    assert len(warned) == 1  # once per parameter and study
+    assert "'c'" in warned[0] and "1 as True" in warned[0] and "0 as False" in warned[0]
+
+
 def test_one_sampler_serves_two_studies() -> None:
     # On main: caches keyed by (study_id, trial number) served the second in-memory study the
     # first one's weights, and recorded none for it.

@@ -17,6 +17,7 @@ import zlib
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
 from optuna.samplers import BaseSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study
@@ -29,6 +30,7 @@ from optuna_transfer._arguments import check_integer
 from optuna_transfer._arguments import check_study
 from optuna_transfer._arguments import MAX_SEED
 from optuna_transfer._encoding import aligned_matrix
+from optuna_transfer._encoding import conflated_choices
 from optuna_transfer._encoding import encode
 from optuna_transfer._encoding import n_values
 from optuna_transfer._encoding import project_config
@@ -129,6 +131,8 @@ class _StudyState:
     active: list[bool] | None = None
     # Set once the sources' parameters have been compared with the study's.
     overlap_reported: bool = False
+    # (name, distribution) of the categorical parameters checked for choices Optuna conflates.
+    choices_checked: set[tuple[str, BaseDistribution]] = field(default_factory=set)
     # trial number -> the cold TPE that samples it once every source is refuted.
     cold: optuna.samplers.TPESampler | None = None
     # The trial whose seed the cold TPE holds now.
@@ -514,6 +518,7 @@ class TransferTPESampler(BaseSampler):
     ) -> dict[str, Any]:
         if not search_space:
             return {}
+        self._report_conflated_choices(study, search_space)
         params: dict[str, Any] = {}
         zero_shot = self._zero_shot_config(study, trial)
         if zero_shot is not None and set(zero_shot).isdisjoint(chosen_params(trial)):
@@ -566,6 +571,7 @@ class TransferTPESampler(BaseSampler):
     ) -> Any:
         zero_shot = self._zero_shot_config(study, trial)
         space = {param_name: param_distribution}
+        self._report_conflated_choices(study, space)
         if zero_shot is not None and set(zero_shot).isdisjoint(chosen_params(trial)):
             zero_shot = self._switch_entry(study, trial, zero_shot, space)
         if zero_shot is not None:
@@ -613,6 +619,26 @@ class TransferTPESampler(BaseSampler):
         config = None if switched is None else portfolio.entries[switched]
         self._state(study).roles[trial.number] = (config, False)
         return config
+
+    def _report_conflated_choices(
+        self, study: Study, space: dict[str, BaseDistribution]
+    ) -> None:
+        """Warn, once per parameter and study, of choices Optuna stores as an earlier equal
+        one (``1`` after ``True``): they can never be evaluated, and the sampler, which tells
+        them apart, may propose one again and again as untried."""
+        checked = self._state(study).choices_checked
+        for name, dist in space.items():
+            if not isinstance(dist, CategoricalDistribution) or (name, dist) in checked:
+                continue
+            checked.add((name, dist))
+            pairs = conflated_choices(dist)
+            if pairs:
+                lost = ", ".join(f"{lost!r} as {kept!r}" for kept, lost in pairs)
+                _logger.warning(
+                    f"Parameter {name!r}: Optuna stores {lost} (it finds a choice by "
+                    "equality), so those choices are never evaluated, and the sampler may "
+                    "propose them again as untried. Make the choices distinct, e.g. strings."
+                )
 
     def _branch_of(
         self,
