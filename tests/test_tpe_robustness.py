@@ -6,6 +6,8 @@ Each test reproduces a report of issue 13 and failed before its fix.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+import contextlib
 import json
 import math
 import os
@@ -192,6 +194,18 @@ def test_hyperband_brackets_share_one_portfolio_and_one_probe() -> None:
     assert len(set(_configs(study))) == len(study.trials)
 
 
+@contextlib.contextmanager
+def _package_warnings(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Capture the package's warnings: it logs through Optuna's logging, which does not
+    propagate to the root logger pytest captures unless told to."""
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level("WARNING", logger="optuna_transfer"):
+            yield
+    finally:
+        optuna.logging.disable_propagation()
+
+
 def test_the_target_passed_as_its_own_source_is_left_out_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -201,12 +215,8 @@ def test_the_target_passed_as_its_own_source_is_left_out_with_a_warning(
     finished_study(xy_objective, 15, storage=storage, study_name="tgt")
     sampler = TransferTPESampler(optuna.load_study(study_name="tgt", storage=storage), seed=0)
     study = optuna.load_study(study_name="tgt", storage=storage, sampler=sampler)
-    optuna.logging.enable_propagation()  # the package logs through Optuna's logging
-    try:
-        with caplog.at_level("WARNING", logger="optuna_transfer"):
-            study.optimize(xy_objective, n_trials=5)
-    finally:
-        optuna.logging.disable_propagation()
+    with _package_warnings(caplog):
+        study.optimize(xy_objective, n_trials=5)
     assert "'tgt' is the target study itself" in caplog.text
     weights = sampler.get_source_weights(study)
     assert [weights[n]["tgt"] for n in range(15, 20)] == [0.0] * 5
@@ -228,12 +238,8 @@ def test_choices_optuna_stores_as_an_earlier_one_are_named_in_a_warning(
     source = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     source.optimize(objective, n_trials=10)
     study = optuna.create_study(sampler=TransferTPESampler(source, seed=0))
-    optuna.logging.enable_propagation()  # the package logs through Optuna's logging
-    try:
-        with caplog.at_level("WARNING", logger="optuna_transfer"):
-            study.optimize(objective, n_trials=3)
-    finally:
-        optuna.logging.disable_propagation()
+    with _package_warnings(caplog):
+        study.optimize(objective, n_trials=3)
     warned = [r.getMessage() for r in caplog.records if "Optuna stores" in r.getMessage()]
     assert len(warned) == 1  # once per parameter and study
     assert "'c'" in warned[0] and "1 as True" in warned[0] and "0 as False" in warned[0]
