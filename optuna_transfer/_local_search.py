@@ -150,46 +150,38 @@ def joint_first_step(
     finished trial before it (the move that made it), at most :data:`JOINT_FIRST_STEP`; that
     maximum where no finished trial came before it.
 
-    Never shorter than the joint moves were when it was made (:func:`_move_lengths`): the vote
-    picks among several candidate moves, and where it prefers the shorter ones (its densities
-    peak at the incumbent), distances alone would shrink with every success and stall a search
-    whose optimum lies far away."""
-    return _move_lengths(x, losses, numbers, columns, upto=i)[1]
-
-
-def _move_lengths(
-    x: np.ndarray, losses: np.ndarray, numbers: np.ndarray, columns: Sequence[int], upto: int
-) -> tuple[float, float]:
-    """The joint moves' length when row ``upto`` was made, and their first length from it.
-
-    Replayed over the finished trials up to it in trial order, without state: each new best
-    trial starts the moves at the longer of :data:`JOINT_GROWTH` times its distance from the
-    previous best and the length the moves had when it was made; that length halves with every
-    :data:`JOINT_HALVING_TRIALS` finished trials that did not beat the best, as in
-    :func:`joint_moves`."""
+    Never shorter than the joint moves were when it was made: the vote picks among several
+    candidate moves, and where it prefers the shorter ones (its densities peak at the
+    incumbent), distances alone would shrink with every success and stall a search whose
+    optimum lies far away. That length is replayed over the finished trials up to row ``i`` in
+    trial order, without state: each new best trial sets the first length as above, and the
+    length halves as in :func:`joint_moves` with the trials that did not beat it."""
     cols = list(columns)
-    finished = np.flatnonzero(np.isfinite(losses) & (numbers <= numbers[upto]))
+    finished = np.flatnonzero(np.isfinite(losses) & (numbers <= numbers[i]))
     finished = finished[np.argsort(numbers[finished], kind="stable")]
     best = -1
     first = JOINT_FIRST_STEP
     n_failed = 0
-    length = JOINT_FIRST_STEP
     for t in finished.tolist():
-        if best >= 0 and t != upto and losses[t] >= losses[best]:
+        if best >= 0 and t != i and losses[t] >= losses[best]:
             n_failed += 1
             continue
-        length = first * 2.0 ** (-n_failed / JOINT_HALVING_TRIALS)
-        if best < 0:
-            first = JOINT_FIRST_STEP
-        else:
+        if best >= 0:
             diff = x[t, cols] - x[best, cols]
             diff = diff[~np.isnan(diff)]
             distance = float(np.linalg.norm(diff)) if len(diff) else JOINT_FIRST_STEP
+            length = _joint_length(first, n_failed)
             first = min(JOINT_FIRST_STEP, max(JOINT_GROWTH * distance, length))
-        if t == upto:
-            return length, first
+        if t == i:
+            break
         best, n_failed = t, 0
-    return length, first
+    return first
+
+
+def _joint_length(first_step: float, n_failed: int) -> float:
+    """The joint moves' expected length: ``first_step``, halved with every
+    :data:`JOINT_HALVING_TRIALS` of the ``n_failed`` finished trials since the incumbent."""
+    return first_step * 2.0 ** (-n_failed / JOINT_HALVING_TRIALS)
 
 
 def consensus_move(
@@ -314,7 +306,7 @@ def joint_moves(
     cols = np.array([j for j in columns if not np.isnan(u[j])], dtype=int)
     if len(cols) == 0:
         return np.empty((0, len(u)))
-    length = first_step * 2.0 ** (-n_failed / JOINT_HALVING_TRIALS)
+    length = _joint_length(first_step, n_failed)
     rows = np.repeat(u[None, :], 2 * len(cols), axis=0)
     steps = rng.standard_normal((len(rows), len(cols))) * length / np.sqrt(len(cols))
     rows[:, cols] = np.clip(rows[:, cols] + steps, 0.0, 1.0)
